@@ -1,0 +1,316 @@
+#include "ckpt.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "err.h"
+#include "out.h"
+
+/* In lenient mode the message joins problems[]; otherwise it is the error. */
+static int problem(struct ckpt *c, int flags, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int problem(struct ckpt *c, int flags, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	err_setv(fmt, ap);
+	va_end(ap);
+	if (!(flags & CKPT_LENIENT))
+		return -1;
+	c->problems = xreallocarray(c->problems, c->nproblems + 1, sizeof *c->problems);
+	c->problems[c->nproblems++] = xstrdup(err_last());
+	return 0;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int cmp_tensor(const void *a, const void *b)
+{
+	return strcmp(((const struct ckpt_tensor *)a)->name, ((const struct ckpt_tensor *)b)->name);
+}
+
+/* The .safetensors files directly in dir, sorted. */
+static int list_shards(const char *dir, char ***names, size_t *n)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return err_errno(dir);
+	struct dirent *e;
+	*names = NULL;
+	*n = 0;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.' || !ends_with(e->d_name, ".safetensors"))
+			continue;
+		*names = xreallocarray(*names, *n + 1, sizeof **names);
+		(*names)[(*n)++] = xstrdup(e->d_name);
+	}
+	closedir(d);
+	qsort(*names, *n, sizeof **names, cmp_str);
+	return 0;
+}
+
+static struct ckpt_shard *add_shard(struct ckpt *c, const char *name)
+{
+	c->shards = xreallocarray(c->shards, c->nshards + 1, sizeof *c->shards);
+	struct ckpt_shard *s = &c->shards[c->nshards++];
+	s->name = xstrdup(name);
+	s->path = path_join(c->dir, name);
+	s->st = NULL;
+	return s;
+}
+
+static int open_shards(struct ckpt *c, int flags)
+{
+	for (size_t i = 0; i < c->nshards; i++)
+		if (st_open(&c->shards[i].st, c->shards[i].path) && problem(c, flags, "%s", err_last()))
+			return -1;
+	return 0;
+}
+
+static struct ckpt_shard *shard_named(struct ckpt *c, const char *name)
+{
+	size_t lo = 0, hi = c->nshards;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int r = strcmp(c->shards[mid].name, name);
+		if (r == 0)
+			return &c->shards[mid];
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static void add_tensor(struct ckpt *c, struct ckpt_shard *s, const struct st_tensor *t, size_t *cap)
+{
+	if (c->n == *cap) {
+		*cap = *cap ? 2 * *cap : 1024;
+		c->t = xreallocarray(c->t, *cap, sizeof *c->t);
+	}
+	c->t[c->n++] = (struct ckpt_tensor){t->name, s, t};
+}
+
+static int open_with_index(struct ckpt *c, int flags)
+{
+	char q[ERR_QUOTE];
+	size_t cap = 0;
+	if (idx_load(&c->index, c->index_path))
+		return -1;
+	for (size_t i = 0; i < c->index->nfiles; i++)
+		add_shard(c, c->index->files[i]);
+	if (open_shards(c, flags))
+		return -1;
+	for (size_t i = 0; i < c->index->n; i++) {
+		const struct idx_entry *e = &c->index->e[i];
+		struct ckpt_shard *s = shard_named(c, e->file);
+		if (!s->st)
+			continue; /* already reported */
+		const struct st_tensor *t = st_find(s->st, e->name);
+		if (!t) {
+			if (problem(c, flags, "%s: tensor %s is mapped to %s, which does not hold it",
+				    c->index_path, err_quote(e->name, q), e->file))
+				return -1;
+			continue;
+		}
+		add_tensor(c, s, t, &cap);
+	}
+	qsort(c->t, c->n, sizeof *c->t, cmp_tensor);
+	/* every tensor of every shard must be where the index says */
+	for (size_t i = 0; i < c->nshards; i++) {
+		struct ckpt_shard *s = &c->shards[i];
+		for (size_t k = 0; s->st && k < s->st->n; k++) {
+			const struct ckpt_tensor *t = ckpt_find(c, s->st->t[k].name);
+			if (!t) {
+				if (problem(c, flags, "%s: tensor %s is not in the index", s->path,
+					    err_quote(s->st->t[k].name, q)))
+					return -1;
+			} else if (t->shard != s) {
+				if (problem(c, flags, "%s: tensor %s is also in %s, where the index maps it",
+					    s->path, err_quote(t->name, q), t->shard->name))
+					return -1;
+			}
+		}
+	}
+	/* shards on disk the index does not name */
+	char **names;
+	size_t n;
+	if (list_shards(c->dir, &names, &n))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (shard_named(c, names[i])) {
+			free(names[i]);
+			continue;
+		}
+		c->stray = xreallocarray(c->stray, c->nstray + 1, sizeof *c->stray);
+		c->stray[c->nstray++] = names[i];
+	}
+	free(names);
+	return 0;
+}
+
+static int open_without_index(struct ckpt *c, int flags, const char *single)
+{
+	char q[ERR_QUOTE];
+	size_t cap = 0;
+	if (single) {
+		add_shard(c, single);
+	} else {
+		char **names;
+		size_t n;
+		if (list_shards(c->dir, &names, &n))
+			return -1;
+		if (n == 0) {
+			free(names);
+			return err_set("%s: no .safetensors files and no %s", c->dir, INDEX_NAME);
+		}
+		for (size_t i = 0; i < n; i++) {
+			add_shard(c, names[i]);
+			free(names[i]);
+		}
+		free(names);
+	}
+	if (open_shards(c, flags))
+		return -1;
+	for (size_t i = 0; i < c->nshards; i++)
+		for (size_t k = 0; c->shards[i].st && k < c->shards[i].st->n; k++)
+			add_tensor(c, &c->shards[i], &c->shards[i].st->t[k], &cap);
+	qsort(c->t, c->n, sizeof *c->t, cmp_tensor);
+	/* without an index, a name in two shards has no single meaning */
+	size_t w = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		if (w && strcmp(c->t[w - 1].name, c->t[i].name) == 0) {
+			if (problem(c, flags, "%s: tensor %s is also in %s", c->t[i].shard->path,
+				    err_quote(c->t[i].name, q), c->t[w - 1].shard->name))
+				return -1;
+			continue;
+		}
+		c->t[w++] = c->t[i];
+	}
+	c->n = w;
+	return 0;
+}
+
+static int load_config(struct ckpt *c, int flags)
+{
+	char *p = path_join(c->dir, "config.json");
+	struct stat sb;
+	if (stat(p, &sb) < 0) {
+		free(p);
+		return 0;
+	}
+	c->config_path = p;
+	if (json_load(&c->config, p, 0) && problem(c, flags, "%s", err_last()))
+		return -1;
+	return 0;
+}
+
+int ckpt_open(struct ckpt **out, const char *path, int flags)
+{
+	struct ckpt *c = xcalloc(1, sizeof *c);
+	struct stat sb;
+	const char *single = NULL;
+	char *tmp = NULL;
+	int rc;
+	*out = NULL;
+	if (stat(path, &sb) < 0) {
+		err_errno(path);
+		goto fail;
+	}
+	if (S_ISDIR(sb.st_mode)) {
+		c->dir = xstrdup(path);
+		char *ix = path_join(path, INDEX_NAME);
+		if (stat(ix, &sb) == 0)
+			c->index_path = ix;
+		else
+			free(ix);
+	} else if (S_ISREG(sb.st_mode)) {
+		tmp = xstrdup(path);
+		c->dir = xstrdup(dirname(tmp));
+		free(tmp);
+		tmp = xstrdup(path);
+		if (ends_with(path, ".json"))
+			c->index_path = xstrdup(path);
+		else
+			single = basename(tmp);
+	} else {
+		err_set("%s: not a file or directory", path);
+		goto fail;
+	}
+	rc = c->index_path ? open_with_index(c, flags) : open_without_index(c, flags, single);
+	if (rc || load_config(c, flags))
+		goto fail;
+	free(tmp);
+	*out = c;
+	return 0;
+fail:
+	free(tmp);
+	ckpt_close(c);
+	return -1;
+}
+
+void ckpt_close(struct ckpt *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->nshards; i++) {
+		st_close(c->shards[i].st);
+		free(c->shards[i].name);
+		free(c->shards[i].path);
+	}
+	for (size_t i = 0; i < c->nproblems; i++)
+		free(c->problems[i]);
+	for (size_t i = 0; i < c->nstray; i++)
+		free(c->stray[i]);
+	free(c->problems);
+	free(c->stray);
+	free(c->shards);
+	free(c->t);
+	idx_free(c->index);
+	json_free(c->config);
+	free(c->config_path);
+	free(c->index_path);
+	free(c->dir);
+	free(c);
+}
+
+const struct ckpt_tensor *ckpt_find(const struct ckpt *c, const char *name)
+{
+	size_t lo = 0, hi = c->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int r = strcmp(c->t[mid].name, name);
+		if (r == 0)
+			return &c->t[mid];
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+uint64_t ckpt_tensor_bytes(const struct ckpt *c)
+{
+	uint64_t s = 0;
+	for (size_t i = 0; i < c->n; i++)
+		s += st_nbytes(c->t[i].t);
+	return s;
+}

@@ -1,0 +1,62 @@
+/* A checkpoint: a directory of shards (with or without model.safetensors.index.json), one
+ * .safetensors file, or an index file.  Tensors are found by name across shards and can be
+ * walked in name order. */
+#ifndef CKPT_CKPT_H
+#define CKPT_CKPT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "index.h"
+#include "json.h"
+#include "st.h"
+
+struct ckpt_shard {
+	char *name;              /* relative to the checkpoint directory */
+	char *path;
+	struct st_file *st;      /* NULL when it could not be opened (lenient mode) */
+};
+
+struct ckpt_tensor {
+	const char *name;
+	struct ckpt_shard *shard;
+	const struct st_tensor *t;
+};
+
+struct ckpt {
+	char *dir;
+	char *index_path;        /* NULL without an index */
+	struct idx *index;
+	size_t nshards;
+	struct ckpt_shard *shards;   /* sorted by name */
+	size_t n;
+	struct ckpt_tensor *t;       /* sorted by name */
+	char *config_path;       /* config.json beside the shards, NULL if there is none */
+	struct json_doc *config;
+	size_t nproblems;            /* what was wrong, in lenient mode */
+	char **problems;
+	size_t nstray;               /* .safetensors files in dir that the index does not name */
+	char **stray;
+};
+
+enum {
+	/* Record inconsistencies (unreadable shards, index entries that do not resolve, tensors
+	 * outside the index) in problems[] instead of failing. */
+	CKPT_LENIENT = 1,
+};
+
+int ckpt_open(struct ckpt **out, const char *path, int flags);
+void ckpt_close(struct ckpt *c);
+
+const struct ckpt_tensor *ckpt_find(const struct ckpt *c, const char *name);
+
+static inline const uint8_t *ckpt_bytes(const struct ckpt_tensor *t)
+{
+	return st_bytes(t->shard->st, t->t);
+}
+
+/* Sum of all tensors' data bytes. */
+uint64_t ckpt_tensor_bytes(const struct ckpt *c);
+
+#endif

@@ -1,0 +1,281 @@
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+
+static int get_int(const struct json *root, const char *path, const char *key, int64_t *out,
+		   bool null_is_zero)
+{
+	const struct json *v = json_get(root, key);
+	if (!v)
+		return 0;
+	if (v->type == JSON_NULL && null_is_zero) {
+		*out = 0;
+		return 0;
+	}
+	if (json_i64(v, out) || *out < 0)
+		return err_set("%s: \"%s\" is not a non-negative integer", path, key);
+	return 0;
+}
+
+static int get_num(const struct json *root, const char *path, const char *key, double *out)
+{
+	const struct json *v = json_get(root, key);
+	if (!v)
+		return 0;
+	if (json_double(v, out))
+		return err_set("%s: \"%s\" is not a number", path, key);
+	return 0;
+}
+
+static int get_bool(const struct json *root, const char *path, const char *key, bool *out)
+{
+	const struct json *v = json_get(root, key);
+	if (!v)
+		return 0;
+	if (v->type != JSON_TRUE && v->type != JSON_FALSE)
+		return err_set("%s: \"%s\" is not true or false", path, key);
+	*out = v->type == JSON_TRUE;
+	return 0;
+}
+
+static int get_str(const struct json *root, const char *path, const char *key, char *out, size_t n)
+{
+	const struct json *v = json_get(root, key);
+	if (!v || v->type == JSON_NULL)
+		return 0;
+	if (v->type != JSON_STRING)
+		return err_set("%s: \"%s\" is not a string", path, key);
+	if (v->len >= n)
+		return err_set("%s: \"%s\" is too long", path, key);
+	memcpy(out, v->s, v->len + 1);
+	return 0;
+}
+
+/* The integer keys, with what a config that leaves them out means (-1: unknown). */
+static const struct {
+	const char *key;
+	size_t off;
+	int64_t dflt;
+} int_keys[] = {
+#define I(k, d) {#k, offsetof(struct ds_config, k), d}
+	I(vocab_size, -1), I(hidden_size, -1), I(intermediate_size, -1),
+	I(moe_intermediate_size, -1), I(num_hidden_layers, -1), I(num_nextn_predict_layers, 0),
+	I(num_attention_heads, -1), I(q_lora_rank, -1), I(kv_lora_rank, -1),
+	I(qk_nope_head_dim, -1), I(qk_rope_head_dim, -1), I(v_head_dim, -1),
+	I(n_routed_experts, -1), I(n_shared_experts, 0), I(num_experts_per_tok, -1),
+	I(n_group, 1), I(topk_group, 1), I(first_k_dense_replace, 0), I(moe_layer_freq, 1),
+#undef I
+};
+
+#define INT_FIELD(c, i) ((int64_t *)((char *)(c) + int_keys[i].off))
+
+int ds_config_read(struct ds_config *c, const struct json *root, const char *path)
+{
+	memset(c, 0, sizeof *c);
+	for (size_t i = 0; i < sizeof int_keys / sizeof *int_keys; i++)
+		*INT_FIELD(c, i) = int_keys[i].dflt;
+	c->routed_scaling_factor = 1.0;
+	c->rms_norm_eps = 1e-6;
+	c->rope_theta = 10000.0;
+	c->scoring_func = SCORE_SOFTMAX;
+	c->quant.block[0] = c->quant.block[1] = 128;
+	if (root->type != JSON_OBJECT)
+		return err_set("%s: not a JSON object", path);
+	for (size_t i = 0; i < sizeof int_keys / sizeof *int_keys; i++)
+		if (get_int(root, path, int_keys[i].key, INT_FIELD(c, i), int_keys[i].off ==
+			    offsetof(struct ds_config, q_lora_rank)))
+			return -1;
+	if (get_num(root, path, "routed_scaling_factor", &c->routed_scaling_factor) ||
+	    get_num(root, path, "rms_norm_eps", &c->rms_norm_eps) ||
+	    get_num(root, path, "rope_theta", &c->rope_theta) ||
+	    get_bool(root, path, "norm_topk_prob", &c->norm_topk_prob) ||
+	    get_bool(root, path, "tie_word_embeddings", &c->tie_word_embeddings) ||
+	    get_str(root, path, "model_type", c->model_type, sizeof c->model_type) ||
+	    get_str(root, path, "torch_dtype", c->torch_dtype, sizeof c->torch_dtype))
+		return -1;
+	char score[16] = "softmax";
+	if (get_str(root, path, "scoring_func", score, sizeof score))
+		return -1;
+	if (strcmp(score, "sigmoid") == 0)
+		c->scoring_func = SCORE_SIGMOID;
+	else if (strcmp(score, "softmax") == 0)
+		c->scoring_func = SCORE_SOFTMAX;
+	else
+		return err_set("%s: \"scoring_func\" is \"%s\", not \"sigmoid\" or \"softmax\"", path, score);
+
+	const struct json *rs = json_get(root, "rope_scaling");
+	if (rs && rs->type == JSON_OBJECT) {
+		char type[32] = "";
+		if (get_str(rs, path, "type", type, sizeof type) ||
+		    (!type[0] && get_str(rs, path, "rope_type", type, sizeof type)))
+			return -1;
+		if (strcmp(type, "yarn") == 0) {
+			c->rope.yarn = true;
+			c->rope.factor = 1;
+			c->rope.beta_fast = 32;
+			c->rope.beta_slow = 1;
+			c->rope.mscale = 1;
+			c->rope.mscale_all_dim = 0;
+			c->rope.original_max_position_embeddings = 4096;
+			if (get_num(rs, path, "factor", &c->rope.factor) ||
+			    get_num(rs, path, "beta_fast", &c->rope.beta_fast) ||
+			    get_num(rs, path, "beta_slow", &c->rope.beta_slow) ||
+			    get_num(rs, path, "mscale", &c->rope.mscale) ||
+			    get_num(rs, path, "mscale_all_dim", &c->rope.mscale_all_dim) ||
+			    get_int(rs, path, "original_max_position_embeddings",
+				    &c->rope.original_max_position_embeddings, false))
+				return -1;
+		} else if (type[0]) {
+			return err_set("%s: rope_scaling type \"%s\" is not supported (only yarn)", path, type);
+		}
+	} else if (rs && rs->type != JSON_NULL) {
+		return err_set("%s: \"rope_scaling\" is not an object", path);
+	}
+
+	const struct json *q = json_get(root, "quantization_config");
+	if (q && q->type == JSON_OBJECT) {
+		c->quant.present = true;
+		if (get_str(q, path, "quant_method", c->quant.method, sizeof c->quant.method) ||
+		    get_str(q, path, "fmt", c->quant.fmt, sizeof c->quant.fmt) ||
+		    get_str(q, path, "scale_fmt", c->quant.scale_fmt, sizeof c->quant.scale_fmt))
+			return -1;
+		const struct json *b = json_get(q, "weight_block_size");
+		if (b) {
+			if (b->type != JSON_ARRAY || b->n != 2 || json_i64(b->kid, &c->quant.block[0]) ||
+			    json_i64(b->kid->next, &c->quant.block[1]) || c->quant.block[0] <= 0 ||
+			    c->quant.block[1] <= 0)
+				return err_set("%s: \"weight_block_size\" is not two positive integers", path);
+		}
+	} else if (q && q->type != JSON_NULL) {
+		return err_set("%s: \"quantization_config\" is not an object", path);
+	}
+	return 0;
+}
+
+int ds_config_load(struct ds_config *c, const char *path)
+{
+	struct json_doc *d;
+	if (json_load(&d, path, 0))
+		return -1;
+	int rc = ds_config_read(c, json_root(d), path);
+	json_free(d);
+	return rc;
+}
+
+int ds_config_require(const struct ds_config *c, const char *path)
+{
+	static const char *always[] = {
+		"vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "q_lora_rank",
+		"kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim",
+	};
+	static const char *dense[] = {"intermediate_size"};
+	static const char *moe[] = {"n_routed_experts", "moe_intermediate_size", "num_experts_per_tok"};
+	const struct {
+		const char **keys;
+		size_t n;
+		bool needed;
+	} groups[] = {
+		{always, sizeof always / sizeof *always, true},
+		{dense, 1, c->first_k_dense_replace > 0},
+		{moe, 3, c->first_k_dense_replace < c->num_hidden_layers},
+	};
+	for (size_t g = 0; g < sizeof groups / sizeof *groups; g++)
+		for (size_t k = 0; groups[g].needed && k < groups[g].n; k++)
+			for (size_t i = 0; i < sizeof int_keys / sizeof *int_keys; i++)
+				if (strcmp(int_keys[i].key, groups[g].keys[k]) == 0 &&
+				    *(const int64_t *)((const char *)c + int_keys[i].off) < 0)
+					return err_set("%s: missing \"%s\"", path, groups[g].keys[k]);
+	return 0;
+}
+
+/* ---- text edits ---- */
+
+struct span {
+	size_t from, to;
+	const char *with;       /* replacement text, "" to delete */
+};
+
+static int span_cmp(const void *a, const void *b)
+{
+	const struct span *x = a, *y = b;
+	return (x->from > y->from) - (x->from < y->from);
+}
+
+int json_edit_text(struct buf *out, const char *text, size_t len, const struct json_edit *e,
+		   size_t n, const char *path)
+{
+	struct json_doc *d;
+	if (json_parse(&d, text, len, 0))
+		return err_prefix("%s: invalid JSON: ", path);
+	const struct json *root = json_root(d);
+	if (root->type != JSON_OBJECT) {
+		json_free(d);
+		return err_set("%s: not a JSON object", path);
+	}
+	struct span *sp = xcalloc(n + 1, sizeof *sp);
+	char **owned = xcalloc(n + 1, sizeof *owned);
+	size_t ns = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct json *m = NULL, *prev = NULL;
+		for (const struct json *k = root->kid; k; prev = k, k = k->next)
+			if (strcmp(k->key, e[i].key) == 0) {
+				m = k;
+				break;
+			}
+		if (m && e[i].value) {
+			sp[ns++] = (struct span){m->begin, m->end, e[i].value};
+		} else if (m) {
+			/* take the member out with the comma that joined it to its neighbour */
+			if (prev)
+				sp[ns++] = (struct span){prev->end, m->end, ""};
+			else if (m->next)
+				sp[ns++] = (struct span){m->key_begin, m->next->key_begin, ""};
+			else
+				sp[ns++] = (struct span){m->key_begin, m->end, ""};
+		} else if (e[i].value) {
+			/* a new last member, indented like the current last one */
+			const struct json *last = root->kid;
+			while (last && last->next)
+				last = last->next;
+			struct buf b = {0};
+			if (last) {
+				size_t ws = last->key_begin;
+				while (ws > 0 && (text[ws - 1] == ' ' || text[ws - 1] == '\t' || text[ws - 1] == '\n' ||
+						  text[ws - 1] == '\r'))
+					ws--;
+				buf_addc(&b, ',');
+				buf_add(&b, text + ws, last->key_begin - ws);
+				sp[ns].from = sp[ns].to = last->end;
+			} else {
+				sp[ns].from = sp[ns].to = root->begin + 1;
+			}
+			buf_addc(&b, '"');
+			buf_adds(&b, e[i].key);
+			buf_adds(&b, "\": ");
+			buf_adds(&b, e[i].value);
+			owned[ns] = b.p;
+			sp[ns].with = b.p;
+			ns++;
+		}
+	}
+	qsort(sp, ns, sizeof *sp, span_cmp);
+	size_t at = 0;
+	for (size_t i = 0; i < ns; i++) {
+		if (sp[i].from < at)
+			continue; /* overlapping edits of one member: the first wins */
+		buf_add(out, text + at, sp[i].from - at);
+		buf_adds(out, sp[i].with);
+		at = sp[i].to;
+	}
+	buf_add(out, text + at, len - at);
+	for (size_t i = 0; i < n + 1; i++)
+		free(owned[i]);
+	free(owned);
+	free(sp);
+	json_free(d);
+	return 0;
+}

@@ -1,0 +1,54 @@
+/* config.json: the DeepSeek-V3 hyper-parameters, and small edits that keep the rest of the
+ * file exactly as it was. */
+#ifndef CKPT_CONFIG_H
+#define CKPT_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "dtype.h"
+#include "json.h"
+
+enum score_func { SCORE_SIGMOID, SCORE_SOFTMAX };
+
+/* Integers are -1 where config.json does not give them (q_lora_rank: 0 when null). */
+struct ds_config {
+	int64_t vocab_size, hidden_size, intermediate_size, moe_intermediate_size;
+	int64_t num_hidden_layers, num_nextn_predict_layers, num_attention_heads;
+	int64_t q_lora_rank, kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim;
+	int64_t n_routed_experts, n_shared_experts, num_experts_per_tok, n_group, topk_group;
+	int64_t first_k_dense_replace, moe_layer_freq;
+	double routed_scaling_factor, rms_norm_eps, rope_theta;
+	enum score_func scoring_func;
+	bool norm_topk_prob, tie_word_embeddings;
+	char model_type[32], torch_dtype[32];
+	struct {
+		bool yarn;
+		double factor, beta_fast, beta_slow, mscale, mscale_all_dim;
+		int64_t original_max_position_embeddings;
+	} rope;
+	struct {
+		bool present;            /* quantization_config is there */
+		char method[16], fmt[16], scale_fmt[16];
+		int64_t block[2];        /* weight_block_size, [128, 128] when not given */
+	} quant;
+};
+
+/* Read the keys that are present; wrong types are errors naming the file and key. */
+int ds_config_read(struct ds_config *c, const struct json *root, const char *path);
+int ds_config_load(struct ds_config *c, const char *path);
+/* Fail, naming the first missing key, unless everything a forward pass or the tensor
+ * layout needs is there. */
+int ds_config_require(const struct ds_config *c, const char *path);
+
+/* Rewrite a JSON object's text with top-level members removed, replaced or added, leaving
+ * every other byte as it was.  value NULL removes the key; otherwise value is raw JSON. */
+struct json_edit {
+	const char *key;
+	const char *value;
+};
+int json_edit_text(struct buf *out, const char *text, size_t len, const struct json_edit *e,
+		   size_t n, const char *path);
+
+#endif

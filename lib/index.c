@@ -1,0 +1,120 @@
+#include "index.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "json.h"
+#include "jsonw.h"
+#include "out.h"
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int idx_load(struct idx **out, const char *path)
+{
+	char q1[ERR_QUOTE], q2[ERR_QUOTE];
+	struct idx *x = xcalloc(1, sizeof *x);
+	*out = NULL;
+	x->path = xstrdup(path);
+	if (json_load(&x->doc, path, 0))
+		goto fail;
+	const struct json *root = json_root(x->doc);
+	if (root->type != JSON_OBJECT) {
+		err_set("%s: not a JSON object", path);
+		goto fail;
+	}
+	const struct json *meta = json_get(root, "metadata"), *wm = json_get(root, "weight_map");
+	if (meta && meta->type != JSON_OBJECT && meta->type != JSON_NULL) {
+		err_set("%s: \"metadata\" is not an object", path);
+		goto fail;
+	}
+	const struct json *ts = meta ? json_get(meta, "total_size") : NULL;
+	if (ts && ts->type != JSON_NULL) {
+		/* Python writes an int; a float with no fraction (1234.0) is read the same way */
+		double d;
+		if (json_u64(ts, &x->total_size) == 0) {
+			x->has_total_size = true;
+		} else if (json_double(ts, &d) == 0 && d >= 0 && d < 18446744073709551616.0 &&
+			   d == (double)(uint64_t)d) {
+			x->total_size = (uint64_t)d;
+			x->has_total_size = true;
+		} else {
+			err_set("%s: \"total_size\" is not a non-negative integer", path);
+			goto fail;
+		}
+	}
+	if (!wm) {
+		err_set("%s: no \"weight_map\"", path);
+		goto fail;
+	}
+	if (wm->type != JSON_OBJECT) {
+		err_set("%s: \"weight_map\" is not an object", path);
+		goto fail;
+	}
+	x->e = xcalloc(wm->n, sizeof *x->e);
+	x->files = xcalloc(wm->n, sizeof *x->files);
+	for (const struct json *k = wm->kid; k; k = k->next) {
+		if (k->type != JSON_STRING) {
+			err_set("%s: weight_map entry %s is not a file name", path, err_quote(k->key, q1));
+			goto fail;
+		}
+		if (strlen(k->key) != k->key_len || strlen(k->s) != k->len) {
+			err_set("%s: weight_map entry contains a NUL character", path);
+			goto fail;
+		}
+		if (path_is_contained(k->s)) {
+			err_set("%s: weight_map entry %s names file %s outside the checkpoint directory",
+				path, err_quote(k->key, q1), err_quote(k->s, q2));
+			goto fail;
+		}
+		x->e[x->n].name = k->key;
+		x->e[x->n].file = k->s;
+		x->files[x->n] = k->s;
+		x->n++;
+	}
+	qsort(x->files, x->n, sizeof *x->files, cmp_str);
+	for (size_t i = 0; i < x->n; i++)
+		if (x->nfiles == 0 || strcmp(x->files[x->nfiles - 1], x->files[i]) != 0)
+			x->files[x->nfiles++] = x->files[i];
+	*out = x;
+	return 0;
+fail:
+	idx_free(x);
+	return -1;
+}
+
+void idx_free(struct idx *x)
+{
+	if (!x)
+		return;
+	json_free(x->doc);
+	free(x->e);
+	free(x->files);
+	free(x->path);
+	free(x);
+}
+
+void idx_render(struct buf *out, const struct idx_entry *e, size_t n, const uint64_t *total_size)
+{
+	struct jw w;
+	jw_init(&w, out, 2, true);
+	jw_obj(&w);
+	jw_key(&w, "metadata");
+	jw_obj(&w);
+	if (total_size) {
+		jw_key(&w, "total_size");
+		jw_u64(&w, *total_size);
+	}
+	jw_obj_end(&w);
+	jw_key(&w, "weight_map");
+	jw_obj(&w);
+	for (size_t i = 0; i < n; i++) {
+		jw_key(&w, e[i].name);
+		jw_str(&w, e[i].file);
+	}
+	jw_obj_end(&w);
+	jw_obj_end(&w);
+}

@@ -1,0 +1,35 @@
+/* Output files that appear under their final name only when complete: written to a
+ * temporary name beside it (".NAME.ckpt-tmp", locked against a second writer), flushed
+ * with fsync, then renamed, and the directory fsynced. */
+#ifndef CKPT_OUT_H
+#define CKPT_OUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct out;
+
+int out_open(struct out **o, const char *final_path);
+int out_write(struct out *o, const void *p, size_t n);
+uint64_t out_written(const struct out *o);
+const char *out_path(const struct out *o);     /* the final name */
+/* Flush, fsync, rename into place; frees o whatever happens. */
+int out_commit(struct out *o);
+/* Remove the temporary file; frees o.  Safe with NULL. */
+void out_abort(struct out *o);
+
+/* A whole small file, atomically. */
+int out_write_file(const char *path, const void *p, size_t n);
+
+/* The temporary name used for final_path (caller frees). */
+char *out_tmp_name(const char *final_path);
+
+/* Paths. */
+char *path_join(const char *dir, const char *name);
+/* A name that stays inside its directory: relative, no "." or ".." component, no empty
+ * component.  Returns 0 or -1 (no message). */
+int path_is_contained(const char *name);
+/* Create a directory and its parents (mode 0777 & ~umask). */
+int mkdir_p(const char *dir);
+
+#endif

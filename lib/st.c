@@ -1,0 +1,520 @@
+#include "st.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "err.h"
+#include "json.h"
+#include "jsonw.h"
+
+struct st_priv {
+	struct json_doc *doc;    /* names and metadata strings point into it */
+	uint64_t *dims;
+	uint32_t *slots;         /* open-addressing table of tensor index + 1 */
+	size_t nslots;
+	size_t map_len;
+};
+
+static uint64_t hash_name(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+/* Insert tensor i; returns the index of an earlier tensor of the same name, or -1. */
+static long table_insert(struct st_file *f, size_t i)
+{
+	struct st_priv *p = f->priv;
+	size_t mask = p->nslots - 1;
+	for (size_t s = hash_name(f->t[i].name) & mask;; s = (s + 1) & mask) {
+		if (!p->slots[s]) {
+			p->slots[s] = (uint32_t)i + 1;
+			return -1;
+		}
+		if (strcmp(f->t[p->slots[s] - 1].name, f->t[i].name) == 0)
+			return (long)p->slots[s] - 1;
+	}
+}
+
+const struct st_tensor *st_find(const struct st_file *f, const char *name)
+{
+	const struct st_priv *p = f->priv;
+	if (!p->nslots)
+		return NULL;
+	size_t mask = p->nslots - 1;
+	for (size_t s = hash_name(name) & mask; p->slots[s]; s = (s + 1) & mask)
+		if (strcmp(f->t[p->slots[s] - 1].name, name) == 0)
+			return &f->t[p->slots[s] - 1];
+	return NULL;
+}
+
+const char *st_meta_get(const struct st_file *f, const char *key)
+{
+	for (size_t i = 0; i < f->nmeta; i++)
+		if (strcmp(f->meta[i].key, key) == 0)
+			return f->meta[i].value;
+	return NULL;
+}
+
+const char *st_shape_str(unsigned ndim, const uint64_t *shape, char *out, size_t size)
+{
+	size_t o = 0;
+	o += (size_t)snprintf(out, size, "[");
+	for (unsigned i = 0; i < ndim && o < size; i++)
+		o += (size_t)snprintf(out + o, size - o, i ? ", %" PRIu64 : "%" PRIu64, shape[i]);
+	if (o < size)
+		snprintf(out + o, size - o, "]");
+	return out;
+}
+
+static int parse_metadata(struct st_file *f, const char *path, const struct json *m)
+{
+	char q[ERR_QUOTE];
+	if (m->type == JSON_NULL)
+		return 0; /* the reference reads null as "no metadata" */
+	if (m->type != JSON_OBJECT)
+		return err_set("%s: __metadata__ is not a map of strings (it is %s %s)", path,
+			       m->type == JSON_ARRAY ? "an" : "a", json_type_name(m->type));
+	f->has_meta = true;
+	f->meta = xcalloc(m->n, sizeof *f->meta);
+	for (const struct json *k = m->kid; k; k = k->next) {
+		if (k->type != JSON_STRING)
+			return err_set("%s: __metadata__ value for %s is not a string", path,
+				       err_quote(k->key, q));
+		for (size_t i = 0; i < f->nmeta; i++)
+			if (strcmp(f->meta[i].key, k->key) == 0)
+				return err_set("%s: __metadata__ has a duplicate key %s", path, err_quote(k->key, q));
+		f->meta[f->nmeta].key = k->key;
+		f->meta[f->nmeta].value = k->s;
+		f->nmeta++;
+	}
+	return 0;
+}
+
+static int field_once(const char *path, const char *tq, const struct json **slot,
+		      const struct json *v, const char *name)
+{
+	if (*slot)
+		return err_set("%s: tensor %s: duplicate field \"%s\"", path, tq, name);
+	*slot = v;
+	return 0;
+}
+
+/* dtype, shape and data_offsets of one tensor entry; other fields are ignored, as the
+ * reference ignores them. */
+static int parse_tensor(const char *path, const struct json *e,
+			struct st_tensor *t, uint64_t **dims)
+{
+	char tq[ERR_QUOTE], sh[128];
+	const struct json *dtype = NULL, *shape = NULL, *offs = NULL;
+	err_quote(t->name, tq);
+	if (e->type != JSON_OBJECT)
+		return err_set("%s: tensor %s: entry is not an object", path, tq);
+	for (const struct json *k = e->kid; k; k = k->next) {
+		int rc = 0;
+		if (strcmp(k->key, "dtype") == 0)
+			rc = field_once(path, tq, &dtype, k, "dtype");
+		else if (strcmp(k->key, "shape") == 0)
+			rc = field_once(path, tq, &shape, k, "shape");
+		else if (strcmp(k->key, "data_offsets") == 0)
+			rc = field_once(path, tq, &offs, k, "data_offsets");
+		if (rc)
+			return rc;
+	}
+	if (!dtype)
+		return err_set("%s: tensor %s: missing \"dtype\"", path, tq);
+	if (!shape)
+		return err_set("%s: tensor %s: missing \"shape\"", path, tq);
+	if (!offs)
+		return err_set("%s: tensor %s: missing \"data_offsets\"", path, tq);
+	if (dtype->type != JSON_STRING)
+		return err_set("%s: tensor %s: dtype is not a string", path, tq);
+	if (dt_parse(dtype->s, dtype->len, &t->dtype)) {
+		char dq[ERR_QUOTE];
+		return err_set("%s: tensor %s: unknown dtype %s", path, tq, err_quote(dtype->s, dq));
+	}
+	if (shape->type != JSON_ARRAY)
+		return err_set("%s: tensor %s: shape is not an array", path, tq);
+	t->ndim = (unsigned)shape->n;
+	t->shape = *dims;
+	unsigned d = 0;
+	for (const struct json *k = shape->kid; k; k = k->next, d++) {
+		int rc = json_u64(k, &(*dims)[d]);
+		if (rc == -2)
+			return err_set("%s: tensor %s: shape dimension %u does not fit in 64 bits", path, tq, d);
+		if (rc)
+			return err_set("%s: tensor %s: shape dimension %u is not a non-negative integer",
+				       path, tq, d);
+	}
+	*dims += t->ndim;
+	if (offs->type != JSON_ARRAY || offs->n != 2 || json_u64(offs->kid, &t->begin) ||
+	    json_u64(offs->kid->next, &t->end))
+		return err_set("%s: tensor %s: data_offsets is not [begin, end] (two non-negative 64-bit integers)",
+			       path, tq);
+	if (t->end < t->begin)
+		return err_set("%s: tensor %s: data_offsets [%" PRIu64 ", %" PRIu64 "] end before they begin",
+			       path, tq, t->begin, t->end);
+	t->nelem = 1;
+	for (unsigned i = 0; i < t->ndim; i++)
+		if (__builtin_mul_overflow(t->nelem, t->shape[i], &t->nelem))
+			return err_set("%s: tensor %s: element count of shape %s overflows 64 bits", path, tq,
+				       st_shape_str(t->ndim, t->shape, sh, sizeof sh));
+	uint64_t need;
+	int rc = dt_nbytes(t->dtype, t->nelem, &need);
+	if (rc == -1)
+		return err_set("%s: tensor %s: byte size of %" PRIu64 " elements of %s overflows 64 bits",
+			       path, tq, t->nelem, dt_name(t->dtype));
+	if (rc == -2)
+		return err_set("%s: tensor %s: %" PRIu64 " elements of %s do not fill whole bytes", path, tq,
+			       t->nelem, dt_name(t->dtype));
+	if (t->end - t->begin != need)
+		return err_set("%s: tensor %s: data_offsets [%" PRIu64 ", %" PRIu64 "] hold %" PRIu64
+			       " bytes but shape %s of %s needs %" PRIu64, path, tq, t->begin, t->end,
+			       t->end - t->begin, st_shape_str(t->ndim, t->shape, sh, sizeof sh),
+			       dt_name(t->dtype), need);
+	return 0;
+}
+
+static int by_offset(const void *a, const void *b)
+{
+	const struct st_tensor *x = a, *y = b;
+	if (x->begin != y->begin)
+		return x->begin < y->begin ? -1 : 1;
+	if (x->end != y->end)
+		return x->end < y->end ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+static int check_layout(struct st_file *f, const char *path)
+{
+	char q1[ERR_QUOTE], q2[ERR_QUOTE];
+	uint64_t pos = 0, data_len = f->size - 8 - f->header_len;
+	qsort(f->t, f->n, sizeof *f->t, by_offset);
+	for (size_t i = 0; i < f->n; i++) {
+		const struct st_tensor *t = &f->t[i];
+		if (t->begin < pos)
+			return err_set("%s: tensor %s: data [%" PRIu64 ", %" PRIu64 ") overlaps tensor %s [%" PRIu64
+				       ", %" PRIu64 ")", path, err_quote(t->name, q1), t->begin, t->end,
+				       err_quote(f->t[i - 1].name, q2), f->t[i - 1].begin, f->t[i - 1].end);
+		if (t->begin > pos) {
+			if (i == 0)
+				return err_set("%s: tensor %s: data begins at byte %" PRIu64
+					       ", leaving a hole at the start of the data section", path,
+					       err_quote(t->name, q1), t->begin);
+			return err_set("%s: tensor %s: data begins at byte %" PRIu64 ", leaving a hole of %" PRIu64
+				       " bytes after tensor %s", path, err_quote(t->name, q1), t->begin,
+				       t->begin - pos, err_quote(f->t[i - 1].name, q2));
+		}
+		pos = t->end;
+	}
+	if (pos > data_len)
+		return err_set("%s: file is truncated: the header describes %" PRIu64
+			       " bytes of tensor data, the file holds %" PRIu64, path, pos, data_len);
+	if (pos < data_len)
+		return err_set("%s: %" PRIu64 " bytes after the last tensor's data belong to no tensor",
+			       path, data_len - pos);
+	return 0;
+}
+
+static int parse(struct st_file *f, const char *path, const uint8_t *buf, size_t avail)
+{
+	char q[ERR_QUOTE];
+	if (f->size < 8)
+		return err_set("%s: file is %" PRIu64 " bytes, too short for the 8-byte header length",
+			       path, f->size);
+	uint64_t n = 0;
+	for (int i = 7; i >= 0; i--)
+		n = (n << 8) | buf[i];
+	if (n > ST_MAX_HEADER)
+		return err_set("%s: header length %" PRIu64 " is over the limit of %llu bytes", path, n,
+			       ST_MAX_HEADER);
+	if (8 + n > f->size)
+		return err_set("%s: header length %" PRIu64 " runs past the end of the file (%" PRIu64 " bytes)",
+			       path, n, f->size);
+	if (avail < 8 + n)
+		return err_set("%s: only %zu bytes of the %" PRIu64 "-byte header were read", path, avail, 8 + n);
+	f->header_len = n;
+	const char *h = (const char *)buf + 8;
+	size_t bad;
+	if (json_utf8_check(h, n, &bad))
+		return err_set("%s: header is not valid UTF-8 (byte %zu of the header)", path, bad);
+	struct st_priv *p = f->priv;
+	if (json_parse(&p->doc, h, n, JSON_KEEP_DUPS))
+		return err_prefix("%s: header is not valid JSON: ", path);
+	const struct json *root = json_root(p->doc);
+	if (root->type != JSON_OBJECT)
+		return err_set("%s: header is not a JSON object", path);
+
+	size_t ntensors = 0, ndims = 0;
+	const struct json *meta = NULL;
+	for (const struct json *k = root->kid; k; k = k->next) {
+		if (strcmp(k->key, "__metadata__") == 0) {
+			if (meta)
+				return err_set("%s: duplicate key \"__metadata__\"", path);
+			meta = k;
+			continue;
+		}
+		if (strlen(k->key) != k->key_len)
+			return err_set("%s: a tensor name contains a NUL character", path);
+		ntensors++;
+		const struct json *s = json_get(k, "shape");
+		ndims += s && s->type == JSON_ARRAY ? s->n : 0;
+	}
+	if (ntensors > UINT32_MAX - 1)
+		return err_set("%s: too many tensors", path);
+	if (meta && parse_metadata(f, path, meta))
+		return -1;
+	f->t = xcalloc(ntensors, sizeof *f->t);
+	p->dims = xcalloc(ndims, sizeof *p->dims);
+	p->nslots = 16;
+	while (p->nslots < 2 * ntensors)
+		p->nslots *= 2;
+	p->slots = xcalloc(p->nslots, sizeof *p->slots);
+	uint64_t *dims = p->dims;
+	for (const struct json *k = root->kid; k; k = k->next) {
+		if (k == meta)
+			continue;
+		struct st_tensor *t = &f->t[f->n];
+		t->name = k->key;
+		if (table_insert(f, f->n) >= 0)
+			return err_set("%s: duplicate tensor name %s", path, err_quote(k->key, q));
+		f->n++;
+		if (parse_tensor(path, k, t, &dims))
+			return -1;
+	}
+	if (check_layout(f, path))
+		return -1;
+	/* sorting moved the tensors: rebuild the name table */
+	memset(p->slots, 0, p->nslots * sizeof *p->slots);
+	for (size_t i = 0; i < f->n; i++)
+		table_insert(f, i);
+	return 0;
+}
+
+static struct st_file *new_file(const char *path, uint64_t size)
+{
+	struct st_file *f = xcalloc(1, sizeof *f);
+	f->priv = xcalloc(1, sizeof *f->priv);
+	f->path = xstrdup(path);
+	f->size = size;
+	return f;
+}
+
+int st_parse(struct st_file **out, const char *name, const uint8_t *buf, size_t avail,
+	     uint64_t file_size)
+{
+	struct st_file *f = new_file(name, file_size);
+	*out = NULL;
+	if (parse(f, name, buf, avail)) {
+		st_close(f);
+		return -1;
+	}
+	*out = f;
+	return 0;
+}
+
+int st_open(struct st_file **out, const char *path)
+{
+	*out = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_errno(path);
+	struct stat sb;
+	if (fstat(fd, &sb) < 0) {
+		err_errno(path);
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		close(fd);
+		return err_set("%s: not a regular file", path);
+	}
+	struct st_file *f = new_file(path, (uint64_t)sb.st_size);
+	if (f->size >= 8) {
+		void *m = mmap(NULL, (size_t)f->size, PROT_READ, MAP_SHARED, fd, 0);
+		if (m == MAP_FAILED) {
+			err_errno(path);
+			close(fd);
+			st_close(f);
+			return -1;
+		}
+		f->map = m;
+		f->priv->map_len = (size_t)f->size;
+	}
+	close(fd);
+	if (parse(f, path, f->map, (size_t)f->size)) {
+		st_close(f);
+		return -1;
+	}
+	f->data = f->map + 8 + f->header_len;
+	*out = f;
+	return 0;
+}
+
+void st_close(struct st_file *f)
+{
+	if (!f)
+		return;
+	if (f->map)
+		munmap((void *)f->map, f->priv->map_len);
+	json_free(f->priv->doc);
+	free(f->priv->dims);
+	free(f->priv->slots);
+	free(f->priv);
+	free(f->meta);
+	free(f->t);
+	free(f->path);
+	free(f);
+}
+
+/* ---- writing ---- */
+
+struct sort_ctx {
+	const struct st_entry *e;
+	size_t i;
+};
+
+static int by_dtype_then_name(const void *a, const void *b)
+{
+	const struct sort_ctx *x = a, *y = b;
+	if (x->e->dtype != y->e->dtype)
+		return x->e->dtype > y->e->dtype ? -1 : 1;
+	return strcmp(x->e->name, y->e->name);
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int check_unique(const struct st_entry *e, size_t n)
+{
+	const char **names = xcalloc(n, sizeof *names);
+	int rc = 0;
+	for (size_t i = 0; i < n; i++)
+		names[i] = e[i].name;
+	qsort(names, n, sizeof *names, by_name);
+	for (size_t i = 1; i < n && !rc; i++)
+		if (strcmp(names[i - 1], names[i]) == 0) {
+			char q[ERR_QUOTE];
+			rc = err_set("duplicate tensor name %s", err_quote(names[i], q));
+		}
+	free(names);
+	return rc;
+}
+
+static void header_entry(struct jw *w, const struct st_entry *t, uint64_t begin, uint64_t end)
+{
+	jw_key(w, t->name);
+	jw_obj(w);
+	jw_key(w, "dtype");
+	jw_str(w, dt_name(t->dtype));
+	jw_key(w, "shape");
+	jw_arr(w);
+	for (unsigned d = 0; d < t->ndim; d++)
+		jw_u64(w, t->shape[d]);
+	jw_arr_end(w);
+	jw_key(w, "data_offsets");
+	jw_arr(w);
+	jw_u64(w, begin);
+	jw_u64(w, end);
+	jw_arr_end(w);
+	jw_obj_end(w);
+}
+
+int st_layout(struct st_layout *L, const struct st_entry *e, size_t n,
+	      const struct st_meta *meta, size_t nmeta)
+{
+	memset(L, 0, sizeof *L);
+	if (check_unique(e, n))
+		return -1;
+	struct sort_ctx *s = xcalloc(n, sizeof *s);
+	for (size_t i = 0; i < n; i++)
+		s[i] = (struct sort_ctx){&e[i], i};
+	qsort(s, n, sizeof *s, by_dtype_then_name);
+	L->n = n;
+	L->order = xcalloc(n, sizeof *L->order);
+	L->begin = xcalloc(n, sizeof *L->begin);
+	L->nbytes = xcalloc(n, sizeof *L->nbytes);
+	char q[ERR_QUOTE];
+	struct buf b = {0};
+	struct jw w;
+	buf_add(&b, "\0\0\0\0\0\0\0\0", 8);
+	jw_init(&w, &b, 0, false);
+	jw_obj(&w);
+	if (meta) {
+		jw_key(&w, "__metadata__");
+		jw_obj(&w);
+		for (size_t i = 0; i < nmeta; i++) {
+			jw_key(&w, meta[i].key);
+			jw_str(&w, meta[i].value);
+		}
+		jw_obj_end(&w);
+	}
+	uint64_t off = 0;
+	for (size_t k = 0; k < n; k++) {
+		const struct st_entry *t = s[k].e;
+		size_t i = s[k].i;
+		uint64_t nelem = 1, nb;
+		for (unsigned d = 0; d < t->ndim; d++)
+			if (__builtin_mul_overflow(nelem, t->shape[d], &nelem)) {
+				err_set("tensor %s: element count overflows 64 bits", err_quote(t->name, q));
+				goto fail;
+			}
+		int rc = dt_nbytes(t->dtype, nelem, &nb);
+		if (rc == -2) {
+			err_set("tensor %s: %" PRIu64 " elements of %s do not fill whole bytes",
+				err_quote(t->name, q), nelem, dt_name(t->dtype));
+			goto fail;
+		}
+		if (rc || off + nb < off) {
+			err_set("tensor %s: byte size overflows 64 bits", err_quote(t->name, q));
+			goto fail;
+		}
+		L->order[k] = i;
+		L->begin[i] = off;
+		L->nbytes[i] = nb;
+		header_entry(&w, t, off, off + nb);
+		off += nb;
+	}
+	jw_obj_end(&w);
+	while ((b.len - 8) % 8)
+		buf_addc(&b, ' ');
+	uint64_t hn = b.len - 8;
+	if (hn > ST_MAX_HEADER) {
+		err_set("header of %" PRIu64 " bytes is over the limit of %llu", hn, ST_MAX_HEADER);
+		goto fail;
+	}
+	for (int i = 0; i < 8; i++)
+		b.p[i] = (char)(hn >> (8 * i));
+	L->header = (uint8_t *)b.p;
+	L->header_size = b.len;
+	L->data_size = off;
+	L->file_size = b.len + off;
+	free(s);
+	return 0;
+fail:
+	buf_free(&b);
+	free(s);
+	st_layout_free(L);
+	return -1;
+}
+
+void st_layout_free(struct st_layout *L)
+{
+	free(L->order);
+	free(L->begin);
+	free(L->nbytes);
+	free(L->header);
+	memset(L, 0, sizeof *L);
+}

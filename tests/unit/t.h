@@ -1,0 +1,46 @@
+/* A minimal check harness: each check prints "ok - NAME" or "not ok - NAME (why)". */
+#ifndef CKPT_T_H
+#define CKPT_T_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int t_failures;
+
+static void t_report(int ok, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void t_report(int ok, const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+	printf(ok ? "ok - " : "not ok - ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	if (!ok) {
+		printf(" (%s:%d)", file, line);
+		t_failures++;
+	}
+	printf("\n");
+	fflush(stdout);
+}
+
+/* CHECK(cond, "name", ...): one check. */
+#define CHECK(cond, ...) t_report(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
+
+static inline int t_done(void) { return t_failures ? 1 : 0; }
+
+/* Path of a data file: $CKPT_ROOT/<rel> or $CKPT_GOLDEN/<rel>. */
+static inline const char *t_path(const char *env, const char *rel)
+{
+	static char buf[4][4096];
+	static int k;
+	const char *base = getenv(env);
+	char *b = buf[k++ % 4];
+	snprintf(b, sizeof buf[0], "%s/%s", base ? base : ".", rel);
+	return b;
+}
+
+#endif
