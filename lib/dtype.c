@@ -35,6 +35,11 @@ bool dt_is_float(enum dt t)
 	       t == DT_BF16 || t == DT_F32 || t == DT_F64;
 }
 
+bool dt_has_value(enum dt t)
+{
+	return t != DT_C64 && t != DT_F6_E2M3 && t != DT_F6_E3M2;
+}
+
 int dt_parse(const char *s, size_t len, enum dt *out)
 {
 	for (int t = 0; t < DT_COUNT; t++)

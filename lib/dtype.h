@@ -19,6 +19,7 @@ const char *dt_name(enum dt t);
 unsigned dt_bits(enum dt t);                 /* bits per element: 4, 6, 8 ... 64 */
 bool dt_is_float(enum dt t);                 /* real floating-point kinds (not C64) */
 bool dt_is_fp8(enum dt t);                   /* the 1-byte float kinds */
+bool dt_has_value(enum dt t);                /* dt_to_f32 can widen it (not C64, F6) */
 /* 0 and *out set, or -1 when the name is not a dtype the reference knows. */
 int dt_parse(const char *s, size_t len, enum dt *out);
 /* Bytes of n elements: 0 ok; -1 overflow; -2 the bits do not fill whole bytes. */

@@ -1,0 +1,46 @@
+#include "layout.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "err.h"
+
+/* Most specific first: HF is what a directory of safetensors is when nothing else fits. */
+static const struct layout_ops *const layouts[] = {
+	&layout_hf,
+};
+
+#define NLAYOUTS (sizeof layouts / sizeof *layouts)
+
+const struct layout_ops *layout_named(const char *name)
+{
+	for (size_t i = 0; i < NLAYOUTS; i++)
+		if (strcmp(layouts[i]->name, name) == 0)
+			return layouts[i];
+	return NULL;
+}
+
+const char *layout_names(char *out, size_t size)
+{
+	size_t o = 0;
+	out[0] = 0;
+	for (size_t i = 0; i < NLAYOUTS && o < size; i++)
+		o += (size_t)snprintf(out + o, size - o, "%s%s", i ? ", " : "", layouts[i]->name);
+	return out;
+}
+
+int layout_open(struct view **v, const char *path, const char *name, int flags)
+{
+	*v = NULL;
+	if (name) {
+		const struct layout_ops *l = layout_named(name);
+		char known[256];
+		if (!l)
+			return err_set("unknown layout \"%s\" (known: %s)", name, layout_names(known, sizeof known));
+		return l->open(v, path, flags);
+	}
+	for (size_t i = 0; i < NLAYOUTS; i++)
+		if (layouts[i]->detect(path))
+			return layouts[i]->open(v, path, flags);
+	return layout_hf.open(v, path, flags);
+}

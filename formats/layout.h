@@ -1,0 +1,27 @@
+/* Checkpoint layouts: which one a path holds, and a view of it under canonical HF names.
+ * Adding a layout means adding its file here and one line to the table in layout.c. */
+#ifndef CKPT_LAYOUT_H
+#define CKPT_LAYOUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "view.h"
+
+struct layout_ops {
+	const char *name;                /* as given to --layout: "hf", "dsmp", ... */
+	/* Whether path looks like this layout (cheap: file names, not contents). */
+	bool (*detect)(const char *path);
+	/* Build the view; flags as ckpt_open's (CKPT_LENIENT records problems in the view). */
+	int (*open)(struct view **v, const char *path, int flags);
+};
+
+extern const struct layout_ops layout_hf;
+
+/* Open path in the named layout, or the detected one when name is NULL. */
+int layout_open(struct view **v, const char *path, const char *name, int flags);
+const struct layout_ops *layout_named(const char *name);
+/* "hf, dsmp, ..." for messages, into out. */
+const char *layout_names(char *out, size_t size);
+
+#endif

@@ -1,0 +1,244 @@
+#include "view.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+
+struct view *view_new(enum view_layout layout, const char *layout_name, const char *path)
+{
+	struct view *v = xcalloc(1, sizeof *v);
+	v->layout = layout;
+	v->layout_name = layout_name;
+	v->path = xstrdup(path);
+	return v;
+}
+
+/* Stored tensors are folded to 2-D: all leading dimensions become rows. */
+static void fold(unsigned ndim, const uint64_t *shape, uint64_t *rows, uint64_t *cols)
+{
+	*rows = 1;
+	*cols = ndim ? shape[ndim - 1] : 1;
+	for (unsigned i = 0; i + 1 < ndim; i++)
+		*rows *= shape[i];
+}
+
+struct vtensor *view_add(struct view *v, const char *name, unsigned ndim, const uint64_t *shape)
+{
+	if (v->n % 256 == 0)
+		v->t = xreallocarray(v->t, v->n + 256, sizeof *v->t);
+	struct vtensor *t = &v->t[v->n++];
+	memset(t, 0, sizeof *t);
+	t->name = xstrdup(name);
+	t->ndim = ndim > VIEW_MAX_DIMS ? VIEW_MAX_DIMS : ndim;
+	memcpy(t->shape, shape, t->ndim * sizeof *shape);
+	fold(t->ndim, t->shape, &t->rows, &t->cols);
+	return t;
+}
+
+struct vpiece *vtensor_add_piece(struct vtensor *t)
+{
+	t->p = xreallocarray(t->p, t->npieces + 1, sizeof *t->p);
+	memset(&t->p[t->npieces], 0, sizeof *t->p);
+	return &t->p[t->npieces++];
+}
+
+struct vpiece *vtensor_add_replica(struct vtensor *t)
+{
+	t->replica = xreallocarray(t->replica, t->nreplicas + 1, sizeof *t->replica);
+	memset(&t->replica[t->nreplicas], 0, sizeof *t->replica);
+	return &t->replica[t->nreplicas++];
+}
+
+struct vtensor *view_add_whole(struct view *v, const char *name, const struct st_file *f,
+			       const struct st_tensor *t, const struct st_file *sf,
+			       const struct st_tensor *s, uint64_t bm, uint64_t bn)
+{
+	struct vtensor *vt = view_add(v, name, t->ndim, t->shape);
+	struct vpiece *p = vtensor_add_piece(vt);
+	*p = (struct vpiece){.f = f, .t = t, .sf = s ? sf : NULL, .s = s, .bm = bm, .bn = bn,
+			     .nr = vt->rows, .nc = vt->cols};
+	return vt;
+}
+
+void view_problem(struct view *v, const char *fmt, ...)
+{
+	va_list ap;
+	char msg[ERR_MAX];
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	v->problems = xreallocarray(v->problems, v->nproblems + 1, sizeof *v->problems);
+	v->problems[v->nproblems++] = xstrdup(msg);
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct vtensor *)a)->name, ((const struct vtensor *)b)->name);
+}
+
+static bool overlaps(const struct vpiece *a, const struct vpiece *b)
+{
+	return a->dr < b->dr + b->nr && b->dr < a->dr + a->nr && a->dc < b->dc + b->nc && b->dc < a->dc + a->nc;
+}
+
+/* The pieces must lie inside their stored tensors and tile the canonical matrix. */
+static int check_tensor(struct vtensor *t)
+{
+	char q[ERR_QUOTE];
+	uint64_t area = 0;
+	err_quote(t->name, q);
+	if (t->npieces == 0)
+		return err_set("tensor %s: no stored data", q);
+	for (size_t i = 0; i < t->npieces; i++) {
+		const struct vpiece *p = &t->p[i];
+		uint64_t R, C, need_r = p->transposed ? p->nc : p->nr, need_c = p->transposed ? p->nr : p->nc;
+		fold(p->t->ndim, p->t->shape, &R, &C);
+		if (p->dr + p->nr > t->rows || p->dc + p->nc > t->cols)
+			return err_set("tensor %s: a piece from %s lies outside the tensor", q, p->t->name);
+		if (p->sr + need_r > R || p->sc + need_c > C)
+			return err_set("tensor %s: a piece reads outside stored tensor %s", q, p->t->name);
+		for (uint64_t k = 0; p->perm && k < p->nr; k++)
+			if (p->sr + p->perm[k] >= R)
+				return err_set("tensor %s: a row permutation reads outside %s", q, p->t->name);
+		if (p->t->dtype != t->p[0].t->dtype)
+			return err_set("tensor %s: pieces are stored as %s and %s", q, dt_name(t->p[0].t->dtype),
+				       dt_name(p->t->dtype));
+		if ((p->s != NULL) != (t->p[0].s != NULL))
+			return err_set("tensor %s: some pieces have block scales and some do not", q);
+		area += p->nr * p->nc;
+		if (t->npieces <= 256)
+			for (size_t k = 0; k < i; k++)
+				if (overlaps(p, &t->p[k]))
+					return err_set("tensor %s: pieces from %s and %s overlap", q, t->p[k].t->name,
+						       p->t->name);
+	}
+	if (area != t->rows * t->cols)
+		return err_set("tensor %s: its pieces cover %" PRIu64 " of %" PRIu64 " values", q, area,
+			       t->rows * t->cols);
+	t->stored = t->p[0].t->dtype;
+	t->dtype = t->p[0].s ? DT_BF16 : t->stored;
+	return 0;
+}
+
+int view_finish(struct view *v)
+{
+	qsort(v->t, v->n, sizeof *v->t, by_name);
+	for (size_t i = 0; i < v->n; i++) {
+		if (i && strcmp(v->t[i - 1].name, v->t[i].name) == 0) {
+			char q[ERR_QUOTE];
+			return err_set("%s: tensor %s appears twice", v->path, err_quote(v->t[i].name, q));
+		}
+		if (check_tensor(&v->t[i]))
+			return err_prefix("%s: ", v->path);
+	}
+	return 0;
+}
+
+void view_free(struct view *v)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < v->n; i++) {
+		free(v->t[i].name);
+		free(v->t[i].p);
+		free(v->t[i].replica);
+	}
+	for (size_t i = 0; i < v->nproblems; i++)
+		free(v->problems[i]);
+	free(v->problems);
+	free(v->t);
+	if (v->free_owner)
+		v->free_owner(v->owner);
+	free(v->path);
+	free(v);
+}
+
+const struct vtensor *view_find(const struct view *v, const char *name)
+{
+	size_t lo = 0, hi = v->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int r = strcmp(v->t[mid].name, name);
+		if (r == 0)
+			return &v->t[mid];
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static float scale_at(const struct vpiece *p, uint64_t r, uint64_t c)
+{
+	uint64_t R, C, scols;
+	fold(p->t->ndim, p->t->shape, &R, &C);
+	scols = (C + p->bn - 1) / p->bn;
+	float s;
+	dt_to_f32(p->s->dtype, st_bytes(p->sf, p->s), (r / p->bm) * scols + c / p->bn, 1, &s);
+	return s;
+}
+
+/* n values of stored row r from column c, into out. */
+static void read_run(const struct vpiece *p, uint64_t C, uint64_t r, uint64_t c, uint64_t n, float *out)
+{
+	const uint8_t *base = st_bytes(p->f, p->t);
+	dt_to_f32(p->t->dtype, base, r * C + c, (size_t)n, out);
+	if (!p->s)
+		return;
+	/* one float32 multiply per value, block by block: the arithmetic of lib/quant.h */
+	for (uint64_t j = 0; j < n;) {
+		uint64_t end = ((c + j) / p->bn + 1) * p->bn - c;
+		if (end > n)
+			end = n;
+		float s = scale_at(p, r, c + j);
+		for (; j < end; j++)
+			out[j] *= s;
+	}
+}
+
+int view_read_f32(const struct vtensor *t, uint64_t r0, uint64_t nr, float *out)
+{
+	char q[ERR_QUOTE];
+	if (r0 + nr > t->rows)
+		return err_set("tensor %s: rows %" PRIu64 "..%" PRIu64 " are outside its %" PRIu64, err_quote(t->name, q),
+			       r0, r0 + nr, t->rows);
+	if (!dt_has_value(t->stored))
+		return err_set("tensor %s: %s values cannot be read as numbers", err_quote(t->name, q),
+			       dt_name(t->stored));
+	for (size_t k = 0; k < t->npieces; k++) {
+		const struct vpiece *p = &t->p[k];
+		uint64_t lo = p->dr > r0 ? p->dr : r0, hi = p->dr + p->nr < r0 + nr ? p->dr + p->nr : r0 + nr;
+		uint64_t R, C;
+		fold(p->t->ndim, p->t->shape, &R, &C);
+		(void)R;
+		for (uint64_t d = lo; d < hi; d++) {
+			uint64_t i = d - p->dr;
+			float *o = out + (d - r0) * t->cols + p->dc;
+			if (!p->transposed) {
+				read_run(p, C, p->sr + (p->perm ? p->perm[i] : i), p->sc, p->nc, o);
+				continue;
+			}
+			/* canonical row i is stored column sc + i */
+			for (uint64_t j = 0; j < p->nc; j++)
+				read_run(p, C, p->sr + j, p->sc + i, 1, o + j);
+		}
+	}
+	return 0;
+}
+
+const uint8_t *vtensor_bytes(const struct vtensor *t)
+{
+	if (t->npieces != 1)
+		return NULL;
+	const struct vpiece *p = &t->p[0];
+	uint64_t R, C;
+	fold(p->t->ndim, p->t->shape, &R, &C);
+	if (p->s || p->transposed || p->perm || p->sr || p->sc || p->nr != R || p->nc != C)
+		return NULL;
+	return st_bytes(p->f, p->t);
+}
