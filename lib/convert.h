@@ -1,0 +1,105 @@
+/* The conversion engine every converter uses: a converter describes its output files as
+ * tensors whose bytes come from a source (a plain copy of stored bytes, or a function that
+ * fills byte ranges), and the engine writes them.
+ *
+ *  - Files are laid out exactly as the safetensors reference writes them (lib/st.h).
+ *  - Bytes stream through a bounded ring of chunk buffers: worker threads fill chunks in
+ *    parallel, one writer appends them in order, so memory stays at about
+ *    2 x threads x CV_CHUNK whatever the file sizes, and the bytes never depend on -j.
+ *  - Input pages already consumed are dropped from the process (MADV_DONTNEED), so the
+ *    resident set stays flat however large the shards.
+ *  - The files of one group are written in a single pass, in lockstep (model-parallel
+ *    ranks read their input once); groups are written one after another.
+ *  - Outputs appear under their final names only when complete (lib/out.h); a file that is
+ *    already there with exactly the planned header and size is kept (resume), unless forced.
+ */
+#ifndef CKPT_CONVERT_H
+#define CKPT_CONVERT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "st.h"
+
+#define CV_CHUNK (8u << 20)
+
+struct cv_fill {
+	/* Write bytes [off, off + n) of the output tensor to dst.  off and n are multiples of
+	 * `unit` except at the tensor's end.  Runs on worker threads, concurrently for other
+	 * chunks: it must only read shared state.  0, or -1 with err_set(). */
+	int (*fn)(const void *arg, uint64_t off, uint64_t n, uint8_t *dst, void *scratch);
+	const void *arg;
+	uint64_t unit;          /* indivisible byte unit, e.g. one block row of output */
+	size_t scratch;         /* scratch bytes each call needs */
+};
+
+struct cv_tensor {
+	const char *name;
+	enum dt dtype;
+	unsigned ndim;
+	uint64_t shape[8];
+	/* the bytes: copy[0 .. nbytes) when copy is set, else produced by fill */
+	const uint8_t *copy;
+	struct cv_fill fill;
+	/* the input bytes this tensor reads, dropped from memory once written (may be NULL) */
+	const uint8_t *in;
+	uint64_t in_len;
+};
+
+struct cv_file {
+	char *name;             /* relative to the output directory */
+	size_t n, cap;
+	struct cv_tensor *t;
+	bool has_meta;
+	struct st_meta meta[4];
+	size_t nmeta;
+	int group;              /* files of one group are written in one pass */
+	bool skip;              /* set by the engine: already complete, kept */
+	struct st_layout L;     /* set by the engine */
+};
+
+struct cv_side {
+	char *name;             /* relative to the output directory */
+	char *src;              /* copy this file, or */
+	char *bytes;            /* write these bytes */
+	size_t len;
+};
+
+struct cv_job {
+	size_t nfiles;
+	struct cv_file *files;
+	size_t nside;
+	struct cv_side *side;
+};
+
+struct cv_progress;
+
+struct cv_opts {
+	const char *outdir;
+	unsigned threads;       /* 0: all CPUs */
+	bool force;             /* rewrite files that are already complete */
+	bool no_side;           /* write no side files */
+	bool only_side;         /* write only the side files */
+	/* Called from the writer thread after each chunk: bytes written so far of total. */
+	void (*progress)(void *arg, uint64_t done, uint64_t total, const char *file);
+	void *progress_arg;
+};
+
+struct cv_file *cv_add_file(struct cv_job *j, const char *name, int group);
+/* A tensor of the file; shape copied. */
+struct cv_tensor *cv_add_tensor(struct cv_file *f, const char *name, enum dt dtype, unsigned ndim,
+				const uint64_t *shape);
+void cv_set_meta(struct cv_file *f, const char *key, const char *value);
+void cv_add_side_bytes(struct cv_job *j, const char *name, const void *bytes, size_t len);
+void cv_add_side_copy(struct cv_job *j, const char *name, const char *src);
+void cv_job_free(struct cv_job *j);
+
+/* Lay out every file (fills each file's L); done by cv_run, callable earlier to know sizes. */
+int cv_plan(struct cv_job *j);
+/* Whether path holds exactly what file f will be: same size and same header bytes. */
+bool cv_file_complete(const struct cv_file *f, const char *path);
+/* Write everything.  On error nothing partial is left under a final name. */
+int cv_run(struct cv_job *j, const struct cv_opts *o);
+
+#endif

@@ -1,0 +1,146 @@
+/* The conversion engine: bytes independent of the thread count, reference layout, groups
+ * written in lockstep, resume, and nothing partial left behind on failure. */
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "convert.h"
+#include "err.h"
+#include "hash.h"
+#include "out.h"
+#include "t.h"
+
+/* Byte i of a fill tensor is a function of i, so every chunking gives the same bytes. */
+static int fill_pattern(const void *arg, uint64_t off, uint64_t n, uint8_t *dst, void *scratch)
+{
+	(void)scratch;
+	uint64_t salt = *(const uint64_t *)arg;
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t x = (off + i) * 0x9e3779b97f4a7c15ull + salt;
+		dst[i] = (uint8_t)(x >> 56);
+	}
+	return 0;
+}
+
+static int fill_fail(const void *arg, uint64_t off, uint64_t n, uint8_t *dst, void *scratch)
+{
+	(void)arg, (void)dst, (void)scratch;
+	if (off + n > 2 * CV_CHUNK)
+		return err_set("planted failure at byte %llu", (unsigned long long)off);
+	return 0;
+}
+
+static uint64_t salt1 = 1, salt2 = 2;
+static uint8_t copy_src[3 * 1000 * 4 + 64];
+
+static void build(struct cv_job *j, int lockstep, int failing)
+{
+	memset(j, 0, sizeof *j);
+	uint64_t big[2] = {3000, 4096}, small[2] = {3, 1000}, vec[1] = {77};
+	for (int f = 0; f < 2; f++) {
+		struct cv_file *cf = cv_add_file(j, f ? "b/two.safetensors" : "one.safetensors", lockstep ? 0 : f);
+		cv_set_meta(cf, "format", "pt");
+		struct cv_tensor *t = cv_add_tensor(cf, "big.weight", DT_BF16, 2, big);
+		t->fill = (struct cv_fill){failing && f ? fill_fail : fill_pattern, f ? &salt2 : &salt1, 4096 * 2, 0};
+		t = cv_add_tensor(cf, "small.weight", DT_F32, 2, small);
+		t->copy = copy_src;
+		t = cv_add_tensor(cf, "empty", DT_U8, 1, (uint64_t[]){0});
+		t->copy = copy_src;
+		t = cv_add_tensor(cf, "vec", DT_U8, 1, vec);
+		t->fill = (struct cv_fill){fill_pattern, &salt1, 0, 0};
+	}
+	cv_add_side_bytes(j, "side.json", "{}", 2);
+}
+
+static void digest(const char *dir, char out[2][SHA256_HEX])
+{
+	const char *names[2] = {"one.safetensors", "b/two.safetensors"};
+	for (int i = 0; i < 2; i++) {
+		uint8_t h[SHA256_LEN];
+		char *p = path_join(dir, names[i]);
+		if (sha256_file(p, h))
+			memset(h, 0, sizeof h);
+		hex_encode(h, SHA256_LEN, out[i]);
+		free(p);
+	}
+}
+
+static int count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	int n = 0;
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		n += e->d_name[0] != '.' || strstr(e->d_name, "ckpt-tmp") != NULL;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+int main(void)
+{
+	err_init("test_convert");
+	for (size_t i = 0; i < sizeof copy_src; i++)
+		copy_src[i] = (uint8_t)(i * 7);
+	char ref[2][SHA256_HEX], h[2][SHA256_HEX];
+	int same = 1;
+	for (unsigned threads = 1; threads <= 4; threads++) {
+		for (int lockstep = 0; lockstep < 2; lockstep++) {
+			struct cv_job j;
+			build(&j, lockstep, 0);
+			char dir[64];
+			snprintf(dir, sizeof dir, "out-%u-%d", threads, lockstep);
+			struct cv_opts o = {.outdir = dir, .threads = threads};
+			int rc = cv_run(&j, &o);
+			if (rc)
+				printf("# %s\n", err_last());
+			digest(dir, threads == 1 && !lockstep ? ref : h);
+			if (!(threads == 1 && !lockstep))
+				same &= !memcmp(ref, h, sizeof ref);
+			cv_job_free(&j);
+		}
+	}
+	CHECK(same, "output bytes are the same for 1-4 threads, grouped or in lockstep");
+
+	/* the file is a valid safetensors file in reference layout, bytes as planned */
+	struct st_file *f;
+	int rc = st_open(&f, "out-1-0/b/two.safetensors");
+	CHECK(rc == 0 && f->n == 4 && st_meta_get(f, "format") && strcmp(f->t[0].name, "small.weight") == 0,
+	      "output reads back: 4 tensors, metadata, dtype-descending order (%s)", rc ? err_last() : "");
+	if (rc == 0) {
+		const struct st_tensor *t = st_find(f, "big.weight");
+		uint8_t want[64];
+		fill_pattern(&salt2, 5000, 64, want, NULL);
+		CHECK(memcmp(st_bytes(f, t) + 5000, want, 64) == 0 &&
+		      memcmp(st_bytes(f, st_find(f, "small.weight")), copy_src, 12000) == 0,
+		      "filled and copied bytes land where the header says");
+		st_close(f);
+	}
+	struct stat sb;
+	CHECK(stat("out-2-1/side.json", &sb) == 0 && sb.st_size == 2, "side files are written");
+
+	/* resume: complete files are kept (mtime unchanged), a damaged one is redone */
+	struct stat before, after;
+	stat("out-1-0/one.safetensors", &before);
+	truncate("out-1-0/b/two.safetensors", 100);
+	sleep(1);
+	struct cv_job j;
+	build(&j, 0, 0);
+	struct cv_opts o = {.outdir = "out-1-0", .threads = 2};
+	rc = cv_run(&j, &o);
+	stat("out-1-0/one.safetensors", &after);
+	digest("out-1-0", h);
+	CHECK(rc == 0 && before.st_mtime == after.st_mtime && j.files[0].skip && !j.files[1].skip &&
+	      !memcmp(h, ref, sizeof h), "a re-run keeps complete files and redoes a truncated one");
+	cv_job_free(&j);
+
+	/* a failing fill: error reported, nothing under a final name, no temporary left */
+	build(&j, 1, 1);
+	o = (struct cv_opts){.outdir = "out-fail", .threads = 3};
+	rc = cv_run(&j, &o);
+	CHECK(rc == -1 && strstr(err_last(), "planted failure"), "a fill error stops the run: %s", err_last());
+	CHECK(count_entries("out-fail") == 1 && count_entries("out-fail/b") == 0,
+	      "after the failure the output holds no shard and no temporary file");
+	cv_job_free(&j);
+	return t_done();
+}
