@@ -77,9 +77,19 @@ static struct ckpt_shard *add_shard(struct ckpt *c, const char *name)
 
 static int open_shards(struct ckpt *c, int flags)
 {
-	for (size_t i = 0; i < c->nshards; i++)
-		if (st_open(&c->shards[i].st, c->shards[i].path) && problem(c, flags, "%s", err_last()))
+	for (size_t i = 0; i < c->nshards; i++) {
+		struct ckpt_shard *s = &c->shards[i];
+		struct stat sb;
+		/* "No such file" alone would not say who asked for the file */
+		if (c->index_path && stat(s->path, &sb) < 0 && errno == ENOENT) {
+			if (problem(c, flags, "%s: shard file is missing (%s maps tensors to it)", s->path,
+				    INDEX_NAME))
+				return -1;
+			continue;
+		}
+		if (st_open(&s->st, s->path) && problem(c, flags, "%s", err_last()))
 			return -1;
+	}
 	return 0;
 }
 
@@ -166,12 +176,15 @@ static int open_with_index(struct ckpt *c, int flags)
 	return 0;
 }
 
-static int open_without_index(struct ckpt *c, int flags, const char *single)
+static int open_without_index(struct ckpt *c, int flags, const char *single, const char *path)
 {
 	char q[ERR_QUOTE];
 	size_t cap = 0;
 	if (single) {
-		add_shard(c, single);
+		/* messages name the file as the user did, not as dir + "/" + name */
+		struct ckpt_shard *s = add_shard(c, single);
+		free(s->path);
+		s->path = xstrdup(path);
 	} else {
 		char **names;
 		size_t n;
@@ -254,7 +267,7 @@ int ckpt_open(struct ckpt **out, const char *path, int flags)
 		err_set("%s: not a file or directory", path);
 		goto fail;
 	}
-	rc = c->index_path ? open_with_index(c, flags) : open_without_index(c, flags, single);
+	rc = c->index_path ? open_with_index(c, flags) : open_without_index(c, flags, single, path);
 	if (rc || load_config(c, flags))
 		goto fail;
 	free(tmp);
