@@ -61,7 +61,8 @@ static int list_shards(const char *dir, char ***names, size_t *n)
 		(*names)[(*n)++] = xstrdup(e->d_name);
 	}
 	closedir(d);
-	qsort(*names, *n, sizeof **names, cmp_str);
+	if (*n > 1) /* names is NULL when there are none */
+		qsort(*names, *n, sizeof **names, cmp_str);
 	return 0;
 }
 
@@ -142,7 +143,8 @@ static int open_with_index(struct ckpt *c, int flags)
 		}
 		add_tensor(c, s, t, &cap);
 	}
-	qsort(c->t, c->n, sizeof *c->t, cmp_tensor);
+	if (c->n > 1) /* c->t is NULL when there are none */
+		qsort(c->t, c->n, sizeof *c->t, cmp_tensor);
 	/* every tensor of every shard must be where the index says */
 	for (size_t i = 0; i < c->nshards; i++) {
 		struct ckpt_shard *s = &c->shards[i];
@@ -205,7 +207,8 @@ static int open_without_index(struct ckpt *c, int flags, const char *single, con
 	for (size_t i = 0; i < c->nshards; i++)
 		for (size_t k = 0; c->shards[i].st && k < c->shards[i].st->n; k++)
 			add_tensor(c, &c->shards[i], &c->shards[i].st->t[k], &cap);
-	qsort(c->t, c->n, sizeof *c->t, cmp_tensor);
+	if (c->n > 1) /* c->t is NULL when there are none */
+		qsort(c->t, c->n, sizeof *c->t, cmp_tensor);
 	/* without an index, a name in two shards has no single meaning */
 	size_t w = 0;
 	for (size_t i = 0; i < c->n; i++) {

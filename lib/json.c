@@ -135,9 +135,9 @@ static void tmp_put(struct parser *p, size_t *n, const char *c, size_t k)
 static int hex4(struct parser *p, unsigned *out)
 {
 	unsigned v = 0;
-	if (p->len - p->pos < 4)
-		return fail(p, p->pos, "truncated \\u escape");
 	for (int i = 0; i < 4; i++) {
+		if (p->pos >= p->len)
+			return fail(p, p->pos, "truncated \\u escape");
 		char c = p->s[p->pos++];
 		v <<= 4;
 		if (c >= '0' && c <= '9')
