@@ -18,10 +18,13 @@ static int problem(struct ckpt *c, int flags, const char *fmt, ...)
 
 static int problem(struct ckpt *c, int flags, const char *fmt, ...)
 {
+	/* formatted aside first: callers pass err_last() itself as an argument */
+	char msg[ERR_MAX];
 	va_list ap;
 	va_start(ap, fmt);
-	err_setv(fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	err_set("%s", msg);
 	if (!(flags & CKPT_LENIENT))
 		return -1;
 	c->problems = xreallocarray(c->problems, c->nproblems + 1, sizeof *c->problems);
@@ -329,4 +332,12 @@ uint64_t ckpt_tensor_bytes(const struct ckpt *c)
 	for (size_t i = 0; i < c->n; i++)
 		s += st_nbytes(c->t[i].t);
 	return s;
+}
+
+const struct ckpt_tensor *ckpt_scale_of(const struct ckpt *c, const char *name)
+{
+	char *s = xasprintf("%s_scale_inv", name);
+	const struct ckpt_tensor *t = ckpt_find(c, s);
+	free(s);
+	return t;
 }
