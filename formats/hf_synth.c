@@ -10,6 +10,7 @@
 #include "index.h"
 #include "jsonw.h"
 #include "out.h"
+#include "outq.h"
 #include "quantize.h"
 #include "readfile.h"
 #include "rng.h"
@@ -566,8 +567,6 @@ static void fill_piece(void *ctx, size_t i, unsigned worker)
 struct writer {
 	struct pool *pool;
 	unsigned nthreads;
-	uint8_t *buf;
-	size_t buf_cap;
 	void **scratch;
 	size_t *scratch_cap;
 };
@@ -581,7 +580,7 @@ static void run_for(struct writer *w, size_t n, void (*fn)(void *, size_t, unsig
 			fn(ctx, i, 0);
 }
 
-static int write_tensor(const struct hf_synth *s, struct writer *w, const struct gen *g, struct out *o)
+static int write_tensor(const struct hf_synth *s, struct writer *w, const struct gen *g, struct outq *o)
 {
 	struct synth sy;
 	hf_synth_tensor(s, g->t, &sy);
@@ -613,14 +612,9 @@ static int write_tensor(const struct hf_synth *s, struct writer *w, const struct
 	for (uint64_t r = 0; r < n; r += per_window) {
 		uint64_t m = r + per_window < n ? per_window : n - r;
 		size_t bytes = (size_t)(m * row_bytes);
-		if (w->buf_cap < bytes) {
-			free(w->buf);
-			w->buf = xmalloc(bytes);
-			w->buf_cap = bytes;
-		}
-		struct fill f = {&sy, g->scale, r, m, piece, row_bytes, w->buf, w->scratch};
+		struct fill f = {&sy, g->scale, r, m, piece, row_bytes, outq_buf(o, bytes), w->scratch};
 		run_for(w, (size_t)((m + piece - 1) / piece), fill_piece, &f);
-		if (out_write(o, w->buf, bytes))
+		if (outq_put(o, bytes))
 			return -1;
 	}
 	return 0;
@@ -643,17 +637,23 @@ static int write_shard(const struct hf_synth *s, struct writer *w, const struct 
 	struct st_meta meta = {"format", "pt"};
 	struct st_layout L;
 	struct out *o = NULL;
+	struct outq *q = NULL;
 	char *path = path_join(dir, p->files[k]);
 	int rc = -1;
 	if (st_layout(&L, e, n, &meta, 1)) {
 		err_prefix("%s: ", path);
 		goto out;
 	}
-	if (out_open(&o, path) || out_write(o, L.header, L.header_size))
+	if (out_open(&o, path) || out_write(o, L.header, L.header_size) || outq_new(&q, o))
 		goto out_l;
 	for (size_t i = 0; i < n; i++)
-		if (write_tensor(s, w, g[L.order[i]], o))
+		if (write_tensor(s, w, g[L.order[i]], q))
 			goto out_l;
+	rc = outq_finish(q);
+	q = NULL;
+	if (rc)
+		goto out_l;
+	rc = -1;
 	if (out_written(o) != L.file_size) {
 		err_set("%s: internal: wrote %" PRIu64 " bytes, not %" PRIu64, path, out_written(o), L.file_size);
 		goto out_l;
@@ -662,6 +662,7 @@ static int write_shard(const struct hf_synth *s, struct writer *w, const struct 
 	o = NULL;
 	r->file_bytes += L.file_size;
 out_l:
+	outq_finish(q);
 	out_abort(o);
 	st_layout_free(&L);
 out:
@@ -735,7 +736,6 @@ int hf_synth_write(const struct hf_synth *s, const char *dir, struct pool *pool,
 		free(w.scratch[i]);
 	free(w.scratch);
 	free(w.scratch_cap);
-	free(w.buf);
 	plan_free(&p);
 	return rc;
 }
