@@ -1,7 +1,11 @@
 /* Synthetic checkpoints: the PRNG, block quantization, tensor synthesis, and every spec in
  * fixtures/specs written and checked against formats/hf and the values it was made from. */
+#include <ftw.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
+#include <stdio.h>
+#include <unistd.h>
 
 #include "ckpt.h"
 #include "err.h"
@@ -428,13 +432,30 @@ static void test_bad_specs(void)
 	hf_synth_free(s);
 }
 
+static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb, (void)flag, (void)ftw;
+	return remove(path);
+}
+
 int main(void)
 {
 	err_init("test_synth");
+	/* checkpoints go to a fresh directory under $TMPDIR, removed at the end */
+	char root[PATH_MAX], tmp[PATH_MAX];
+	const char *r = getenv("CKPT_ROOT"), *td = getenv("TMPDIR");
+	if (!realpath(r ? r : ".", root))
+		return 1;
+	setenv("CKPT_ROOT", root, 1);
+	snprintf(tmp, sizeof tmp, "%s/test_synth.XXXXXX", td ? td : "/tmp");
+	if (!mkdtemp(tmp) || chdir(tmp) < 0)
+		return 1;
 	test_rng();
 	test_quantize();
 	test_synth_pieces();
 	test_specs();
 	test_bad_specs();
+	if (chdir("/") == 0)
+		nftw(tmp, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 	return t_done();
 }
