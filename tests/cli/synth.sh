@@ -28,7 +28,7 @@ rc=0
 "$synth" >/dev/null 2>err.txt || rc=$?
 check "no arguments is a usage error (status 2, usage on stderr)" test "$rc" -eq 2 -a "$(head -n 1 err.txt)" = "Usage: ckpt-synth [options] SPEC.json OUTDIR"
 expect_fail "a missing spec" 2 "ckpt-synth: nope.json: No such file or directory" "$synth" nope.json out
-expect_fail "--set needs KEY=JSON" 2 "ckpt-synth: --set seed: the value is not JSON: invalid number at line 1 column 1" \
+expect_fail "--set needs KEY=JSON" 2 "ckpt-synth: --set seed: the value is not JSON: expected a value at line 1 column 1" \
 	"$synth" --set seed=x "$specs/partial.json" out
 expect_fail "-j needs a count" 2 "ckpt-synth: -j 0: not a thread count from 1 to 1024" "$synth" -j 0 "$specs/partial.json" out
 printf '{"extends": "%s", "hidden_size": 0}' "$specs/partial.json" >bad.json
