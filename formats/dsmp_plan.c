@@ -83,9 +83,7 @@ static int check_blocks(const struct ckpt *c, const struct ckpt_tensor *t, int d
 	char q[ERR_QUOTE];
 	if (mp == 1 || !quant_weight_dtype(t->t->dtype))
 		return 0;
-	char *sname = xasprintf("%s_scale_inv", t->name);
-	const struct ckpt_tensor *s = ckpt_find(c, sname);
-	free(sname);
+	const struct ckpt_tensor *s = ckpt_scale_of(c, t->name);
 	if (!s)
 		return 0;
 	struct quant qt;

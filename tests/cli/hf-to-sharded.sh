@@ -2,22 +2,13 @@
 # ckpt-hf-to-sharded: byte identity with upstream convert.py (mp 2 files, mp 1 and the BF16
 # input by sha256), --rank runs, -j, refusals with their exact messages, MTP layers by
 # number, side files and the record, resume, exit codes.
-set -u
-tool=$CKPT_BIN/ckpt-hf-to-sharded
-tiny=$CKPT_ROOT/fixtures/tiny-v3
+. "$CKPT_ROOT/tests/cli/lib.sh"
+need_golden "hf-to-sharded: upstream outputs"
 golden=$CKPT_GOLDEN
 sums=$golden/SHA256SUMS
 
-ok() { echo "ok - $1"; }
-nok() { echo "not ok - $1"; shift; for l in "$@"; do echo "#   $l"; done; }
-run() { "$@" >out 2>err; rc=$?; }
-check() { local n=$1; shift; if "$@" >/dev/null 2>&1; then ok "$n"; else nok "$n" "failed: $*"; fi; }
-expect_rc() { if [ "$rc" -eq "$2" ]; then ok "$1"; else nok "$1" "exit $rc, want $2" "$(head -3 err)"; fi; }
-expect_eq() { if [ "$2" = "$3" ]; then ok "$1"; else nok "$1" "got:  $2" "want: $3"; fi; }
-expect_err() { expect_eq "$1" "$(cat err)" "$2"; }
 sum_of() { awk -v f="$1" '$2 == f {print $1}' "$sums"; }
 sha() { sha256sum "$1" | awk '{print $1}'; }
-same() { cmp -s "$2" "$3" && ok "$1" || nok "$1" "$2 and $3 differ"; }
 # a copy of the tiny checkpoint (shards linked) with config.json edited by sed expression $2
 variant() {
 	mkdir -p "$1"
@@ -29,11 +20,11 @@ variant() {
 # ---- exact: upstream's outputs ----
 run "$tool" --model-parallel 2 --n-experts 8 "$tiny" mp2
 expect_rc "mp2: exit 0" 0
-same "mp2: rank 0 byte-identical to convert.py's" mp2/model0-mp2.safetensors "$golden/tiny-v3.convert-mp2/model0-mp2.safetensors"
-same "mp2: rank 1 byte-identical to convert.py's" mp2/model1-mp2.safetensors "$golden/tiny-v3.convert-mp2/model1-mp2.safetensors"
-same "mp2: tokenizer.json copied" mp2/tokenizer.json "$golden/tiny-v3.convert-mp2/tokenizer.json"
-same "mp2: tokenizer_config.json copied" mp2/tokenizer_config.json "$golden/tiny-v3.convert-mp2/tokenizer_config.json"
-same "mp2: config.json copied" mp2/config.json "$tiny/config.json"
+expect_same "mp2: rank 0 byte-identical to convert.py's" mp2/model0-mp2.safetensors "$golden/tiny-v3.convert-mp2/model0-mp2.safetensors"
+expect_same "mp2: rank 1 byte-identical to convert.py's" mp2/model1-mp2.safetensors "$golden/tiny-v3.convert-mp2/model1-mp2.safetensors"
+expect_same "mp2: tokenizer.json copied" mp2/tokenizer.json "$golden/tiny-v3.convert-mp2/tokenizer.json"
+expect_same "mp2: tokenizer_config.json copied" mp2/tokenizer_config.json "$golden/tiny-v3.convert-mp2/tokenizer_config.json"
+expect_same "mp2: config.json copied" mp2/config.json "$tiny/config.json"
 expect_eq "mp2: the output directory holds exactly these files" "$(ls -A mp2 | tr '\n' ' ')" \
 	"ckpt-sharding.json config.json model0-mp2.safetensors model1-mp2.safetensors tokenizer.json tokenizer_config.json "
 expect_eq "mp2: report" "$(cat out)" "model0-mp2.safetensors: 115 tensors, 2892416 bytes, written
@@ -82,18 +73,18 @@ expect_eq "bf16 mp2: sha256 of rank 0" "$(sha b2/model0-mp2.safetensors)" \
 expect_eq "bf16 mp2: sha256 of rank 1" "$(sha b2/model1-mp2.safetensors)" \
 	"$(sum_of tiny-v3.fp8_cast_bf16.convert-mp2/model1-mp2.safetensors)"
 run "$tool" -q -j 4 --model-parallel 2 --config "$tiny/config.json" "$bf16" b2j4
-same "bf16 mp2: -j 4 gives -j 1's bytes (rank 0, gathers)" b2j4/model0-mp2.safetensors b2/model0-mp2.safetensors
-same "bf16 mp2: -j 4 gives -j 1's bytes (rank 1)" b2j4/model1-mp2.safetensors b2/model1-mp2.safetensors
+expect_same "bf16 mp2: -j 4 gives -j 1's bytes (rank 0, gathers)" b2j4/model0-mp2.safetensors b2/model0-mp2.safetensors
+expect_same "bf16 mp2: -j 4 gives -j 1's bytes (rank 1)" b2j4/model1-mp2.safetensors b2/model1-mp2.safetensors
 
 # ---- one rank per run, as GNU parallel runs them ----
 run "$tool" -q -j 1 --rank 1 --model-parallel 2 "$tiny" ranks
 expect_rc "--rank 1: exit 0" 0
 expect_eq "--rank 1: writes rank 1 only, no side files" "$(ls -A ranks | tr '\n' ' ')" "model1-mp2.safetensors "
 run "$tool" -q -j 4 --rank 0 --model-parallel 2 "$tiny" ranks
-same "--rank 0 equals the one-pass rank 0" ranks/model0-mp2.safetensors mp2/model0-mp2.safetensors
-same "--rank 1 equals the one-pass rank 1" ranks/model1-mp2.safetensors mp2/model1-mp2.safetensors
-same "--rank 0 writes the side files (the record)" ranks/ckpt-sharding.json mp2/ckpt-sharding.json
-same "--rank 0 writes the side files (tokenizer)" ranks/tokenizer.json mp2/tokenizer.json
+expect_same "--rank 0 equals the one-pass rank 0" ranks/model0-mp2.safetensors mp2/model0-mp2.safetensors
+expect_same "--rank 1 equals the one-pass rank 1" ranks/model1-mp2.safetensors mp2/model1-mp2.safetensors
+expect_same "--rank 0 writes the side files (the record)" ranks/ckpt-sharding.json mp2/ckpt-sharding.json
+expect_same "--rank 0 writes the side files (tokenizer)" ranks/tokenizer.json mp2/tokenizer.json
 
 # ---- where upstream is fragile ----
 fp8shard=$tiny/model-00001-of-00003.safetensors
@@ -147,7 +138,7 @@ truncate -s 1000000 res/model1-mp2.safetensors
 run "$tool" --model-parallel 2 "$tiny" res
 expect_eq "resume: a truncated rank is written again" "$(head -2 out | sed 's/.*, //')" "kept (already complete)
 written"
-same "resume: and is right" res/model1-mp2.safetensors mp2/model1-mp2.safetensors
+expect_same "resume: and is right" res/model1-mp2.safetensors mp2/model1-mp2.safetensors
 run "$tool" --force --json --model-parallel 2 "$tiny" res
 check "--force --json: every file written" bash -c '[ "$(grep -c "\"kept\": false" out)" = 2 ]'
 check "--json: names the files" grep -q '"name": "model1-mp2.safetensors"' out
