@@ -139,6 +139,8 @@ static int place_cut(struct dsmp_plan *p, const struct ckpt *c, const struct ckp
 		p->gathers = xreallocarray(p->gathers, p->ngathers + 1, sizeof *p->gathers);
 		p->gathers[p->ngathers++] = g;
 		ot->fill = (struct cv_fill){gather_fill, g, row, 0};
+		/* a chunk spans mp times its size of input: keep that about CV_CHUNK */
+		ot->chunk = CV_CHUNK / o->mp;
 		/* every rank's gather reads the whole tensor, front to back */
 		ot->in = src;
 		ot->in_len = st_nbytes(st);

@@ -312,8 +312,10 @@ static void make_chunks(struct group_run *g)
 	for (size_t k = 0; k < n; k++) {
 		const struct cv_tensor *t = ord[k].t;
 		uint64_t nb = ord[k].nbytes, step = CV_CHUNK;
+		if (!t->copy && t->chunk)
+			step = t->chunk;
 		if (!t->copy && t->fill.unit) {
-			step = CV_CHUNK / t->fill.unit * t->fill.unit;
+			step = step / t->fill.unit * t->fill.unit;
 			if (step == 0)
 				step = t->fill.unit;
 		}

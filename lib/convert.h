@@ -45,6 +45,10 @@ struct cv_tensor {
 	/* the input bytes this tensor reads, dropped from memory once written (may be NULL) */
 	const uint8_t *in;
 	uint64_t in_len;
+	/* Output bytes per chunk of a fill (0: CV_CHUNK; rounded down to fill.unit), e.g. less
+	 * for a gather that reads its input sparsely, so that the input pages one chunk maps
+	 * stay about CV_CHUNK. */
+	uint64_t chunk;
 };
 
 struct cv_file {
