@@ -378,6 +378,11 @@ int dsmp_record_load(struct dsmp_record *r, const char *path)
 				goto out;
 			}
 	}
+	j = json_get(root, "tensors_left_out");
+	if (j && json_u64(j, &r->tensors_left_out)) {
+		err_set("%s: \"tensors_left_out\" is not a non-negative integer", path);
+		goto out;
+	}
 	j = json_get(root, "tool");
 	r->tool = xstrdup(j && j->type == JSON_STRING ? j->s : "");
 	const struct json *src = json_get(root, "source");

@@ -24,6 +24,9 @@
 #include "buf.h"
 #include "ckpt.h"
 #include "convert.h"
+#include "jsonw.h"
+#include "table.h"
+#include "view.h"
 
 /* The record of the sharding written beside the rank files. */
 #define DSMP_RECORD "ckpt-sharding.json"
@@ -78,6 +81,25 @@ struct dsmp_record {
 void dsmp_record_render(struct buf *out, const struct dsmp_record *r);
 int dsmp_record_load(struct dsmp_record *r, const char *path);
 void dsmp_record_free(struct dsmp_record *r);
+
+/* ---- a model-parallel directory (the view, layout "dsmp", is in layout.h) ---- */
+
+/* What the view of a model-parallel directory was built from. */
+struct dsmp_info {
+	unsigned mp;
+	uint64_t n_experts;
+	const char *experts_from;        /* DSMP_RECORD, "config.json" or "tensor names" */
+	bool has_record;
+	struct dsmp_record rec;          /* when has_record */
+	struct st_file **ranks;          /* mp files; NULL where one could not be read */
+};
+
+/* NULL unless v is a view of a model-parallel directory. */
+const struct dsmp_info *dsmp_info(const struct view *v);
+/* For reports: rows "key  value" (ranks, experts, the record) into a two-column table, or
+ * members of the JSON object being written. */
+void dsmp_info_rows(const struct dsmp_info *d, struct table *t);
+void dsmp_info_json(const struct dsmp_info *d, struct jw *w);
 
 /* ---- HF -> model-parallel ---- */
 

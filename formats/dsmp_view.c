@@ -15,19 +15,21 @@
 #include "out.h"
 #include "quant.h"
 
-struct ranks {
-	unsigned mp;
-	struct st_file **f;
-};
-
 static void close_ranks(void *arg)
 {
-	struct ranks *r = arg;
+	struct dsmp_info *r = arg;
 	for (unsigned i = 0; r && i < r->mp; i++)
-		st_close(r->f[i]);
-	if (r)
-		free(r->f);
+		st_close(r->ranks[i]);
+	if (r) {
+		free(r->ranks);
+		dsmp_record_free(&r->rec);
+	}
 	free(r);
+}
+
+const struct dsmp_info *dsmp_info(const struct view *v)
+{
+	return v->layout == LAYOUT_DSMP ? v->owner : NULL;
 }
 
 /* The model parallelism of a directory's rank files; 0 when there are none, -1 with a
@@ -81,7 +83,7 @@ static int by_ent(const void *a, const void *b)
 
 struct ctx {
 	struct view *v;
-	struct ranks *rk;
+	struct dsmp_info *rk;
 	uint64_t n_experts;
 	uint64_t bm, bn;
 	int flags;
@@ -121,7 +123,7 @@ static void set_piece(struct ctx *x, struct vpiece *p, unsigned r, const struct 
 	uint64_t rows = 1, cols = w->ndim ? w->shape[w->ndim - 1] : 1;
 	for (unsigned i = 0; i + 1 < w->ndim; i++)
 		rows *= w->shape[i];
-	*p = (struct vpiece){.f = x->rk->f[r], .t = w, .sf = s ? x->rk->f[r] : NULL, .s = s, .bm = x->bm,
+	*p = (struct vpiece){.f = x->rk->ranks[r], .t = w, .sf = s ? x->rk->ranks[r] : NULL, .s = s, .bm = x->bm,
 			     .bn = x->bn, .nr = rows, .nc = cols};
 }
 
@@ -201,12 +203,14 @@ static int resolve_experts(struct ctx *x, const char *path, const struct ent *e,
 	struct stat sb;
 	int rc = 0;
 	if (stat(rp, &sb) == 0) {
-		struct dsmp_record rec;
-		if (dsmp_record_load(&rec, rp) == 0) {
-			if (rec.mp != x->rk->mp)
-				rc = problem(x, "%s says model parallelism %u, the files %u", DSMP_RECORD, rec.mp, x->rk->mp);
-			x->n_experts = rec.n_experts;
-			dsmp_record_free(&rec);
+		struct dsmp_record *rec = &x->rk->rec;
+		if (dsmp_record_load(rec, rp) == 0) {
+			x->rk->has_record = true;
+			x->rk->experts_from = DSMP_RECORD;
+			if (rec->mp != x->rk->mp)
+				rc = problem(x, "%s says model parallelism %u, the files %u", DSMP_RECORD, rec->mp,
+					     x->rk->mp);
+			x->n_experts = rec->n_experts;
 		} else {
 			rc = problem_last(x, false);
 		}
@@ -216,8 +220,10 @@ static int resolve_experts(struct ctx *x, const char *path, const struct ent *e,
 		return rc;
 	if (x->v->has_config && x->v->cfg.n_routed_experts > 0) {
 		x->n_experts = (uint64_t)x->v->cfg.n_routed_experts;
+		x->rk->experts_from = "config.json";
 		return 0;
 	}
+	x->rk->experts_from = "tensor names";
 	for (size_t i = 0; i < n; i++) {
 		struct dsmp_place pl;
 		if (dsmp_place(&pl, e[i].hf) == 0) {
@@ -240,9 +246,9 @@ static int dsmp_open(struct view **out, const char *path, int flags)
 	if (mp == 0)
 		return err_set("%s: no model{i}-mp{M}.safetensors files", path);
 	struct view *v = view_new(LAYOUT_DSMP, "dsmp", path);
-	struct ranks *rk = xcalloc(1, sizeof *rk);
+	struct dsmp_info *rk = xcalloc(1, sizeof *rk);
 	rk->mp = mp;
-	rk->f = xcalloc(mp, sizeof *rk->f);
+	rk->ranks = xcalloc(mp, sizeof *rk->ranks);
 	v->owner = rk;
 	v->free_owner = close_ranks;
 	struct ctx x = {v, rk, 0, 128, 128, flags};
@@ -250,7 +256,7 @@ static int dsmp_open(struct view **out, const char *path, int flags)
 	size_t n = 0, cap = 0;
 	for (unsigned r = 0; r < mp; r++) {
 		char *name = dsmp_file_name(r, mp), *p = path_join(path, name);
-		int rc = st_open(&rk->f[r], p);
+		int rc = st_open(&rk->ranks[r], p);
 		free(name);
 		free(p);
 		if (rc && problem_last(&x, false))
@@ -272,8 +278,8 @@ static int dsmp_open(struct view **out, const char *path, int flags)
 		x.bn = (uint64_t)v->cfg.quant.block[1];
 	}
 	for (unsigned r = 0; r < mp; r++)
-		for (size_t k = 0; rk->f[r] && k < rk->f[r]->n; k++) {
-			const struct st_tensor *t = &rk->f[r]->t[k];
+		for (size_t k = 0; rk->ranks[r] && k < rk->ranks[r]->n; k++) {
+			const struct st_tensor *t = &rk->ranks[r]->t[k];
 			char *hf = dsmp_hf_name(t->name);
 			if (!hf) {
 				char q[ERR_QUOTE];
@@ -296,6 +302,7 @@ static int dsmp_open(struct view **out, const char *path, int flags)
 	qsort(e, n, sizeof *e, by_ent);
 	if (resolve_experts(&x, path, e, n))
 		goto fail;
+	rk->n_experts = x.n_experts;
 	if (x.n_experts % mp && problem(&x, "%" PRIu64 " experts do not divide into %u ranks", x.n_experts, mp))
 		goto fail;
 	/* w: weights per rank, s: their scales, then mp NULLs (no scales) */
