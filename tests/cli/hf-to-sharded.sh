@@ -162,6 +162,16 @@ run "$tool" --model-parallel 2 nowhere x
 expect_rc "missing input: exit 2" 2
 expect_err "missing input: message" "ckpt-hf-to-sharded: nowhere: No such file or directory"
 
+# ---- the man page ----
+if command -v man >/dev/null && command -v groff >/dev/null; then
+	run env MANWIDTH=80 LC_ALL=C.UTF-8 man --warnings -l "$CKPT_ROOT/man/ckpt-hf-to-sharded.1"
+	expect_rc "man page renders" 0
+	check "man page: no warnings" test ! -s err
+	for s in NAME SYNOPSIS DESCRIPTION OPTIONS "EXIT STATUS" EXAMPLES; do
+		expect_line "man page: section $s" "$s"
+	done
+fi
+
 # ---- ckpt-inspect understands the model-parallel directory ----
 inspect=$CKPT_BIN/ckpt-inspect
 run "$inspect" mp2
