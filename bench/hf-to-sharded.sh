@@ -22,12 +22,16 @@ work=$(mktemp -d "$dir/bench-sharded.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-# "SECONDS KB" of a command
-measure() { "$gtime" -f '%e %M' -o "$work/time" "$@" >/dev/null 2>&1; cat "$work/time"; }
+# "SECONDS KB CPU-SECONDS" of a command
+measure() {
+	"$gtime" -f '%e %M %U %S' -o "$work/time" "$@" >/dev/null 2>&1
+	awk '{printf "%s %s %.2f\n", $1, $2, $3 + $4}' "$work/time"
+}
 copy() { for f in "$1"/*.safetensors; do dd if="$f" of="$2/${f##*/}" bs=64M conv=fsync status=none; done; }
 
 printf 'model parallel %s, %s runs, medians; input in the page cache\n' "$mp" "$runs"
-printf '%-7s %12s %12s %9s %9s %7s %10s %10s\n' size in_bytes out_bytes conv_s copy_s ratio conv_rss copy_rss
+printf 'load average before: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-7s %12s %12s %9s %9s %7s %10s %10s %9s %9s\n' size in_bytes out_bytes conv_s copy_s ratio conv_rss copy_rss conv_cpu copy_cpu
 rss=()
 for experts in 16 64; do
 	ck=$work/ck
@@ -37,29 +41,33 @@ for experts in 16 64; do
 		"$root/fixtures/specs/bench-experts.json" "$ck"
 	in_bytes=$(du -cb "$ck"/*.safetensors | tail -n 1 | cut -f1)
 	cat "$ck"/*.safetensors >/dev/null
-	ct=() cr=() dt=() dr=() out_bytes=0
+	ct=() cr=() cc=() dt=() dr=() dc=() out_bytes=0
 	for ((i = 0; i < runs; i++)); do
 		rm -rf "$work/out"
 		sync
-		read -r s k < <(measure "$tool" -q --model-parallel "$mp" "$ck" "$work/out")
+		read -r s k u < <(measure "$tool" -q --model-parallel "$mp" "$ck" "$work/out")
 		[ -f "$work/out/model0-mp$mp.safetensors" ] || { echo "bench: the conversion failed" >&2; exit 2; }
-		ct+=("$s") cr+=("$k")
+		ct+=("$s") cr+=("$k") cc+=("$u")
 		out_bytes=$(du -cb "$work"/out/*.safetensors | tail -n 1 | cut -f1)
 		rm -rf "$work/out"
 		mkdir "$work/cp"
 		sync
-		read -r s k < <(measure bash -c "$(declare -f copy); copy '$ck' '$work/cp'")
-		dt+=("$s") dr+=("$k")
+		read -r s k u < <(measure bash -c "$(declare -f copy); copy '$ck' '$work/cp'")
+		dt+=("$s") dr+=("$k") dc+=("$u")
 		rm -rf "$work/cp"
 	done
 	c=$(printf '%s\n' "${ct[@]}" | median)
 	d=$(printf '%s\n' "${dt[@]}" | median)
 	r=$(printf '%s\n' "${cr[@]}" | median)
 	q=$(printf '%s\n' "${dr[@]}" | median)
+	u=$(printf '%s\n' "${cc[@]}" | median)
+	v=$(printf '%s\n' "${dc[@]}" | median)
 	rss+=("$r")
-	printf '%-7s %12d %12d %9.2f %9.2f %7.2f %8d K %8d K   (conversion runs: %s; copy runs: %s)\n' \
-		"$experts"x "$in_bytes" "$out_bytes" "$c" "$d" "$(echo "$c / $d" | bc -l)" "$r" "$q" "${ct[*]}" "${dt[*]}"
+	printf '%-7s %12d %12d %9.2f %9.2f %7.2f %8d K %8d K %9.2f %9.2f   (wall, conversion: %s; copy: %s)\n' \
+		"$experts"x "$in_bytes" "$out_bytes" "$c" "$d" "$(echo "$c / $d" | bc -l)" "$r" "$q" "$u" "$v" \
+		"${ct[*]}" "${dt[*]}"
 	rm -rf "$ck"
 done
-printf 'ratio = conversion time / copy time (goal <= 1.2); peak RSS, large / small: %.2f\n' \
-	"$(echo "${rss[1]} / ${rss[0]}" | bc -l)"
+printf 'ratio = conversion wall time / copy wall time (goal <= 1.2); cpu = user + system seconds\n'
+printf 'peak RSS, large / small: %.2f; load average after: %s\n' "$(echo "${rss[1]} / ${rss[0]}" | bc -l)" \
+	"$(cut -d' ' -f1-3 /proc/loadavg)"

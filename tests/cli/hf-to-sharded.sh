@@ -86,6 +86,16 @@ expect_same "--rank 1 equals the one-pass rank 1" ranks/model1-mp2.safetensors m
 expect_same "--rank 0 writes the side files (the record)" ranks/ckpt-sharding.json mp2/ckpt-sharding.json
 expect_same "--rank 0 writes the side files (tokenizer)" ranks/tokenizer.json mp2/tokenizer.json
 
+if command -v parallel >/dev/null; then
+	run env CKPT_HF_TO_SHARDED="$tool" "$CKPT_ROOT/scripts/hf-to-sharded-parallel.sh" -P 2 "$tiny" par --model-parallel 2 -j 1
+	expect_rc "GNU parallel recipe: exit 0" 0
+	expect_eq "GNU parallel recipe: the same files as one run" \
+		"$(cd par && ls -A | tr '\n' ' ') $(cd par && cat model0-mp2.safetensors model1-mp2.safetensors ckpt-sharding.json | sha256sum)" \
+		"$(cd mp2 && ls -A | tr '\n' ' ') $(cd mp2 && cat model0-mp2.safetensors model1-mp2.safetensors ckpt-sharding.json | sha256sum)"
+	run env CKPT_HF_TO_SHARDED="$tool" "$CKPT_ROOT/scripts/hf-to-sharded-parallel.sh" "$tiny" par2
+	expect_rc "GNU parallel recipe without --model-parallel: exit 2" 2
+fi
+
 # ---- where upstream is fragile ----
 fp8shard=$tiny/model-00001-of-00003.safetensors
 run "$tool" --model-parallel 4 "$tiny" mp4
