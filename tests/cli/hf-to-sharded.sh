@@ -3,12 +3,33 @@
 # input by sha256), --rank runs, -j, refusals with their exact messages, MTP layers by
 # number, side files and the record, resume, exit codes.
 . "$CKPT_ROOT/tests/cli/lib.sh"
+sum_of() { awk -v f="$1" '$2 == f {print $1}' "${2:-$sums}"; }
+sha() { sha256sum "$1" | awk '{print $1}'; }
+
+# ---- exact: fixtures/ref (convert.py run on the GPU machine; sides not multiples of 128) ----
+ref=$CKPT_ROOT/fixtures/ref
+for f in partial noqlora-softmax sigmoid-1group; do
+	run "$tool" -q --model-parallel 1 "$ref/$f/input" "ref-$f"
+	expect_eq "ref $f: FP8 mp 1 as convert.py's (sha256 of the rank file and tokenizer)" \
+		"$(sha "ref-$f/model0-mp1.safetensors") $(sha "ref-$f/tokenizer.json")" \
+		"$(sum_of convert_fp8_mp1/model0-mp1.safetensors "$ref/$f/SHA256SUMS") $(sum_of convert_fp8_mp1/tokenizer.json "$ref/$f/SHA256SUMS")"
+done
+run "$tool" -q --model-parallel 1 --config "$ref/partial/input/config.json" "$ref/partial/fp8_cast_bf16" ref-b1
+expect_eq "ref partial: BF16 mp 1 as convert.py's" "$(sha ref-b1/model0-mp1.safetensors)" \
+	"$(sum_of convert_bf16_mp1/model0-mp1.safetensors "$ref/partial/SHA256SUMS")"
+run "$tool" -q --model-parallel 2 --config "$ref/partial/input/config.json" "$ref/partial/fp8_cast_bf16" ref-b2
+expect_eq "ref partial: BF16 mp 2 as convert.py's" "$(sha ref-b2/model0-mp2.safetensors) $(sha ref-b2/model1-mp2.safetensors)" \
+	"$(sum_of convert_bf16_mp2/model0-mp2.safetensors "$ref/partial/SHA256SUMS") $(sum_of convert_bf16_mp2/model1-mp2.safetensors "$ref/partial/SHA256SUMS")"
+run "$tool" --model-parallel 2 "$ref/partial/input" ref-p2
+expect_rc "ref partial: FP8 mp 2, which convert.py writes with misaligned scales, is refused" 2
+expect_err "ref partial: FP8 mp 2: the message" \
+	"ckpt-hf-to-sharded: $ref/partial/input/model-00001-of-00002.safetensors: tensor \"model.layers.0.mlp.down_proj.weight\": cutting dim 1 (392) into 2 slices of 196 does not fall on its 128-wide FP8 scale blocks, so the slices would be paired with the wrong scales; convert it to BF16 first (ckpt-fp8-to-bf16)"
+run "$tool" --model-parallel 2 "$ref/noqlora-softmax/input" ref-n2
+expect_rc "ref noqlora-softmax: FP8 mp 2, which convert.py fails on, is refused" 2
+
 need_golden "hf-to-sharded: upstream outputs"
 golden=$CKPT_GOLDEN
 sums=$golden/SHA256SUMS
-
-sum_of() { awk -v f="$1" '$2 == f {print $1}' "$sums"; }
-sha() { sha256sum "$1" | awk '{print $1}'; }
 # a copy of the tiny checkpoint (shards linked) with config.json edited by sed expression $2
 variant() {
 	mkdir -p "$1"
