@@ -250,8 +250,9 @@ int dsmp_plan(struct dsmp_plan *p, const struct ckpt *c, const struct dsmp_opts 
 	qsort(all, nall, sizeof *all, by_mp_name);
 	for (size_t i = 1; i < nall; i++)
 		if (strcmp(all[i - 1].mp, all[i].mp) == 0) {
+			char q3[ERR_QUOTE];
 			err_set("%s: tensors %s and %s would both be %s in the model-parallel layout", c->dir,
-				err_quote(all[i - 1].hf, q), err_quote(all[i].hf, q2), all[i].mp);
+				err_quote(all[i - 1].hf, q), err_quote(all[i].hf, q2), err_quote(all[i].mp, q3));
 			goto out;
 		}
 	if ((o->rank <= 0) && add_side_files(p, c, o))

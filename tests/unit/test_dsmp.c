@@ -315,12 +315,55 @@ static void test_view_misaligned(void)
 		view_free(v);
 }
 
+/* The plan refuses what convert.py would get wrong or fail on, with one clear message. */
+static void plan_one(const char *what, const struct st_entry *e, size_t n, unsigned mp, const char *want)
+{
+	struct ckpt *c;
+	struct dsmp_plan p;
+	mkdir("refuse", 0777);
+	unlink("refuse/model.safetensors");
+	write_zeros("refuse/model.safetensors", e, n);
+	struct dsmp_opts o = {.mp = mp, .n_experts = 8, .num_layers = 61, .block = {128, 128}, .rank = -1};
+	int rc = ckpt_open(&c, "refuse", 0);
+	CHECK(rc == 0, "%s: the input opens (%s)", what, rc ? err_last() : "");
+	if (rc)
+		return;
+	rc = dsmp_plan(&p, c, &o);
+	CHECK(rc == -1 && strcmp(err_last(), want) == 0, "%s: %s", what, err_last());
+	if (!rc)
+		dsmp_plan_free(&p);
+	ckpt_close(c);
+}
+
+static void test_plan_refusals(void)
+{
+	uint64_t s42[2] = {4, 2}, s4[1] = {4}, s32[2] = {3, 2};
+	struct st_entry twice[2] = {{"model.embed_tokens.weight", DT_BF16, 2, s42}, {"embed_tokens.weight", DT_BF16, 2, s42}};
+	plan_one("two names that become one", twice, 2, 2,
+		 "refuse: tensors \"embed_tokens.weight\" and \"model.embed_tokens.weight\" would both be \"embed.weight\" "
+		 "in the model-parallel layout");
+	struct st_entry expert[1] = {{"model.layers.0.mlp.experts.8.up_proj.weight", DT_BF16, 2, s42}};
+	plan_one("an expert beyond --n-experts", expert, 1, 2,
+		 "refuse/model.safetensors: tensor \"model.layers.0.mlp.experts.8.up_proj.weight\": expert 8, but there "
+		 "are 8 experts (--n-experts)");
+	struct st_entry flat[1] = {{"model.layers.0.self_attn.o_proj.weight", DT_BF16, 1, s4}};
+	plan_one("a 1-D tensor to cut along dim 1", flat, 1, 2,
+		 "refuse/model.safetensors: tensor \"model.layers.0.self_attn.o_proj.weight\": has 1 dimension, so it "
+		 "cannot be cut along dim 1");
+	struct st_entry odd[1] = {{"lm_head.weight", DT_BF16, 2, s32}};
+	plan_one("a dim that does not divide", odd, 1, 2,
+		 "refuse/model.safetensors: tensor \"lm_head.weight\": dim 0 (3) does not divide into 2 ranks");
+	unlink("refuse/model.safetensors");
+	rmdir("refuse");
+}
+
 int main(void)
 {
 	err_init("test_dsmp");
 	test_rules();
 	test_record();
 	test_view_misaligned();
+	test_plan_refusals();
 	char tiny_cfg[4096];
 	snprintf(tiny_cfg, sizeof tiny_cfg, "%s", t_path("CKPT_ROOT", "fixtures/tiny-v3/config.json"));
 	roundtrip(t_path("CKPT_ROOT", "fixtures/tiny-v3"), tiny_cfg, 2, "rt2", 2);
