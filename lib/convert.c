@@ -135,7 +135,10 @@ struct chunk {
 
 struct slot {
 	long chunk;                  /* the chunk it holds, -1 when free */
-	size_t turn;                 /* the fill chunk (seq) that may take it next */
+	size_t next;                 /* the fill chunk (seq) it takes next: slot k serves seqs
+					k, k + nslots, ... strictly in turn, else a later seq
+					could take a freed slot before the one the writer
+					waits for, and both would wait forever */
 	bool ready;
 	int rc;
 	char err[ERR_MAX];
@@ -182,9 +185,7 @@ static void fill_one(void *arg, size_t k, unsigned worker)
 	struct slot *s = &g->slots[k % g->nslots];
 	const struct chunk *c = &g->c[ci];
 	pthread_mutex_lock(&g->mu);
-	/* Wait for this chunk's turn, not merely a free slot: chunk k + nslots must not take the
-	 * slot before chunk k does, or the writer (waiting for k) and k wait for each other. */
-	while ((s->chunk != -1 || s->turn != k) && !atomic_load(&g->abort))
+	while ((s->chunk != -1 || s->next != k) && !atomic_load(&g->abort))
 		pthread_cond_wait(&g->cond_free, &g->mu);
 	if (atomic_load(&g->abort)) {
 		pthread_mutex_unlock(&g->mu);
@@ -257,8 +258,8 @@ static void *writer(void *arg)
 			int rc = out_write(o, s->buf, c->n);
 			pthread_mutex_lock(&g->mu);
 			s->chunk = -1;
-			s->turn += g->nslots;
 			s->ready = false;
+			s->next += g->nslots;
 			pthread_cond_broadcast(&g->cond_free);
 			pthread_mutex_unlock(&g->mu);
 			if (rc) {
@@ -358,7 +359,7 @@ static int write_group(struct cv_file **files, size_t nfiles, struct pool *pool,
 	g.slots = xcalloc(g.nslots + 1, sizeof *g.slots);
 	for (size_t i = 0; i < g.nslots; i++) {
 		g.slots[i].chunk = -1;
-		g.slots[i].turn = i;
+		g.slots[i].next = i;
 		g.slots[i].buf = xmalloc(buf);
 	}
 	g.scratch = xcalloc(nt, sizeof *g.scratch);
