@@ -27,6 +27,20 @@ expect_err "ref partial: FP8 mp 2: the message" \
 run "$tool" --model-parallel 2 "$ref/noqlora-softmax/input" ref-n2
 expect_rc "ref noqlora-softmax: FP8 mp 2, which convert.py fails on, is refused" 2
 
+# ckpt-fp8-to-bf16 then ckpt-hf-to-sharded, against convert.py run on fp8_cast_bf16.py's output
+if [ -x "$CKPT_BIN/ckpt-fp8-to-bf16" ]; then
+	for f in partial noqlora-softmax sigmoid-1group; do
+		run "$CKPT_BIN/ckpt-fp8-to-bf16" -q "$ref/$f/input" "chain-$f"
+		run "$tool" -q --model-parallel 1 "chain-$f" "chain-$f-1"
+		run "$tool" -q --model-parallel 2 "chain-$f" "chain-$f-2"
+		expect_eq "ref $f: ckpt-fp8-to-bf16 then mp 1 and 2, as convert.py on fp8_cast_bf16.py's output" \
+			"$(sha "chain-$f-1/model0-mp1.safetensors") $(sha "chain-$f-2/model0-mp2.safetensors") $(sha "chain-$f-2/model1-mp2.safetensors")" \
+			"$(for r in mp1/model0-mp1 mp2/model0-mp2 mp2/model1-mp2; do sum_of "convert_bf16_$r.safetensors" "$ref/$f/SHA256SUMS"; done | tr '\n' ' ' | sed 's/ $//')"
+	done
+else
+	echo "ok - ckpt-fp8-to-bf16 then ckpt-hf-to-sharded # SKIP no ckpt-fp8-to-bf16 in $CKPT_BIN"
+fi
+
 need_golden "hf-to-sharded: upstream outputs"
 golden=$CKPT_GOLDEN
 sums=$golden/SHA256SUMS
@@ -96,6 +110,15 @@ expect_eq "bf16 mp2: sha256 of rank 1" "$(sha b2/model1-mp2.safetensors)" \
 run "$tool" -q -j 4 --model-parallel 2 --config "$tiny/config.json" "$bf16" b2j4
 expect_same "bf16 mp2: -j 4 gives -j 1's bytes (rank 0, gathers)" b2j4/model0-mp2.safetensors b2/model0-mp2.safetensors
 expect_same "bf16 mp2: -j 4 gives -j 1's bytes (rank 1)" b2j4/model1-mp2.safetensors b2/model1-mp2.safetensors
+
+if [ -x "$CKPT_BIN/ckpt-fp8-to-bf16" ]; then
+	run "$CKPT_BIN/ckpt-fp8-to-bf16" -q "$tiny" chain-tiny
+	run "$tool" -q --model-parallel 1 chain-tiny chain-tiny-1
+	run "$tool" -q --model-parallel 2 chain-tiny chain-tiny-2
+	expect_eq "tiny-v3: ckpt-fp8-to-bf16 then mp 1 and 2, as convert.py on fp8_cast_bf16.py's output" \
+		"$(sha chain-tiny-1/model0-mp1.safetensors) $(sha chain-tiny-2/model0-mp2.safetensors) $(sha chain-tiny-2/model1-mp2.safetensors)" \
+		"$(sum_of tiny-v3.fp8_cast_bf16.convert-mp1/model0-mp1.safetensors) $(sum_of tiny-v3.fp8_cast_bf16.convert-mp2/model0-mp2.safetensors) $(sum_of tiny-v3.fp8_cast_bf16.convert-mp2/model1-mp2.safetensors)"
+fi
 
 # ---- one rank per run, as GNU parallel runs them ----
 run "$tool" -q -j 1 --rank 1 --model-parallel 2 "$tiny" ranks
