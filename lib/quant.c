@@ -61,6 +61,13 @@ size_t quant_scratch_bytes(const struct quant *q)
 	return (size_t)q->scols * 256 * sizeof(float);
 }
 
+/* The one place that decides how a dequantized value becomes bfloat16 (NaN encoding,
+ * subnormals): it must store what upstream's Triton kernel stores on the GPU. */
+static inline uint16_t product_bf16(float f)
+{
+	return dt_f32_to_bf16(f);
+}
+
 /* A block row at a time: for each column block, the 256 possible products of a code and
  * that block's scale are tabulated once (exactly the per-element arithmetic), and each
  * element is then one table read. */
@@ -107,7 +114,7 @@ void quant_rows_bf16(const struct quant *q, uint64_t r0, uint64_t r1, uint16_t *
 			float *f = scratch;
 			tables_f32(q, cur, f);
 			for (size_t i = 0; i < q->scols * 256; i++)
-				t[i] = dt_f32_to_bf16(f[i]);
+				t[i] = product_bf16(f[i]);
 		}
 		const uint8_t *w = q->w + r * q->cols;
 		uint16_t *o = out + (r - r0) * q->cols;
