@@ -19,7 +19,10 @@ const char *err_prog(void) { return prog; }
 
 int err_setv(const char *fmt, va_list ap)
 {
-	vsnprintf(last, sizeof last, fmt, ap);
+	/* through a copy: the arguments may be the message itself (err_set("%s", err_last())) */
+	char tmp[ERR_MAX];
+	vsnprintf(tmp, sizeof tmp, fmt, ap);
+	memcpy(last, tmp, sizeof last);
 	return -1;
 }
 

@@ -2,8 +2,10 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -11,6 +13,9 @@
 
 struct tar {
 	struct archive *a;
+	int fd;
+	int dead;                /* abandoned: nothing more reaches fd */
+	int err;                 /* errno of the write that failed */
 	char *what;
 	char *name;              /* the open entry */
 	uint64_t size, written;
@@ -19,9 +24,35 @@ struct tar {
 
 static int fail(struct tar *t, const char *doing)
 {
-	const char *why = archive_error_string(t->a);
+	const char *why = t->err ? strerror(t->err) : archive_error_string(t->a);
 	return err_set("%s: %s%s%s: %s", t->what, doing, t->name ? " " : "", t->name ? t->name : "",
 		       why ? why : "tar error");
+}
+
+/* Our own write callback (rather than archive_write_open_fd).  A failed write is recorded
+ * here and the stream goes dead: everything after it is swallowed, and libarchive is told
+ * all went well.  So an abandoned stream ends abruptly (closing it normally would pad the
+ * open entry with zeros and make a truncated file look complete to the reader), and
+ * libarchive never enters its fatal state, in which it leaks its output state. */
+static la_ssize_t write_cb(struct archive *a, void *arg, const void *buf, size_t n)
+{
+	struct tar *t = arg;
+	const char *p = buf;
+	size_t left = n;
+	(void)a;
+	while (left && !t->dead) {
+		ssize_t r = write(t->fd, p, left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			t->err = errno;
+			t->dead = 1;
+			break;
+		}
+		p += r;
+		left -= (size_t)r;
+	}
+	return (la_ssize_t)n;
 }
 
 int tar_open_fd(struct tar **out, int fd, const char *what)
@@ -29,13 +60,14 @@ int tar_open_fd(struct tar **out, int fd, const char *what)
 	struct tar *t = xcalloc(1, sizeof *t);
 	*out = NULL;
 	t->what = xstrdup(what);
+	t->fd = fd;
 	t->mtime = time(NULL);
 	t->a = archive_write_new();
 	/* pax: no limit on file sizes or name lengths; unblocked: every write goes straight
 	 * through, so large chunks stay large writes */
 	if (archive_write_set_format_pax_restricted(t->a) != ARCHIVE_OK ||
 	    archive_write_set_bytes_per_block(t->a, 0) != ARCHIVE_OK ||
-	    archive_write_open_fd(t->a, fd) != ARCHIVE_OK) {
+	    archive_write_open2(t->a, t, NULL, write_cb, NULL, NULL) != ARCHIVE_OK) {
 		fail(t, "cannot start a tar stream");
 		tar_free(t);
 		return -1;
@@ -60,7 +92,7 @@ int tar_begin(struct tar *t, const char *name, uint64_t size)
 	archive_entry_set_gid(e, getgid());
 	int rc = archive_write_header(t->a, e);
 	archive_entry_free(e);
-	return rc == ARCHIVE_OK ? 0 : fail(t, "cannot write the header of");
+	return rc == ARCHIVE_OK && !t->err ? 0 : fail(t, "cannot write the header of");
 }
 
 int tar_write(struct tar *t, const void *p, size_t n)
@@ -70,7 +102,7 @@ int tar_write(struct tar *t, const void *p, size_t n)
 		return err_set("%s: %s: more bytes than its declared size %" PRIu64, t->what, t->name, t->size);
 	while (n) {
 		la_ssize_t r = archive_write_data(t->a, c, n);
-		if (r <= 0)
+		if (r <= 0 || t->err)
 			return fail(t, "cannot write");
 		c += r;
 		n -= (size_t)r;
@@ -84,7 +116,7 @@ int tar_end(struct tar *t)
 	if (t->written != t->size)
 		return err_set("%s: %s: %" PRIu64 " bytes written of %" PRIu64, t->what, t->name, t->written,
 			       t->size);
-	if (archive_write_finish_entry(t->a) != ARCHIVE_OK)
+	if (archive_write_finish_entry(t->a) != ARCHIVE_OK || t->err)
 		return fail(t, "cannot finish");
 	free(t->name);
 	t->name = NULL;
@@ -93,7 +125,7 @@ int tar_end(struct tar *t)
 
 int tar_close(struct tar *t)
 {
-	int rc = archive_write_close(t->a) == ARCHIVE_OK ? 0 : fail(t, "cannot finish the stream");
+	int rc = archive_write_close(t->a) == ARCHIVE_OK && !t->err ? 0 : fail(t, "cannot finish the stream");
 	archive_write_free(t->a);
 	free(t->name);
 	free(t->what);
@@ -105,9 +137,7 @@ void tar_free(struct tar *t)
 {
 	if (!t)
 		return;
-	/* an unfinished stream must end abruptly: closing it normally would pad the open
-	 * entry with zeros and make a truncated file look complete to the reader */
-	archive_write_fail(t->a);
+	t->dead = 1; /* whatever libarchive still writes (padding, end blocks) is swallowed */
 	archive_write_free(t->a);
 	free(t->name);
 	free(t->what);

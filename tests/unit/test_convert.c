@@ -1,6 +1,9 @@
 /* The conversion engine: bytes independent of the thread count, reference layout, groups
  * written in lockstep, resume, and nothing partial left behind on failure. */
+#include <archive.h>
+#include <archive_entry.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -103,6 +106,70 @@ static void test_many_small_fills(void)
 	CHECK(ok, "300 small fill chunks on 4 threads, 20 times: no deadlock");
 }
 
+/* Whether the tar file holds exactly the files of dir (names and bytes), in plan order. */
+static int tar_matches_dir(const char *tarpath, const char *dir, int *entries)
+{
+	struct archive *a = archive_read_new();
+	archive_read_support_format_tar(a);
+	*entries = 0;
+	int ok = archive_read_open_filename(a, tarpath, 1 << 16) == ARCHIVE_OK;
+	struct archive_entry *e;
+	while (ok && archive_read_next_header(a, &e) == ARCHIVE_OK) {
+		char *p = path_join(dir, archive_entry_pathname(e));
+		struct stat sb;
+		ok = stat(p, &sb) == 0 && sb.st_size == archive_entry_size(e);
+		uint8_t *want = ok ? malloc((size_t)sb.st_size + 1) : NULL, *got = ok ? malloc((size_t)sb.st_size + 1) : NULL;
+		FILE *f = ok ? fopen(p, "rb") : NULL;
+		ok = ok && f && fread(want, 1, (size_t)sb.st_size, f) == (size_t)sb.st_size &&
+		     archive_read_data(a, got, (size_t)sb.st_size) == (la_ssize_t)sb.st_size &&
+		     memcmp(want, got, (size_t)sb.st_size) == 0;
+		if (f)
+			fclose(f);
+		free(want);
+		free(got);
+		free(p);
+		(*entries)++;
+	}
+	archive_read_free(a);
+	return ok;
+}
+
+static void test_tar(void)
+{
+	struct cv_job j;
+	build(&j, 1, 0);
+	int fd = open("out.tar", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	struct cv_opts o = {.tar = true, .tar_fd = fd, .tar_what = "out.tar", .threads = 3};
+	int rc = cv_run(&j, &o);
+	close(fd);
+	cv_job_free(&j);
+	int n = 0, same = tar_matches_dir("out.tar", "out-1-0", &n);
+	CHECK(rc == 0 && same && n == 3,
+	      "tar output: a group of two files split into entries one after another, same bytes as in a directory (%d entries)", n);
+
+	build(&j, 1, 1);
+	fd = open("fail.tar", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	o.tar_fd = fd;
+	rc = cv_run(&j, &o);
+	close(fd);
+	cv_job_free(&j);
+	struct stat sb;
+	stat("fail.tar", &sb);
+	struct archive *a = archive_read_new();
+	archive_read_support_format_tar(a);
+	archive_read_open_filename(a, "fail.tar", 1 << 16);
+	struct archive_entry *e;
+	int read_rc = ARCHIVE_OK;
+	static uint8_t sink[1 << 16];
+	while ((read_rc = archive_read_next_header(a, &e)) == ARCHIVE_OK)
+		while (archive_read_data(a, sink, sizeof sink) > 0)
+			;
+	archive_read_free(a);
+	CHECK(rc == -1 && sb.st_size > 0 && sb.st_size % 512 != 0 && read_rc == ARCHIVE_FATAL,
+	      "a failure midway ends the tar stream abruptly: no padding, no end blocks, the reader fails (%lld bytes)",
+	      (long long)sb.st_size);
+}
+
 int main(void)
 {
 	err_init("test_convert");
@@ -145,6 +212,7 @@ int main(void)
 	}
 	struct stat sb;
 	CHECK(stat("out-2-1/side.json", &sb) == 0 && sb.st_size == 2, "side files are written");
+	test_tar();
 
 	/* resume: complete files are kept (mtime unchanged), a damaged one is redone */
 	struct stat before, after;
