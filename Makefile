@@ -28,7 +28,9 @@ DEV_SRC := $(sort $(wildcard fixtures/gen/*.c bench/*.c))
 DEVTOOLS := $(patsubst %.c,$(BUILD)/dev/%,$(notdir $(DEV_SRC)))
 LIBA    := $(BUILD)/libckpt.a
 
-.PHONY: all test san clean install check-deps
+.PHONY: all test san clean install
+# keep the objects of tools and tests (make would delete them as intermediates)
+.SECONDARY:
 all: $(TOOLS) $(UNITS) $(DEVTOOLS)
 
 $(BUILD)/%.o: %.c

@@ -1,6 +1,5 @@
 #include "buf.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,29 +62,4 @@ const char *buf_str(struct buf *b)
 	buf_reserve(b, 0);
 	b->p[b->len] = 0;
 	return b->p;
-}
-
-int buf_load(struct buf *b, const char *path, size_t max)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return err_errno(path);
-	char tmp[65536];
-	size_t n, total = 0;
-	while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) {
-		total += n;
-		if (total > max) {
-			fclose(f);
-			return err_set("%s: larger than %zu bytes", path, max);
-		}
-		buf_add(b, tmp, n);
-	}
-	int bad = ferror(f);
-	int e = errno;
-	fclose(f);
-	if (bad) {
-		errno = e;
-		return err_errno(path);
-	}
-	return 0;
 }

@@ -16,8 +16,6 @@ void buf_addc(struct buf *b, char c);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_clear(struct buf *b);
 void buf_free(struct buf *b);
-/* Append a whole regular file of at most max bytes (a small side file). */
-int buf_load(struct buf *b, const char *path, size_t max);
 /* NUL-terminated contents (the NUL is not counted in len). */
 const char *buf_str(struct buf *b);
 

@@ -18,10 +18,13 @@ static int problem(struct ckpt *c, int flags, const char *fmt, ...)
 
 static int problem(struct ckpt *c, int flags, const char *fmt, ...)
 {
+	/* formatted aside first: callers pass err_last() itself as an argument */
+	char msg[ERR_MAX];
 	va_list ap;
 	va_start(ap, fmt);
-	err_setv(fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	err_set("%s", msg);
 	if (!(flags & CKPT_LENIENT))
 		return -1;
 	c->problems = xreallocarray(c->problems, c->nproblems + 1, sizeof *c->problems);
@@ -61,7 +64,8 @@ static int list_shards(const char *dir, char ***names, size_t *n)
 		(*names)[(*n)++] = xstrdup(e->d_name);
 	}
 	closedir(d);
-	qsort(*names, *n, sizeof **names, cmp_str);
+	if (*n > 1) /* names is NULL when there are none */
+		qsort(*names, *n, sizeof **names, cmp_str);
 	return 0;
 }
 
@@ -77,9 +81,19 @@ static struct ckpt_shard *add_shard(struct ckpt *c, const char *name)
 
 static int open_shards(struct ckpt *c, int flags)
 {
-	for (size_t i = 0; i < c->nshards; i++)
-		if (st_open(&c->shards[i].st, c->shards[i].path) && problem(c, flags, "%s", err_last()))
+	for (size_t i = 0; i < c->nshards; i++) {
+		struct ckpt_shard *s = &c->shards[i];
+		struct stat sb;
+		/* "No such file" alone would not say who asked for the file */
+		if (c->index_path && stat(s->path, &sb) < 0 && errno == ENOENT) {
+			if (problem(c, flags, "%s: shard file is missing (%s maps tensors to it)", s->path,
+				    INDEX_NAME))
+				return -1;
+			continue;
+		}
+		if (st_open(&s->st, s->path) && problem(c, flags, "%s", err_last()))
 			return -1;
+	}
 	return 0;
 }
 
@@ -132,7 +146,8 @@ static int open_with_index(struct ckpt *c, int flags)
 		}
 		add_tensor(c, s, t, &cap);
 	}
-	qsort(c->t, c->n, sizeof *c->t, cmp_tensor);
+	if (c->n > 1) /* c->t is NULL when there are none */
+		qsort(c->t, c->n, sizeof *c->t, cmp_tensor);
 	/* every tensor of every shard must be where the index says */
 	for (size_t i = 0; i < c->nshards; i++) {
 		struct ckpt_shard *s = &c->shards[i];
@@ -166,12 +181,15 @@ static int open_with_index(struct ckpt *c, int flags)
 	return 0;
 }
 
-static int open_without_index(struct ckpt *c, int flags, const char *single)
+static int open_without_index(struct ckpt *c, int flags, const char *single, const char *path)
 {
 	char q[ERR_QUOTE];
 	size_t cap = 0;
 	if (single) {
-		add_shard(c, single);
+		/* messages name the file as the user did, not as dir + "/" + name */
+		struct ckpt_shard *s = add_shard(c, single);
+		free(s->path);
+		s->path = xstrdup(path);
 	} else {
 		char **names;
 		size_t n;
@@ -192,7 +210,8 @@ static int open_without_index(struct ckpt *c, int flags, const char *single)
 	for (size_t i = 0; i < c->nshards; i++)
 		for (size_t k = 0; c->shards[i].st && k < c->shards[i].st->n; k++)
 			add_tensor(c, &c->shards[i], &c->shards[i].st->t[k], &cap);
-	qsort(c->t, c->n, sizeof *c->t, cmp_tensor);
+	if (c->n > 1) /* c->t is NULL when there are none */
+		qsort(c->t, c->n, sizeof *c->t, cmp_tensor);
 	/* without an index, a name in two shards has no single meaning */
 	size_t w = 0;
 	for (size_t i = 0; i < c->n; i++) {
@@ -254,7 +273,7 @@ int ckpt_open(struct ckpt **out, const char *path, int flags)
 		err_set("%s: not a file or directory", path);
 		goto fail;
 	}
-	rc = c->index_path ? open_with_index(c, flags) : open_without_index(c, flags, single);
+	rc = c->index_path ? open_with_index(c, flags) : open_without_index(c, flags, single, path);
 	if (rc || load_config(c, flags))
 		goto fail;
 	free(tmp);
@@ -313,4 +332,12 @@ uint64_t ckpt_tensor_bytes(const struct ckpt *c)
 	for (size_t i = 0; i < c->n; i++)
 		s += st_nbytes(c->t[i].t);
 	return s;
+}
+
+const struct ckpt_tensor *ckpt_scale_of(const struct ckpt *c, const char *name)
+{
+	char *s = xasprintf("%s_scale_inv", name);
+	const struct ckpt_tensor *t = ckpt_find(c, s);
+	free(s);
+	return t;
 }

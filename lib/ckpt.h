@@ -56,6 +56,10 @@ static inline const uint8_t *ckpt_bytes(const struct ckpt_tensor *t)
 	return st_bytes(t->shard->st, t->t);
 }
 
+/* The block scale of a quantized weight: the tensor "<name>_scale_inv" wherever it lies,
+ * or NULL. */
+const struct ckpt_tensor *ckpt_scale_of(const struct ckpt *c, const char *name);
+
 /* Sum of all tensors' data bytes. */
 uint64_t ckpt_tensor_bytes(const struct ckpt *c);
 

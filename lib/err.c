@@ -19,10 +19,10 @@ const char *err_prog(void) { return prog; }
 
 int err_setv(const char *fmt, va_list ap)
 {
-	/* through a copy: the arguments may be the message itself (err_set("%s", err_last())) */
-	char tmp[ERR_MAX];
-	vsnprintf(tmp, sizeof tmp, fmt, ap);
-	memcpy(last, tmp, sizeof last);
+	/* formatted aside first: an argument may be err_last() itself */
+	char msg[ERR_MAX];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	memcpy(last, msg, sizeof last);
 	return -1;
 }
 
@@ -59,9 +59,14 @@ void err_clear(void) { last[0] = 0; }
 
 const char *err_quote(const char *s, char *out)
 {
+	return err_quoten(s, strlen(s), out);
+}
+
+const char *err_quoten(const char *s, size_t n, char *out)
+{
 	size_t o = 0, max = ERR_QUOTE - 8;
 	out[o++] = '"';
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+	for (const unsigned char *p = (const unsigned char *)s; p < (const unsigned char *)s + n; p++) {
 		if (o >= max) {
 			memcpy(out + o, "...", 3);
 			o += 3;

@@ -35,6 +35,8 @@ void err_clear(void);
  * names shortened; out must hold ERR_QUOTE bytes. */
 #define ERR_QUOTE 200
 const char *err_quote(const char *s, char *out);
+/* The same for n bytes that may hold NULs (shown as \x00). */
+const char *err_quoten(const char *s, size_t n, char *out);
 
 /* "prog: <last message>\n" on stderr. */
 void err_print(void);

@@ -10,6 +10,7 @@
 #include "err.h"
 #include "index.h"
 #include "quant.h"
+#include "readfile.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors data is little-endian; this code writes host-order bf16"
@@ -181,7 +182,7 @@ static int plan_config(struct ctx *x)
 		{"torch_dtype", "\"bfloat16\""},
 		{"num_nextn_predict_layers", "0"},
 	};
-	int rc = buf_load(&text, x->c->config_path, 64u << 20);
+	int rc = file_read(x->c->config_path, 64u << 20, &text);
 	if (!rc)
 		rc = json_edit_text(&out, text.p ? text.p : "", text.len, e, x->drop ? 3 : 2, x->c->config_path);
 	if (!rc)

@@ -13,9 +13,29 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Why a weight_map file name is refused, or NULL when it names a file inside the directory. */
+static const char *bad_file_name(const char *f)
+{
+	if (!*f)
+		return "an empty file name";
+	if (f[0] == '/')
+		return "an absolute path";
+	if (f[strlen(f) - 1] == '/')
+		return "a directory (trailing slash)";
+	for (const char *p = f; *p;) {
+		size_t n = strcspn(p, "/");
+		if (n == 2 && p[0] == '.' && p[1] == '.')
+			return "a path that leaves the checkpoint directory";
+		p += n + (p[n] == '/');
+	}
+	if (path_is_contained(f))
+		return "a path with an empty or \".\" component";
+	return NULL;
+}
+
 int idx_load(struct idx **out, const char *path)
 {
-	char q1[ERR_QUOTE], q2[ERR_QUOTE];
+	char q1[ERR_QUOTE], q2[ERR_QUOTE], w[JSON_WHAT];
 	struct idx *x = xcalloc(1, sizeof *x);
 	*out = NULL;
 	x->path = xstrdup(path);
@@ -23,12 +43,12 @@ int idx_load(struct idx **out, const char *path)
 		goto fail;
 	const struct json *root = json_root(x->doc);
 	if (root->type != JSON_OBJECT) {
-		err_set("%s: not a JSON object", path);
+		err_set("%s: index is %s, not a JSON object", path, json_what(root, w));
 		goto fail;
 	}
 	const struct json *meta = json_get(root, "metadata"), *wm = json_get(root, "weight_map");
 	if (meta && meta->type != JSON_OBJECT && meta->type != JSON_NULL) {
-		err_set("%s: \"metadata\" is not an object", path);
+		err_set("%s: \"metadata\" is %s, not an object", path, json_what(meta, w));
 		goto fail;
 	}
 	const struct json *ts = meta ? json_get(meta, "total_size") : NULL;
@@ -42,7 +62,7 @@ int idx_load(struct idx **out, const char *path)
 			x->total_size = (uint64_t)d;
 			x->has_total_size = true;
 		} else {
-			err_set("%s: \"total_size\" is not a non-negative integer", path);
+			err_set("%s: \"total_size\" is %s, not a non-negative integer", path, json_what(ts, w));
 			goto fail;
 		}
 	}
@@ -51,23 +71,28 @@ int idx_load(struct idx **out, const char *path)
 		goto fail;
 	}
 	if (wm->type != JSON_OBJECT) {
-		err_set("%s: \"weight_map\" is not an object", path);
+		err_set("%s: \"weight_map\" is %s, not an object", path, json_what(wm, w));
 		goto fail;
 	}
 	x->e = xcalloc(wm->n, sizeof *x->e);
 	x->files = xcalloc(wm->n, sizeof *x->files);
 	for (const struct json *k = wm->kid; k; k = k->next) {
+		const char *kq = err_quoten(k->key, k->key_len, q1), *why;
 		if (k->type != JSON_STRING) {
-			err_set("%s: weight_map entry %s is not a file name", path, err_quote(k->key, q1));
+			err_set("%s: weight_map entry %s is %s, not a file name", path, kq, json_what(k, w));
 			goto fail;
 		}
-		if (strlen(k->key) != k->key_len || strlen(k->s) != k->len) {
-			err_set("%s: weight_map entry contains a NUL character", path);
+		if (strlen(k->key) != k->key_len) {
+			err_set("%s: weight_map tensor name %s contains a NUL character", path, kq);
 			goto fail;
 		}
-		if (path_is_contained(k->s)) {
-			err_set("%s: weight_map entry %s names file %s outside the checkpoint directory",
-				path, err_quote(k->key, q1), err_quote(k->s, q2));
+		if (strlen(k->s) != k->len) {
+			err_set("%s: weight_map entry %s: file name %s contains a NUL character", path, kq,
+				err_quoten(k->s, k->len, q2));
+			goto fail;
+		}
+		if ((why = bad_file_name(k->s))) {
+			err_set("%s: weight_map entry %s: file name %s is %s", path, kq, err_quote(k->s, q2), why);
 			goto fail;
 		}
 		x->e[x->n].name = k->key;

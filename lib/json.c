@@ -1,13 +1,12 @@
 #include "json.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "err.h"
+#include "readfile.h"
 
 /* Nodes and strings live in an arena of chunks that never move. */
 struct chunk {
@@ -134,9 +133,9 @@ static void tmp_put(struct parser *p, size_t *n, const char *c, size_t k)
 static int hex4(struct parser *p, unsigned *out)
 {
 	unsigned v = 0;
-	if (p->len - p->pos < 4)
-		return fail(p, p->pos, "truncated \\u escape");
 	for (int i = 0; i < 4; i++) {
+		if (p->pos >= p->len)
+			return fail(p, p->pos, "truncated \\u escape");
 		char c = p->s[p->pos++];
 		v <<= 4;
 		if (c >= '0' && c <= '9')
@@ -165,8 +164,11 @@ static int parse_string(struct parser *p, const char **out, size_t *out_len)
 			p->pos++;
 			break;
 		}
-		if (c < 0x20)
-			return fail(p, p->pos, "control character in string");
+		if (c < 0x20) {
+			char what[64];
+			snprintf(what, sizeof what, "unescaped control character 0x%02x in string", c);
+			return fail(p, p->pos, what);
+		}
 		if (c != '\\') {
 			/* copy a run of plain bytes at once */
 			size_t j = p->pos;
@@ -221,8 +223,15 @@ static int parse_string(struct parser *p, const char **out, size_t *out_len)
 			tmp_put(p, &n, u, k);
 			continue;
 		}
-		default:
-			return fail(p, p->pos - 2, "invalid escape in string");
+		default: {
+			char what[64];
+			if ((unsigned char)e > 0x20 && (unsigned char)e < 0x7f)
+				snprintf(what, sizeof what, "invalid escape \\%c in string", e);
+			else
+				snprintf(what, sizeof what, "invalid escape in string (byte 0x%02x after \\)",
+					 (unsigned char)e);
+			return fail(p, p->pos - 2, what);
+		}
 		}
 		tmp_put(p, &n, &ch, 1);
 	}
@@ -238,16 +247,19 @@ static int parse_number(struct parser *p, struct json *v)
 	if (i < p->len && s[i] == '-')
 		i++;
 	if (i >= p->len || s[i] < '0' || s[i] > '9')
-		return fail(p, p->pos, "invalid number");
-	if (s[i] == '0')
+		return fail(p, p->pos, i > p->pos ? "invalid number: no digit after '-'" : "expected a value");
+	if (s[i] == '0') {
 		i++;
-	else
+		if (i < p->len && s[i] >= '0' && s[i] <= '9')
+			return fail(p, i - 1, "invalid number: leading zero");
+	} else {
 		while (i < p->len && s[i] >= '0' && s[i] <= '9')
 			i++;
+	}
 	if (i < p->len && s[i] == '.') {
 		i++;
 		if (i >= p->len || s[i] < '0' || s[i] > '9')
-			return fail(p, i, "invalid number");
+			return fail(p, i, "invalid number: no digit after the decimal point");
 		while (i < p->len && s[i] >= '0' && s[i] <= '9')
 			i++;
 	}
@@ -256,7 +268,7 @@ static int parse_number(struct parser *p, struct json *v)
 		if (i < p->len && (s[i] == '+' || s[i] == '-'))
 			i++;
 		if (i >= p->len || s[i] < '0' || s[i] > '9')
-			return fail(p, i, "invalid number");
+			return fail(p, i, "invalid number: no digit in the exponent");
 		while (i < p->len && s[i] >= '0' && s[i] <= '9')
 			i++;
 	}
@@ -290,8 +302,9 @@ static int check_dups(struct parser *p, struct json *obj)
 	for (i = 1; i < obj->n; i++)
 		if (keycmp(&v[i - 1], &v[i]) == 0) {
 			struct json *later = v[i]->key_begin > v[i - 1]->key_begin ? v[i] : v[i - 1];
-			fail(p, later->key_begin, "duplicate key");
-			err_prefix("duplicate key \"%s\": ", later->key);
+			char q[ERR_QUOTE], what[ERR_QUOTE + 32];
+			snprintf(what, sizeof what, "duplicate key %s", err_quoten(later->key, later->key_len, q));
+			fail(p, later->key_begin, what);
 			rc = -1;
 			break;
 		}
@@ -306,8 +319,9 @@ static int parse_container(struct parser *p, struct json *v, int depth, char clo
 	bool obj = close == '}';
 	struct json **link = &v->kid;
 	v->type = obj ? JSON_OBJECT : JSON_ARRAY;
-	if (depth >= JSON_MAX_DEPTH)
-		return fail(p, p->pos, "nesting deeper than 128 levels");
+	/* serde_json counts the outermost container too: the 128th nested one fails */
+	if (depth + 1 >= JSON_MAX_DEPTH)
+		return fail(p, p->pos, "more than 127 nested arrays and objects");
 	p->pos++;
 	skip_ws(p);
 	if (p->pos < p->len && p->s[p->pos] == close) {
@@ -400,7 +414,7 @@ int json_parse(struct json_doc **out, const char *src, size_t len, int flags)
 		goto fail;
 	skip_ws(&p);
 	if (p.pos != len) {
-		fail(&p, p.pos, "trailing characters");
+		fail(&p, p.pos, "trailing characters after the JSON value");
 		goto fail;
 	}
 	free(p.tmp);
@@ -427,41 +441,14 @@ void json_free(struct json_doc *d)
 
 int json_load(struct json_doc **out, const char *path, int flags)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return err_errno(path);
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		close(fd);
-		return err_errno(path);
+	struct buf text = {0};
+	/* JSON side files are small; refuse the absurd rather than allocate it */
+	if (file_read(path, (uint64_t)1 << 30, &text)) {
+		buf_free(&text);
+		return -1;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return err_set("%s: not a regular file", path);
-	}
-	/* JSON side files are small; refuse the absurd rather than allocate it. */
-	if (st.st_size > (off_t)1 << 30) {
-		close(fd);
-		return err_set("%s: %lld bytes is too large for a JSON file", path, (long long)st.st_size);
-	}
-	size_t n = (size_t)st.st_size, got = 0;
-	char *text = xmalloc(n + 1);
-	while (got < n) {
-		ssize_t r = read(fd, text + got, n - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			int e = r < 0 ? errno : EIO;
-			close(fd);
-			free(text);
-			errno = e;
-			return err_errno(path);
-		}
-		got += (size_t)r;
-	}
-	close(fd);
-	int rc = json_parse(out, text, n, flags);
-	free(text);
+	int rc = json_parse(out, text.p, text.len, flags);
+	buf_free(&text);
 	if (rc)
 		return err_prefix("%s: invalid JSON: ", path);
 	return 0;
@@ -484,18 +471,34 @@ const char *json_type_name(enum json_type t)
 	return names[t];
 }
 
+const char *json_what(const struct json *v, char *out)
+{
+	switch (v->type) {
+	case JSON_STRING: return "a string";
+	case JSON_ARRAY: return "an array";
+	case JSON_OBJECT: return "an object";
+	case JSON_NUMBER:
+		if (v->len > 40)
+			snprintf(out, JSON_WHAT, "the number %.30s...", v->s);
+		else
+			snprintf(out, JSON_WHAT, "%s", v->s);
+		return out;
+	default: return json_type_name(v->type);
+	}
+}
+
 int json_u64(const struct json *v, uint64_t *out)
 {
 	if (!v || v->type != JSON_NUMBER || v->s[0] == '-')
 		return -1;
+	/* a fraction or exponent makes it no integer, however large */
+	for (size_t i = 0; i < v->len; i++)
+		if (v->s[i] < '0' || v->s[i] > '9')
+			return -1;
 	uint64_t x = 0;
-	for (size_t i = 0; i < v->len; i++) {
-		char c = v->s[i];
-		if (c < '0' || c > '9')
-			return -1; /* a fraction or exponent: not an integer */
-		if (__builtin_mul_overflow(x, 10, &x) || __builtin_add_overflow(x, (uint64_t)(c - '0'), &x))
+	for (size_t i = 0; i < v->len; i++)
+		if (__builtin_mul_overflow(x, 10, &x) || __builtin_add_overflow(x, (uint64_t)(v->s[i] - '0'), &x))
 			return -2;
-	}
 	*out = x;
 	return 0;
 }

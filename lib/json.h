@@ -27,6 +27,7 @@ struct json {
 
 struct json_doc;
 
+/* serde_json's recursion limit: at most 127 arrays and objects nested in one another. */
 #define JSON_MAX_DEPTH 128
 
 enum {
@@ -46,6 +47,10 @@ int json_utf8_check(const char *s, size_t len, size_t *bad);
 
 const struct json *json_get(const struct json *obj, const char *key);
 const char *json_type_name(enum json_type t);
+/* The value for a message "X is <what>, not ...": a number's spelling, "a string", "an
+ * array", "an object", "null", "true" or "false".  out must hold JSON_WHAT bytes. */
+#define JSON_WHAT 48
+const char *json_what(const struct json *v, char *out);
 
 /* Exact number reads.  0 ok; -1 wrong kind (not a number, or not an integer where one is
  * needed); -2 out of range. */

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
+
 void jw_init(struct jw *w, struct buf *out, int indent, bool ascii)
 {
 	memset(w, 0, sizeof *w);
@@ -219,4 +221,30 @@ void jw_double(struct jw *w, double v)
 	jw_fmt_double(v, s);
 	before_item(w);
 	buf_adds(w->out, s);
+}
+
+void jw_value(struct jw *w, const struct json *v)
+{
+	switch (v->type) {
+	case JSON_NULL: jw_null(w); return;
+	case JSON_FALSE: jw_bool(w, false); return;
+	case JSON_TRUE: jw_bool(w, true); return;
+	case JSON_NUMBER: jw_raw(w, v->s, v->len); return;
+	case JSON_STRING: jw_strn(w, v->s, v->len); return;
+	case JSON_ARRAY:
+	case JSON_OBJECT:
+		break;
+	}
+	if (w->depth + 1 >= JW_MAX_DEPTH) {
+		jw_null(w);
+		return;
+	}
+	bool obj = v->type == JSON_OBJECT;
+	obj ? jw_obj(w) : jw_arr(w);
+	for (const struct json *k = v->kid; k; k = k->next) {
+		if (obj)
+			jw_keyn(w, k->key, k->key_len);
+		jw_value(w, k);
+	}
+	obj ? jw_obj_end(w) : jw_arr_end(w);
 }

@@ -39,6 +39,12 @@ void jw_null(struct jw *w);
 /* A value spelled verbatim (e.g. a number kept as it was read). */
 void jw_raw(struct jw *w, const char *s, size_t n);
 
+/* A parsed value (lib/json.h) written again: keys and members in their order, numbers as
+ * they were spelled, strings re-escaped.  Containers nested deeper than the writer allows
+ * become null. */
+struct json;
+void jw_value(struct jw *w, const struct json *v);
+
 /* Python repr() of a finite double into out (at least 32 bytes). */
 void jw_fmt_double(double v, char *out);
 

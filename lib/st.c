@@ -79,21 +79,26 @@ const char *st_shape_str(unsigned ndim, const uint64_t *shape, char *out, size_t
 
 static int parse_metadata(struct st_file *f, const char *path, const struct json *m)
 {
-	char q[ERR_QUOTE];
+	char q[ERR_QUOTE], w[JSON_WHAT];
 	if (m->type == JSON_NULL)
 		return 0; /* the reference reads null as "no metadata" */
 	if (m->type != JSON_OBJECT)
-		return err_set("%s: __metadata__ is not a map of strings (it is %s %s)", path,
-			       m->type == JSON_ARRAY ? "an" : "a", json_type_name(m->type));
+		return err_set("%s: __metadata__ is %s, not a map of strings", path, json_what(m, w));
 	f->has_meta = true;
 	f->meta = xcalloc(m->n, sizeof *f->meta);
 	for (const struct json *k = m->kid; k; k = k->next) {
+		const char *kq = err_quoten(k->key, k->key_len, q);
 		if (k->type != JSON_STRING)
-			return err_set("%s: __metadata__ value for %s is not a string", path,
-				       err_quote(k->key, q));
+			return err_set("%s: __metadata__ value for %s is %s, not a string", path, kq,
+				       json_what(k, w));
+		/* C strings would silently cut these short */
+		if (strlen(k->key) != k->key_len)
+			return err_set("%s: __metadata__ key %s contains a NUL character", path, kq);
+		if (strlen(k->s) != k->len)
+			return err_set("%s: __metadata__ value for %s contains a NUL character", path, kq);
 		for (size_t i = 0; i < f->nmeta; i++)
 			if (strcmp(f->meta[i].key, k->key) == 0)
-				return err_set("%s: __metadata__ has a duplicate key %s", path, err_quote(k->key, q));
+				return err_set("%s: __metadata__ has a duplicate key %s", path, kq);
 		f->meta[f->nmeta].key = k->key;
 		f->meta[f->nmeta].value = k->s;
 		f->nmeta++;
@@ -110,16 +115,32 @@ static int field_once(const char *path, const char *tq, const struct json **slot
 	return 0;
 }
 
+/* One of data_offsets' two numbers. */
+static int offset(const char *path, const char *tq, const struct json *v, const char *which,
+		  uint64_t *out)
+{
+	char w[JSON_WHAT];
+	int rc = json_u64(v, out);
+	if (rc == -2)
+		return err_set("%s: tensor %s: data_offsets %s %s does not fit in 64 bits", path, tq, which,
+			       json_what(v, w));
+	if (rc)
+		return err_set("%s: tensor %s: data_offsets %s is %s, not a non-negative integer", path, tq,
+			       which, json_what(v, w));
+	return 0;
+}
+
 /* dtype, shape and data_offsets of one tensor entry; other fields are ignored, as the
  * reference ignores them. */
 static int parse_tensor(const char *path, const struct json *e,
 			struct st_tensor *t, uint64_t **dims)
 {
-	char tq[ERR_QUOTE], sh[128];
+	char tq[ERR_QUOTE], sh[128], w[JSON_WHAT];
 	const struct json *dtype = NULL, *shape = NULL, *offs = NULL;
 	err_quote(t->name, tq);
+	/* (the reference would also take a [dtype, shape, data_offsets] array; nobody writes one) */
 	if (e->type != JSON_OBJECT)
-		return err_set("%s: tensor %s: entry is not an object", path, tq);
+		return err_set("%s: tensor %s: entry is %s, not an object", path, tq, json_what(e, w));
 	for (const struct json *k = e->kid; k; k = k->next) {
 		int rc = 0;
 		if (strcmp(k->key, "dtype") == 0)
@@ -138,29 +159,35 @@ static int parse_tensor(const char *path, const struct json *e,
 	if (!offs)
 		return err_set("%s: tensor %s: missing \"data_offsets\"", path, tq);
 	if (dtype->type != JSON_STRING)
-		return err_set("%s: tensor %s: dtype is not a string", path, tq);
+		return err_set("%s: tensor %s: dtype is %s, not a string", path, tq, json_what(dtype, w));
 	if (dt_parse(dtype->s, dtype->len, &t->dtype)) {
 		char dq[ERR_QUOTE];
-		return err_set("%s: tensor %s: unknown dtype %s", path, tq, err_quote(dtype->s, dq));
+		return err_set("%s: tensor %s: unknown dtype %s", path, tq, err_quoten(dtype->s, dtype->len, dq));
 	}
 	if (shape->type != JSON_ARRAY)
-		return err_set("%s: tensor %s: shape is not an array", path, tq);
+		return err_set("%s: tensor %s: shape is %s, not an array", path, tq, json_what(shape, w));
 	t->ndim = (unsigned)shape->n;
 	t->shape = *dims;
 	unsigned d = 0;
 	for (const struct json *k = shape->kid; k; k = k->next, d++) {
 		int rc = json_u64(k, &(*dims)[d]);
 		if (rc == -2)
-			return err_set("%s: tensor %s: shape dimension %u does not fit in 64 bits", path, tq, d);
+			return err_set("%s: tensor %s: shape dimension %u (%s) does not fit in 64 bits", path, tq,
+				       d, json_what(k, w));
 		if (rc)
-			return err_set("%s: tensor %s: shape dimension %u is not a non-negative integer",
-				       path, tq, d);
+			return err_set("%s: tensor %s: shape dimension %u is %s, not a non-negative integer",
+				       path, tq, d, json_what(k, w));
 	}
 	*dims += t->ndim;
-	if (offs->type != JSON_ARRAY || offs->n != 2 || json_u64(offs->kid, &t->begin) ||
-	    json_u64(offs->kid->next, &t->end))
-		return err_set("%s: tensor %s: data_offsets is not [begin, end] (two non-negative 64-bit integers)",
-			       path, tq);
+	if (offs->type != JSON_ARRAY)
+		return err_set("%s: tensor %s: data_offsets is %s, not an array [begin, end]", path, tq,
+			       json_what(offs, w));
+	if (offs->n != 2)
+		return err_set("%s: tensor %s: data_offsets has %zu element%s, not two [begin, end]", path, tq,
+			       offs->n, offs->n == 1 ? "" : "s");
+	if (offset(path, tq, offs->kid, "begin", &t->begin) ||
+	    offset(path, tq, offs->kid->next, "end", &t->end))
+		return -1;
 	if (t->end < t->begin)
 		return err_set("%s: tensor %s: data_offsets [%" PRIu64 ", %" PRIu64 "] end before they begin",
 			       path, tq, t->begin, t->end);
@@ -169,14 +196,15 @@ static int parse_tensor(const char *path, const struct json *e,
 		if (__builtin_mul_overflow(t->nelem, t->shape[i], &t->nelem))
 			return err_set("%s: tensor %s: element count of shape %s overflows 64 bits", path, tq,
 				       st_shape_str(t->ndim, t->shape, sh, sizeof sh));
-	uint64_t need;
-	int rc = dt_nbytes(t->dtype, t->nelem, &need);
-	if (rc == -1)
-		return err_set("%s: tensor %s: byte size of %" PRIu64 " elements of %s overflows 64 bits",
+	/* the reference counts bits in 64 bits: its limit is 2^64 bits, not bytes */
+	uint64_t bits, need;
+	if (__builtin_mul_overflow(t->nelem, (uint64_t)dt_bits(t->dtype), &bits))
+		return err_set("%s: tensor %s: size of %" PRIu64 " elements of %s overflows 64 bits (counted in bits)",
 			       path, tq, t->nelem, dt_name(t->dtype));
-	if (rc == -2)
+	if (bits % 8)
 		return err_set("%s: tensor %s: %" PRIu64 " elements of %s do not fill whole bytes", path, tq,
 			       t->nelem, dt_name(t->dtype));
+	need = bits / 8;
 	if (t->end - t->begin != need)
 		return err_set("%s: tensor %s: data_offsets [%" PRIu64 ", %" PRIu64 "] hold %" PRIu64
 			       " bytes but shape %s of %s needs %" PRIu64, path, tq, t->begin, t->end,
@@ -220,6 +248,8 @@ static int check_layout(struct st_file *f, const char *path)
 	if (pos > data_len)
 		return err_set("%s: file is truncated: the header describes %" PRIu64
 			       " bytes of tensor data, the file holds %" PRIu64, path, pos, data_len);
+	if (pos < data_len && f->n == 0)
+		return err_set("%s: %" PRIu64 " bytes of data, but the header lists no tensors", path, data_len);
 	if (pos < data_len)
 		return err_set("%s: %" PRIu64 " bytes after the last tensor's data belong to no tensor",
 			       path, data_len - pos);
@@ -252,8 +282,9 @@ static int parse(struct st_file *f, const char *path, const uint8_t *buf, size_t
 	if (json_parse(&p->doc, h, n, JSON_KEEP_DUPS))
 		return err_prefix("%s: header is not valid JSON: ", path);
 	const struct json *root = json_root(p->doc);
+	char w[JSON_WHAT];
 	if (root->type != JSON_OBJECT)
-		return err_set("%s: header is not a JSON object", path);
+		return err_set("%s: header is %s, not a JSON object", path, json_what(root, w));
 
 	size_t ntensors = 0, ndims = 0;
 	const struct json *meta = NULL;
@@ -265,7 +296,8 @@ static int parse(struct st_file *f, const char *path, const uint8_t *buf, size_t
 			continue;
 		}
 		if (strlen(k->key) != k->key_len)
-			return err_set("%s: a tensor name contains a NUL character", path);
+			return err_set("%s: tensor name %s contains a NUL character", path,
+				       err_quoten(k->key, k->key_len, q));
 		ntensors++;
 		const struct json *s = json_get(k, "shape");
 		ndims += s && s->type == JSON_ARRAY ? s->n : 0;

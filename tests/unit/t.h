@@ -32,6 +32,19 @@ static void t_report(int ok, const char *file, int line, const char *fmt, ...)
 
 static inline int t_done(void) { return t_failures ? 1 : 0; }
 
+/* Whether $CKPT_GOLDEN (../shared/golden) is here; when not, reports `what` as skipped. */
+static inline int t_golden(const char *what)
+{
+	const char *g = getenv("CKPT_GOLDEN");
+	FILE *f = g ? fopen(g, "r") : NULL;
+	if (f) {
+		fclose(f);
+		return 1;
+	}
+	printf("ok - %s # SKIP no golden data at %s\n", what, g ? g : "(unset)");
+	return 0;
+}
+
 /* Path of a data file: $CKPT_ROOT/<rel> or $CKPT_GOLDEN/<rel>. */
 static inline const char *t_path(const char *env, const char *rel)
 {

@@ -1,0 +1,124 @@
+/* Throughput of per-tensor statistics (lib/stats.c) against reading the same bytes.
+ *
+ *   bench_stats [MIB] [THREADS]     default 256 MiB of FP8 weights, all cores
+ *
+ * Baseline: one pass that sums the bytes of the same buffer on the same threads (what
+ * reading the data costs at least).  Printed: medians of 5 runs and the ratio
+ * stats / baseline, for FP8 dequantized with 128x128 scales, FP8 raw, and BF16. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "err.h"
+#include "pool.h"
+#include "quant.h"
+#include "stats.h"
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+struct sum_ctx {
+	const uint8_t *p;
+	size_t n, parts;
+	uint64_t *out;
+};
+
+static void sum_part(void *ctx, size_t i, unsigned w)
+{
+	(void)w;
+	struct sum_ctx *c = ctx;
+	size_t a = c->n / c->parts * i, b = i + 1 == c->parts ? c->n : c->n / c->parts * (i + 1);
+	const uint64_t *q = (const uint64_t *)(c->p + a);
+	uint64_t s = 0;
+	for (size_t k = 0; k < (b - a) / 8; k++)
+		s += q[k];
+	c->out[i] = s;
+}
+
+static double baseline(struct pool *p, const uint8_t *buf, size_t n)
+{
+	uint64_t out[256];
+	struct sum_ctx c = {buf, n, 256, out};
+	double t = now();
+	pool_for(p, 256, sum_part, &c);
+	t = now() - t;
+	uint64_t s = 0;
+	for (int i = 0; i < 256; i++)
+		s += out[i];
+	if (s == 42)
+		puts(""); /* keep the sum alive */
+	return t;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp_d);
+	return v[n / 2];
+}
+
+int main(int argc, char **argv)
+{
+	size_t mib = argc > 1 ? strtoul(argv[1], NULL, 10) : 256;
+	unsigned threads = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 0;
+	err_init(argv[0]);
+	uint64_t cols = 7168, rows = (uint64_t)mib * 1048576 / cols;
+	rows -= rows % 128;
+	size_t n = (size_t)(rows * cols);
+	uint8_t *w = xmalloc(n);
+	for (size_t i = 0; i < n; i++)
+		w[i] = (uint8_t)(i * 2654435761u >> 13) & 0x7e; /* no NaN codes */
+	uint64_t sr = rows / 128, sc = cols / 128;
+	float *s = xmalloc(sr * sc * sizeof *s);
+	for (uint64_t i = 0; i < sr * sc; i++)
+		s[i] = 1.0f / (float)(1 + i % 7);
+	uint64_t ws[2] = {rows, cols}, ss[2] = {sr, sc};
+	struct st_tensor wt = {"w", DT_F8_E4M3, 2, ws, n, 0, n};
+	struct st_tensor st = {"s", DT_F32, 2, ss, sr * sc, 0, sr * sc * 4};
+	struct quant q;
+	if (quant_init(&q, "w", &wt, w, &st, (const uint8_t *)s, 128, 128)) {
+		err_print();
+		return 2;
+	}
+	struct pool *p = pool_new(threads);
+	struct {
+		const char *what;
+		struct stats_src src;
+		size_t bytes;
+	} cases[] = {
+		{"fp8 dequantized", {DT_F8_E4M3, w, n, &q}, n},
+		{"fp8 raw", {DT_F8_E4M3, w, n, NULL}, n},
+		{"bf16", {DT_BF16, w, n / 2, NULL}, n},
+	};
+	printf("%zu MiB, %u threads, medians of 5 runs\n", n >> 20, pool_threads(p));
+	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+		double tb[5], ts[5];
+		struct tstats r;
+		for (int i = 0; i < 5; i++) {
+			tb[i] = baseline(p, w, cases[k].bytes);
+			double t = now();
+			stats_run(&cases[k].src, 1, p, &r);
+			ts[i] = now() - t;
+		}
+		double b = median(tb, 5), t = median(ts, 5);
+		printf("%-16s stats %7.1f MB/s %7.1f Melem/s   baseline %8.1f MB/s   stats/baseline time %.1fx\n",
+		       cases[k].what, (double)cases[k].bytes / t / 1e6,
+		       (double)(cases[k].src.q ? n : cases[k].src.nelem) / t / 1e6,
+		       (double)cases[k].bytes / b / 1e6, t / b);
+	}
+	pool_free(p);
+	free(w);
+	free(s);
+	return 0;
+}

@@ -1,0 +1,255 @@
+/* ckpt-inspect: what a checkpoint holds (summary and tensor table), optionally with
+ * per-tensor statistics; or one safetensors file's header. */
+#include <errno.h>
+#include <fnmatch.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "ckpt.h"
+#include "err.h"
+#include "jsonw.h"
+#include "pool.h"
+#include "st_header.h"
+#include "stats.h"
+#include "summary.h"
+#include "tensortab.h"
+
+/* The JSON documents' schema version (man/ckpt-inspect.1 describes it). */
+#define SCHEMA_VERSION 1
+
+static const char usage_text[] =
+	"Usage: ckpt-inspect [OPTION]... PATH...\n"
+	"       ckpt-inspect [--json] --header FILE\n"
+	"Summarise checkpoints and list their tensors.  PATH is a checkpoint directory (with or\n"
+	"without model.safetensors.index.json), an index file, or one .safetensors file.\n"
+	"\n"
+	"  --json          print one JSON document (schema: man ckpt-inspect)\n"
+	"  --match GLOB    list only the tensors whose names match GLOB (repeatable)\n"
+	"  --stats         add min, max, mean, std, absmax, NaN and Inf counts per tensor;\n"
+	"                  FP8 weights with a <name>_scale_inv are dequantized first\n"
+	"  --raw           with --stats: statistics of the stored FP8 values\n"
+	"  --header FILE   print the header of one .safetensors file\n"
+	"  -j, --jobs N    threads for --stats (default: all cores)\n"
+	"  -h, --help      print this help\n"
+	"      --version   print the version\n"
+	"\n"
+	"Exit status: 0 success, 2 usage or input error.\n";
+
+struct opts {
+	bool json, stats, raw;
+	const char **match;
+	size_t nmatch;
+	const char *header;
+	unsigned jobs;
+};
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "%s: ", err_prog());
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (see %s --help)\n", err_prog());
+	return EXIT_USAGE;
+}
+
+/* Everything printed goes through one buffer per checkpoint; a failed write is an error. */
+static int emit(struct buf *b)
+{
+	if (b->len && fwrite(b->p, 1, b->len, stdout) != b->len)
+		return err_errno("standard output");
+	buf_clear(b);
+	return 0;
+}
+
+static bool selected(const struct opts *o, const char *name)
+{
+	if (!o->nmatch)
+		return true;
+	for (size_t i = 0; i < o->nmatch; i++)
+		if (fnmatch(o->match[i], name, 0) == 0)
+			return true;
+	return false;
+}
+
+static int header(const struct opts *o, struct buf *out)
+{
+	struct st_file *f;
+	struct jw w;
+	if (st_open(&f, o->header))
+		return -1;
+	jw_init(&w, out, 2, true);
+	if (o->json) {
+		jw_obj(&w);
+		jw_key(&w, "version");
+		jw_u64(&w, SCHEMA_VERSION);
+		jw_key(&w, "file");
+		jw_str(&w, o->header);
+		jw_key(&w, "header_length");
+		jw_u64(&w, f->header_len);
+		jw_key(&w, "header");
+	} else {
+		buf_printf(out, "header length: %llu\n", (unsigned long long)f->header_len);
+	}
+	int rc = st_header_write(&w, f);
+	if (o->json)
+		jw_obj_end(&w);
+	buf_addc(out, '\n');
+	st_close(f);
+	return rc;
+}
+
+static int inspect(const struct opts *o, const char *path, struct pool *pool, struct jw *w,
+		   struct buf *out)
+{
+	struct ckpt *c;
+	struct summary s;
+	const struct ckpt_tensor **ts = NULL;
+	struct tstats *st = NULL;
+	size_t n = 0;
+	int rc = -1;
+	if (ckpt_open(&c, path, 0))
+		return -1;
+	if (summary_build(&s, c, path))
+		goto out_c;
+	ts = xcalloc(c->n ? c->n : 1, sizeof *ts);
+	for (size_t i = 0; i < c->n; i++)
+		if (selected(o, c->t[i].name))
+			ts[n++] = &c->t[i];
+	if (o->stats) {
+		st = xcalloc(n ? n : 1, sizeof *st);
+		if (stats_ckpt(c, ts, n, o->raw, (uint64_t)s.cfg.quant.block[0], (uint64_t)s.cfg.quant.block[1],
+			       pool, st))
+			goto out;
+	}
+	if (o->json) {
+		jw_obj(w);
+		summary_json(&s, w);
+		jw_key(w, "match");
+		jw_arr(w);
+		for (size_t i = 0; i < o->nmatch; i++)
+			jw_str(w, o->match[i]);
+		jw_arr_end(w);
+		jw_key(w, "tensors");
+		tensortab_json(ts, n, st, w);
+		jw_obj_end(w);
+	} else {
+		summary_text(&s, out);
+		buf_addc(out, '\n');
+		if (o->nmatch)
+			buf_printf(out, "%zu of %zu tensors match\n", n, c->n);
+		if (n)
+			tensortab_text(ts, n, st, out);
+	}
+	rc = 0;
+out:
+	free(st);
+	free(ts);
+	summary_free(&s);
+out_c:
+	ckpt_close(c);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_JSON = 256, OPT_MATCH, OPT_STATS, OPT_RAW, OPT_HEADER, OPT_VERSION };
+	static const struct option longopts[] = {
+		{"json", no_argument, NULL, OPT_JSON},
+		{"match", required_argument, NULL, OPT_MATCH},
+		{"stats", no_argument, NULL, OPT_STATS},
+		{"raw", no_argument, NULL, OPT_RAW},
+		{"header", required_argument, NULL, OPT_HEADER},
+		{"jobs", required_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, OPT_VERSION},
+		{NULL, 0, NULL, 0},
+	};
+	struct opts o = {0};
+	int ch;
+	err_init(argv[0]);
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":j:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case OPT_JSON: o.json = true; break;
+		case OPT_STATS: o.stats = true; break;
+		case OPT_RAW: o.raw = true; break;
+		case OPT_HEADER: o.header = optarg; break;
+		case OPT_MATCH:
+			o.match = xreallocarray(o.match, o.nmatch + 1, sizeof *o.match);
+			o.match[o.nmatch++] = optarg;
+			break;
+		case 'j': {
+			char *end;
+			errno = 0;
+			long v = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || v < 1 || v > 4096)
+				return usage_error("-j wants a number of threads from 1 to 4096, not '%s'", optarg);
+			o.jobs = (unsigned)v;
+			break;
+		}
+		case 'h': fputs(usage_text, stdout); return EXIT_OK;
+		case OPT_VERSION: printf("ckpt-inspect %s\n", CKPT_VERSION); return EXIT_OK;
+		case ':': return usage_error("option '%s' needs an argument", argv[optind - 1]);
+		default:
+			if (optopt) {
+				char opt[3] = {'-', (char)optopt, 0};
+				return usage_error("unknown option '%s'", opt);
+			}
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (o.raw && !o.stats)
+		return usage_error("%s only applies with --stats", "--raw");
+	if (o.header && (optind < argc || o.stats || o.nmatch))
+		return usage_error("%s takes one FILE and no PATH, --match or --stats", "--header");
+	if (!o.header && optind == argc)
+		return usage_error("%s", "no PATH given");
+
+	struct buf out = {0};
+	int rc = EXIT_OK;
+	if (o.header) {
+		if (header(&o, &out) || emit(&out))
+			rc = EXIT_USAGE;
+		goto done;
+	}
+	struct pool *pool = o.stats ? pool_new(o.jobs) : NULL;
+	struct jw w;
+	jw_init(&w, &out, 2, true);
+	if (o.json) {
+		jw_obj(&w);
+		jw_key(&w, "version");
+		jw_u64(&w, SCHEMA_VERSION);
+		jw_key(&w, "checkpoints");
+		jw_arr(&w);
+	}
+	for (int i = optind; i < argc; i++) {
+		if (!o.json && i > optind)
+			buf_addc(&out, '\n');
+		/* text goes out checkpoint by checkpoint; the JSON document only when complete */
+		if (inspect(&o, argv[i], pool, &w, &out) || (!o.json && emit(&out))) {
+			rc = EXIT_USAGE;
+			break;
+		}
+	}
+	if (o.json && rc == EXIT_OK) {
+		jw_arr_end(&w);
+		jw_obj_end(&w);
+		buf_addc(&out, '\n');
+		if (emit(&out))
+			rc = EXIT_USAGE;
+	}
+	pool_free(pool);
+done:
+	if (rc == EXIT_OK && fflush(stdout) != 0) {
+		err_errno("standard output");
+		rc = EXIT_USAGE;
+	}
+	if (rc != EXIT_OK)
+		err_print();
+	buf_free(&out);
+	free(o.match);
+	return rc;
+}

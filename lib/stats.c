@@ -1,0 +1,306 @@
+#include "stats.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+
+/* Elements per chunk of a plain tensor; per block of the two-pass summary. */
+#define CHUNK_ELEMS (1u << 16)
+#define BLOCK 1024
+/* Dequantized chunks are whole rows, about this many values. */
+#define QCHUNK_ELEMS (1u << 18)
+/* Chunks summarised per parallel pass: bounds the per-chunk results held at once. */
+#define BATCH 4096
+
+void stats_acc_init(struct stats_acc *a)
+{
+	memset(a, 0, sizeof *a);
+	a->min = INFINITY;
+	a->max = -INFINITY;
+}
+
+/* A block's moments in two passes (its mean, then squared deviations from it), which keeps
+ * the variance accurate where the textbook sum-of-squares formula cancels.  The sums run
+ * in LANES independent accumulators, added up in a fixed order: the same result every
+ * time, without one long chain of dependent additions. */
+#define LANES 8
+
+/* Any value not finite: counted one by one. */
+static void add_slow(struct stats_acc *b, const double *x, size_t n)
+{
+	double sum = 0;
+	for (size_t i = 0; i < n; i++) {
+		double v = x[i];
+		if (isnan(v)) {
+			b->nan++;
+			continue;
+		}
+		if (isinf(v)) {
+			b->inf++;
+			continue;
+		}
+		b->n++;
+		sum += v;
+		if (v < b->min)
+			b->min = v;
+		if (v > b->max)
+			b->max = v;
+	}
+	if (!b->n)
+		return;
+	b->mean = sum / (double)b->n;
+	for (size_t i = 0; i < n; i++)
+		if (isfinite(x[i])) {
+			double d = x[i] - b->mean;
+			b->m2 += d * d;
+		}
+}
+
+/* LANES running values of one kind, kept in registers. */
+#define L8(x) double x##0, x##1, x##2, x##3, x##4, x##5, x##6, x##7
+#define SET8(x, v) (x##0 = x##1 = x##2 = x##3 = x##4 = x##5 = x##6 = x##7 = (v))
+#define SUM8(x) (((x##0 + x##1) + (x##2 + x##3)) + ((x##4 + x##5) + (x##6 + x##7)))
+#define MIN(a, b) ((b) < (a) ? (b) : (a))
+#define MAX(a, b) ((b) > (a) ? (b) : (a))
+
+void stats_acc_add(struct stats_acc *a, const double *x, size_t n)
+{
+	struct stats_acc b;
+	L8(s);
+	L8(lo);
+	L8(hi);
+	stats_acc_init(&b);
+	SET8(s, 0.0);
+	SET8(lo, INFINITY);
+	SET8(hi, -INFINITY);
+	size_t i = 0, m = n - n % LANES;
+	for (; i < m; i += LANES) {
+#define STEP(k) s##k += x[i + k]; lo##k = MIN(lo##k, x[i + k]); hi##k = MAX(hi##k, x[i + k]);
+		STEP(0) STEP(1) STEP(2) STEP(3) STEP(4) STEP(5) STEP(6) STEP(7)
+#undef STEP
+	}
+	for (; i < n; i++) {
+		s0 += x[i];
+		lo0 = MIN(lo0, x[i]);
+		hi0 = MAX(hi0, x[i]);
+	}
+	double sum = SUM8(s);
+	if (!isfinite(sum)) {
+		/* a NaN or an infinity is in the block (or the sum overflowed) */
+		add_slow(&b, x, n);
+	} else if (n) {
+		b.n = n;
+		b.mean = sum / (double)n;
+		b.min = MIN(MIN(MIN(lo0, lo1), MIN(lo2, lo3)), MIN(MIN(lo4, lo5), MIN(lo6, lo7)));
+		b.max = MAX(MAX(MAX(hi0, hi1), MAX(hi2, hi3)), MAX(MAX(hi4, hi5), MAX(hi6, hi7)));
+		double mean = b.mean;
+		SET8(s, 0.0);
+		for (i = 0; i < m; i += LANES) {
+#define STEP(k) s##k += (x[i + k] - mean) * (x[i + k] - mean);
+			STEP(0) STEP(1) STEP(2) STEP(3) STEP(4) STEP(5) STEP(6) STEP(7)
+#undef STEP
+		}
+		for (; i < n; i++)
+			s0 += (x[i] - mean) * (x[i] - mean);
+		b.m2 = SUM8(s);
+	}
+	if (b.n)
+		b.absmax = fmax(fabs(b.min), fabs(b.max));
+	stats_acc_merge(a, &b);
+}
+
+void stats_acc_merge(struct stats_acc *a, const struct stats_acc *b)
+{
+	a->nan += b->nan;
+	a->inf += b->inf;
+	if (!b->n)
+		return;
+	if (!a->n) {
+		a->n = b->n;
+		a->mean = b->mean;
+		a->m2 = b->m2;
+		a->min = b->min;
+		a->max = b->max;
+		a->absmax = b->absmax;
+		return;
+	}
+	double na = (double)a->n, nb = (double)b->n, n = na + nb;
+	double d = b->mean - a->mean;
+	a->mean += d * (nb / n);
+	a->m2 += b->m2 + d * d * (na * nb / n);
+	a->n += b->n;
+	a->min = fmin(a->min, b->min);
+	a->max = fmax(a->max, b->max);
+	a->absmax = fmax(a->absmax, b->absmax);
+}
+
+void stats_finish(const struct stats_acc *a, struct tstats *out)
+{
+	out->valid = true;
+	out->count = a->n + a->nan + a->inf;
+	out->nan = a->nan;
+	out->inf = a->inf;
+	if (!a->n) {
+		out->min = out->max = out->mean = out->std = out->absmax = NAN;
+		return;
+	}
+	out->min = a->min;
+	out->max = a->max;
+	out->mean = a->mean;
+	out->std = sqrt(a->m2 / (double)a->n);
+	out->absmax = a->absmax;
+}
+
+static bool has_values(enum dt t)
+{
+	uint8_t z[8] = {0};
+	double d;
+	return dt_to_f64(t, z, 0, 1, &d) == 0;
+}
+
+/* ---- chunks over a pool ---- */
+
+struct chunk {
+	size_t src;
+	uint64_t a, b;           /* elements, or rows of a quantized weight */
+};
+
+struct scratch {
+	float *f;                /* dequantized rows */
+	size_t fcap;
+	void *tab;               /* quant tables */
+	size_t tcap;
+};
+
+struct run {
+	const struct stats_src *src;
+	struct chunk *ch;
+	struct stats_acc *res;
+	struct scratch *ws;      /* per worker */
+};
+
+static uint64_t rows_per_chunk(const struct quant *q)
+{
+	uint64_t r = q->cols ? QCHUNK_ELEMS / q->cols : 1;
+	return r ? r : 1;
+}
+
+static void grow(void **p, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return;
+	free(*p);
+	*p = xmalloc(need);
+	*cap = need;
+}
+
+static void run_chunk(void *ctx, size_t i, unsigned worker)
+{
+	struct run *r = ctx;
+	const struct chunk *c = &r->ch[i];
+	const struct stats_src *s = &r->src[c->src];
+	struct stats_acc *acc = &r->res[i];
+	double x[BLOCK];
+	stats_acc_init(acc);
+	if (s->q) {
+		const struct quant *q = s->q;
+		struct scratch *w = &r->ws[worker];
+		size_t nv = (size_t)((c->b - c->a) * q->cols);
+		grow((void **)&w->f, &w->fcap, nv * sizeof *w->f);
+		grow(&w->tab, &w->tcap, quant_scratch_bytes(q));
+		quant_rows_f32(q, c->a, c->b, w->f, w->tab);
+		for (size_t k = 0; k < nv; k += BLOCK) {
+			size_t m = nv - k < BLOCK ? nv - k : BLOCK;
+			for (size_t j = 0; j < m; j++)
+				x[j] = w->f[k + j];
+			stats_acc_add(acc, x, m);
+		}
+		return;
+	}
+	for (uint64_t k = c->a; k < c->b; k += BLOCK) {
+		size_t m = c->b - k < BLOCK ? (size_t)(c->b - k) : BLOCK;
+		dt_to_f64(s->dtype, s->data, k, m, x);
+		stats_acc_add(acc, x, m);
+	}
+}
+
+static void flush(struct run *r, size_t n, struct pool *p, struct stats_acc *acc)
+{
+	pool_for(p, n, run_chunk, r);
+	for (size_t i = 0; i < n; i++)
+		stats_acc_merge(&acc[r->ch[i].src], &r->res[i]);
+}
+
+void stats_run(const struct stats_src *src, size_t n, struct pool *p, struct tstats *out)
+{
+	unsigned nw = pool_threads(p);
+	struct run r = {
+		.src = src,
+		.ch = xcalloc(BATCH, sizeof *r.ch),
+		.res = xcalloc(BATCH, sizeof *r.res),
+		.ws = xcalloc(nw, sizeof *r.ws),
+	};
+	struct stats_acc *acc = xcalloc(n ? n : 1, sizeof *acc);
+	size_t nc = 0;
+	for (size_t i = 0; i < n; i++) {
+		stats_acc_init(&acc[i]);
+		const struct stats_src *s = &src[i];
+		if (!s->q && !has_values(s->dtype))
+			continue;
+		uint64_t total = s->q ? s->q->rows : s->nelem;
+		uint64_t step = s->q ? rows_per_chunk(s->q) : CHUNK_ELEMS;
+		for (uint64_t a = 0; a < total; a += step) {
+			r.ch[nc++] = (struct chunk){i, a, total - a < step ? total : a + step};
+			if (nc == BATCH) {
+				flush(&r, nc, p, acc);
+				nc = 0;
+			}
+		}
+	}
+	flush(&r, nc, p, acc);
+	for (size_t i = 0; i < n; i++) {
+		memset(&out[i], 0, sizeof out[i]);
+		if (!src[i].q && !has_values(src[i].dtype)) {
+			out[i].count = src[i].nelem;
+			out[i].min = out[i].max = out[i].mean = out[i].std = out[i].absmax = NAN;
+			continue;
+		}
+		stats_finish(&acc[i], &out[i]);
+		out[i].dequantized = src[i].q != NULL;
+	}
+	for (unsigned w = 0; w < nw; w++) {
+		free(r.ws[w].f);
+		free(r.ws[w].tab);
+	}
+	free(r.ws);
+	free(r.res);
+	free(r.ch);
+	free(acc);
+}
+
+int stats_ckpt(const struct ckpt *c, const struct ckpt_tensor *const *ts, size_t n, bool raw,
+	       uint64_t bm, uint64_t bn, struct pool *p, struct tstats *out)
+{
+	struct stats_src *src = xcalloc(n ? n : 1, sizeof *src);
+	struct quant *q = xcalloc(n ? n : 1, sizeof *q);
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct ckpt_tensor *t = ts[i];
+		const struct ckpt_tensor *s = NULL;
+		src[i] = (struct stats_src){t->t->dtype, ckpt_bytes(t), t->t->nelem, NULL};
+		if (raw || !quant_weight_dtype(t->t->dtype) || !(s = ckpt_scale_of(c, t->name)))
+			continue;
+		if (quant_init(&q[i], t->name, t->t, ckpt_bytes(t), s->t, ckpt_bytes(s), bm, bn)) {
+			rc = err_prefix("%s: ", t->shard->path);
+			goto out;
+		}
+		src[i].q = &q[i];
+	}
+	stats_run(src, n, p, out);
+out:
+	free(q);
+	free(src);
+	return rc;
+}

@@ -1,0 +1,76 @@
+# Helpers for the command-line tests (tests/cli/*.sh).  Source it first:
+#     . "$CKPT_ROOT/tests/cli/lib.sh"
+# Each check prints one line, "ok - NAME" or "not ok - NAME" followed by "#" lines that
+# show what was wrong; tests/run-all counts them.  The current directory is a scratch
+# directory of the test's own.
+#
+#   run CMD [ARG]...        run CMD: stdout in ./out, stderr in ./err, exit status in $rc
+#   check NAME CMD [ARG]... ok when CMD succeeds
+#   expect_rc NAME N        the last run exited with status N
+#   expect_line NAME TEXT   some line of the last run's stdout is exactly TEXT
+#   expect_has NAME TEXT    the last run's stdout contains TEXT (a fixed string)
+#   expect_err NAME TEXT    the last run's stderr is exactly the one line TEXT
+#   expect_same NAME A B    files A and B have the same bytes
+#   expect_eq NAME GOT WANT two strings are equal
+#   need_golden NAME        end this script with one skipped check unless $CKPT_GOLDEN exists
+# $tool is $CKPT_BIN/ckpt-<name of the test script>, $tiny the bundled tiny checkpoint,
+# $jsonq the JSON query tool (fixtures/gen/jsonq.c).
+
+set -u
+tool=$CKPT_BIN/ckpt-$(basename "$0" .sh)
+tiny=$CKPT_ROOT/fixtures/tiny-v3
+jsonq=${CKPT_BUILD:-$CKPT_ROOT/build}/dev/jsonq
+rc=0
+
+ok() { echo "ok - $1"; }
+
+not_ok() {
+	echo "not ok - $1"
+	shift
+	for line in "$@"; do
+		printf '%s\n' "$line" | head -n 20 | sed 's/^/#   /'
+	done
+}
+
+need_golden() {
+	if [ ! -d "${CKPT_GOLDEN:-}" ]; then
+		echo "ok - $1 # SKIP no golden data at ${CKPT_GOLDEN:-(unset)}"
+		exit 0
+	fi
+}
+
+run() {
+	rc=0
+	"$@" >out 2>err || rc=$?
+}
+
+check() {
+	local name=$1
+	shift
+	if "$@" >/dev/null 2>&1; then ok "$name"; else not_ok "$name" "failed: $*"; fi
+}
+
+expect_rc() {
+	if [ "$rc" -eq "$2" ]; then ok "$1"; else not_ok "$1" "exit status $rc, wanted $2" "stderr: $(cat err)"; fi
+}
+
+expect_line() {
+	if grep -qxF -e "$2" out; then ok "$1"; else not_ok "$1" "no line: $2" "stdout:" "$(head -n 20 out)"; fi
+}
+
+expect_has() {
+	if grep -qF -e "$2" out; then ok "$1"; else not_ok "$1" "not found: $2"; fi
+}
+
+expect_err() {
+	if [ "$(cat err)" = "$2" ] && [ "$(wc -l <err)" -eq 1 ]; then ok "$1"
+	else not_ok "$1" "stderr: $(cat err)" "wanted: $2"; fi
+}
+
+expect_same() {
+	if cmp -s "$2" "$3"; then ok "$1"; else not_ok "$1" "$2 and $3 differ" "$(diff "$2" "$3" | head -n 10)"; fi
+}
+
+expect_eq() {
+	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "got: $2" "wanted: $3"; fi
+}
