@@ -111,8 +111,8 @@ static int plan_shard(struct ctx *x, const struct ckpt_shard *s, int group, bool
 			p->ncopied++;
 			continue;
 		}
-		if (!quant_weight_dtype(t->dtype))
-			return err_set("%s: %s is %s and has a scale, but only FP8 weights can be dequantized",
+		if (!quant_weight_dtype(t->dtype) && !quant_int_weight_dtype(t->dtype))
+			return err_set("%s: %s is %s and has a scale, but only FP8 and 1-byte integer weights can be dequantized",
 				       s->path, err_quote(t->name, q), dt_name(t->dtype));
 		struct quant *qt = xcalloc(1, sizeof *qt);
 		p->fills = xreallocarray(p->fills, p->nfills + 1, sizeof *p->fills);

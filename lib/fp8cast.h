@@ -21,8 +21,10 @@
  *    is in no shard);
  *  - a .safetensors file in the directory that the index does not name: left out
  *    (upstream converts it, and the index it writes does not name it either).
- * A 1-byte tensor with a scale that is not an FP8 type (I8, U8, BOOL, F8_E8M0), a scale of
- * the wrong shape or type, a quantized weight that is not 2-D: the input is refused. */
+ * A 1-byte integer weight (I8, U8) with a scale is dequantized like an FP8 one (integer x
+ * scale), as upstream's kernel does.  A BOOL or F8_E8M0 tensor with a scale, a scale of
+ * the wrong shape or type, a quantized weight that is not 2-D: the input is refused.
+ * NaN results are written as 0x7FFF, as upstream's GPU kernel writes them (lib/quant.h). */
 #ifndef CKPT_FP8CAST_H
 #define CKPT_FP8CAST_H
 

@@ -221,6 +221,18 @@ if [ -x "$CKPT_BUILD/dev/ckpt-synth" ] && [ -f "$CKPT_ROOT/fixtures/specs/drop-s
 	run "$T" --strict nosc nosc-strict
 	check "--strict with a missing scale: exit 2, nothing written" \
 		eval '[ $rc -eq 2 ] && printf "%s\n" "$err" | grep -q "^ckpt-fp8-to-bf16: --strict: .* has no scale" && [ ! -e nosc-strict ]'
+	# every edge-case spec end to end: converts, no FP8 and no scale left, same bytes for any -j
+	# (values: tests/unit/test_fp8cast.c and test_fp8ref.c)
+	for spec in partial scales-bf16 scales-e8m0 ue8m0 block64 block-128x64 e5m2 nan scale-other-shard; do
+		"$CKPT_BUILD/dev/ckpt-synth" -q "$CKPT_ROOT/fixtures/specs/$spec.json" "syn-$spec" >/dev/null 2>&1
+		"$T" -j 1 "syn-$spec" "syn-$spec.j1" 2>/dev/null && "$T" -j 3 "syn-$spec" "syn-$spec.j3" 2>/dev/null || { nok "$spec converts"; continue; }
+		left=0
+		for s in "syn-$spec.j1"/*.safetensors; do
+			head -c $((8 + $(hlen "$s"))) "$s" | grep -q '"F8_\|_scale_inv"' && left=1
+		done
+		check "synthetic $spec: converted, no FP8 or scale left, -j 1 and -j 3 identical" \
+			eval '[ $left -eq 0 ] && same_tree syn-$spec.j1 syn-$spec.j3'
+	done
 else
 	skip "missing scale: warning and --strict" "no ckpt-synth yet"
 fi
