@@ -194,6 +194,10 @@ run "$T" nowhere x
 check "a missing input: exit 2" [ $rc -eq 2 -a "$err" = "ckpt-fp8-to-bf16: nowhere: No such file or directory" ]
 run "$T" "$IN"
 check "one argument: usage, exit 2" [ $rc -eq 2 ]
+check "--version prints the version" [ "$("$T" --version)" = "ckpt-fp8-to-bf16 0.1.0" ]
+check "--help prints the usage, exit 0" eval '"$T" --help | head -1 | grep -q "^usage: ckpt-fp8-to-bf16 \[options\] INPUT_DIR OUTPUT_DIR$"'
+run "$T" -j 0 "$IN" j0
+check "-j 0: usage error, exit 2" [ $rc -eq 2 -a "$err" = "ckpt-fp8-to-bf16: -j: not a number of threads from 1 to 4096: 0" ]
 
 # --- full disks ---
 err=$("$T" "$IN" - 2>&1 >/dev/full); rc=$?
@@ -233,6 +237,46 @@ if [ -x "$CKPT_BUILD/dev/ckpt-synth" ] && [ -f "$CKPT_ROOT/fixtures/specs/drop-s
 		check "synthetic $spec: converted, no FP8 or scale left, -j 1 and -j 3 identical" \
 			eval '[ $left -eq 0 ] && same_tree syn-$spec.j1 syn-$spec.j3'
 	done
+
+	# signals in the middle of a shard (264 MB of output: long enough to be caught at work)
+	"$CKPT_BUILD/dev/ckpt-synth" -q --set n_routed_experts=3 --set n_group=1 --set topk_group=1 \
+		"$CKPT_ROOT/fixtures/specs/bench-experts.json" mid >/dev/null 2>&1
+	shard=model-00001-of-00001.safetensors
+	# start a conversion and wait until it is writing its shard; 1 if it finished first
+	start_mid() {
+		rm -rf "$1"
+		"$T" -j 2 mid "$1" 2>/dev/null &
+		pid=$!
+		for _ in $(seq 1 500); do
+			[ -e "$1/.$shard.ckpt-tmp" ] && return 0
+			kill -0 $pid 2>/dev/null || return 1
+			sleep 0.01
+		done
+		return 1
+	}
+	if start_mid sig; then
+		kill -TERM $pid
+		wait $pid
+		rc=$?
+		check "SIGTERM while writing: dies of the signal (143), temporary removed, nothing under a final name" \
+			eval '[ $rc -eq 143 ] && [ "$(ls -A sig)" = .ckpt-run.json ]'
+	else
+		wait $pid
+		skip "SIGTERM while writing" "the conversion ended before the signal"
+	fi
+	"$T" mid clean 2>/dev/null
+	if start_mid k9; then
+		kill -9 $pid
+		wait $pid 2>/dev/null
+		ls -A k9 >k9.before
+		"$T" mid k9 2>/dev/null
+		check "kill -9 while writing: only the run record and a temporary are left; a re-run completes it, equal to a clean run" \
+			eval '[ "$(cat k9.before | tr "\n" " ")" = ".ckpt-run.json .$shard.ckpt-tmp " ] && same_tree k9 clean'
+	else
+		wait $pid
+		skip "kill -9 while writing" "the conversion ended before the signal"
+	fi
+	rm -rf mid sig k9 clean
 else
 	skip "missing scale: warning and --strict" "no ckpt-synth yet"
 fi
