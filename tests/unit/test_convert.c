@@ -170,6 +170,50 @@ static void test_tar(void)
 	      (long long)sb.st_size);
 }
 
+/* Per-unit mode, finalizing, and the record that claims an output directory. */
+static void test_units_and_record(void)
+{
+	struct cv_job j;
+	mkdir_p("in");
+	build(&j, 0, 0);
+	struct cv_opts o = {.outdir = "in/out", .threads = 2, .input = "in", .options = "--x"};
+	int rc = cv_run(&j, &o);
+	CHECK(rc == -1 && strcmp(err_last(), "in/out: is inside the input directory in; the output must go elsewhere") == 0,
+	      "an outdir inside the input is refused: %s", err_last());
+	o.outdir = "units";
+	o.finalize = true;
+	rc = cv_run(&j, &o);
+	CHECK(rc == -1 && strcmp(err_last(), "units/one.safetensors: missing or incomplete: every file must be written before finalizing") == 0,
+	      "finalizing before the files are written is refused: %s", err_last());
+	o.finalize = false;
+	o.only = "b/two.safetensors";
+	rc = cv_run(&j, &o);
+	struct stat sb;
+	CHECK(rc == 0 && stat("units/b/two.safetensors", &sb) == 0 && stat("units/one.safetensors", &sb) < 0 &&
+	      stat("units/side.json", &sb) < 0, "only: that one file, no side files");
+	o.only = "one.safetensors";
+	rc = cv_run(&j, &o);
+	o.only = NULL;
+	o.finalize = true;
+	rc |= cv_run(&j, &o);
+	char h[2][SHA256_HEX], ref[2][SHA256_HEX];
+	digest("units", h);
+	digest("out-1-0", ref);
+	CHECK(rc == 0 && stat("units/side.json", &sb) == 0 && !memcmp(h, ref, sizeof h) && stat("units/" CV_RECORD, &sb) == 0,
+	      "file by file, then finalize: the same bytes as one run, side files, the record");
+	o.finalize = false;
+	o.options = "--y";
+	rc = cv_run(&j, &o);
+	CHECK(rc == -1 && strstr(err_last(), "units: not empty, and not an earlier run of this conversion (its " CV_RECORD " names another)"),
+	      "other options make the directory foreign: %s", err_last());
+	o.force = true;
+	rc = cv_run(&j, &o);
+	o.force = false;
+	rc |= cv_run(&j, &o);
+	CHECK(rc == 0, "--force takes it over; the same conversion then resumes there (%s)", rc ? err_last() : "");
+	cv_job_free(&j);
+}
+
 int main(void)
 {
 	err_init("test_convert");
@@ -213,6 +257,7 @@ int main(void)
 	struct stat sb;
 	CHECK(stat("out-2-1/side.json", &sb) == 0 && sb.st_size == 2, "side files are written");
 	test_tar();
+	test_units_and_record();
 
 	/* resume: complete files are kept (mtime unchanged), a damaged one is redone */
 	struct stat before, after;
