@@ -1,5 +1,7 @@
 # ckpt: `make` builds libckpt and every tool into bin/; `make test` runs the whole suite.
 # Sanitizer build: `make san` (ASan + UBSan) builds under build/san and runs the suite there.
+# Fuzzing: `make fuzz` (clang's libFuzzer) builds tests/fuzz/fuzz_*.c into build/fuzz/ and
+# runs each for FUZZ_SECONDS; not part of `make test` (see tests/fuzz/run).
 
 BUILD   ?= build
 BIN     ?= bin
@@ -28,7 +30,12 @@ DEV_SRC := $(sort $(wildcard fixtures/gen/*.c bench/*.c))
 DEVTOOLS := $(patsubst %.c,$(BUILD)/dev/%,$(notdir $(DEV_SRC)))
 LIBA    := $(BUILD)/libckpt.a
 
-.PHONY: all test san clean install
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZERS := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/%)
+FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_SECONDS ?= 30
+
+.PHONY: all test san fuzz fuzz-build clean install uninstall
 # keep the objects of tools and tests (make would delete them as intermediates)
 .SECONDARY:
 all: $(TOOLS) $(UNITS) $(DEVTOOLS)
@@ -61,12 +68,22 @@ $(BUILD)/dev/%: $(BUILD)/bench/%.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+$(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(LIBA)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
+
 test: all
 	@CKPT_BIN=$(abspath $(BIN)) CKPT_BUILD=$(abspath $(BUILD)) tests/run-all
 
 san:
 	$(MAKE) BUILD=build/san BIN=build/san/bin OPT=-O1 \
 	  SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" test
+
+# (fuzz-build is meant to run inside `make fuzz`, with clang and BUILD=build/fuzz)
+fuzz-build: $(FUZZERS)
+
+fuzz:
+	$(MAKE) BUILD=build/fuzz CC=clang OPT=-O1 SANFLAGS="$(FUZZ_SAN)" fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run build/fuzz
 
 install: $(TOOLS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
@@ -76,4 +93,5 @@ install: $(TOOLS)
 clean:
 	rm -rf build bin
 
--include $(LIB_OBJ:.o=.d) $(CMD_SRC:%.c=$(BUILD)/%.d) $(UNIT_SRC:%.c=$(BUILD)/%.d) $(DEV_SRC:%.c=$(BUILD)/%.d)
+-include $(LIB_OBJ:.o=.d) $(CMD_SRC:%.c=$(BUILD)/%.d) $(UNIT_SRC:%.c=$(BUILD)/%.d) $(DEV_SRC:%.c=$(BUILD)/%.d) \
+	 $(FUZZ_SRC:%.c=$(BUILD)/%.d)

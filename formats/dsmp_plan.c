@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "confine.h"
 #include "dsmp.h"
 #include "err.h"
 #include "out.h"
@@ -170,13 +171,19 @@ static int add_side_files(struct dsmp_plan *p, const struct ckpt *c, const struc
 		free(path);
 	}
 	closedir(d);
+	struct confine conf;
+	int rc = confine_init(&conf, c->dir);
 	for (size_t i = 0; i < n; i++) {
 		char *path = path_join(c->dir, names[i]);
-		cv_add_side_copy(&p->job, names[i], path);
+		if (!rc && !(rc = confine_check(&conf, path)))
+			cv_add_side_copy(&p->job, names[i], path);
 		free(path);
 		free(names[i]);
 	}
 	free(names);
+	confine_free(&conf);
+	if (rc)
+		return -1;
 	if (o->config_path)
 		cv_add_side_copy(&p->job, "config.json", o->config_path);
 	struct buf b = {0};

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "confine.h"
 #include "err.h"
 #include "out.h"
 
@@ -79,11 +80,17 @@ static struct ckpt_shard *add_shard(struct ckpt *c, const char *name)
 	return s;
 }
 
-static int open_shards(struct ckpt *c, int flags)
+/* conf: the directory the shards must stay in (NULL for a single file the user named) */
+static int open_shards(struct ckpt *c, int flags, const struct confine *conf)
 {
 	for (size_t i = 0; i < c->nshards; i++) {
 		struct ckpt_shard *s = &c->shards[i];
 		struct stat sb;
+		if (conf && confine_check(conf, s->path)) {
+			if (problem(c, flags, "%s", err_last()))
+				return -1;
+			continue;
+		}
 		/* "No such file" alone would not say who asked for the file */
 		if (c->index_path && stat(s->path, &sb) < 0 && errno == ENOENT) {
 			if (problem(c, flags, "%s: shard file is missing (%s maps tensors to it)", s->path,
@@ -122,7 +129,7 @@ static void add_tensor(struct ckpt *c, struct ckpt_shard *s, const struct st_ten
 	c->t[c->n++] = (struct ckpt_tensor){t->name, s, t};
 }
 
-static int open_with_index(struct ckpt *c, int flags)
+static int open_with_index(struct ckpt *c, int flags, const struct confine *conf)
 {
 	char q[ERR_QUOTE];
 	size_t cap = 0;
@@ -130,7 +137,7 @@ static int open_with_index(struct ckpt *c, int flags)
 		return -1;
 	for (size_t i = 0; i < c->index->nfiles; i++)
 		add_shard(c, c->index->files[i]);
-	if (open_shards(c, flags))
+	if (open_shards(c, flags, conf))
 		return -1;
 	for (size_t i = 0; i < c->index->n; i++) {
 		const struct idx_entry *e = &c->index->e[i];
@@ -181,7 +188,8 @@ static int open_with_index(struct ckpt *c, int flags)
 	return 0;
 }
 
-static int open_without_index(struct ckpt *c, int flags, const char *single, const char *path)
+static int open_without_index(struct ckpt *c, int flags, const char *single, const char *path,
+			      const struct confine *conf)
 {
 	char q[ERR_QUOTE];
 	size_t cap = 0;
@@ -205,7 +213,7 @@ static int open_without_index(struct ckpt *c, int flags, const char *single, con
 		}
 		free(names);
 	}
-	if (open_shards(c, flags))
+	if (open_shards(c, flags, single ? NULL : conf))
 		return -1;
 	for (size_t i = 0; i < c->nshards; i++)
 		for (size_t k = 0; c->shards[i].st && k < c->shards[i].st->n; k++)
@@ -227,10 +235,18 @@ static int open_without_index(struct ckpt *c, int flags, const char *single, con
 	return 0;
 }
 
-static int load_config(struct ckpt *c, int flags)
+static int load_config(struct ckpt *c, int flags, const struct confine *conf)
 {
 	char *p = path_join(c->dir, "config.json");
 	struct stat sb;
+	if (lstat(p, &sb) < 0) {
+		free(p);
+		return 0;
+	}
+	if (confine_check(conf, p)) {
+		free(p);
+		return problem(c, flags, "%s", err_last());
+	}
 	if (stat(p, &sb) < 0) {
 		free(p);
 		return 0;
@@ -245,8 +261,10 @@ int ckpt_open(struct ckpt **out, const char *path, int flags)
 {
 	struct ckpt *c = xcalloc(1, sizeof *c);
 	struct stat sb;
+	struct confine conf = {0};
 	const char *single = NULL;
 	char *tmp = NULL;
+	bool is_dir = false;
 	int rc;
 	*out = NULL;
 	if (stat(path, &sb) < 0) {
@@ -254,6 +272,7 @@ int ckpt_open(struct ckpt **out, const char *path, int flags)
 		goto fail;
 	}
 	if (S_ISDIR(sb.st_mode)) {
+		is_dir = true;
 		c->dir = xstrdup(path);
 		char *ix = path_join(path, INDEX_NAME);
 		if (stat(ix, &sb) == 0)
@@ -273,13 +292,21 @@ int ckpt_open(struct ckpt **out, const char *path, int flags)
 		err_set("%s: not a file or directory", path);
 		goto fail;
 	}
-	rc = c->index_path ? open_with_index(c, flags) : open_without_index(c, flags, single, path);
-	if (rc || load_config(c, flags))
+	if (confine_init(&conf, c->dir))
 		goto fail;
+	/* an index the user named is the user's choice; one found in the directory must be in it */
+	if (c->index_path && is_dir && confine_check(&conf, c->index_path))
+		goto fail;
+	rc = c->index_path ? open_with_index(c, flags, &conf)
+			   : open_without_index(c, flags, single, path, &conf);
+	if (rc || load_config(c, flags, &conf))
+		goto fail;
+	confine_free(&conf);
 	free(tmp);
 	*out = c;
 	return 0;
 fail:
+	confine_free(&conf);
 	free(tmp);
 	ckpt_close(c);
 	return -1;

@@ -16,6 +16,7 @@
 
 #include "tarstream.h"
 #include "buf.h"
+#include "confine.h"
 #include "err.h"
 #include "jsonw.h"
 #include "out.h"
@@ -83,8 +84,8 @@ static int cmp_name(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static int side_tree(struct cv_job *j, const char *dir, const char *rel, int depth,
-		     bool (*keep)(const char *rel, void *arg), void *arg)
+static int side_tree(struct cv_job *j, const struct confine *conf, const char *dir, const char *rel,
+		     int depth, bool (*keep)(const char *rel, void *arg), void *arg)
 {
 	if (depth > 32)
 		return err_set("%s: directories nested too deep (a loop of symbolic links?)", dir);
@@ -110,8 +111,8 @@ static int side_tree(struct cv_job *j, const char *dir, const char *rel, int dep
 		if (!rc && stat(path, &sb) < 0)
 			rc = err_errno(path);
 		else if (!rc && S_ISDIR(sb.st_mode))
-			rc = side_tree(j, path, r, depth + 1, keep, arg);
-		else if (!rc && S_ISREG(sb.st_mode) && (!keep || keep(r, arg)))
+			rc = confine_check(conf, path) ? -1 : side_tree(j, conf, path, r, depth + 1, keep, arg);
+		else if (!rc && S_ISREG(sb.st_mode) && (!keep || keep(r, arg)) && !(rc = confine_check(conf, path)))
 			cv_add_side_copy(j, r, path);
 		free(path);
 		free(r);
@@ -124,7 +125,12 @@ static int side_tree(struct cv_job *j, const char *dir, const char *rel, int dep
 int cv_add_side_tree(struct cv_job *j, const char *dir, bool (*keep)(const char *rel, void *arg),
 		     void *arg)
 {
-	return side_tree(j, dir, NULL, 0, keep, arg);
+	struct confine conf;
+	if (confine_init(&conf, dir))
+		return -1;
+	int rc = side_tree(j, &conf, dir, NULL, 0, keep, arg);
+	confine_free(&conf);
+	return rc;
 }
 
 void cv_job_free(struct cv_job *j)

@@ -119,7 +119,9 @@ void cv_set_meta(struct cv_file *f, const char *key, const char *value);
 void cv_add_side_bytes(struct cv_job *j, const char *name, const void *bytes, size_t len);
 void cv_add_side_copy(struct cv_job *j, const char *name, const char *src);
 /* Copies of every regular file under dir (symbolic links followed, names starting with a
- * dot left out, sorted), under the same relative names, for which keep(rel) says yes. */
+ * dot left out, sorted), under the same relative names, for which keep(rel) says yes.  A
+ * file to copy or a directory to walk that leads outside dir through a symbolic link is
+ * an error (lib/confine.h). */
 int cv_add_side_tree(struct cv_job *j, const char *dir, bool (*keep)(const char *rel, void *arg),
 		     void *arg);
 void cv_job_free(struct cv_job *j);

@@ -262,6 +262,9 @@ static int parse(struct st_file *f, const char *path, const uint8_t *buf, size_t
 	if (f->size < 8)
 		return err_set("%s: file is %" PRIu64 " bytes, too short for the 8-byte header length",
 			       path, f->size);
+	/* a caller that read less than the length field (st_parse) must not be read past */
+	if (avail < 8)
+		return err_set("%s: only %zu bytes of the 8-byte header length were read", path, avail);
 	uint64_t n = 0;
 	for (int i = 7; i >= 0; i--)
 		n = (n << 8) | buf[i];

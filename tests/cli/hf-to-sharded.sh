@@ -44,10 +44,11 @@ fi
 need_golden "hf-to-sharded: upstream outputs"
 golden=$CKPT_GOLDEN
 sums=$golden/SHA256SUMS
-# a copy of the tiny checkpoint (shards linked) with config.json edited by sed expression $2
+# a copy of the tiny checkpoint (files hard-linked where possible: a symbolic link leading
+# outside the directory is refused) with config.json edited by sed expression $2
 variant() {
 	mkdir -p "$1"
-	for f in "$tiny"/*; do ln -s "$f" "$1/"; done
+	for f in "$tiny"/*; do ln "$f" "$1/" 2>/dev/null || cp "$f" "$1/"; done
 	rm "$1/config.json"
 	sed "$2" "$tiny/config.json" >"$1/config.json"
 }
@@ -175,7 +176,8 @@ run "$tool" --model-parallel 2 "$bf16" nocfg
 expect_rc "no config.json: exit 2" 2
 expect_err "no config.json: message" \
 	"ckpt-hf-to-sharded: $bf16: no config.json: its num_hidden_layers says which layers are MTP layers to leave out (give one with --config FILE)"
-mkdir stray && for f in "$tiny"/*; do ln -s "$f" stray/; done && ln -s "$fp8shard" stray/extra.safetensors
+mkdir stray && for f in "$tiny"/*; do ln "$f" stray/ 2>/dev/null || cp "$f" stray/; done &&
+	{ ln "$fp8shard" stray/extra.safetensors 2>/dev/null || cp "$fp8shard" stray/extra.safetensors; }
 run "$tool" --model-parallel 2 stray outs
 expect_rc "a shard the index does not name: exit 2" 2
 expect_err "a shard the index does not name: message" \

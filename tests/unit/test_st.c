@@ -162,6 +162,27 @@ static void test_ckpt(void)
 	ckpt_close(c);
 }
 
+/* st_parse on a buffer shorter than what it says: found by tests/fuzz/fuzz_st (a read of
+ * the length field past a 0-byte buffer), now refused with a message. */
+static void test_short_buffers(void)
+{
+	struct st_file *f;
+	static const uint8_t hdr[] = {2, 0, 0, 0, 0, 0, 0, 0, '{', '}'};
+	int rc = st_parse(&f, "mem", hdr, 0, 134217728);
+	CHECK(rc == -1 && strcmp(err_last(), "mem: only 0 bytes of the 8-byte header length were read") == 0,
+	      "no bytes read of a large file: refused (%s)", err_last());
+	rc = st_parse(&f, "mem", hdr, 5, 10);
+	CHECK(rc == -1 && strcmp(err_last(), "mem: only 5 bytes of the 8-byte header length were read") == 0,
+	      "part of the length field read: refused (%s)", err_last());
+	rc = st_parse(&f, "mem", hdr, 9, 10);
+	CHECK(rc == -1 && strcmp(err_last(), "mem: only 9 bytes of the 10-byte header were read") == 0,
+	      "part of the header read: refused (%s)", err_last());
+	rc = st_parse(&f, "mem", hdr, 10, 10);
+	CHECK(rc == 0 && f->n == 0, "the whole header read: parsed");
+	if (rc == 0)
+		st_close(f);
+}
+
 int main(void)
 {
 	err_init("test_st");
@@ -169,5 +190,6 @@ int main(void)
 	test_reader();
 	test_writer();
 	test_ckpt();
+	test_short_buffers();
 	return t_done();
 }

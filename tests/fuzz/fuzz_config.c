@@ -1,0 +1,58 @@
+/* libFuzzer target: config.json reading (ds_config_read over json_parse), the checks the
+ * tools make on it, the expected tensor layout of small enough configs, and the edits the
+ * converters make (json_edit_text). */
+#include <stdint.h>
+#include <string.h>
+
+#include "buf.h"
+#include "config.h"
+#include "err.h"
+#include "hf.h"
+#include "json.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *text = (const char *)data;
+	struct json_doc *d;
+	if (json_parse(&d, text, size, 0))
+		return 0;
+	struct ds_config c;
+	if (ds_config_read(&c, json_root(d), "config.json") == 0 && ds_config_require(&c, "config.json") == 0) {
+		/* a layout of millions of tensors is legitimate but too slow for a fuzzer */
+		int64_t layers = c.num_hidden_layers + c.num_nextn_predict_layers;
+		int64_t experts = c.n_routed_experts > 0 ? c.n_routed_experts : 0;
+		if (layers >= 0 && layers <= 64 && experts <= 64) {
+			struct hf_layout *L;
+			if (hf_expected(&L, &c, "config.json") == 0) {
+				for (size_t i = 0; i < L->nentries; i++)
+					if (hf_find(L, L->e[i].name) != &L->e[i])
+						__builtin_trap();
+				hf_free(L);
+			}
+		}
+	}
+	/* the edits ckpt-fp8-to-bf16 makes */
+	static const struct json_edit e[] = {
+		{"quantization_config", NULL},
+		{"torch_dtype", "\"bfloat16\""},
+		{"num_nextn_predict_layers", "0"},
+	};
+	struct buf out = {0};
+	for (size_t n = 1; n <= 3; n++) {
+		out.len = 0;
+		if (json_edit_text(&out, text, size, e, n, "config.json") == 0) {
+			/* the result is JSON again, without the removed key */
+			struct json_doc *d2;
+			if (json_parse(&d2, out.p ? out.p : "", out.len, 0))
+				__builtin_trap();
+			if (json_get(json_root(d2), "quantization_config"))
+				__builtin_trap();
+			json_free(d2);
+		}
+	}
+	buf_free(&out);
+	json_free(d);
+	return 0;
+}
