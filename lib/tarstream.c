@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "out.h"
 
 struct tar {
 	struct archive *a;
@@ -78,6 +79,12 @@ int tar_open_fd(struct tar **out, int fd, const char *what)
 
 int tar_begin(struct tar *t, const char *name, uint64_t size)
 {
+	/* what a reader extracts must stay in its target directory, whatever named it */
+	if (path_is_contained(name)) {
+		char q[ERR_QUOTE];
+		return err_set("%s: entry name %s would lead outside the directory it is extracted into", t->what,
+			       err_quote(name, q));
+	}
 	struct archive_entry *e = archive_entry_new();
 	free(t->name);
 	t->name = xstrdup(name);

@@ -43,8 +43,8 @@ fi
 
 gen=$CKPT_BUILD/dev/mkbad
 if [ -x "$gen" ]; then
-	"$gen" "$work/gen" && diff -r "$work/gen/bad" "$bad" >"$work/diff" 2>&1 &&
-		diff -r "$work/gen/edge" "$CKPT_ROOT/fixtures/edge" >>"$work/diff" 2>&1
+	"$gen" "$work/gen" && diff -r --no-dereference "$work/gen/bad" "$bad" >"$work/diff" 2>&1 &&
+		diff -r --no-dereference "$work/gen/edge" "$CKPT_ROOT/fixtures/edge" >>"$work/diff" 2>&1
 	if [ $? -eq 0 ]; then
 		echo "ok - fixtures/bad and fixtures/edge are what mkbad writes"
 	else

@@ -1,0 +1,171 @@
+/* Hostile input at the library's level (fixtures/bad has the file cases, tests/cli/hostile.sh
+ * the tools): tar entry names that would escape the extraction directory, JSON nested a
+ * million deep, headers claiming more than they hold, and symbolic links, with the hub
+ * cache layout that is allowed and the environment variable that lifts the check. */
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ckpt.h"
+#include "confine.h"
+#include "err.h"
+#include "json.h"
+#include "st.h"
+#include "t.h"
+#include "tarstream.h"
+
+static void test_tar_names(void)
+{
+	int fd = open("/dev/null", O_WRONLY);
+	struct tar *t;
+	if (tar_open_fd(&t, fd, "stream")) {
+		CHECK(0, "tar stream on /dev/null (%s)", err_last());
+		return;
+	}
+	static const char *bad[] = {"../x", "/etc/passwd", "a/../../b", "a/./b", "", "a//b", "dir/"};
+	int refused = 0;
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		refused += tar_begin(t, bad[i], 0) == -1 && strstr(err_last(), "would lead outside the directory");
+	CHECK(refused == 7, "tar entries with .., absolute, empty or dot components are refused (%d of 7)", refused);
+	tar_begin(t, "../../etc/cron.d/x", 1);
+	CHECK(strcmp(err_last(), "stream: entry name \"../../etc/cron.d/x\" would lead outside the directory it is "
+		     "extracted into") == 0, "the message names the stream and the entry: %s", err_last());
+	CHECK(tar_begin(t, "sub/model.safetensors", 1) == 0 && tar_write(t, "x", 1) == 0 && tar_end(t) == 0,
+	      "a name inside the directory is written");
+	CHECK(tar_close(t) == 0, "the stream ends cleanly after refusals");
+	close(fd);
+}
+
+static void test_deep_json(void)
+{
+	size_t n = 1000000;
+	char *s = malloc(n);
+	memset(s, '[', n);
+	struct json_doc *d;
+	int rc = json_parse(&d, s, n, 0);
+	CHECK(rc == -1 && strcmp(err_last(), "more than 127 nested arrays and objects at line 1 column 128") == 0,
+	      "a million nested arrays: refused at the 128th, no stack exhausted (%s)", err_last());
+	for (size_t i = 0; i + 5 <= n; i += 5)
+		memcpy(s + i, "{\"a\":", 5);
+	rc = json_parse(&d, s, n, 0);
+	CHECK(rc == -1 && strcmp(err_last(), "more than 127 nested arrays and objects at line 1 column 636") == 0,
+	      "200000 nested objects: refused at the 128th (%s)", err_last());
+	/* the same in a safetensors header */
+	uint8_t *f = malloc(8 + n);
+	for (int i = 0; i < 8; i++)
+		f[i] = (uint8_t)((uint64_t)n >> (8 * i));
+	memset(f + 8, '[', n);
+	struct st_file *st;
+	rc = st_parse(&st, "deep.safetensors", f, 8 + n, 8 + n);
+	CHECK(rc == -1 && strcmp(err_last(), "deep.safetensors: header is not valid JSON: more than 127 nested arrays "
+				 "and objects at line 1 column 128") == 0, "a header nested a million deep: refused (%s)",
+	      err_last());
+	free(f);
+	free(s);
+}
+
+static int parse_hdr(const char *h, uint64_t file_size, struct st_file **st)
+{
+	size_t n = strlen(h);
+	uint8_t b[512];
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t)((uint64_t)n >> (8 * i));
+	memcpy(b + 8, h, n);
+	return st_parse(st, "big.safetensors", b, 8 + n, file_size);
+}
+
+static void test_huge_claims(void)
+{
+	struct st_file *st;
+	/* a data section of 2^62 bytes claimed, a few bytes there */
+	int rc = parse_hdr("{\"a\":{\"dtype\":\"U8\",\"shape\":[4611686018427387904],\"data_offsets\":[0,4611686018427387904]}}",
+			   100, &st);
+	CHECK(rc == -1 && strstr(err_last(), "overflows 64 bits (counted in bits)"),
+	      "2^62 bytes of U8: refused as the reference does (%s)", err_last());
+	rc = parse_hdr("{\"a\":{\"dtype\":\"U8\",\"shape\":[1099511627776],\"data_offsets\":[0,1099511627776]}}", 200,
+		       &st);
+	CHECK(rc == -1 && strstr(err_last(), "file is truncated: the header describes 1099511627776 bytes"),
+	      "a terabyte claimed in a 200-byte file: truncated (%s)", err_last());
+	/* the product of the dimensions wraps to a small number if unchecked */
+	rc = parse_hdr("{\"a\":{\"dtype\":\"U8\",\"shape\":[4294967296,4294967297],\"data_offsets\":[0,4294967296]}}",
+		       100, &st);
+	CHECK(rc == -1 && strstr(err_last(), "element count of shape [4294967296, 4294967297] overflows 64 bits"),
+	      "a shape whose product overflows 64 bits (%s)", err_last());
+	rc = parse_hdr("{\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[18446744073709551614,0]}}", 100, &st);
+	CHECK(rc == -1 && strstr(err_last(), "end before they begin"), "offsets near 2^64 (%s)", err_last());
+}
+
+static void put(const char *path, const char *s)
+{
+	FILE *f = fopen(path, "w");
+	fputs(s, f);
+	fclose(f);
+}
+
+static void ln_s(const char *target, const char *path)
+{
+	if (symlink(target, path) < 0)
+		perror(path);
+}
+
+static void test_links(void)
+{
+	static const char shard[] = "\x38\0\0\0\0\0\0\0{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}   x";
+	mkdir("models--org--name", 0777);
+	mkdir("models--org--name/blobs", 0777);
+	mkdir("models--org--name/snapshots", 0777);
+	mkdir("models--org--name/snapshots/0123abc", 0777);
+	FILE *f = fopen("models--org--name/blobs/5f1e", "wb");
+	fwrite(shard, 1, sizeof shard - 1, f);
+	fclose(f);
+	put("models--org--name/blobs/c0f9", "{\"model_type\": \"deepseek_v3\"}\n");
+	ln_s("../../blobs/5f1e", "models--org--name/snapshots/0123abc/model.safetensors");
+	ln_s("../../blobs/c0f9", "models--org--name/snapshots/0123abc/config.json");
+	struct ckpt *c;
+	int rc = ckpt_open(&c, "models--org--name/snapshots/0123abc", 0);
+	CHECK(rc == 0 && c->n == 1 && c->config, "the hub cache layout (links into ../../blobs) opens (%s)",
+	      rc ? err_last() : "");
+	if (rc == 0)
+		ckpt_close(c);
+	/* the same links from a directory that is not a hub cache snapshot */
+	mkdir("other", 0777);
+	mkdir("other/snapshots", 0777);
+	mkdir("other/snapshots/0123abc", 0777);
+	ln_s("../../../models--org--name/blobs/5f1e", "other/snapshots/0123abc/model.safetensors");
+	rc = ckpt_open(&c, "other/snapshots/0123abc", 0);
+	CHECK(rc == -1 && strcmp(err_last(), "other/snapshots/0123abc/model.safetensors: symbolic link to "
+				 "\"../../../models--org--name/blobs/5f1e\" leads outside the checkpoint directory "
+				 "(CKPT_FOLLOW_SYMLINKS=1 follows it)") == 0,
+	      "outside a hub cache, the same kind of link is refused (%s)", err_last());
+	setenv("CKPT_FOLLOW_SYMLINKS", "1", 1);
+	rc = ckpt_open(&c, "other/snapshots/0123abc", 0);
+	CHECK(rc == 0 && c->n == 1, "CKPT_FOLLOW_SYMLINKS=1 follows it (%s)", rc ? err_last() : "");
+	if (rc == 0)
+		ckpt_close(c);
+	setenv("CKPT_FOLLOW_SYMLINKS", "yes", 1);
+	rc = ckpt_open(&c, "other/snapshots/0123abc", 0);
+	CHECK(rc == -1, "only the value 1 lifts the check");
+	unsetenv("CKPT_FOLLOW_SYMLINKS");
+	/* a single file the user names is the user's choice, link or not */
+	rc = ckpt_open(&c, "other/snapshots/0123abc/model.safetensors", 0);
+	CHECK(rc == 0 && c->n == 1, "a linked .safetensors file named on its own opens (%s)", rc ? err_last() : "");
+	if (rc == 0)
+		ckpt_close(c);
+	/* a loop of links: the open fails with the system's message, no hang */
+	mkdir("loop", 0777);
+	ln_s("model.safetensors", "loop/model.safetensors");
+	rc = ckpt_open(&c, "loop", 0);
+	CHECK(rc == -1 && strcmp(err_last(), "loop/model.safetensors: Too many levels of symbolic links") == 0,
+	      "a link to itself: refused (%s)", err_last());
+}
+
+int main(void)
+{
+	err_init("test_hostile");
+	test_tar_names();
+	test_deep_json();
+	test_huge_claims();
+	test_links();
+	return t_done();
+}
