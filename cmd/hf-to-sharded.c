@@ -284,6 +284,8 @@ int main(int argc, char **argv)
 {
 	struct opts o;
 	err_init(argv[0]);
+	/* temporaries removed on SIGINT/SIGTERM/SIGHUP; a file size limit is an error message */
+	out_handle_signals();
 	int rc = parse_args(&o, argc, argv);
 	if (rc)
 		return rc;

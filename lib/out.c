@@ -210,7 +210,8 @@ int out_open(struct out **op, const char *final_path)
 	for (int tries = 0;; tries++) {
 		o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
 		if (o->fd < 0) {
-			err_errno(o->tmp);
+			/* named by the file the user asked for (the temporary name is ours) */
+			err_set("%s: cannot create its temporary file: %s", o->final, strerror(errno));
 			goto fail;
 		}
 		if (flock(o->fd, LOCK_EX | LOCK_NB) < 0) {

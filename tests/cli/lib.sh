@@ -13,6 +13,14 @@
 #   expect_same NAME A B    files A and B have the same bytes
 #   expect_eq NAME GOT WANT two strings are equal
 #   need_golden NAME        end this script with one skipped check unless $CKPT_GOLDEN exists
+#   skip NAME WHY           one skipped check
+# Output directories (crash safety, full disks):
+#   tree_sums DIR           every file under DIR (hidden ones too) with its SHA-256
+#   same_tree A B           A and B hold the same files with the same bytes
+#   no_partial DIR REF      every file of DIR under a final name equals REF's file of that
+#                           name (temporaries, .NAME.ckpt-tmp, are allowed); else prints
+#                           the first offender and fails
+#   tmp_count DIR           how many temporaries DIR holds
 # $tool is $CKPT_BIN/ckpt-<name of the test script>, $tiny the bundled tiny checkpoint,
 # $jsonq the JSON query tool (fixtures/gen/jsonq.c).
 
@@ -23,6 +31,7 @@ jsonq=${CKPT_BUILD:-$CKPT_ROOT/build}/dev/jsonq
 rc=0
 
 ok() { echo "ok - $1"; }
+skip() { echo "ok - $1 # SKIP $2"; }
 
 not_ok() {
 	echo "not ok - $1"
@@ -74,3 +83,21 @@ expect_same() {
 expect_eq() {
 	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "got: $2" "wanted: $3"; fi
 }
+
+tree_sums() { (cd "$1" && find . -type f | LC_ALL=C sort | xargs -r sha256sum); }
+same_tree() { [ "$(tree_sums "$1")" = "$(tree_sums "$2")" ]; }
+
+no_partial() {
+	local f rel
+	while IFS= read -r f; do
+		rel=${f#"$1"/}
+		case "${rel##*/}" in .*.ckpt-tmp) continue ;; esac
+		if [ ! -f "$2/$rel" ] || ! cmp -s "$f" "$2/$rel"; then
+			echo "$rel"
+			return 1
+		fi
+	done < <(find "$1" -type f 2>/dev/null)
+	return 0
+}
+
+tmp_count() { find "$1" -name '.*.ckpt-tmp' 2>/dev/null | wc -l; }
