@@ -465,6 +465,12 @@ const struct json *json_get(const struct json *obj, const char *key)
 	return NULL;
 }
 
+bool json_key_is(const struct json *k, const char *name)
+{
+	size_t n = strlen(name);
+	return k->key && k->key_len == n && memcmp(k->key, name, n) == 0;
+}
+
 const char *json_type_name(enum json_type t)
 {
 	static const char *names[] = {"null", "false", "true", "number", "string", "array", "object"};

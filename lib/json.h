@@ -46,6 +46,8 @@ int json_load(struct json_doc **out, const char *path, int flags);
 int json_utf8_check(const char *s, size_t len, size_t *bad);
 
 const struct json *json_get(const struct json *obj, const char *key);
+/* Whether member k's key is exactly name (a key holding a NUL is never a C string's). */
+bool json_key_is(const struct json *k, const char *name);
 const char *json_type_name(enum json_type t);
 /* The value for a message "X is <what>, not ...": a number's spelling, "a string", "an
  * array", "an object", "null", "true" or "false".  out must hold JSON_WHAT bytes. */
