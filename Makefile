@@ -6,6 +6,8 @@
 BUILD   ?= build
 BIN     ?= bin
 PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
 DESTDIR ?=
 VERSION := 0.1.0
 
@@ -24,6 +26,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CMD_SRC := $(sort $(wildcard cmd/*.c))
 TOOLS   := $(patsubst cmd/%.c,$(BIN)/ckpt-%,$(filter-out cmd/ckpt.c,$(CMD_SRC))) \
            $(if $(wildcard cmd/ckpt.c),$(BIN)/ckpt)
+MANS    := $(sort $(wildcard man/*.1))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNITS   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 DEV_SRC := $(sort $(wildcard fixtures/gen/*.c bench/*.c))
@@ -85,10 +88,16 @@ fuzz:
 	$(MAKE) BUILD=build/fuzz CC=clang OPT=-O1 SANFLAGS="$(FUZZ_SAN)" fuzz-build
 	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run build/fuzz
 
+# `make install PREFIX=/usr DESTDIR=/tmp/pkg`: the programs into BINDIR, the man pages
+# into MANDIR/man1 (unstripped: a packager strips, as Debian's dh_strip does).
 install: $(TOOLS)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
-	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 $(wildcard man/*.1) $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 755 $(TOOLS) $(DESTDIR)$(BINDIR)/
+	install -m 644 $(MANS) $(DESTDIR)$(MANDIR)/man1/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(TOOLS)))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MANS)))
 
 clean:
 	rm -rf build bin

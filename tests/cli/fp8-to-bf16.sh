@@ -2,7 +2,8 @@
 # ckpt-fp8-to-bf16: byte-exact against upstream fp8_cast_bf16.py on the golden checkpoint, a
 # complete output directory, options, per-shard mode under GNU parallel, resume, tar output,
 # refusals with their exact messages, full disks.
-set -u
+# (tree_sums, same_tree and skip come from lib.sh; ok, check and run are this file's own)
+. "$CKPT_ROOT/tests/cli/lib.sh"
 T=$CKPT_BIN/ckpt-fp8-to-bf16
 IN=$CKPT_ROOT/fixtures/tiny-v3
 G=$CKPT_GOLDEN/tiny-v3.fp8_cast_bf16
@@ -11,7 +12,6 @@ SHARDS="model-00001-of-00003.safetensors model-00002-of-00003.safetensors model-
 ok() { echo "ok - $*"; }
 nok() { echo "not ok - $*"; }
 check() { local name=$1; shift; if "$@"; then ok "$name"; else nok "$name"; fi; }
-skip() { echo "ok - $1 # SKIP $2"; }
 
 # N, the header length of a safetensors file
 hlen() { od -An -t u8 -N 8 "$1" | tr -d ' '; }
@@ -27,9 +27,6 @@ strip_meta() {
 	printf %s "$h"
 	tail -c +$((9 + n)) "$f"
 }
-# every file under a directory with its hash, hidden ones included
-tree_sums() { (cd "$1" && find . -type f | LC_ALL=C sort | xargs sha256sum); }
-same_tree() { [ "$(tree_sums "$1")" = "$(tree_sums "$2")" ]; }
 # run, keeping stderr in $err and the status in $rc
 run() { err=$("$@" 2>&1 >/dev/null); rc=$?; }
 
