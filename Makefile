@@ -77,8 +77,9 @@ $(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(LIBA)
 test: all
 	@CKPT_BIN=$(abspath $(BIN)) CKPT_BUILD=$(abspath $(BUILD)) tests/run-all
 
+# (CKPT_SANITIZED tells the slowest tests, e.g. crash-safety.sh, to do fewer rounds)
 san:
-	$(MAKE) BUILD=build/san BIN=build/san/bin OPT=-O1 \
+	CKPT_SANITIZED=1 $(MAKE) BUILD=build/san BIN=build/san/bin OPT=-O1 \
 	  SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" test
 
 # (fuzz-build is meant to run inside `make fuzz`, with clang and BUILD=build/fuzz)
