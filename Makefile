@@ -35,13 +35,14 @@ LIBA    := $(BUILD)/libckpt.a
 
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/%)
+REPLAYS := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/replay_%)
 FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_SECONDS ?= 30
 
 .PHONY: all test san fuzz fuzz-build clean install uninstall
 # keep the objects of tools and tests (make would delete them as intermediates)
 .SECONDARY:
-all: $(TOOLS) $(UNITS) $(DEVTOOLS)
+all: $(TOOLS) $(UNITS) $(DEVTOOLS) $(REPLAYS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -68,6 +69,11 @@ $(BUILD)/dev/%: $(BUILD)/fixtures/gen/%.o $(LIBA)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/dev/%: $(BUILD)/bench/%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# the fuzz targets without libFuzzer, for tests/cli/fuzz-replay.sh
+$(BUILD)/tests/replay_%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -104,4 +110,4 @@ clean:
 	rm -rf build bin
 
 -include $(LIB_OBJ:.o=.d) $(CMD_SRC:%.c=$(BUILD)/%.d) $(UNIT_SRC:%.c=$(BUILD)/%.d) $(DEV_SRC:%.c=$(BUILD)/%.d) \
-	 $(FUZZ_SRC:%.c=$(BUILD)/%.d)
+	 $(FUZZ_SRC:%.c=$(BUILD)/%.d) $(BUILD)/tests/fuzz/replay.d
