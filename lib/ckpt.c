@@ -57,6 +57,11 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+static int cmp_entry_name(const void *a, const void *b)
+{
+	return strcmp((*(const struct idx_entry *const *)a)->name, (*(const struct idx_entry *const *)b)->name);
+}
+
 static int cmp_tensor(const void *a, const void *b)
 {
 	return strcmp(((const struct ckpt_tensor *)a)->name, ((const struct ckpt_tensor *)b)->name);
@@ -187,22 +192,41 @@ static int open_with_index(struct ckpt *c, int flags, const struct src *src)
 	}
 	if (c->n > 1) /* c->t is NULL when there are none */
 		qsort(c->t, c->n, sizeof *c->t, cmp_tensor);
-	/* every tensor of every shard must be where the index says */
+	/* every tensor of every shard must be where the index says; the entries by name say
+	 * where a tensor that is not was meant to be */
+	const struct idx_entry **by_name = xcalloc(c->index->n ? c->index->n : 1, sizeof *by_name);
+	for (size_t i = 0; i < c->index->n; i++)
+		by_name[i] = &c->index->e[i];
+	if (c->index->n > 1)
+		qsort(by_name, c->index->n, sizeof *by_name, cmp_entry_name);
 	for (size_t i = 0; i < c->nshards; i++) {
 		struct ckpt_shard *s = &c->shards[i];
 		for (size_t k = 0; s->st && k < s->st->n; k++) {
 			const struct ckpt_tensor *t = ckpt_find(c, s->st->t[k].name);
-			if (!t) {
+			struct idx_entry key = {s->st->t[k].name, NULL};
+			const struct idx_entry *kp = &key, **e = t ? NULL : bsearch(&kp, by_name, c->index->n, sizeof *by_name, cmp_entry_name);
+			if (e && strcmp((*e)->file, s->name) != 0) {
+				if (problem(c, flags, "%s: tensor %s is here, but the index maps it to %s", s->path,
+					    err_quote(s->st->t[k].name, q), (*e)->file)) {
+					free(by_name);
+					return -1;
+				}
+			} else if (!t) {
 				if (problem(c, flags, "%s: tensor %s is not in the index", s->path,
-					    err_quote(s->st->t[k].name, q)))
+					    err_quote(s->st->t[k].name, q))) {
+					free(by_name);
 					return -1;
-			} else if (t->shard != s) {
+				}
+			} else if (t && t->shard != s) {
 				if (problem(c, flags, "%s: tensor %s is also in %s, where the index maps it",
-					    s->path, err_quote(t->name, q), t->shard->name))
+					    s->path, err_quote(t->name, q), t->shard->name)) {
+					free(by_name);
 					return -1;
+				}
 			}
 		}
 	}
+	free(by_name);
 	/* shards on disk the index does not name */
 	char **names;
 	size_t n;

@@ -2,16 +2,15 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "err.h"
 #include "json.h"
 #include "out.h"
+#include "readfile.h"
 
 const char *manifest_name(const char *name)
 {
@@ -246,32 +245,13 @@ fail:
 
 int manifest_load(struct manifest *m, const char *path)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat sb;
 	struct buf b = {0};
 	memset(m, 0, sizeof *m);
-	if (fd < 0)
-		return err_errno(path);
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		close(fd);
-		return S_ISREG(sb.st_mode) ? err_errno(path) : err_set("%s: not a regular file", path);
+	/* a manifest of a million files is about 100 MB */
+	if (file_read(path, 1ull << 30, &b)) {
+		buf_free(&b);
+		return -1;
 	}
-	for (;;) {
-		buf_reserve(&b, 65536);
-		ssize_t r = read(fd, b.p + b.len, b.cap - b.len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int rc = err_errno(path);
-			close(fd);
-			buf_free(&b);
-			return rc;
-		}
-		if (r == 0)
-			break;
-		b.len += (size_t)r;
-	}
-	close(fd);
 	int rc = manifest_parse(m, path, b.p ? b.p : "", b.len);
 	buf_free(&b);
 	return rc;

@@ -84,7 +84,7 @@ static void add_item(struct rcheck *c, enum rsev sev, const char *file, const ch
 {
 	if (c->n % 64 == 0)
 		c->items = xreallocarray(c->items, c->n + 64, sizeof *c->items);
-	c->items[c->n++] = (struct ritem){sev, file ? xstrdup(file) : NULL, tensor ? xstrdup(tensor) : NULL, msg};
+	c->items[c->n++] = (struct ritem){sev, file ? xstrdup(file) : NULL, tensor ? xstrdup(tensor) : NULL, msg, false};
 	if (sev == RSEV_PROBLEM)
 		c->nproblems++;
 	else
@@ -107,6 +107,39 @@ void report_warning(struct rcheck *c, const char *file, const char *tensor, cons
 	va_end(ap);
 }
 
+/* The name err_quote quoted at the start of msg or after "tensor ", unescaped; NULL when
+ * there is none or it was shortened. */
+static char *quoted_tensor(const char *msg)
+{
+	const char *p = msg[0] == '"' ? msg : strstr(msg, "tensor \"");
+	if (!p)
+		return NULL;
+	p = strchr(p, '"') + 1;
+	struct buf b = {0};
+	for (; *p && *p != '"'; p++) {
+		if (*p != '\\') {
+			buf_addc(&b, *p);
+			continue;
+		}
+		if (p[1] == '"' || p[1] == '\\') {
+			buf_addc(&b, *++p);
+		} else if (p[1] == 'x' && p[2] && p[3]) {
+			char hex[3] = {p[2], p[3], 0};
+			buf_addc(&b, (char)strtol(hex, NULL, 16));
+			p += 3;
+		} else {
+			break;
+		}
+	}
+	/* err_quote ends a shortened name with ... */
+	if (*p != '"' || (b.len >= 3 && memcmp(b.p + b.len - 3, "...", 3) == 0) || memchr(b.p ? b.p : "", 0, b.len)) {
+		buf_free(&b);
+		return NULL;
+	}
+	buf_addc(&b, 0);
+	return b.p;
+}
+
 void report_problem_msg(struct rcheck *c, const char *msg, const char *const *files, size_t n)
 {
 	size_t best = 0;
@@ -118,10 +151,11 @@ void report_problem_msg(struct rcheck *c, const char *msg, const char *const *fi
 			file = files[i];
 		}
 	}
-	if (file)
-		add_item(c, RSEV_PROBLEM, file, NULL, xstrdup(msg + best + 2));
-	else
-		add_item(c, RSEV_PROBLEM, NULL, NULL, xstrdup(msg));
+	const char *rest = file ? msg + best + 2 : msg;
+	char *tensor = quoted_tensor(rest);
+	add_item(c, RSEV_PROBLEM, file, tensor, xstrdup(rest));
+	c->items[c->n - 1].tensor_in_msg = true;
+	free(tensor);
 }
 
 void report_details(struct rcheck *c, const struct rdetails *d)
@@ -173,7 +207,7 @@ void ritem_line(const struct ritem *it, struct buf *out)
 		add_printable(out, it->file);
 		buf_adds(out, ": ");
 	}
-	if (it->tensor) {
+	if (it->tensor && !it->tensor_in_msg) {
 		char q[ERR_QUOTE];
 		buf_adds(out, "tensor ");
 		buf_adds(out, err_quote(it->tensor, q));

@@ -32,6 +32,7 @@ struct ritem {
 	char *file;              /* the file it is about, as shown to the user; may be NULL */
 	char *tensor;            /* the tensor it is about; may be NULL */
 	char *msg;
+	bool tensor_in_msg;      /* msg names the tensor itself (a library message) */
 };
 
 struct rdetails {
@@ -75,7 +76,9 @@ void report_problem(struct rcheck *c, const char *file, const char *tensor, cons
 void report_warning(struct rcheck *c, const char *file, const char *tensor, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 /* A library message "FILE: what is wrong": split into file and message when it starts with
- * one of files[0..n) followed by ": " (the longest that does), else kept whole. */
+ * one of files[0..n) followed by ": " (the longest that does), else kept whole.  A tensor
+ * the message names (quoted as err_quote does, after "tensor " or first thing) becomes the
+ * item's tensor too. */
 void report_problem_msg(struct rcheck *c, const char *msg, const char *const *files, size_t n);
 /* Take ownership of details (freed with the report). */
 void report_details(struct rcheck *c, const struct rdetails *d);

@@ -161,6 +161,24 @@ static const struct mfile *set_find(const struct fileset *s, const char *name, s
 	return NULL;
 }
 
+/* Nothing listed was found: names written one directory up ("tiny-v3/config.json") are
+ * the usual reason; say how to read them. */
+static void hint_root(struct buf *b, const struct vtarget *t, const struct manifest *m)
+{
+	char *real = realpath(t->dir, NULL);
+	if (!real)
+		return;
+	const char *base = strrchr(real, '/');
+	base = base && base[1] ? base + 1 : real;
+	size_t n = strlen(base);
+	for (size_t i = 0; i < m->n; i++)
+		if (strncmp(m->e[i].name, base, n) == 0 && m->e[i].name[n] == '/') {
+			buf_printf(b, " (the manifest's names start with \"%s/\": see --manifest-root)", base);
+			break;
+		}
+	free(real);
+}
+
 int verify_manifest(const struct vtarget *t, const char *manifest, const char *root, struct pool *p,
 		    struct report *r)
 {
@@ -263,6 +281,8 @@ int verify_manifest(const struct vtarget *t, const char *manifest, const char *r
 		buf_printf(&b, "; %zu without a SHA-256 in the manifest (presence checked)", unhashed);
 	if (ignored)
 		buf_printf(&b, "; %zu %s outside the checkpoint ignored", ignored, ignored == 1 ? "entry" : "entries");
+	if (listed && missing == listed && !root && !t->archive)
+		hint_root(&b, t, &m);
 	report_summary(k, "%s", buf_str(&b));
 	buf_free(&b);
 	free(want);

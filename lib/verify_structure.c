@@ -58,7 +58,8 @@ void verify_structure(const struct vtarget *t, struct report *r)
 	/* the summary: what was looked at */
 	struct buf s = {0};
 	if (c) {
-		buf_printf(&s, "%zu %s, %zu tensors", c->nshards, c->nshards == 1 ? "shard" : "shards", c->n);
+		buf_printf(&s, "%zu %s, %zu %s", c->nshards, c->nshards == 1 ? "shard" : "shards", c->n,
+			   c->n == 1 ? "tensor" : "tensors");
 		if (c->index)
 			buf_printf(&s, "; index: %zu entries", c->index->n);
 		else
