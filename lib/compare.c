@@ -120,7 +120,8 @@ static void run_chunk(void *ctx, size_t i, unsigned worker)
 			res->max_abs = d;
 		if (rel > res->max_rel)
 			res->max_rel = rel;
-		if (exact || !(d <= atol + rtol * m))
+		/* an infinity against anything else is beyond every tolerance */
+		if (exact || isinf(d) || !(d <= atol + rtol * m))
 			if (!res->mismatches++)
 				res->first = c->r0 * a->cols + k;
 	}

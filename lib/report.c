@@ -240,10 +240,12 @@ void report_text(const struct report *r, struct buf *out, bool quiet)
 	buf_addc(out, '\n');
 	for (size_t i = 0; i < r->n; i++) {
 		const struct rcheck *c = r->checks[i];
-		buf_printf(out, "%-*s  %-7s", (int)w, c->name, rcheck_status(c));
+		buf_printf(out, "%-*s  ", (int)w, c->name);
 		if (c->summary) {
-			buf_adds(out, "  ");
+			buf_printf(out, "%-7s  ", rcheck_status(c));
 			add_printable(out, c->summary);
+		} else {
+			buf_adds(out, rcheck_status(c));
 		}
 		buf_addc(out, '\n');
 		for (size_t k = 0; k < c->n; k++) {
