@@ -166,7 +166,8 @@ void verify_against(const struct vtarget *ta, const struct vtarget *tb, const st
 	double max_abs = 0;
 	for (size_t i = 0; i < np; i++) {
 		const struct vtensor *x = pairs[i].a;
-		d->rows[i] = (struct row){xstrdup(x->name), x->dtype, pairs[i].b->dtype, res[i]};
+		/* stored dtypes: compared_as says what a dequantized FP8 weight became */
+		d->rows[i] = (struct row){xstrdup(x->name), x->stored, pairs[i].b->stored, res[i]};
 		if (res[i].max_abs > max_abs)
 			max_abs = res[i].max_abs;
 		if (res[i].identical) {

@@ -1,6 +1,7 @@
 /* Opening what ckpt-verify was asked to check, leniently. */
 #include <dirent.h>
 #include <libgen.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -119,9 +120,44 @@ void vtarget_close(struct vtarget *t)
 	memset(t, 0, sizeof *t);
 }
 
+static int by_ptr(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)*(const void *const *)a, y = (uintptr_t)*(const void *const *)b;
+	return (x > y) - (x < y);
+}
+
+/* The distinct files the view's pieces (and their scales and replicas) read. */
+static const struct st_file **view_files(const struct view *v, size_t *n)
+{
+	size_t cap = 0, k = 0;
+	for (size_t i = 0; v && i < v->n; i++)
+		cap += 2 * (v->t[i].npieces + v->t[i].nreplicas);
+	const struct st_file **f = xcalloc(cap ? cap : 1, sizeof *f);
+	for (size_t i = 0; v && i < v->n; i++) {
+		const struct vtensor *t = &v->t[i];
+		for (size_t j = 0; j < t->npieces + t->nreplicas; j++) {
+			const struct vpiece *p = j < t->npieces ? &t->p[j] : &t->replica[j - t->npieces];
+			if (p->f)
+				f[k++] = p->f;
+			if (p->sf)
+				f[k++] = p->sf;
+		}
+	}
+	if (k > 1)
+		qsort(f, k, sizeof *f, by_ptr);
+	size_t w = 0;
+	for (size_t i = 0; i < k; i++)
+		if (!w || f[w - 1] != f[i])
+			f[w++] = f[i];
+	*n = w;
+	return f;
+}
+
 const char **vtarget_files(const struct vtarget *t, size_t *n)
 {
-	size_t cap = 4 + (t->c ? t->c->nshards : 0) + t->arc.n, k = 0;
+	size_t nv;
+	const struct st_file **vf = view_files(t->v, &nv);
+	size_t cap = 4 + (t->c ? t->c->nshards : 0) + t->arc.n + nv, k = 0;
 	const char **f = xcalloc(cap, sizeof *f);
 	f[k++] = t->path;
 	f[k++] = t->dir;
@@ -133,6 +169,9 @@ const char **vtarget_files(const struct vtarget *t, size_t *n)
 	}
 	for (size_t i = 0; i < t->arc.n; i++)
 		f[k++] = t->arc.f[i].path;
+	for (size_t i = 0; i < nv; i++)
+		f[k++] = vf[i]->path;
+	free(vf);
 	*n = k;
 	return f;
 }

@@ -201,14 +201,16 @@ while IFS=$'\t' read -r name msg; do
 	if [ "$name" = dir-no-shards ]; then
 		# not a checkpoint at all: an input error
 		[ $r -eq 2 ] && [ "$(cat err)" = "ckpt-verify: $msg" ] && [ ! -s out ] && good=$((good + 1))
-	elif [ $r -eq 1 ] && grep -qxF "  $msg" out && [ ! -s err ] && grep -q '^structure   FAILED' out; then
+	elif [ $r -eq 1 ] && grep -qxF "  $msg" out && [ ! -s err ] && grep -q '^structure   FAILED' out &&
+		(cd "$bad" && exec "$tool" --json "$name") 2>/dev/null </dev/null | "$jsonq" report.checks.0.status >st &&
+		[ "$(cat st)" = failed ]; then
 		good=$((good + 1))
 	else
 		echo "# bad $name: exit $r"
 		head -n 4 out err | sed 's/^/#   /'
 	fi
 done <"$bad/EXPECTED"
-expect_eq "bad corpus: all $n cases reported with the reader's exact message" "$good" "$n"
+expect_eq "bad corpus: all $n cases reported with the reader's exact message (and as valid JSON)" "$good" "$n"
 
 # ---- the model check: a tensor removed, a wrong shape, a wrong dtype, a missing scale, an extra tensor ----
 mkdir model
@@ -272,6 +274,10 @@ run "$tool" --against one --exact t
 expect_rc "against: one FP8 value differs: exit 1" 1
 check "against: the tensor is named" grep -q "^  t/$S1: tensor \"model.layers.0.mlp.down_proj.weight\": not bit-identical as BF16: 1 of 131072 values differ (first at 300, max abs error " out
 expect_line "against: one tensor differs" "against     FAILED   135 tensors compared with one (layout hf, exact): 134 bit-identical, 1 differ; max abs error $(sed -n 's/.*max abs error \([^)]*\)).*/\1/p' out | head -n 1)"
+run "$tool" --against one --exact -v t
+check "against -v: a table of every tensor" grep -q "^  NAME  *DTYPE  *OTHER  *AS  *IDENTICAL  *VALUES  *MISMATCHES  *MAX_ABS  *MAX_REL\$" out
+check "against -v: the row of the differing tensor" grep -q "^  model.layers.0.mlp.down_proj.weight  *F8_E4M3  *F8_E4M3  *BF16  *no  *131072  *1  " out
+expect_eq "against -v: one row per tensor" "$(grep -c '^  model\.\|^  lm_head' out)" 135
 run "$tool" --against one --atol 1 t
 expect_rc "against: within --atol 1: exit 0" 0
 run "$tool" --against one --json t
