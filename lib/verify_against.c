@@ -125,6 +125,13 @@ void verify_against(const struct vtarget *ta, const struct vtarget *tb, const st
 		report_skip(k, "%s could not be read", !a ? ta->path : tb->path);
 		return;
 	}
+	/* what is wrong with OTHER explains what is missing from it: said here, since no
+	 * structure check reports on it */
+	size_t nf;
+	const char **files = vtarget_files(tb, &nf);
+	for (size_t i = 0; i < b->nproblems; i++)
+		report_problem_msg(k, b->problems[i], files, nf);
+	free(files);
 	struct cmp_pair *pairs = xcalloc(a->n + 1, sizeof *pairs);
 	size_t np = 0, ia = 0, ib = 0, only_a = 0, only_b = 0, shapes = 0, unread = 0;
 	while (ia < a->n || ib < b->n) {

@@ -283,6 +283,9 @@ expect_rc "against: within --atol 1: exit 0" 0
 run "$tool" --against one --json t
 expect_eq "against: JSON row of the differing tensor" "$("$jsonq" report.checks.2.tensors.3.name <out) $("$jsonq" report.checks.2.tensors.3.identical <out) $("$jsonq" report.checks.2.tensors.3.mismatches <out)" \
 	"model.layers.0.mlp.down_proj.weight false 1"
+run "$tool" --against trunc t
+expect_rc "against: OTHER with an unreadable shard: exit 1" 1
+expect_problem "against: OTHER's own problem is said" "trunc/$S2: file is truncated: the header describes 2891024 bytes of tensor data, the file holds 990424"
 mkdir fewer
 cp "t/$S2" "t/$S3" fewer/
 run "$tool" --against fewer t
