@@ -6,6 +6,7 @@
 
 #include "compare.h"
 #include "err.h"
+#include "hf.h"
 #include "st.h"
 #include "table.h"
 #include "tensortab.h"
@@ -108,6 +109,16 @@ static void against_text(const void *data, struct buf *out)
 
 static const char *file_of(const struct vtensor *t) { return t->npieces && t->p[0].f ? t->p[0].f->path : NULL; }
 
+/* The model-parallel layout leaves the MTP layers out (as convert.py does): a tensor of
+ * an MTP layer that only the other side holds is expected, not a difference. */
+static bool left_out(const struct view *without, const struct view *with, const char *name)
+{
+	const struct ds_config *cfg = without->has_config ? &without->cfg : with->has_config ? &with->cfg : NULL;
+	struct hf_name n;
+	return without->layout == LAYOUT_DSMP && cfg && cfg->num_hidden_layers >= 0 && hf_parse(name, &n) == 0 &&
+	       n.layer >= cfg->num_hidden_layers;
+}
+
 static bool same_shape(const struct vtensor *a, const struct vtensor *b)
 {
 	return a->ndim == b->ndim && memcmp(a->shape, b->shape, a->ndim * sizeof *a->shape) == 0;
@@ -133,18 +144,23 @@ void verify_against(const struct vtarget *ta, const struct vtarget *tb, const st
 		report_problem_msg(k, b->problems[i], files, nf);
 	free(files);
 	struct cmp_pair *pairs = xcalloc(a->n + 1, sizeof *pairs);
-	size_t np = 0, ia = 0, ib = 0, only_a = 0, only_b = 0, shapes = 0, unread = 0;
+	size_t np = 0, ia = 0, ib = 0, only_a = 0, only_b = 0, shapes = 0, unread = 0, mtp = 0;
 	while (ia < a->n || ib < b->n) {
 		int c = ia == a->n ? 1 : ib == b->n ? -1 : strcmp(a->t[ia].name, b->t[ib].name);
 		if (c < 0) {
-			report_problem(k, file_of(&a->t[ia]), a->t[ia].name, "not in %s", tb->path);
-			only_a++;
+			if (left_out(b, a, a->t[ia].name))
+				mtp++;
+			else
+				report_problem(k, file_of(&a->t[ia]), a->t[ia].name, "not in %s", tb->path), only_a++;
 			ia++;
 			continue;
 		}
 		if (c > 0) {
-			report_problem(k, file_of(&b->t[ib]), b->t[ib].name, "only in %s, not in %s", tb->path, ta->path);
-			only_b++;
+			if (left_out(a, b, b->t[ib].name))
+				mtp++;
+			else
+				report_problem(k, file_of(&b->t[ib]), b->t[ib].name, "only in %s, not in %s", tb->path,
+					       ta->path), only_b++;
 			ib++;
 			continue;
 		}
@@ -212,6 +228,8 @@ void verify_against(const struct vtarget *ta, const struct vtarget *tb, const st
 		buf_printf(&s, "; %zu only here, %zu only there", only_a, only_b);
 	if (shapes)
 		buf_printf(&s, "; %zu of different shapes", shapes);
+	if (mtp)
+		buf_printf(&s, "; %zu of MTP layers, which the model-parallel layout leaves out, not compared", mtp);
 	if (unread)
 		buf_printf(&s, "; %zu of dtypes without numeric values not compared", unread);
 	report_summary(k, "%s", buf_str(&s));

@@ -58,7 +58,7 @@ static void scan_free(void *data)
 static const char *file_of(const struct vpiece *p) { return p->f ? p->f->path : NULL; }
 
 /* Every stored copy of a replicated tensor against the tensor itself: bit for bit. */
-static size_t check_replicas(const struct view *v, struct pool *pool, struct rcheck *k)
+static size_t check_replicas(const struct view *v, struct pool *pool, struct rcheck *k, size_t *differ)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < v->n; i++)
@@ -86,10 +86,14 @@ static size_t check_replicas(const struct view *v, struct pool *pool, struct rch
 	struct cmp_opts o = {.exact = true};
 	cmp_run(pairs, n, &o, pool, res);
 	for (size_t i = 0; i < n; i++)
-		if (!res[i].identical)
+		if (!res[i].identical) {
+			char q[ERR_QUOTE];
 			report_problem(k, file_of(&copies[i].p[0]), copies[i].name,
-				       "this copy differs from the one in %s at %" PRIu64 " of %" PRIu64 " values",
-				       file_of(&pairs[i].a->p[0]), res[i].mismatches, res[i].values);
+				       "this copy (%s) differs from the one in %s at %" PRIu64 " of %" PRIu64 " values",
+				       err_quote(copies[i].p[0].t->name, q), file_of(&pairs[i].a->p[0]), res[i].mismatches,
+				       res[i].values);
+			(*differ)++;
+		}
 	free(res);
 	free(pairs);
 	free(copies);
@@ -132,7 +136,7 @@ void verify_scan(const struct vtarget *t, struct pool *pool, struct report *r)
 			report_warning(k, f, ts[i]->name, "all %" PRIu64 " values are zero", s->count);
 		}
 	}
-	size_t nrep = check_replicas(v, pool, k);
+	size_t ndiff = 0, nrep = check_replicas(v, pool, k, &ndiff);
 	struct buf b = {0};
 	buf_printf(&b, "%zu tensors, %" PRIu64 " values read (%zu FP8 dequantized): ", v->n, values, deq);
 	if (bad)
@@ -144,7 +148,9 @@ void verify_scan(const struct vtarget *t, struct pool *pool, struct report *r)
 	if (unread)
 		buf_printf(&b, "; %zu of dtypes without numeric values not read", unread);
 	if (nrep)
-		buf_printf(&b, "; %zu replicated copies compared", nrep);
+		buf_printf(&b, "; %zu replicated copies compared%s", nrep, ndiff ? "" : ", all identical");
+	if (ndiff)
+		buf_printf(&b, ", %zu %s", ndiff, ndiff == 1 ? "differs" : "differ");
 	report_summary(k, "%s", buf_str(&b));
 	buf_free(&b);
 	report_details(k, &(struct rdetails){d, NULL, scan_json, scan_free});
