@@ -109,14 +109,27 @@ static void against_text(const void *data, struct buf *out)
 
 static const char *file_of(const struct vtensor *t) { return t->npieces && t->p[0].f ? t->p[0].f->path : NULL; }
 
+/* The highest layer number among the view's tensor names, -1 when none. */
+static int64_t top_layer(const struct view *v)
+{
+	int64_t top = -1;
+	struct hf_name n;
+	for (size_t i = 0; i < v->n; i++)
+		if (hf_parse(v->t[i].name, &n) == 0 && n.layer > top)
+			top = n.layer;
+	return top;
+}
+
 /* The model-parallel layout leaves the MTP layers out (as convert.py does): a tensor of
- * an MTP layer that only the other side holds is expected, not a difference. */
-static bool left_out(const struct view *without, const struct view *with, const char *name)
+ * an MTP layer that only the other side holds is expected, not a difference.  MTP layers
+ * are those from num_hidden_layers on (config.json of either side); with no config.json
+ * anywhere, those above every layer the model-parallel side holds. */
+static bool left_out(const struct view *without, const struct view *with, int64_t top, const char *name)
 {
 	const struct ds_config *cfg = without->has_config ? &without->cfg : with->has_config ? &with->cfg : NULL;
+	int64_t first = cfg && cfg->num_hidden_layers >= 0 ? cfg->num_hidden_layers : top + 1;
 	struct hf_name n;
-	return without->layout == LAYOUT_DSMP && cfg && cfg->num_hidden_layers >= 0 && hf_parse(name, &n) == 0 &&
-	       n.layer >= cfg->num_hidden_layers;
+	return without->layout == LAYOUT_DSMP && hf_parse(name, &n) == 0 && n.layer >= 0 && n.layer >= first;
 }
 
 static bool same_shape(const struct vtensor *a, const struct vtensor *b)
@@ -143,12 +156,13 @@ void verify_against(const struct vtarget *ta, const struct vtarget *tb, const st
 	for (size_t i = 0; i < b->nproblems; i++)
 		report_problem_msg(k, b->problems[i], files, nf);
 	free(files);
+	int64_t top_a = top_layer(a), top_b = top_layer(b);
 	struct cmp_pair *pairs = xcalloc(a->n + 1, sizeof *pairs);
 	size_t np = 0, ia = 0, ib = 0, only_a = 0, only_b = 0, shapes = 0, unread = 0, mtp = 0;
 	while (ia < a->n || ib < b->n) {
 		int c = ia == a->n ? 1 : ib == b->n ? -1 : strcmp(a->t[ia].name, b->t[ib].name);
 		if (c < 0) {
-			if (left_out(b, a, a->t[ia].name))
+			if (left_out(b, a, top_b, a->t[ia].name))
 				mtp++;
 			else
 				report_problem(k, file_of(&a->t[ia]), a->t[ia].name, "not in %s", tb->path), only_a++;
@@ -156,7 +170,7 @@ void verify_against(const struct vtarget *ta, const struct vtarget *tb, const st
 			continue;
 		}
 		if (c > 0) {
-			if (left_out(a, b, b->t[ib].name))
+			if (left_out(a, b, top_a, b->t[ib].name))
 				mtp++;
 			else
 				report_problem(k, file_of(&b->t[ib]), b->t[ib].name, "only in %s, not in %s", tb->path,
