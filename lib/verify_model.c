@@ -3,9 +3,11 @@
  * scale of every FP8 weight. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "err.h"
 #include "hf.h"
+#include "out.h"
 #include "verify.h"
 
 struct model_check {
@@ -79,6 +81,15 @@ static const struct st_tensor *in_some_shard(const struct ckpt *c, const char *n
 	return NULL;
 }
 
+static bool dir_has_index(const char *dir)
+{
+	struct stat sb;
+	char *p = path_join(dir, INDEX_NAME);
+	bool yes = stat(p, &sb) == 0;
+	free(p);
+	return yes;
+}
+
 static const char *file_of(const struct vpiece *p) { return p->f ? p->f->path : NULL; }
 
 void verify_model(const struct vtarget *t, struct report *r)
@@ -87,6 +98,11 @@ void verify_model(const struct vtarget *t, struct report *r)
 	const struct view *v = t->v;
 	if (!v) {
 		report_skip(k, "the checkpoint could not be read");
+		return;
+	}
+	if (t->single && dir_has_index(t->dir)) {
+		report_skip(k, "%s is one shard of the checkpoint in %s (check the directory for the whole model)",
+			    t->single, t->dir);
 		return;
 	}
 	const char *config = t->c && t->c->config_path ? t->c->config_path : "config.json";

@@ -28,9 +28,14 @@ check "quiet: prints nothing when all passed" test ! -s out
 run "$tool" t/model.safetensors.index.json
 expect_rc "an index file as PATH: exit 0" 0
 run "$tool" "t/$S3"
-expect_rc "one shard as PATH: the model misses the other shards' tensors: exit 1" 1
+expect_rc "one shard as PATH: exit 0" 0
 expect_line "one shard as PATH: structure passes" "structure   passed   1 shard, 74 tensors; no index"
-expect_problem "one shard as PATH: what the others hold is missing" 'tensor "model.embed_tokens.weight": missing (config.json implies BF16 [512, 256])'
+expect_line "one shard as PATH: the model is the directory's to check" "model       skipped  $S3 is one shard of the checkpoint in t (check the directory for the whole model)"
+mkdir single
+cp "t/$S3" t/config.json single/
+run "$tool" "single/$S3"
+expect_rc "one file without an index: the model check runs: exit 1" 1
+expect_problem "one file without an index: what it lacks is missing" 'tensor "model.embed_tokens.weight": missing (config.json implies BF16 [512, 256])'
 
 # ---- --json ----
 run "$tool" --json t
