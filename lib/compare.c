@@ -199,7 +199,7 @@ void cmp_run(const struct cmp_pair *p, size_t n, const struct cmp_opts *o, struc
 		out[i].first = UINT64_MAX;
 	}
 	for (size_t i = 0; i < n; i++) {
-		uint64_t rows = p[i].a->rows, cols = p[i].a->cols;
+		uint64_t cols = p[i].a->cols, rows = cols ? p[i].a->rows : 0; /* [huge, 0] holds nothing */
 		uint64_t step = cols && CHUNK_VALUES / cols ? CHUNK_VALUES / cols : 1;
 		for (uint64_t a = 0; a < rows; a += step) {
 			ch[nc++] = (struct chunk){i, a, rows - a < step ? rows : a + step};

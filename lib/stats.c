@@ -276,7 +276,8 @@ static void run_all(const struct stats_src *src, const struct vtensor *const *v,
 			continue;
 		uint64_t total, step;
 		if (v) {
-			total = v[i]->rows;
+			/* [huge, 0]: no values, however many rows */
+			total = v[i]->cols ? v[i]->rows : 0;
 			step = rows_per_chunk(v[i]->cols);
 		} else {
 			total = src[i].q ? src[i].q->rows : src[i].nelem;

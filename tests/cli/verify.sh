@@ -269,6 +269,11 @@ run "$tool" --scan nan
 check "scan: an FP8 block whose scale overflows the product is infinite" \
 	grep -q "^  nan/$S1: tensor \"model.layers.0.mlp.down_proj.weight\": 0 NaN and [1-9][0-9]* infinite of 131072 values (dequantized)\$" out
 
+z=$CKPT_ROOT/fixtures/edge/zero-times-huge.safetensors
+run timeout 20 "$tool" --scan --against "$z" "$z"
+expect_rc "scan and against: tensors of shape [2^64-1, 0] hold nothing to read" 0
+expect_line "scan: no values in them" "scan        passed   2 tensors, 0 values read (0 FP8 dequantized): no NaN or infinity"
+
 # ---- --against (in-repo data) ----
 run "$tool" --against t --exact "$tiny"
 expect_rc "against: itself, exact: exit 0" 0
