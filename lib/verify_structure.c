@@ -73,7 +73,8 @@ void verify_structure(const struct vtarget *t, struct report *r)
 		buf_adds(&s, "the checkpoint could not be read");
 	}
 	if (t->archive) {
-		buf_printf(&s, "; %s, %zu files", t->arc.format ? t->arc.format : "archive", t->arc.n);
+		buf_printf(&s, "; %s, %zu %s", t->arc.format ? t->arc.format : "archive", t->arc.n,
+			   t->arc.n == 1 ? "file" : "files");
 		if (t->arc.nskipped)
 			buf_printf(&s, " (%zu other entries skipped)", t->arc.nskipped);
 	}

@@ -217,6 +217,26 @@ while IFS=$'\t' read -r name msg; do
 done <"$bad/EXPECTED"
 expect_eq "bad corpus: all $n cases reported with the reader's exact message (and as valid JSON)" "$good" "$n"
 
+# the same corpus inside tar archives: the same messages, paths inside the archive
+n=0 good=0
+while IFS=$'\t' read -r name msg; do
+	case $name in
+	dir-no-shards | index-shard-is-directory) continue ;; # no file at all; a directory, not a shard
+	esac
+	n=$((n + 1))
+	tar cf "$name.tar" -C "$bad" "$name"
+	r=0
+	"$tool" "$name.tar" >out 2>err </dev/null || r=$?
+	if [ $r -eq 1 ] && grep -qxF "  $name.tar/$msg" out; then
+		good=$((good + 1))
+	else
+		echo "# tar of $name: exit $r"
+		head -n 4 out err | sed 's/^/#   /'
+	fi
+	rm -f "$name.tar"
+done <"$bad/EXPECTED"
+expect_eq "bad corpus in tar archives: all $n cases with the reader's message" "$good" "$n"
+
 # ---- the model check: a tensor removed, a wrong shape, a wrong dtype, a missing scale, an extra tensor ----
 mkdir model
 cp t/config.json "t/$S2" "t/$S3" model/
