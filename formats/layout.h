@@ -18,12 +18,13 @@ struct layout_ops {
 };
 
 extern const struct layout_ops layout_hf;
+extern const struct layout_ops layout_dsmp;
 
 /* The HF view of a checkpoint already open (e.g. read out of an archive), which the view
  * borrows: close c after the view.  Its problems (lenient) include c's. */
 int layout_hf_view(struct view **v, struct ckpt *c, const char *path, int flags);
 
-/* The layout path looks like (HF when nothing more specific fits). */
+/* The layout path looks like (cheap): the first in the table that claims it, else HF. */
 const struct layout_ops *layout_detect(const char *path);
 
 /* Open path in the named layout, or the detected one when name is NULL. */

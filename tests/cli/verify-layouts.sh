@@ -20,6 +20,13 @@ if [ -x "$CKPT_BIN/ckpt-fp8-to-bf16" ]; then
 		"model       passed   135 tensors (0 FP8 weights with their scales) as config.json implies: none missing, none extra, shapes and dtypes right"
 	run "$tool" --against bf16 --exact "$tiny"
 	expect_rc "FP8 input: --exact against the fp8-to-bf16 output: exit 0" 0
+	# its tar stream, checked as an archive against the directory's manifest
+	"$CKPT_BIN/ckpt-fp8-to-bf16" "$tiny" - 2>/dev/null >bf16.tar
+	run "$tool" --write-manifest bf16.sha bf16
+	run "$tool" --manifest bf16.sha bf16.tar
+	expect_rc "fp8-to-bf16 tar stream: structure, model and manifest as the directory's: exit 0" 0
+	n=$(wc -l <bf16.sha)
+	check "fp8-to-bf16 tar stream: all $n files match" grep -q "^manifest    passed   $n files listed, $n hashed (.*): all match\$" out
 else
 	skip "fp8-to-bf16 output against its input" "ckpt-fp8-to-bf16 is not built here"
 fi
