@@ -17,6 +17,7 @@ struct layout_ops {
 };
 
 extern const struct layout_ops layout_hf;
+extern const struct layout_ops layout_mstrain, layout_msinfer, layout_msinfer_t;
 
 /* Open path in the named layout, or the detected one when name is NULL. */
 int layout_open(struct view **v, const char *path, const char *name, int flags);

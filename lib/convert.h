@@ -45,7 +45,17 @@ struct cv_tensor {
 	/* the input bytes this tensor reads, dropped from memory once written (may be NULL) */
 	const uint8_t *in;
 	uint64_t in_len;
+	/* Or, for inputs not read front to back in proportion (gathers, transposes): the input
+	 * byte ranges behind output bytes [off, off + n), each passed to each(ctx, p, len):
+	 * with CV_IN_READ all that the chunk reads (to be read ahead), with CV_IN_DONE those
+	 * that no later chunk of the tensor reads (to be dropped once written).  Runs on the
+	 * writer thread; used instead of in / in_len when set. */
+	void (*inputs)(const void *arg, uint64_t off, uint64_t n, int what,
+		       void (*each)(void *ctx, const uint8_t *p, uint64_t len), void *ctx);
+	const void *inputs_arg;
 };
+
+enum { CV_IN_READ, CV_IN_DONE };
 
 struct cv_file {
 	char *name;             /* relative to the output directory */
