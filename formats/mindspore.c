@@ -24,12 +24,7 @@
 
 /* Per-layer names ("model.layers.L." + suffix), in the order convert_weight.py writes a
  * layer (the training writer follows it). */
-static const struct rule {
-	const char *suffix;
-	enum hf_role role;
-	enum ms_part part;
-	unsigned in;             /* layouts that use the name */
-} rules[] = {
+const struct ms_rule ms_rules[] = {
 	{"attention.l2q_nope_proj.weight", HF_Q_B_PROJ, MS_NOPE, T},
 	{"attention.l2q_pe_proj.weight", HF_Q_B_PROJ, MS_ROPE, T},
 	{"attention.l2q_proj.weight", HF_Q_B_PROJ, MS_ROPE_INPLACE, I},
@@ -82,7 +77,7 @@ static const struct global fusers[] = {
 	{"dense.weight", HF_MTP_EH_PROJ},
 };
 
-#define NRULES (sizeof rules / sizeof *rules)
+const size_t ms_nrules = sizeof ms_rules / sizeof *ms_rules;
 
 /* A decimal without leading zeros (as the writers spell them), then `end`. */
 static int parse_index(const char **p, char end, int *out)
@@ -138,10 +133,10 @@ int ms_parse(const char *name, enum ms_layout l, struct ms_name *out)
 	p += strlen(LAYER_PREFIX);
 	if (parse_index(&p, '.', &n.layer))
 		return -1;
-	for (size_t i = 0; i < NRULES; i++)
-		if ((rules[i].in & (1u << l)) && strcmp(p, rules[i].suffix) == 0) {
-			n.role = rules[i].role;
-			n.part = rules[i].part;
+	for (size_t i = 0; i < ms_nrules; i++)
+		if ((ms_rules[i].in & (1u << l)) && strcmp(p, ms_rules[i].suffix) == 0) {
+			n.role = ms_rules[i].role;
+			n.part = ms_rules[i].part;
 			*out = n;
 			return 0;
 		}
@@ -174,32 +169,39 @@ uint64_t ms_rope_row(uint64_t j, uint64_t rope)
 static pthread_mutex_t perm_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	uint64_t rope;
-	uint32_t *perm;
+	uint32_t *perm, *order;
 } perms[16];
 
-const uint32_t *ms_rope_perm(uint64_t rope)
+/* The tables for rope, made once (NULL when rope is odd, 0 or too large, or too many
+ * different sizes were asked for). */
+static const uint32_t *table(uint64_t rope, bool order)
 {
 	const uint32_t *r = NULL;
 	if (rope == 0 || rope % 2 || rope > PERM_MAX)
 		return NULL;
 	pthread_mutex_lock(&perm_mu);
 	size_t k = 0;
-	for (; k < sizeof perms / sizeof *perms && perms[k].perm; k++)
-		if (perms[k].rope == rope)
-			break;
+	while (k < sizeof perms / sizeof *perms && perms[k].perm && perms[k].rope != rope)
+		k++;
 	if (k < sizeof perms / sizeof *perms) {
 		if (!perms[k].perm) {
-			uint32_t *p = xmalloc(rope * sizeof *p);
-			for (uint64_t j = 0; j < rope; j++)
-				p[ms_rope_row(j, rope)] = (uint32_t)j;
+			uint32_t *p = xmalloc(rope * sizeof *p), *o = xmalloc(rope * sizeof *o);
+			for (uint64_t j = 0; j < rope; j++) {
+				o[j] = (uint32_t)ms_rope_row(j, rope);
+				p[o[j]] = (uint32_t)j;
+			}
 			perms[k].rope = rope;
 			perms[k].perm = p;
+			perms[k].order = o;
 		}
-		r = perms[k].perm;
+		r = order ? perms[k].order : perms[k].perm;
 	}
 	pthread_mutex_unlock(&perm_mu);
 	return r;
 }
+
+const uint32_t *ms_rope_perm(uint64_t rope) { return table(rope, false); }
+const uint32_t *ms_rope_order(uint64_t rope) { return table(rope, true); }
 
 /* ---- views ---- */
 

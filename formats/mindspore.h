@@ -58,6 +58,17 @@ struct ms_name {
 	int mtp;         /* K of model.mtp_hidden_fusers.K / model.mtp_norms.K, else -1 */
 };
 
+/* Per-layer names, "model.layers.L." + suffix, in the order convert_weight.py writes a
+ * layer. */
+struct ms_rule {
+	const char *suffix;
+	enum hf_role role;
+	enum ms_part part;
+	unsigned in;             /* the layouts that use it: bits 1 << MS_TRAIN, 1 << MS_INFER */
+};
+extern const struct ms_rule ms_rules[];
+extern const size_t ms_nrules;
+
 /* Take a MindSpore name apart: 0, or -1 when layout `l` has no such name (no message). */
 int ms_parse(const char *name, enum ms_layout l, struct ms_name *out);
 
@@ -72,8 +83,9 @@ struct ms_dims {
 /* Canonical rope row i of a head is stored row perm[i]: the de-interleave's inverse
  * (rope even, at most 2^20).  The table lives as long as the process. */
 const uint32_t *ms_rope_perm(uint64_t rope);
-/* Stored row j holds canonical row ms_rope_row(j, rope). */
+/* Stored row j holds canonical row ms_rope_row(j, rope) = ms_rope_order(rope)[j]. */
 uint64_t ms_rope_row(uint64_t j, uint64_t rope);
+const uint32_t *ms_rope_order(uint64_t rope);
 
 /* ---- the training layout written from any view (convert_weight.py's training path) ---- */
 

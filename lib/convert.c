@@ -135,6 +135,8 @@ struct chunk {
 
 struct slot {
 	long chunk;                  /* the chunk it holds, -1 when free */
+	size_t turn;                 /* the fill chunk (seq) it takes next: slot i takes i,
+					i + nslots, ... in that order, whoever gets there first */
 	bool ready;
 	int rc;
 	char err[ERR_MAX];
@@ -181,7 +183,7 @@ static void fill_one(void *arg, size_t k, unsigned worker)
 	struct slot *s = &g->slots[k % g->nslots];
 	const struct chunk *c = &g->c[ci];
 	pthread_mutex_lock(&g->mu);
-	while (s->chunk != -1 && !atomic_load(&g->abort))
+	while ((s->chunk != -1 || s->turn != k) && !atomic_load(&g->abort))
 		pthread_cond_wait(&g->cond_free, &g->mu);
 	if (atomic_load(&g->abort)) {
 		pthread_mutex_unlock(&g->mu);
@@ -271,6 +273,7 @@ static void *writer(void *arg)
 			pthread_mutex_lock(&g->mu);
 			s->chunk = -1;
 			s->ready = false;
+			s->turn += g->nslots;
 			pthread_cond_broadcast(&g->cond_free);
 			pthread_mutex_unlock(&g->mu);
 			if (rc) {
@@ -363,6 +366,7 @@ static int write_group(struct cv_file **files, size_t nfiles, struct pool *pool,
 	g.slots = xcalloc(g.nslots + 1, sizeof *g.slots);
 	for (size_t i = 0; i < g.nslots; i++) {
 		g.slots[i].chunk = -1;
+		g.slots[i].turn = i;
 		g.slots[i].buf = xmalloc(buf);
 	}
 	g.scratch = xcalloc(nt, sizeof *g.scratch);
