@@ -403,6 +403,19 @@ static int layer_dims(struct msview *m, int L, struct ms_dims *d, bool *ok)
 	return 0;
 }
 
+/* Two stored halves of one tensor must be as wide as each other: -1 (a problem recorded
+ * when lenient) otherwise. */
+static int widths(struct msview *m, const struct ckpt_tensor *a, const struct ckpt_tensor *b)
+{
+	char q1[ERR_QUOTE], q2[ERR_QUOTE], s1[64], s2[64];
+	if (cols_of(a) == cols_of(b))
+		return 0;
+	problem(m, "%s: tensors %s %s and %s %s are parts of one tensor but have different widths", a->shard->path,
+		err_quote(a->name, q1), st_shape_str(a->t->ndim, a->t->shape, s1, sizeof s1), err_quote(b->name, q2),
+		st_shape_str(b->t->ndim, b->t->shape, s2, sizeof s2));
+	return -1;
+}
+
 static int build_attention(struct msview *m, int L)
 {
 	const struct parts *p = &m->lp[L];
@@ -412,75 +425,62 @@ static int build_attention(struct msview *m, int L)
 	if (!p->q_nope && !p->q_rope && !p->q_whole && !p->kv_latent && !p->kv_rope && !p->kv_whole && !p->kvb_nope &&
 	    !p->kvb_v)
 		return 0;
+	/* halves first: a lone half says more than the sizes it leaves unknown */
+	const struct {
+		const struct ckpt_tensor *a, *b;
+		const char *name_a, *name_b;
+	} pairs[] = {{p->q_nope, p->q_rope, "l2q_nope_proj", "l2q_pe_proj"},
+		     {p->kv_latent, p->kv_rope, "kv2l_latent_kv", "kv2l_k_pe"},
+		     {p->kvb_nope, p->kvb_v, "lkv2kv_k_nope", "lkv2kv_v"}};
+	for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++)
+		if (!pairs[i].a != !pairs[i].b) {
+			const struct ckpt_tensor *have = pairs[i].a ? pairs[i].a : pairs[i].b;
+			char q[ERR_QUOTE];
+			if (problem(m, "%s: tensor %s has no %s beside it", have->shard->path, err_quote(have->name, q),
+				    pairs[i].a ? pairs[i].name_b : pairs[i].name_a))
+				return -1;
+			return 0;
+		}
 	if (layer_dims(m, L, &d, &ok))
 		return -1;
 	if (!ok)
 		return 0;
 	const uint32_t *perm = ms_rope_perm(d.rope);
 	uint64_t qh = d.nope + d.rope, kvh = d.nope + d.v;
-	/* q_b_proj */
-	if (m->kind == MS_TRAIN ? p->q_nope || p->q_rope : p->q_whole != NULL) {
-		const struct ckpt_tensor *a = m->kind == MS_TRAIN ? p->q_nope : p->q_whole;
-		const struct ckpt_tensor *b = m->kind == MS_TRAIN ? p->q_rope : p->q_whole;
-		if (!a || !b) {
-			const struct ckpt_tensor *have = a ? a : b;
-			char q[ERR_QUOTE];
-			return problem(m, "%s: tensor %s has no %s beside it", have->shard->path, err_quote(have->name, q),
-				       a ? "l2q_pe_proj" : "l2q_nope_proj");
-		}
-		if (cols_of(a) != cols_of(b)) {
-			char q[ERR_QUOTE];
-			return problem(m, "%s: tensors %s and its l2q_pe_proj have different widths", a->shard->path,
-				       err_quote(a->name, q));
-		}
+	bool train = m->kind == MS_TRAIN;
+	/* q_b_proj: per head its nope rows, then its rope rows (MindSpore order) */
+	const struct ckpt_tensor *a = train ? p->q_nope : p->q_whole, *b = train ? p->q_rope : p->q_whole;
+	if (a && widths(m, a, b) == 0) {
 		uint64_t shape[2] = {d.heads * qh, cols_of(a)};
 		struct vtensor *vt = view_add(m->v, hf_name_of(HF_Q_B_PROJ, L, -1, name, sizeof name), 2, shape);
 		for (uint64_t h = 0; h < d.heads; h++) {
-			if (m->kind == MS_TRAIN) {
-				add_piece(vt, a, h * d.nope, h * qh, d.nope, NULL);
-				add_piece(vt, b, h * d.rope, h * qh + d.nope, d.rope, perm);
-			} else {
-				add_piece(vt, a, h * qh, h * qh, d.nope, NULL);
-				add_piece(vt, a, h * qh + d.nope, h * qh + d.nope, d.rope, perm);
-			}
+			add_piece(vt, a, train ? h * d.nope : h * qh, h * qh, d.nope, NULL);
+			add_piece(vt, b, train ? h * d.rope : h * qh + d.nope, h * qh + d.nope, d.rope, perm);
 		}
+	} else if (a && !(m->flags & CKPT_LENIENT)) {
+		return -1;
 	}
-	/* kv_a_proj_with_mqa */
-	if (m->kind == MS_TRAIN ? p->kv_latent || p->kv_rope : p->kv_whole != NULL) {
-		const struct ckpt_tensor *a = m->kind == MS_TRAIN ? p->kv_latent : p->kv_whole;
-		const struct ckpt_tensor *b = m->kind == MS_TRAIN ? p->kv_rope : p->kv_whole;
-		char q[ERR_QUOTE];
-		if (!a || !b) {
-			const struct ckpt_tensor *have = a ? a : b;
-			return problem(m, "%s: tensor %s has no %s beside it", have->shard->path, err_quote(have->name, q),
-				       a ? "kv2l_k_pe" : "kv2l_latent_kv");
-		}
-		if (cols_of(a) != cols_of(b))
-			return problem(m, "%s: tensors %s and its kv2l_k_pe have different widths", a->shard->path,
-				       err_quote(a->name, q));
+	/* kv_a_proj_with_mqa: the latent rows, then the rope rows (MindSpore order) */
+	a = train ? p->kv_latent : p->kv_whole, b = train ? p->kv_rope : p->kv_whole;
+	if (a && widths(m, a, b) == 0) {
 		uint64_t shape[2] = {d.kv_rank + d.rope, cols_of(a)};
 		struct vtensor *vt = view_add(m->v, hf_name_of(HF_KV_A_PROJ, L, -1, name, sizeof name), 2, shape);
 		add_piece(vt, a, 0, 0, d.kv_rank, NULL);
-		add_piece(vt, b, m->kind == MS_TRAIN ? 0 : d.kv_rank, d.kv_rank, d.rope, perm);
+		add_piece(vt, b, train ? 0 : d.kv_rank, d.kv_rank, d.rope, perm);
+	} else if (a && !(m->flags & CKPT_LENIENT)) {
+		return -1;
 	}
-	/* kv_b_proj */
-	if (p->kvb_nope || p->kvb_v) {
-		char q[ERR_QUOTE];
-		const struct ckpt_tensor *a = p->kvb_nope, *b = p->kvb_v;
-		if (!a || !b) {
-			const struct ckpt_tensor *have = a ? a : b;
-			return problem(m, "%s: tensor %s has no %s beside it", have->shard->path, err_quote(have->name, q),
-				       a ? "lkv2kv_v" : "lkv2kv_k_nope");
-		}
-		if (cols_of(a) != cols_of(b))
-			return problem(m, "%s: tensors %s and its lkv2kv_v have different widths", a->shard->path,
-				       err_quote(a->name, q));
+	/* kv_b_proj: per head its nope rows, then its v rows */
+	a = p->kvb_nope, b = p->kvb_v;
+	if (a && widths(m, a, b) == 0) {
 		uint64_t shape[2] = {d.heads * kvh, cols_of(a)};
 		struct vtensor *vt = view_add(m->v, hf_name_of(HF_KV_B_PROJ, L, -1, name, sizeof name), 2, shape);
 		for (uint64_t h = 0; h < d.heads; h++) {
 			add_piece(vt, a, h * d.nope, h * kvh, d.nope, NULL);
 			add_piece(vt, b, h * d.v, h * kvh + d.nope, d.v, NULL);
 		}
+	} else if (a && !(m->flags & CKPT_LENIENT)) {
+		return -1;
 	}
 	return 0;
 }

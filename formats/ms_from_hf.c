@@ -183,7 +183,7 @@ int ms_train_plan(struct ms_train_out **outp, struct cv_job *job, const struct v
 	x.d = (struct ms_dims){(uint64_t)c->num_attention_heads, (uint64_t)c->qk_nope_head_dim,
 			       (uint64_t)c->qk_rope_head_dim, (uint64_t)c->v_head_dim, (uint64_t)c->kv_lora_rank};
 	for (int64_t L = 0; L < total; L++) {
-		char fname[64], mname[96];
+		char fname[96], mname[128];
 		snprintf(fname, sizeof fname, "ms-model-%05" PRId64 "-of-%05" PRId64 ".safetensors", L + 1, total);
 		x.f = cv_add_file(job, fname, (int)L);
 		if (L == 0 && plan_whole(&x, HF_EMBED, -1, "model.tok_embeddings.embedding_weight"))

@@ -292,7 +292,8 @@ static int plan_experts(struct ms_t2i *p, const char *dir, long L, const struct 
 			struct cv_transpose *x = &q->trans[q->ntrans++];
 			*x = (struct cv_transpose){ckpt_bytes(t), t->t->shape[0], t->t->shape[1], t->t->shape[2], bits / 8};
 			cv_tensor_transpose(ct, x);
-			cv_set_meta(f, MS_EXPERTS_META, MS_EXPERTS_TRANSPOSED);
+			if (!f->has_meta)
+				cv_set_meta(f, MS_EXPERTS_META, MS_EXPERTS_TRANSPOSED);
 		} else {
 			ct->copy = ckpt_bytes(t);
 			ct->in = ct->copy;

@@ -42,7 +42,9 @@ struct cv_tensor {
 	/* the bytes: copy[0 .. nbytes) when copy is set, else produced by fill */
 	const uint8_t *copy;
 	struct cv_fill fill;
-	/* the input bytes this tensor reads, dropped from memory once written (may be NULL) */
+	/* the input bytes this tensor reads, dropped from memory once written (may be NULL);
+	 * they must be pages of a mapped file (dropped pages are read again from it: dropped
+	 * heap memory would be lost) */
 	const uint8_t *in;
 	uint64_t in_len;
 	/* Or, for inputs not read front to back in proportion (gathers, transposes): the input

@@ -90,12 +90,14 @@ void cv_tensor_gather(struct cv_tensor *t, const struct cv_gather *g)
 
 #define TILE 32
 
-static void tile_copy(const struct cv_transpose *x, const uint8_t *m, uint64_t j0, uint64_t j1,
+/* Output rows [j0, j1) from input rows [i0, i1) of matrix m; element by element with
+ * memcpy when the addresses are not aligned to the element size. */
+static void tile_copy(const struct cv_transpose *x, bool aligned, const uint8_t *m, uint64_t j0, uint64_t j1,
 		      uint64_t i0, uint64_t i1, uint8_t *out, uint64_t out_j0)
 {
 	/* out row j holds input column j: out[(j - out_j0) * rows + i] = m[i * cols + j] */
 	const uint64_t R = x->rows, C = x->cols;
-	switch (x->esize) {
+	switch (aligned ? x->esize : 0) {
 	case 1:
 		for (uint64_t j = j0; j < j1; j++)
 			for (uint64_t i = i0; i < i1; i++)
@@ -135,12 +137,9 @@ static int transpose_fill(const void *arg, uint64_t off, uint64_t n, uint8_t *ds
 	while (r < end) {
 		uint64_t b = r / x->cols, j0 = r % x->cols, j1 = x->cols - j0 < end - r ? x->cols : j0 + (end - r);
 		const uint8_t *m = x->src + b * mat;
-		struct cv_transpose xs = *x;
-		if (!aligned)
-			xs.esize = 3; /* the bytewise path: any other value works too */
 		for (uint64_t jt = j0; jt < j1; jt += TILE)
 			for (uint64_t it = 0; it < x->rows; it += TILE)
-				tile_copy(aligned ? x : &xs, m, jt, jt + TILE < j1 ? jt + TILE : j1, it,
+				tile_copy(x, aligned, m, jt, jt + TILE < j1 ? jt + TILE : j1, it,
 					  it + TILE < x->rows ? it + TILE : x->rows, dst, j0);
 		dst += (j1 - j0) * row_bytes;
 		r += j1 - j0;

@@ -4,11 +4,17 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "ckpt.h"
 #include "err.h"
 #include "layout.h"
 #include "mindspore.h"
+#include "out.h"
 #include "t.h"
+
+static char *tmpdir;
 
 static void test_names(void)
 {
@@ -108,10 +114,198 @@ static void test_golden_views(void)
 		view_free(hf);
 }
 
+/* The training layout written from the FP8 HF checkpoint (through its view) into dir. */
+static int write_train(const char *dir, enum dt dtype)
+{
+	struct view *v;
+	struct cv_job job = {0};
+	struct ms_train_out *o = NULL;
+	struct cv_opts co = {.outdir = dir, .threads = 2};
+	if (layout_open(&v, t_path("CKPT_ROOT", "fixtures/tiny-v3"), NULL, 0))
+		return -1;
+	int rc = ms_train_plan(&o, &job, v, dtype) || cv_run(&job, &co) ? -1 : 0;
+	cv_job_free(&job);
+	ms_train_out_free(o);
+	view_free(v);
+	return rc;
+}
+
+static int write_infer(const char *in, const char *out, bool transpose)
+{
+	struct ms_t2i *p;
+	struct ms_t2i_opts o = {{1, "test"}, {4, "test"}, {64, "test"}, {64, "test"}, transpose};
+	struct cv_opts co = {.outdir = out, .threads = 2};
+	if (ms_t2i_plan(&p, in, &o))
+		return -1;
+	int rc = cv_run(&p->job, &co);
+	ms_t2i_free(p);
+	return rc;
+}
+
+/* Same names, dtypes, shapes and bytes in both checkpoints (shards aside). */
+static void same_tensors(const char *a, const char *b, const char *what)
+{
+	struct ckpt *x, *y;
+	if (ckpt_open(&x, a, 0) || ckpt_open(&y, b, 0)) {
+		CHECK(0, "%s: %s", what, err_last());
+		return;
+	}
+	size_t same = 0;
+	for (size_t i = 0; i < x->n && x->n == y->n; i++) {
+		const struct ckpt_tensor *s = &x->t[i], *t = &y->t[i];
+		same += strcmp(s->name, t->name) == 0 && s->t->dtype == t->t->dtype && s->t->ndim == t->t->ndim &&
+			memcmp(s->t->shape, t->t->shape, s->t->ndim * sizeof *s->t->shape) == 0 &&
+			st_nbytes(s->t) == st_nbytes(t->t) && memcmp(ckpt_bytes(s), ckpt_bytes(t), st_nbytes(s->t)) == 0;
+	}
+	CHECK(same == x->n && x->n == y->n && x->n > 0, "%s: %zu of %zu tensors the same (names, dtypes, shapes, bytes)",
+	      what, same, y->n);
+	ckpt_close(x);
+	ckpt_close(y);
+}
+
+static void test_written(void)
+{
+	struct view *hf, *v;
+	if (!t_golden("the training layout written from HF equals the golden one"))
+		return;
+	char *f32 = path_join(tmpdir, "train-f32"), *bf = path_join(tmpdir, "train-bf16");
+	char *inf = path_join(tmpdir, "infer-bf16"), *inft = path_join(tmpdir, "infer-bf16-t");
+	int r1 = write_train(f32, DT_F32);
+	CHECK(r1 == 0, "training layout, float32, from the FP8 checkpoint (%s)", r1 ? err_last() : "");
+	if (r1 == 0)
+		same_tensors(f32, t_path("CKPT_GOLDEN", "tiny-v3.mstrain"), "float32 training layout vs the golden one");
+	int r2 = write_train(bf, DT_BF16);
+	CHECK(r2 == 0, "training layout, bf16 (%s)", r2 ? err_last() : "");
+	struct ckpt *c;
+	if (r2 == 0 && ckpt_open(&c, bf, 0) == 0) {
+		size_t right = 0;
+		for (size_t i = 0; i < c->n; i++) {
+			const char *n = c->t[i].name;
+			bool f = strstr(n, "norm") || strstr(n, "router.dense") || strstr(n, "topk_bias");
+			right += c->t[i].t->dtype == (f ? DT_F32 : DT_BF16);
+		}
+		CHECK(right == c->n && c->n == 81, "bf16 training layout: norms, router and bias F32, the rest BF16 (%zu of %zu)",
+		      right, c->n);
+		ckpt_close(c);
+	}
+	if (layout_open(&hf, t_path("CKPT_ROOT", "fixtures/tiny-v3"), NULL, 0))
+		return;
+	if (r2 == 0 && layout_open(&v, bf, NULL, 0) == 0) {
+		compare_views(v, hf, 132, "bf16 training layout");
+		view_free(v);
+	}
+	int r3 = r2 ? -1 : write_infer(bf, inf, false);
+	CHECK(r3 == 0, "bf16 training -> inference (%s)", r3 ? err_last() : "");
+	if (r3 == 0 && layout_open(&v, inf, NULL, 0) == 0) {
+		compare_views(v, hf, 132, "bf16 inference layout");
+		view_free(v);
+	}
+	int r4 = r2 ? -1 : write_infer(bf, inft, true);
+	CHECK(r4 == 0, "bf16 training -> inference, experts transposed (%s)", r4 ? err_last() : "");
+	if (r4 == 0 && layout_open(&v, inft, NULL, 0) == 0) {
+		compare_views(v, hf, 132, "bf16 inference layout, experts transposed (marked)");
+		view_free(v);
+	}
+	if (r4 == 0 && layout_open(&v, inft, "mindspore-infer-transposed", 0) == 0) {
+		compare_views(v, hf, 132, "the same as mindspore-infer-transposed");
+		view_free(v);
+	}
+	/* the training layout without config.json: the sizes come from the shapes */
+	char *nc = path_join(tmpdir, "noconfig");
+	mkdir(nc, 0777);
+	const char *files[] = {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "param_name_map.json"};
+	for (int i = 0; i < 3; i++) {
+		char *l = path_join(nc, files[i]), *src = xstrdup(t_path("CKPT_GOLDEN", "tiny-v3.mstrain"));
+		char *t = path_join(src, files[i]);
+		if (symlink(t, l))
+			CHECK(0, "symlink %s", l);
+		free(l);
+		free(t);
+		free(src);
+	}
+	if (layout_open(&v, nc, NULL, 0) == 0) {
+		CHECK(!v->has_config, "the copy has no config.json");
+		compare_views(v, hf, 132, "training layout without config.json");
+		view_free(v);
+	} else {
+		CHECK(0, "view of the training layout without config.json (%s)", err_last());
+	}
+	view_free(hf);
+	free(nc);
+	free(f32);
+	free(bf);
+	free(inf);
+	free(inft);
+}
+
+/* A one-tensor safetensors file in dir. */
+static int write_one(const char *dir, const char *name, unsigned ndim, const uint64_t *shape)
+{
+	struct st_layout L;
+	struct st_entry e = {name, DT_F32, ndim, shape};
+	if (st_layout(&L, &e, 1, NULL, 0))
+		return -1;
+	char *p = path_join(dir, "one.safetensors");
+	FILE *f = fopen(p, "wb");
+	uint8_t *zero = xcalloc(L.data_size + 1, 1);
+	int rc = f && fwrite(L.header, 1, L.header_size, f) == L.header_size &&
+			 fwrite(zero, 1, L.data_size, f) == L.data_size
+		 ? 0
+		 : -1;
+	if (f)
+		fclose(f);
+	free(zero);
+	free(p);
+	st_layout_free(&L);
+	return rc;
+}
+
+/* What does not fit the layout is named. */
+static void test_refusals(void)
+{
+	char *d = path_join(tmpdir, "half");
+	mkdir(d, 0777);
+	struct view *v;
+	uint64_t shape[2] = {8, 4};
+	if (write_one(d, "model.layers.0.attention.l2q_nope_proj.weight", 2, shape)) {
+		CHECK(0, "cannot write a test file");
+		return;
+	}
+	int r = layout_open(&v, d, "mindspore-train", 0);
+	CHECK(r == -1 && strstr(err_last(), "one.safetensors: tensor \"model.layers.0.attention.l2q_nope_proj.weight\" has no "
+					    "l2q_pe_proj beside it") != NULL,
+	      "a split tensor without its other half is refused: %s", r ? err_last() : "opened");
+	if (r == 0)
+		view_free(v);
+	r = layout_open(&v, d, "mindspore-train", CKPT_LENIENT);
+	CHECK(r == 0 && v->nproblems == 1, "lenient: the same is a problem of the view (%zu)", r ? 0 : v->nproblems);
+	if (r == 0)
+		view_free(v);
+	uint64_t stacked[2] = {8, 4};
+	if (write_one(d, "model.layers.1.feed_forward.routed_experts.ffn.w1.weight", 2, stacked) == 0) {
+		r = layout_open(&v, d, "mindspore-infer", 0);
+		CHECK(r == -1 && strstr(err_last(), "[8, 4]: stacked experts need 3 dimensions") != NULL,
+		      "stacked experts of 2 dimensions are refused: %s", r ? err_last() : "opened");
+		if (r == 0)
+			view_free(v);
+	}
+	free(d);
+}
+
 int main(void)
 {
 	err_init("test_mindspore");
+	const char *t = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	tmpdir = xasprintf("%s/test_mindspore.%d", t, (int)getpid());
+	mkdir(tmpdir, 0777);
 	test_names();
 	test_golden_views();
+	test_written();
+	test_refusals();
+	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		printf("# could not remove %s\n", tmpdir);
+	free(cmd);
+	free(tmpdir);
 	return t_done();
 }
