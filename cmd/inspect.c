@@ -12,6 +12,7 @@
 #include "ckpt.h"
 #include "err.h"
 #include "jsonw.h"
+#include "layout.h"
 #include "pool.h"
 #include "st_header.h"
 #include "stats.h"
@@ -114,6 +115,7 @@ static int inspect(const struct opts *o, const char *path, struct pool *pool, st
 		return -1;
 	if (summary_build(&s, c, path))
 		goto out_c;
+	s.layout = layout_detect(path)->name;
 	ts = xcalloc(c->n ? c->n : 1, sizeof *ts);
 	for (size_t i = 0; i < c->n; i++)
 		if (selected(o, c->t[i].name))

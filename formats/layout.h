@@ -19,6 +19,9 @@ struct layout_ops {
 extern const struct layout_ops layout_hf;
 extern const struct layout_ops layout_mstrain, layout_msinfer, layout_msinfer_t;
 
+/* The layout path looks like (HF when nothing more specific fits). */
+const struct layout_ops *layout_detect(const char *path);
+
 /* Open path in the named layout, or the detected one when name is NULL. */
 int layout_open(struct view **v, const char *path, const char *name, int flags);
 const struct layout_ops *layout_named(const char *name);

@@ -164,6 +164,10 @@ void summary_text(const struct summary *s, struct buf *out)
 	table_add(&t, s->path);
 	table_add(&t, "index");
 	table_add(&t, c->index_path ? c->index_path : "none");
+	if (s->layout) {
+		table_add(&t, "layout");
+		table_add(&t, s->layout);
+	}
 	table_add(&t, "shards");
 	table_addf(&t, "%zu file%s, %" PRIu64 " bytes (%s)", c->nshards, c->nshards == 1 ? "" : "s", s->file_bytes, human_bytes(s->file_bytes, h));
 	if (c->nstray) {
@@ -277,6 +281,8 @@ void summary_json(const struct summary *s, struct jw *w)
 	jw_str(w, s->path);
 	jw_key(w, "index");
 	c->index_path ? jw_str(w, c->index_path) : jw_null(w);
+	jw_key(w, "layout");
+	s->layout ? jw_str(w, s->layout) : jw_null(w);
 	jw_key(w, "files");
 	jw_arr(w);
 	for (size_t i = 0; i < c->nshards; i++) {

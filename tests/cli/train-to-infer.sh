@@ -44,6 +44,11 @@ run "$tool" -j 3 "$g" outj3
 same_as_golden "-j 1: the same bytes" outj1
 same_as_golden "-j 3: the same bytes" outj3
 
+run "$CKPT_BIN/ckpt-inspect" "$g"
+expect_line "inspect: the training layout detected" "layout        mindspore-train"
+run "$CKPT_BIN/ckpt-inspect" --json out1
+expect_eq "inspect: the inference layout detected" "$("$jsonq" checkpoints.0.layout <out)" "mindspore-infer"
+
 # ---- options: config.json, the command line, the shapes ----
 mkdir noconfig
 for f in "$g"/*.safetensors "$g"/param_name_map.json; do ln -s "$f" noconfig/; done
