@@ -212,6 +212,12 @@ static int plan_attention(struct ms_t2i *p, const char *dir, long L, const struc
 			return missing(dir, L, need[i], "");
 		used[k] = true;
 	}
+	for (int i = 0; i < 4; i++)
+		if (dt_bits(have[i]->t->dtype) * cols_of(have[i]->t) % 8) {
+			char q[ERR_QUOTE];
+			return err_set("%s: tensor %s: its %s rows are not whole bytes and cannot be joined",
+				       have[i]->shard->path, err_quote(have[i]->name, q), dt_name(have[i]->t->dtype));
+		}
 	/* kv2l_k_pe's rows are the rope dimension, l2q_pe_proj's rows heads x rope, l2q_nope_proj's
 	 * rows heads x nope: every option is pinned by a shape */
 	uint64_t rope = rows_of(kpe->t);

@@ -61,6 +61,11 @@ run "$tool" --first-k-dense-replace 1 --num-heads 4 --qk-nope-head-dim 64 --qk-r
 expect_rc "no config.json, upstream's options: exit 0" 0
 same_as_golden "no config.json, upstream's options: upstream's bytes" out3
 check "no config.json: none written" test ! -e out3/config.json
+mkdir nomap
+for f in "$g"/*.safetensors; do ln -s "$f" nomap/; done
+run "$tool" --first-k-dense-replace 1 --num-heads 4 --qk-nope-head-dim 64 --qk-rope-head-dim 64 nomap out5
+expect_rc "no param_name_map.json: exit 0" 0
+same_as_golden "no param_name_map.json: tensors in name order (the golden map's order too): upstream's bytes" out5
 run "$tool" --num-heads 2 "$g" out4
 expect_rc "wrong heads: exit 2" 2
 expect_err "wrong heads: the tensor and the mismatch" \
