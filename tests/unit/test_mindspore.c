@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "ckpt.h"
+#include "hf_synth.h"
 #include "err.h"
 #include "layout.h"
 #include "mindspore.h"
@@ -292,6 +293,59 @@ static void test_refusals(void)
 	free(d);
 }
 
+/* Synthetic models of other shapes (3 heads of 32 + 16 rope rows, partial FP8 blocks,
+ * power-of-two scales; BF16): HF -> training (bf16) -> inference, each view equal to the
+ * source's. */
+static void test_synthetic(void)
+{
+	const char *specs[] = {"partial.json", "scales-e8m0.json", "bf16.json"};
+	for (size_t i = 0; i < sizeof specs / sizeof *specs; i++) {
+		char rel[64];
+		snprintf(rel, sizeof rel, "fixtures/specs/%s", specs[i]);
+		char *hf = path_join(tmpdir, "s-hf"), *tr = path_join(tmpdir, "s-train"), *in = path_join(tmpdir, "s-infer");
+		char *cmd = xasprintf("rm -rf '%s' '%s' '%s'", hf, tr, in);
+		if (system(cmd) != 0)
+			CHECK(0, "rm");
+		struct hf_synth *hs = NULL;
+		struct hf_synth_result r = {0};
+		struct view *vh = NULL, *vt = NULL, *vi = NULL;
+		struct cv_job job = {0};
+		struct ms_train_out *o = NULL;
+		struct cv_opts co = {.outdir = tr, .threads = 2};
+		int rc = hf_synth_load_file(&hs, t_path("CKPT_ROOT", rel), NULL, 0) || hf_synth_write(hs, hf, NULL, &r) ||
+			 layout_open(&vh, hf, NULL, 0) || ms_train_plan(&o, &job, vh, DT_BF16) || cv_run(&job, &co);
+		int64_t heads = vh ? vh->cfg.num_attention_heads : 0, nope = vh ? vh->cfg.qk_nope_head_dim : 0,
+			rope = vh ? vh->cfg.qk_rope_head_dim : 0, firstk = vh ? vh->cfg.first_k_dense_replace : 0;
+		struct ms_t2i *p = NULL;
+		struct ms_t2i_opts to = {{firstk, "t"}, {heads, "t"}, {nope, "t"}, {rope, "t"}, i == 1};
+		struct cv_opts ci = {.outdir = in, .threads = 2};
+		rc = rc || ms_t2i_plan(&p, tr, &to) || cv_run(&p->job, &ci) || layout_open(&vt, tr, NULL, 0) ||
+		     layout_open(&vi, in, NULL, 0);
+		CHECK(rc == 0, "%s: synthesized, written in the training and inference layouts (%s)", specs[i],
+		      rc ? err_last() : "");
+		if (rc == 0) {
+			char what[96];
+			size_t want = vt->n;
+			snprintf(what, sizeof what, "%s: training layout", specs[i]);
+			compare_views(vt, vh, want, what);
+			snprintf(what, sizeof what, "%s: inference layout%s", specs[i], i == 1 ? ", experts transposed" : "");
+			compare_views(vi, vh, want, what);
+		}
+		ms_t2i_free(p);
+		view_free(vi);
+		view_free(vt);
+		cv_job_free(&job);
+		ms_train_out_free(o);
+		view_free(vh);
+		hf_synth_free(hs);
+		buf_free(&r.notes);
+		free(cmd);
+		free(hf);
+		free(tr);
+		free(in);
+	}
+}
+
 int main(void)
 {
 	err_init("test_mindspore");
@@ -302,6 +356,7 @@ int main(void)
 	test_golden_views();
 	test_written();
 	test_refusals();
+	test_synthetic();
 	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", tmpdir);
