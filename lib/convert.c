@@ -135,8 +135,10 @@ struct chunk {
 
 struct slot {
 	long chunk;                  /* the chunk it holds, -1 when free */
-	size_t turn;                 /* the fill chunk (seq) it takes next: slot i takes i,
-					i + nslots, ... in that order, whoever gets there first */
+	size_t next;                 /* the fill chunk (seq) it takes next: slot k serves seqs
+					k, k + nslots, ... strictly in turn, else a later seq
+					could take a freed slot before the one the writer
+					waits for, and both would wait forever */
 	bool ready;
 	int rc;
 	char err[ERR_MAX];
@@ -183,7 +185,7 @@ static void fill_one(void *arg, size_t k, unsigned worker)
 	struct slot *s = &g->slots[k % g->nslots];
 	const struct chunk *c = &g->c[ci];
 	pthread_mutex_lock(&g->mu);
-	while ((s->chunk != -1 || s->turn != k) && !atomic_load(&g->abort))
+	while ((s->chunk != -1 || s->next != k) && !atomic_load(&g->abort))
 		pthread_cond_wait(&g->cond_free, &g->mu);
 	if (atomic_load(&g->abort)) {
 		pthread_mutex_unlock(&g->mu);
@@ -273,7 +275,7 @@ static void *writer(void *arg)
 			pthread_mutex_lock(&g->mu);
 			s->chunk = -1;
 			s->ready = false;
-			s->turn += g->nslots;
+			s->next += g->nslots;
 			pthread_cond_broadcast(&g->cond_free);
 			pthread_mutex_unlock(&g->mu);
 			if (rc) {
@@ -322,8 +324,10 @@ static void make_chunks(struct group_run *g)
 	for (size_t k = 0; k < n; k++) {
 		const struct cv_tensor *t = ord[k].t;
 		uint64_t nb = ord[k].nbytes, step = CV_CHUNK;
+		if (!t->copy && t->chunk)
+			step = t->chunk;
 		if (!t->copy && t->fill.unit) {
-			step = CV_CHUNK / t->fill.unit * t->fill.unit;
+			step = step / t->fill.unit * t->fill.unit;
 			if (step == 0)
 				step = t->fill.unit;
 		}
@@ -366,7 +370,7 @@ static int write_group(struct cv_file **files, size_t nfiles, struct pool *pool,
 	g.slots = xcalloc(g.nslots + 1, sizeof *g.slots);
 	for (size_t i = 0; i < g.nslots; i++) {
 		g.slots[i].chunk = -1;
-		g.slots[i].turn = i;
+		g.slots[i].next = i;
 		g.slots[i].buf = xmalloc(buf);
 	}
 	g.scratch = xcalloc(nt, sizeof *g.scratch);

@@ -55,6 +55,10 @@ struct cv_tensor {
 	void (*inputs)(const void *arg, uint64_t off, uint64_t n, int what,
 		       void (*each)(void *ctx, const uint8_t *p, uint64_t len), void *ctx);
 	const void *inputs_arg;
+	/* Output bytes per chunk of a fill (0: CV_CHUNK; rounded down to fill.unit), e.g. less
+	 * for a gather that reads its input sparsely, so that the input pages one chunk maps
+	 * stay about CV_CHUNK. */
+	uint64_t chunk;
 };
 
 enum { CV_IN_READ, CV_IN_DONE };

@@ -23,7 +23,6 @@ struct summary_dtype {
 struct summary {
 	const struct ckpt *c;
 	const char *path;             /* as the user gave it */
-	const char *layout;           /* its layout's name (formats/layout.h), NULL if not known */
 	uint64_t file_bytes;          /* the shard files' sizes */
 	uint64_t *shard_tensors;      /* per shard of c: the tensors it holds */
 	uint64_t params, bytes;       /* over all tensors */

@@ -87,6 +87,13 @@ const struct vtensor *view_find(const struct view *v, const char *name);
 /* Rows [r0, r0 + nr) of a canonical tensor as float32, row-major (nr * cols values). */
 int view_read_f32(const struct vtensor *t, uint64_t r0, uint64_t nr, float *out);
 
+/* Rows [r0, r0 + nr) of a canonical tensor as stored bytes, row-major (nr * cols elements),
+ * assembled from its pieces; only for unscaled pieces of one whole-byte dtype.  Lets a
+ * check compare bytes of a tensor that is stored in parts. */
+int view_read_bytes(const struct vtensor *t, uint64_t r0, uint64_t nr, uint8_t *out);
+/* The same for one piece alone (e.g. a replica): its rows [i0, i0 + n), nc elements each. */
+int vpiece_read_bytes(const struct vpiece *p, uint64_t i0, uint64_t n, uint8_t *out);
+
 /* The stored bytes when the tensor is exactly one untransformed, unscaled stored tensor
  * (NULL otherwise): lets comparisons and hashes work on bytes. */
 const uint8_t *vtensor_bytes(const struct vtensor *t);
