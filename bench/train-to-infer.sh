@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ckpt-train-to-infer against copying the same bytes: a synthetic BF16 training-layout
-# checkpoint (fixtures/specs/bench-mindspore.json through ckpt-synth and ckpt-ms-train,
+# checkpoint (fixtures/specs/bench-mindspore.json through ckpt-synth and ckpt-hf-to-sharded --layout mindspore-train,
 # about 2.8 GB), converted with and without --transpose-experts, and its shards copied
 # with dd conv=fsync (ckpt-train-to-infer fsyncs its files too); wall time and peak RSS,
 # medians of RUNS runs, ratios.  The input stays in the page cache for both (23 GB RAM):
@@ -22,7 +22,7 @@ median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 measure() { /usr/bin/time -f '%e %M' -o "$work/time" "$@" >/dev/null 2>"$work/stderr" || { cat "$work/stderr" >&2; exit 1; }; cat "$work/time"; }
 
 "$build/dev/ckpt-synth" -q "$root/fixtures/specs/bench-mindspore.json" "$work/hf"
-"$build/dev/ckpt-ms-train" "$work/hf" "$work/train"
+"$bin/ckpt-hf-to-sharded" -q --layout mindspore-train "$work/hf" "$work/train"
 rm -rf "$work/hf"
 bytes=$(du -cb "$work"/train/*.safetensors | tail -n 1 | cut -f1)
 copy() {

@@ -97,7 +97,7 @@ run "$CKPT_BIN/ckpt-inspect" --header outt/layer_1.safetensors
 expect_has "transpose: files say so in __metadata__" '"ckpt_experts": "transposed"'
 
 # ---- BF16 training input (the training layout written from the FP8 tiny checkpoint) ----
-"$CKPT_BUILD/dev/ckpt-ms-train" "$tiny" bf16train 2>err
+"$CKPT_BIN/ckpt-hf-to-sharded" -q --layout mindspore-train "$tiny" bf16train 2>err
 check "bf16: training checkpoint made" test -s bf16train/param_name_map.json
 run "$tool" bf16train bf16infer
 expect_rc "bf16: exit 0" 0
