@@ -1,10 +1,9 @@
 /* The engine's ready-made byte sources (lib/cvfill.h): gathers, transposes and rows of a
  * view give the bytes they describe whatever the chunking and thread count, and report
- * the input they read; and the engine keeps its ring of chunks in order under any timing. */
+ * the input they read.  (The engine's ring under contention: test_convert_ring.c.) */
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cvfill.h"
@@ -245,41 +244,6 @@ static void test_rows(const char *tmp)
 	view_free(v);
 }
 
-/* Many tiny fill chunks whose fills take random time: every ring slot must take its chunks
- * in order, or a slow worker finds its slot taken by a later chunk and the writer waits
- * forever. */
-static int slow_fill(const void *arg, uint64_t off, uint64_t n, uint8_t *dst, void *scratch)
-{
-	(void)scratch;
-	uint64_t id = (uint64_t)(uintptr_t)arg;
-	struct timespec ts = {0, (long)((id * 7919) % 5) * 200000};
-	nanosleep(&ts, NULL);
-	for (uint64_t i = 0; i < n; i++)
-		dst[i] = (uint8_t)(id + off + i);
-	return 0;
-}
-
-static void test_ring_order(const char *tmp)
-{
-	struct cv_job j = {0};
-	struct cv_file *f = cv_add_file(&j, "ring.safetensors", 0);
-	char names[300][16];
-	for (int i = 0; i < 300; i++) {
-		snprintf(names[i], sizeof names[i], "t%03d", i);
-		struct cv_tensor *t = cv_add_tensor(f, names[i], DT_U8, 1, (uint64_t[]){16});
-		t->fill = (struct cv_fill){slow_fill, (const void *)(uintptr_t)i, 0, 0};
-	}
-	size_t len = 0;
-	uint8_t *d = run_one(&j, 5, tmp, &len);
-	int ok = d && len == 300 * 16;
-	for (int i = 0; ok && i < 300; i++)
-		for (int k = 0; k < 16; k++)
-			ok &= d[i * 16 + k] == (uint8_t)(i + k);
-	CHECK(ok, "300 chunks filled at random speeds by 5 threads come out in order");
-	free(d);
-	cv_job_free(&j);
-}
-
 int main(void)
 {
 	err_init("test_cvfill");
@@ -289,7 +253,6 @@ int main(void)
 	test_gather(dir);
 	test_transpose(dir);
 	test_rows(dir);
-	test_ring_order(dir);
 	char *cmd = xasprintf("rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", dir);
