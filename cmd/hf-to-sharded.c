@@ -365,11 +365,13 @@ static int run_mindspore(const struct opts *o)
 			goto out;
 		v->has_config = true;
 	}
-	if (same_dir(o->in, o->out)) {
-		err_set("%s: the output directory is the input directory", o->out);
-		goto out;
-	}
-	struct cv_opts copts = {.outdir = o->out, .threads = o->jobs, .force = o->force};
+	/* the output directory is claimed with a record of this conversion */
+	const char *options = o->dtype == DT_BF16 ? "--layout mindspore-train --dtype bf16"
+			      : o->dtype == DT_F16 ? "--layout mindspore-train --dtype fp16"
+						   : "--layout mindspore-train --dtype fp32";
+	struct cv_opts copts = {.outdir = o->out, .threads = o->jobs, .force = o->force, .input = o->in,
+				.options = options};
+	out_handle_signals();
 	if (ms_train_plan(&mo, &job, v, o->dtype) || cv_run(&job, &copts))
 		goto out;
 	if (!o->quiet)

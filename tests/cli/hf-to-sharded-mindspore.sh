@@ -27,6 +27,12 @@ expect_same "fp32: config.json copied" "$tiny/config.json" f32/config.json
 run "$tool" --layout mindspore-train --dtype fp32 -j 1 --json "$tiny" f32
 expect_eq "resume: every file kept" "$("$jsonq" files.0.kept <out) $("$jsonq" files.3.kept <out)" "true true"
 
+run "$tool" --layout mindspore-train "$tiny" f32
+expect_err "bf16 into the fp32 run's directory: refused" \
+	"ckpt-hf-to-sharded: f32: not empty, and not an earlier run of this conversion (its .ckpt-run.json names another); --force writes into it anyway"
+run "$tool" --layout mindspore-train "$tiny" "$tiny/sub"
+expect_err "output inside the input: refused" \
+	"ckpt-hf-to-sharded: $tiny/sub: is inside the input directory $tiny; the output must go elsewhere"
 run "$tool" --layout mindspore-train "$tiny" bf16
 expect_rc "bf16: exit 0" 0
 run "$CKPT_BIN/ckpt-inspect" bf16

@@ -149,3 +149,43 @@ same_as_golden "resume: a damaged file is rewritten" resume
 run "$tool" -f "$g" resume
 same_as_golden "--force: everything rewritten, the same bytes" resume
 check "--force: layer_1 rewritten" test "$(stat -c %Y resume/layer_1.safetensors)" != "$(date -d 2001-01-01 +%s)"
+
+# ---- the output directory: claimed by a record of the conversion ----
+run "$tool" --transpose-experts "$g" out1
+expect_rc "another conversion into the same directory: exit 2" 2
+expect_err "another conversion into the same directory: refused" \
+	"ckpt-train-to-infer: out1: not empty, and not an earlier run of this conversion (its .ckpt-run.json names another); --force writes into it anyway"
+mkdir foreign && echo x >foreign/notes.txt
+run "$tool" "$g" foreign
+expect_err "a foreign non-empty directory: refused" \
+	"ckpt-train-to-infer: foreign: not empty, and not an earlier run of this conversion (no .ckpt-run.json); --force writes into it anyway"
+mkdir -p inside && for f in "$g"/*; do ln -s "$f" inside/; done
+run "$tool" inside inside/out
+expect_err "output inside the input: refused" \
+	"ckpt-train-to-infer: inside/out: is inside the input directory inside; the output must go elsewhere"
+
+# ---- a tar stream ----
+run "$tool" "$g" -
+expect_rc "tar: exit 0" 0
+mkdir untar && tar -xf out -C untar
+same_as_golden "tar: the same files" untar
+
+# ---- one file at a time (GNU parallel), then --finalize ----
+run "$tool" --list-files "$g"
+expect_eq "list-files" "$(tr '\n' ' ' <out)" "general.safetensors layer_0.safetensors layer_1.safetensors layer_2.safetensors layer_3.safetensors "
+"$tool" --file layer_0.safetensors "$g" units 2>err
+run "$tool" --finalize "$g" units
+expect_err "finalize before every file is written: refused" \
+	"ckpt-train-to-infer: units/general.safetensors: missing or incomplete: every file must be written before finalizing"
+for f in general layer_1 layer_2 layer_3; do "$tool" -q --file $f.safetensors "$g" units & done
+wait
+check "units: no map before --finalize" test ! -e units/param_name_map.json
+run "$tool" --finalize "$g" units
+expect_rc "finalize: exit 0" 0
+same_as_golden "one file at a time, then --finalize: upstream's bytes" units
+run "$tool" --file layer_9.safetensors "$g" units
+expect_err "--file of no such file: refused" "ckpt-train-to-infer: layer_9.safetensors: not a file of this conversion"
+
+# ---- progress ----
+run "$tool" --progress "$g" prog
+check "--progress: a final line on stderr" grep -q '100% 28.3 MiB / 28.3 MiB' err
