@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "buf.h"
 #include "ckpt.h"
@@ -20,6 +19,7 @@
 #include "layout.h"
 #include "mindspore.h"
 #include "out.h"
+#include "progress.h"
 
 static const char usage_text[] =
 	"Usage: ckpt-hf-to-sharded [OPTION]... --model-parallel M [--n-experts N] INPUT_DIR OUTPUT_DIR\n"
@@ -42,7 +42,8 @@ static const char usage_text[] =
 	"  --config FILE       config.json to use (default: INPUT_DIR/config.json)\n"
 	"  --force             rewrite rank files that are already complete\n"
 	"  -j, --jobs N        threads (default: all cores); the bytes never depend on it\n"
-	"  -q, --quiet         print nothing on success\n"
+	"  -q, --quiet         print nothing on success, no progress bar\n"
+	"      --progress      show progress even when standard error is not a terminal\n"
 	"      --json          report as JSON\n"
 	"  -h, --help          print this help\n"
 	"      --version       print the version\n"
@@ -58,7 +59,7 @@ struct opts {
 	bool have_experts;
 	int rank;
 	const char *config;
-	bool force, quiet, json;
+	bool force, quiet, json, progress;
 	unsigned jobs;
 	const char *in, *out;
 };
@@ -86,7 +87,7 @@ static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
 
 static int parse_args(struct opts *o, int argc, char **argv)
 {
-	enum { O_MP = 256, O_EXPERTS, O_RANK, O_CONFIG, O_FORCE, O_JSON, O_VERSION, O_LAYOUT, O_DTYPE };
+	enum { O_MP = 256, O_EXPERTS, O_RANK, O_CONFIG, O_FORCE, O_JSON, O_VERSION, O_PROGRESS, O_LAYOUT, O_DTYPE };
 	static const struct option lo[] = {
 		{"layout", required_argument, NULL, O_LAYOUT},
 		{"dtype", required_argument, NULL, O_DTYPE},
@@ -98,6 +99,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		{"jobs", required_argument, NULL, 'j'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"json", no_argument, NULL, O_JSON},
+		{"progress", no_argument, NULL, O_PROGRESS},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, O_VERSION},
 		{NULL, 0, NULL, 0},
@@ -152,6 +154,9 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		case O_JSON:
 			o->json = true;
 			break;
+		case O_PROGRESS:
+			o->progress = true;
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			exit(EXIT_OK);
@@ -182,12 +187,6 @@ static int parse_args(struct opts *o, int argc, char **argv)
 	o->in = argv[optind];
 	o->out = argv[optind + 1];
 	return 0;
-}
-
-static bool same_dir(const char *a, const char *b)
-{
-	struct stat x, y;
-	return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
 }
 
 static void report(const struct opts *o, const struct dsmp_plan *p)
@@ -248,7 +247,7 @@ static int run(const struct opts *o)
 	struct ckpt *c = NULL;
 	struct ds_config cfg;
 	struct dsmp_plan plan;
-	char *source = NULL, *tool = NULL;
+	char *source = NULL, *tool = NULL, *options = NULL;
 	int rc = EXIT_USAGE;
 	bool planned = false;
 	if (ckpt_open(&c, o->in, 0))
@@ -281,10 +280,6 @@ static int run(const struct opts *o)
 		err_set("%" PRIu64 " experts do not divide into %u ranks (--model-parallel)", n_experts, o->mp);
 		goto out;
 	}
-	if (same_dir(o->in, o->out)) {
-		err_set("%s: the output directory is the input directory", o->out);
-		goto out;
-	}
 	source = realpath(o->in, NULL);
 	tool = xasprintf("ckpt-hf-to-sharded %s", CKPT_VERSION);
 	struct dsmp_opts dopts = {
@@ -295,9 +290,15 @@ static int run(const struct opts *o)
 	if (dsmp_plan(&plan, c, &dopts))
 		goto out;
 	planned = true;
+	/* the options that change the output: a run with others is a different conversion */
+	options = xasprintf("--model-parallel %u --n-experts %" PRIu64, o->mp, n_experts);
+	struct progress *pg = progress_new(o->quiet ? PROGRESS_OFF : o->progress ? PROGRESS_ON : PROGRESS_AUTO);
 	struct cv_opts copts = {.outdir = o->out, .threads = o->jobs, .force = o->force,
-				.no_side = o->rank > 0};
-	if (cv_run(&plan.job, &copts))
+				.no_side = o->rank > 0, .input = o->in, .options = options,
+				.progress = progress_update, .progress_arg = pg};
+	int failed = cv_run(&plan.job, &copts);
+	progress_end(pg);
+	if (failed)
 		goto out;
 	if (!o->quiet)
 		report(o, &plan);
@@ -309,6 +310,7 @@ out:
 		dsmp_plan_free(&plan);
 	free(source);
 	free(tool);
+	free(options);
 	ckpt_close(c);
 	return rc;
 }
@@ -369,10 +371,12 @@ static int run_mindspore(const struct opts *o)
 	const char *options = o->dtype == DT_BF16 ? "--layout mindspore-train --dtype bf16"
 			      : o->dtype == DT_F16 ? "--layout mindspore-train --dtype fp16"
 						   : "--layout mindspore-train --dtype fp32";
+	struct progress *pg = progress_new(o->quiet ? PROGRESS_OFF : o->progress ? PROGRESS_ON : PROGRESS_AUTO);
 	struct cv_opts copts = {.outdir = o->out, .threads = o->jobs, .force = o->force, .input = o->in,
-				.options = options};
-	out_handle_signals();
-	if (ms_train_plan(&mo, &job, v, o->dtype) || cv_run(&job, &copts))
+				.options = options, .progress = progress_update, .progress_arg = pg};
+	int bad = ms_train_plan(&mo, &job, v, o->dtype) || cv_run(&job, &copts);
+	progress_end(pg);
+	if (bad)
 		goto out;
 	if (!o->quiet)
 		report_files(o, &job);
@@ -390,6 +394,7 @@ int main(int argc, char **argv)
 {
 	struct opts o;
 	err_init(argv[0]);
+	out_handle_signals();
 	int rc = parse_args(&o, argc, argv);
 	if (rc)
 		return rc;
