@@ -16,16 +16,24 @@
 #include "dsmp.h"
 #include "err.h"
 #include "jsonw.h"
+#include "layout.h"
+#include "mindspore.h"
 #include "out.h"
 #include "progress.h"
 
 static const char usage_text[] =
 	"Usage: ckpt-hf-to-sharded [OPTION]... --model-parallel M [--n-experts N] INPUT_DIR OUTPUT_DIR\n"
+	"       ckpt-hf-to-sharded [OPTION]... --layout mindspore-train [--dtype T] INPUT_DIR OUTPUT_DIR\n"
 	"Cut an HF DeepSeek-V3 checkpoint into DeepSeek's model-parallel files\n"
 	"OUTPUT_DIR/model{i}-mp{M}.safetensors, byte for byte what inference/convert.py writes,\n"
 	"and copy the tokenizer files and config.json beside them with a record of the sharding\n"
 	"(" DSMP_RECORD ").  MTP layers (from config.json's num_hidden_layers on) are left out.\n"
+	"Or write MindSpore Transformers' training layout, as its convert_weight.py does: FP8\n"
+	"dequantized and rounded to bf16, one file per layer, param_name_map.json.\n"
 	"\n"
+	"  --layout L          dsmp (default) or mindspore-train\n"
+	"  --dtype T           mindspore-train: bf16 (default), fp16 or fp32 (norms, router\n"
+	"                      and its bias are fp32 whatever T)\n"
 	"  --model-parallel M  number of ranks (required)\n"
 	"  --n-experts N       routed experts (default: config.json's n_routed_experts, which it\n"
 	"                      must equal); must divide by M\n"
@@ -43,6 +51,9 @@ static const char usage_text[] =
 	"Exit status: 0 success, 2 usage, input or output error.\n";
 
 struct opts {
+	bool mindspore;
+	enum dt dtype;
+	bool have_dtype;
 	unsigned mp;
 	uint64_t n_experts;
 	bool have_experts;
@@ -76,8 +87,10 @@ static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
 
 static int parse_args(struct opts *o, int argc, char **argv)
 {
-	enum { O_MP = 256, O_EXPERTS, O_RANK, O_CONFIG, O_FORCE, O_JSON, O_VERSION, O_PROGRESS };
+	enum { O_MP = 256, O_EXPERTS, O_RANK, O_CONFIG, O_FORCE, O_JSON, O_VERSION, O_PROGRESS, O_LAYOUT, O_DTYPE };
 	static const struct option lo[] = {
+		{"layout", required_argument, NULL, O_LAYOUT},
+		{"dtype", required_argument, NULL, O_DTYPE},
 		{"model-parallel", required_argument, NULL, O_MP},
 		{"n-experts", required_argument, NULL, O_EXPERTS},
 		{"rank", required_argument, NULL, O_RANK},
@@ -93,7 +106,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
 	};
 	uint64_t v;
 	int c;
-	*o = (struct opts){.rank = -1};
+	*o = (struct opts){.rank = -1, .dtype = DT_BF16};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":j:qh", lo, NULL)) != -1) {
 		switch (c) {
@@ -115,6 +128,17 @@ static int parse_args(struct opts *o, int argc, char **argv)
 			break;
 		case O_CONFIG:
 			o->config = optarg;
+			break;
+		case O_LAYOUT:
+			if (strcmp(optarg, "mindspore-train") != 0 && strcmp(optarg, "dsmp") != 0)
+				return usage_error("--layout: \"%s\" is not dsmp or mindspore-train", optarg);
+			o->mindspore = strcmp(optarg, "mindspore-train") == 0;
+			break;
+		case O_DTYPE:
+			if (strcmp(optarg, "bf16") != 0 && strcmp(optarg, "fp16") != 0 && strcmp(optarg, "fp32") != 0)
+				return usage_error("--dtype: \"%s\" is not bf16, fp16 or fp32", optarg);
+			o->dtype = optarg[0] == 'b' ? DT_BF16 : optarg[2] == '1' ? DT_F16 : DT_F32;
+			o->have_dtype = true;
 			break;
 		case O_FORCE:
 			o->force = true;
@@ -147,6 +171,15 @@ static int parse_args(struct opts *o, int argc, char **argv)
 	}
 	if (argc - optind != 2)
 		return usage_error("%s", "expected INPUT_DIR and OUTPUT_DIR");
+	if (o->mindspore && (o->mp || o->have_experts || o->rank >= 0))
+		return usage_error("%s", "--model-parallel, --n-experts and --rank are for --layout dsmp");
+	if (!o->mindspore && o->have_dtype)
+		return usage_error("%s", "--dtype is for --layout mindspore-train");
+	if (o->mindspore) {
+		o->in = argv[optind];
+		o->out = argv[optind + 1];
+		return 0;
+	}
 	if (!o->mp)
 		return usage_error("%s", "--model-parallel M is required");
 	if (o->rank >= 0 && (unsigned)o->rank >= o->mp)
@@ -282,6 +315,81 @@ out:
 	return rc;
 }
 
+/* What was written (or kept), one line per file, or as JSON. */
+static void report_files(const struct opts *o, const struct cv_job *j)
+{
+	struct buf b = {0};
+	if (o->json) {
+		struct jw w;
+		jw_init(&w, &b, 2, true);
+		jw_obj(&w);
+		jw_key(&w, "output");
+		jw_str(&w, o->out);
+		jw_key(&w, "layout");
+		jw_str(&w, "mindspore-train");
+		jw_key(&w, "files");
+		jw_arr(&w);
+		for (size_t i = 0; i < j->nfiles; i++) {
+			jw_obj(&w);
+			jw_key(&w, "name");
+			jw_str(&w, j->files[i].name);
+			jw_key(&w, "tensors");
+			jw_u64(&w, j->files[i].n);
+			jw_key(&w, "bytes");
+			jw_u64(&w, j->files[i].L.file_size);
+			jw_key(&w, "kept");
+			jw_bool(&w, j->files[i].skip);
+			jw_obj_end(&w);
+		}
+		jw_arr_end(&w);
+		jw_obj_end(&w);
+		buf_addc(&b, '\n');
+	} else {
+		for (size_t i = 0; i < j->nfiles; i++)
+			buf_printf(&b, "%s: %zu tensors, %" PRIu64 " bytes, %s\n", j->files[i].name, j->files[i].n,
+				   j->files[i].L.file_size, j->files[i].skip ? "kept (already complete)" : "written");
+	}
+	fwrite(b.p, 1, b.len, stdout);
+	buf_free(&b);
+}
+
+/* --layout mindspore-train: the training layout from the input seen through its view. */
+static int run_mindspore(const struct opts *o)
+{
+	struct view *v = NULL;
+	struct cv_job job = {0};
+	struct ms_train_out *mo = NULL;
+	int rc = EXIT_USAGE;
+	if (layout_open(&v, o->in, NULL, 0))
+		goto out;
+	if (o->config) {
+		if (ds_config_load(&v->cfg, o->config))
+			goto out;
+		v->has_config = true;
+	}
+	/* the output directory is claimed with a record of this conversion */
+	const char *options = o->dtype == DT_BF16 ? "--layout mindspore-train --dtype bf16"
+			      : o->dtype == DT_F16 ? "--layout mindspore-train --dtype fp16"
+						   : "--layout mindspore-train --dtype fp32";
+	struct progress *pg = progress_new(o->quiet ? PROGRESS_OFF : o->progress ? PROGRESS_ON : PROGRESS_AUTO);
+	struct cv_opts copts = {.outdir = o->out, .threads = o->jobs, .force = o->force, .input = o->in,
+				.options = options, .progress = progress_update, .progress_arg = pg};
+	int bad = ms_train_plan(&mo, &job, v, o->dtype) || cv_run(&job, &copts);
+	progress_end(pg);
+	if (bad)
+		goto out;
+	if (!o->quiet)
+		report_files(o, &job);
+	rc = EXIT_OK;
+out:
+	if (rc)
+		err_print();
+	ms_train_out_free(mo);
+	cv_job_free(&job);
+	view_free(v);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -290,5 +398,5 @@ int main(int argc, char **argv)
 	int rc = parse_args(&o, argc, argv);
 	if (rc)
 		return rc;
-	return run(&o);
+	return o.mindspore ? run_mindspore(&o) : run(&o);
 }

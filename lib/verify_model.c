@@ -178,6 +178,8 @@ void verify_model(const struct vtarget *t, struct report *r)
 			check_entry(&m, path, e->name, st->ndim, st->shape, st->dtype, e);
 			continue;
 		}
+		if (v->omits && v->omits(v, e->name))
+			continue; /* the layout never stores it (view.h) */
 		if (in_unreadable_shard(t->c, byname, e->name)) {
 			m.unreadable++;
 			continue; /* its shard is a structure problem */
