@@ -312,7 +312,7 @@ static void test_synthetic(void)
 		struct cv_job job = {0};
 		struct ms_train_out *o = NULL;
 		struct cv_opts co = {.outdir = tr, .threads = 2};
-		int rc = hf_synth_load_file(&hs, t_path("CKPT_ROOT", rel), NULL, 0) || hf_synth_write(hs, hf, NULL, &r) ||
+		int rc = hf_synth_load_file(&hs, t_path("CKPT_ROOT", rel), NULL, 0) || hf_synth_write(hs, hf, 1, &r) ||
 			 layout_open(&vh, hf, NULL, 0) || ms_train_plan(&o, &job, vh, DT_BF16) || cv_run(&job, &co);
 		int64_t heads = vh ? vh->cfg.num_attention_heads : 0, nope = vh ? vh->cfg.qk_nope_head_dim : 0,
 			rope = vh ? vh->cfg.qk_rope_head_dim : 0, firstk = vh ? vh->cfg.first_k_dense_replace : 0;
