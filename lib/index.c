@@ -33,16 +33,20 @@ static const char *bad_file_name(const char *f)
 	return NULL;
 }
 
-/* The checks shared by idx_load and idx_parse, on x->doc. */
-static int idx_check(struct idx *x, const char *path)
+/* x->doc parsed: check it and fill in the rest. */
+static int idx_fill(struct idx **out, struct idx *x, const char *path)
 {
 	char q1[ERR_QUOTE], q2[ERR_QUOTE], w[JSON_WHAT];
 	const struct json *root = json_root(x->doc);
-	if (root->type != JSON_OBJECT)
-		return err_set("%s: index is %s, not a JSON object", path, json_what(root, w));
+	if (root->type != JSON_OBJECT) {
+		err_set("%s: index is %s, not a JSON object", path, json_what(root, w));
+		goto fail;
+	}
 	const struct json *meta = json_get(root, "metadata"), *wm = json_get(root, "weight_map");
-	if (meta && meta->type != JSON_OBJECT && meta->type != JSON_NULL)
-		return err_set("%s: \"metadata\" is %s, not an object", path, json_what(meta, w));
+	if (meta && meta->type != JSON_OBJECT && meta->type != JSON_NULL) {
+		err_set("%s: \"metadata\" is %s, not an object", path, json_what(meta, w));
+		goto fail;
+	}
 	const struct json *ts = meta ? json_get(meta, "total_size") : NULL;
 	if (ts && ts->type != JSON_NULL) {
 		/* Python writes an int; a float with no fraction (1234.0) is read the same way */
@@ -54,37 +58,53 @@ static int idx_check(struct idx *x, const char *path)
 			x->total_size = (uint64_t)d;
 			x->has_total_size = true;
 		} else {
-			return err_set("%s: \"total_size\" is %s, not a non-negative integer", path, json_what(ts, w));
+			err_set("%s: \"total_size\" is %s, not a non-negative integer", path, json_what(ts, w));
+			goto fail;
 		}
 	}
-	if (!wm)
-		return err_set("%s: no \"weight_map\"", path);
-	if (wm->type != JSON_OBJECT)
-		return err_set("%s: \"weight_map\" is %s, not an object", path, json_what(wm, w));
+	if (!wm) {
+		err_set("%s: no \"weight_map\"", path);
+		goto fail;
+	}
+	if (wm->type != JSON_OBJECT) {
+		err_set("%s: \"weight_map\" is %s, not an object", path, json_what(wm, w));
+		goto fail;
+	}
 	x->e = xcalloc(wm->n, sizeof *x->e);
 	x->files = xcalloc(wm->n, sizeof *x->files);
 	for (const struct json *k = wm->kid; k; k = k->next) {
 		const char *kq = err_quoten(k->key, k->key_len, q1), *why;
-		if (k->type != JSON_STRING)
-			return err_set("%s: weight_map entry %s is %s, not a file name", path, kq, json_what(k, w));
-		if (strlen(k->key) != k->key_len)
-			return err_set("%s: weight_map tensor name %s contains a NUL character", path, kq);
-		if (strlen(k->s) != k->len)
-			return err_set("%s: weight_map entry %s: file name %s contains a NUL character", path, kq,
+		if (k->type != JSON_STRING) {
+			err_set("%s: weight_map entry %s is %s, not a file name", path, kq, json_what(k, w));
+			goto fail;
+		}
+		if (strlen(k->key) != k->key_len) {
+			err_set("%s: weight_map tensor name %s contains a NUL character", path, kq);
+			goto fail;
+		}
+		if (strlen(k->s) != k->len) {
+			err_set("%s: weight_map entry %s: file name %s contains a NUL character", path, kq,
 				err_quoten(k->s, k->len, q2));
-		if ((why = bad_file_name(k->s)))
-			return err_set("%s: weight_map entry %s: file name %s is %s", path, kq, err_quote(k->s, q2), why);
+			goto fail;
+		}
+		if ((why = bad_file_name(k->s))) {
+			err_set("%s: weight_map entry %s: file name %s is %s", path, kq, err_quote(k->s, q2), why);
+			goto fail;
+		}
 		x->e[x->n].name = k->key;
 		x->e[x->n].file = k->s;
 		x->files[x->n] = k->s;
 		x->n++;
 	}
-	if (x->n > 1) /* files is NULL when the map is empty */
-		qsort(x->files, x->n, sizeof *x->files, cmp_str);
+	qsort(x->files, x->n, sizeof *x->files, cmp_str);
 	for (size_t i = 0; i < x->n; i++)
 		if (x->nfiles == 0 || strcmp(x->files[x->nfiles - 1], x->files[i]) != 0)
 			x->files[x->nfiles++] = x->files[i];
+	*out = x;
 	return 0;
+fail:
+	idx_free(x);
+	return -1;
 }
 
 int idx_load(struct idx **out, const char *path)
@@ -92,12 +112,11 @@ int idx_load(struct idx **out, const char *path)
 	struct idx *x = xcalloc(1, sizeof *x);
 	*out = NULL;
 	x->path = xstrdup(path);
-	if (json_load(&x->doc, path, 0) || idx_check(x, path)) {
+	if (json_load(&x->doc, path, 0)) {
 		idx_free(x);
 		return -1;
 	}
-	*out = x;
-	return 0;
+	return idx_fill(out, x, path);
 }
 
 int idx_parse(struct idx **out, const char *path, const char *text, size_t len)
@@ -110,12 +129,7 @@ int idx_parse(struct idx **out, const char *path, const char *text, size_t len)
 		idx_free(x);
 		return -1;
 	}
-	if (idx_check(x, path)) {
-		idx_free(x);
-		return -1;
-	}
-	*out = x;
-	return 0;
+	return idx_fill(out, x, path);
 }
 
 void idx_free(struct idx *x)

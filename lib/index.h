@@ -28,7 +28,7 @@ struct idx {
 
 /* Load and check: a weight_map of strings whose file names stay inside the directory. */
 int idx_load(struct idx **out, const char *path);
-/* The same for index text held in memory; path is used in messages only. */
+/* The same from text in memory (e.g. read out of an archive); path names it in messages. */
 int idx_parse(struct idx **out, const char *path, const char *text, size_t len);
 void idx_free(struct idx *x);
 /* The index as the HF tools write it (indent 2); total_size NULL writes "metadata": {}. */

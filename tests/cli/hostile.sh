@@ -4,7 +4,8 @@
 # to the side files the converters copy, refused by every tool with the same named error;
 # the links allowed (inside the directory, the Hugging Face hub cache, CKPT_FOLLOW_SYMLINKS=1);
 # index names with "..", nesting deep enough to exhaust a recursive parser, and a header
-# claiming a terabyte, refused by the converters as by ckpt-inspect.
+# claiming a terabyte, refused by the converters as by ckpt-inspect; tar entries leading out of
+# the archive's directory, refused by ckpt-verify.
 . "$CKPT_ROOT/tests/cli/lib.sh"
 fp8=$CKPT_BIN/ckpt-fp8-to-bf16
 sharded=$CKPT_BIN/ckpt-hf-to-sharded
@@ -89,6 +90,34 @@ expect_err "ckpt-hf-to-sharded: a tokenizer file linked outside: the named error
 check "ckpt-hf-to-sharded: ... exit 2, no rank written" [ "$rc" -eq 2 -a ! -e o/model0-mp2.safetensors ]
 rm -rf in o
 
+# --- tar archives (ckpt-verify reads them without extracting): entries an extracting tar
+# would write outside its target are refused by name ---
+verify=$CKPT_BIN/ckpt-verify
+if [ -x "$verify" ]; then
+	mkdir -p tarsrc && cp -r "$tiny" tarsrc/ckpt && rm tarsrc/ckpt/config.json && ln -s /etc/passwd tarsrc/ckpt/config.json
+	tar cf link.tar -C tarsrc ckpt
+	run "$verify" link.tar
+	check "ckpt-verify: a tar with a symbolic link leading out: exit 2" [ "$rc" -eq 2 ]
+	expect_err "ckpt-verify: a tar with a symbolic link leading out: the named error" \
+		"ckpt-verify: link.tar: entry \"ckpt/config.json\" is a symbolic link to \"/etc/passwd\", outside the archive's directory"
+	mkdir -p tw && echo x >secret2 && (cd tw && tar cPf ../dotdot.tar ../secret2 2>/dev/null)
+	run "$verify" dotdot.tar
+	expect_err "ckpt-verify: a tar entry named ../x: the named error" \
+		"ckpt-verify: dotdot.tar: entry \"../secret2\" leads outside the archive's directory"
+	tar cPf abs.tar "$PWD/secret2" 2>/dev/null
+	run "$verify" abs.tar
+	expect_err "ckpt-verify: a tar entry with an absolute name: the named error" \
+		"ckpt-verify: abs.tar: entry \"$PWD/secret2\" is an absolute path"
+	mkdir -p mf && cp "$tiny"/* mf/ && echo private >secret3 && ln -s "$PWD/secret3" mf/notes.txt
+	run "$verify" --write-manifest sums mf
+	check "ckpt-verify --write-manifest: a file linked outside is not hashed: exit 2, no manifest" \
+		[ "$rc" -eq 2 -a ! -e sums ]
+	expect_err "ckpt-verify --write-manifest: a file linked outside: the named error" \
+		"ckpt-verify: mf/notes.txt: symbolic link to \"$PWD/secret3\" $FOLLOW"
+else
+	skip "ckpt-verify: tar entries leading out" "ckpt-verify is not built"
+fi
+
 # --- the Hugging Face hub cache: snapshot files are links into ../../blobs ---
 repo=hub/models--deepseek-ai--tiny
 mkdir -p "$repo/blobs" "$repo/snapshots/0123abc"
@@ -104,7 +133,7 @@ check "the hub cache layout: ckpt-fp8-to-bf16 converts it, the same files as fro
 	eval '[ $rc -eq 0 ] && same_tree hubout direct'
 run "$sharded" --model-parallel 2 "$repo/snapshots/0123abc" hubsh
 "$sharded" --model-parallel 2 "$tiny" directsh >/dev/null 2>&1
-rm -f hubsh/ckpt-sharding.json directsh/ckpt-sharding.json # (they name their input)
+rm -f hub{sh,out}/.ckpt-run.json direct{sh,}/.ckpt-run.json hubsh/ckpt-sharding.json directsh/ckpt-sharding.json # (they name their input)
 check "the hub cache layout: ckpt-hf-to-sharded cuts it, the same files as from a plain directory" \
 	eval '[ $rc -eq 0 ] && same_tree hubsh directsh'
 exit 0

@@ -1,12 +1,16 @@
 /* Hostile input at the library's level (fixtures/bad has the file cases, tests/cli/hostile.sh
- * the tools): tar entry names that would escape the extraction directory, JSON nested a
+ * the tools): tar entry names that would escape the extraction directory, written (refused
+ * by the writer) and read (refused by the archive reader), JSON nested a
  * million deep, headers claiming more than they hold, and symbolic links, with the hub
  * cache layout that is allowed and the environment variable that lifts the check. */
+#include <archive.h>
+#include <archive_entry.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "archive_in.h"
 #include "ckpt.h"
 #include "confine.h"
 #include "err.h"
@@ -160,6 +164,86 @@ static void test_links(void)
 	      "a link to itself: refused (%s)", err_last());
 }
 
+/* A tar holding a good file "ckpt/config.json" and one entry: a file named `name`, or a
+ * symbolic link (`sym`) or hard link (`hard`) named `name`. */
+static void write_tar(const char *tar, const char *name, const char *sym, const char *hard)
+{
+	struct archive *w = archive_write_new();
+	archive_write_set_format_pax_restricted(w);
+	archive_write_open_filename(w, tar);
+	struct archive_entry *e = archive_entry_new();
+	archive_entry_set_pathname(e, "ckpt/config.json");
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_size(e, 2);
+	archive_write_header(w, e);
+	archive_write_data(w, "{}", 2);
+	archive_entry_clear(e);
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_perm(e, 0644);
+	if (sym) {
+		archive_entry_set_filetype(e, AE_IFLNK);
+		archive_entry_set_symlink(e, sym);
+	} else if (hard) {
+		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_hardlink(e, hard);
+	} else {
+		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_size(e, 1);
+	}
+	archive_write_header(w, e);
+	if (!sym && !hard)
+		archive_write_data(w, "x", 1);
+	archive_entry_free(e);
+	archive_write_close(w);
+	archive_write_free(w);
+}
+
+/* Tar entries that an extracting tar would write outside its target directory. */
+static void test_tar_escapes(void)
+{
+	static const struct {
+		const char *name, *sym, *hard, *msg;
+	} cases[] = {
+		{"../evil.safetensors", NULL, NULL, "e.tar: entry \"../evil.safetensors\" leads outside the archive's directory"},
+		{"ckpt/../../evil", NULL, NULL, "e.tar: entry \"ckpt/../../evil\" leads outside the archive's directory"},
+		{"/etc/cron.d/evil", NULL, NULL, "e.tar: entry \"/etc/cron.d/evil\" is an absolute path"},
+		{"ckpt/tokenizer.json", "../../etc/passwd", NULL,
+		 "e.tar: entry \"ckpt/tokenizer.json\" is a symbolic link to \"../../etc/passwd\", outside the archive's directory"},
+		{"ckpt/tokenizer.json", "/etc/passwd", NULL,
+		 "e.tar: entry \"ckpt/tokenizer.json\" is a symbolic link to \"/etc/passwd\", outside the archive's directory"},
+		{"ckpt/model.safetensors", NULL, "../outside",
+		 "e.tar: entry \"ckpt/model.safetensors\" is a hard link to \"../outside\", outside the archive's directory"},
+	};
+	int good = 0;
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct arc a;
+		write_tar("e.tar", cases[i].name, cases[i].sym, cases[i].hard);
+		int rc = arc_read(&a, "e.tar", false);
+		if (rc == -1 && strcmp(err_last(), cases[i].msg) == 0)
+			good++;
+		else
+			CHECK(0, "tar entry %s: want \"%s\", got %s", cases[i].name, cases[i].msg, rc ? err_last() : "success");
+		if (rc == 0)
+			arc_free(&a);
+	}
+	CHECK(good == 6, "tar entries with .., absolute names, links leading out: refused by name (%d of 6)", good);
+	/* links that stay inside are skipped, as before */
+	struct arc a;
+	write_tar("e.tar", "ckpt/link.json", "../ckpt/config.json", NULL);
+	int rc = arc_read(&a, "e.tar", false);
+	CHECK(rc == 0 && a.n == 1 && a.nskipped == 1, "a symbolic link inside the archive is skipped, not refused (%s)",
+	      rc ? err_last() : "");
+	if (rc == 0)
+		arc_free(&a);
+	write_tar("e.tar", "ckpt/sub/x..y", NULL, NULL);
+	rc = arc_read(&a, "e.tar", false);
+	CHECK(rc == 0 && a.n == 2, "\"..\" inside a name is no component: read (%s)", rc ? err_last() : "");
+	if (rc == 0)
+		arc_free(&a);
+	unlink("e.tar");
+}
+
 int main(void)
 {
 	err_init("test_hostile");
@@ -167,5 +251,6 @@ int main(void)
 	test_deep_json();
 	test_huge_claims();
 	test_links();
+	test_tar_escapes();
 	return t_done();
 }
