@@ -5,8 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "err.h"
+#include "simd.h"
 
 struct view *view_new(enum view_layout layout, const char *layout_name, const char *path)
 {
@@ -183,10 +186,57 @@ static float scale_at(const struct vpiece *p, uint64_t r, uint64_t c)
 	return s;
 }
 
+/* e4m3fn codes times a scale, 16 at a time with integer and float arithmetic (no table):
+ * the 7 magnitude bits placed at the top of a float32's exponent and mantissa give the
+ * value times 2^-120, exactly, subnormals included; then one float32 multiply by the
+ * scale, as lib/quant.h does; then optionally the round to BF16 that DeepSeek's
+ * dequantization stores. */
+static inline uint32_t bf16_round_bits(uint32_t u) { return (u + 0x7fffu + ((u >> 16) & 1)) & 0xffff0000u; }
+
+CKPT_CLONES static void e4m3_run(const uint8_t *w, size_t n, float s, bool rnd, float *out)
+{
+	size_t j = 0;
+	for (; j + 16 <= n; j += 16) {
+		v16b b;
+		memcpy(&b, w + j, sizeof b);
+		v16u c = __builtin_convertvector(b, v16u);
+		v16u sign = (c & 0x80) << 24;
+		v16f f = (v16f)((c & 0x7f) << 20) * 0x1p120f;
+		f = (v16f)((v16u)f | sign) * s;
+		v16u u = (v16u)f;
+		if (rnd)
+			u = (u + 0x7fffu + ((u >> 16) & 1)) & 0xffff0000u;
+		v16u nan = (v16u)((c & 0x7f) == 0x7f);
+		u = (u & ~nan) | (nan & (sign | 0x7fc00000u));
+		memcpy(out + j, &u, sizeof u);
+	}
+	for (; j < n; j++) {
+		uint32_t c = w[j], sign = (c & 0x80) << 24, u;
+		float f = dt_bits_f32((c & 0x7f) << 20) * 0x1p120f;
+		f = dt_bits_f32(dt_f32_bits(f) | sign) * s;
+		u = rnd ? bf16_round_bits(dt_f32_bits(f)) : dt_f32_bits(f);
+		if ((c & 0x7f) == 0x7f)
+			u = sign | 0x7fc00000u;
+		out[j] = dt_bits_f32(u);
+	}
+}
+
 /* n values of stored row r from column c, into out. */
-static void read_run(const struct vpiece *p, uint64_t C, uint64_t r, uint64_t c, uint64_t n, float *out)
+static void read_run(const struct vpiece *p, uint64_t C, uint64_t r, uint64_t c, uint64_t n, float *out,
+		     unsigned flags)
 {
 	const uint8_t *base = st_bytes(p->f, p->t);
+	bool rnd = (flags & VIEW_ROUND_BF16) != 0;
+	if (p->s && p->t->dtype == DT_F8_E4M3) {
+		for (uint64_t j = 0; j < n;) {
+			uint64_t end = ((c + j) / p->bn + 1) * p->bn - c;
+			if (end > n)
+				end = n;
+			e4m3_run(base + r * C + c + j, (size_t)(end - j), scale_at(p, r, c + j), rnd, out + j);
+			j = end;
+		}
+		return;
+	}
 	dt_to_f32(p->t->dtype, base, r * C + c, (size_t)n, out);
 	if (!p->s)
 		return;
@@ -196,15 +246,18 @@ static void read_run(const struct vpiece *p, uint64_t C, uint64_t r, uint64_t c,
 		if (end > n)
 			end = n;
 		float s = scale_at(p, r, c + j);
-		for (; j < end; j++)
+		for (; j < end; j++) {
 			out[j] *= s;
+			if (rnd)
+				out[j] = dt_bf16_to_f32(dt_f32_to_bf16(out[j]));
+		}
 	}
 }
 
-int view_read_f32(const struct vtensor *t, uint64_t r0, uint64_t nr, float *out)
+int view_read_rows(const struct vtensor *t, uint64_t r0, uint64_t nr, float *out, size_t ld, unsigned flags)
 {
 	char q[ERR_QUOTE];
-	if (r0 + nr > t->rows)
+	if (r0 + nr > t->rows || r0 + nr < r0)
 		return err_set("tensor %s: rows %" PRIu64 "..%" PRIu64 " are outside its %" PRIu64, err_quote(t->name, q),
 			       r0, r0 + nr, t->rows);
 	if (!dt_has_value(t->stored))
@@ -218,17 +271,48 @@ int view_read_f32(const struct vtensor *t, uint64_t r0, uint64_t nr, float *out)
 		(void)R;
 		for (uint64_t d = lo; d < hi; d++) {
 			uint64_t i = d - p->dr;
-			float *o = out + (d - r0) * t->cols + p->dc;
+			float *o = out + (d - r0) * ld + p->dc;
 			if (!p->transposed) {
-				read_run(p, C, p->sr + (p->perm ? p->perm[i] : i), p->sc, p->nc, o);
+				read_run(p, C, p->sr + (p->perm ? p->perm[i] : i), p->sc, p->nc, o, flags);
 				continue;
 			}
 			/* canonical row i is stored column sc + i */
 			for (uint64_t j = 0; j < p->nc; j++)
-				read_run(p, C, p->sr + j, p->sc + i, 1, o + j);
+				read_run(p, C, p->sr + j, p->sc + i, 1, o + j, flags);
 		}
 	}
 	return 0;
+}
+
+int view_read_f32(const struct vtensor *t, uint64_t r0, uint64_t nr, float *out)
+{
+	return view_read_rows(t, r0, nr, out, (size_t)t->cols, 0);
+}
+
+/* Drop the resident pages of bytes [from, to) of a read-only mapping; pages shared with
+ * neighbouring tensors go too (they are read back from the file when touched). */
+static void drop_range(const uint8_t *from, const uint8_t *to)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a = (uintptr_t)from & ~(page - 1), b = ((uintptr_t)to + page - 1) & ~(page - 1);
+	if (b > a)
+		madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+void vtensor_release(const struct vtensor *t)
+{
+	for (size_t k = 0; k < t->npieces; k++) {
+		const struct vpiece *p = &t->p[k];
+		uint64_t R, C, es = dt_bits(p->t->dtype) / 8;
+		fold(p->t->ndim, p->t->shape, &R, &C);
+		const uint8_t *base = st_bytes(p->f, p->t);
+		if (es && !p->transposed && !p->perm && p->nr)
+			drop_range(base + (p->sr * C + p->sc) * es, base + ((p->sr + p->nr - 1) * C + p->sc + p->nc) * es);
+		else
+			drop_range(base, base + st_nbytes(p->t));
+		if (p->s)
+			drop_range(st_bytes(p->sf, p->s), st_bytes(p->sf, p->s) + st_nbytes(p->s));
+	}
 }
 
 const uint8_t *vtensor_bytes(const struct vtensor *t)

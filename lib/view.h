@@ -83,6 +83,23 @@ const struct vtensor *view_find(const struct view *v, const char *name);
 /* Rows [r0, r0 + nr) of a canonical tensor as float32, row-major (nr * cols values). */
 int view_read_f32(const struct vtensor *t, uint64_t r0, uint64_t nr, float *out);
 
+enum {
+	/* Round dequantized FP8 values to BF16, as DeepSeek's weight_dequant stores them (the
+	 * tensor's dtype says so): bf16(float32(w) * float32(scale)).  Without it they stay
+	 * the float32 products.  Values that are not dequantized are never rounded. */
+	VIEW_ROUND_BF16 = 1,
+};
+
+/* The same as view_read_f32, with row i of the result at out + i * ld (ld >= cols) and
+ * flags above; FP8 e4m3 blocks are decoded 16 values at a time.  The reader of choice
+ * for row blocks of large weights. */
+int view_read_rows(const struct vtensor *t, uint64_t r0, uint64_t nr, float *out, size_t ld, unsigned flags);
+
+/* The stored bytes behind t (and their block scales) are not needed for now: their pages
+ * leave the process's resident set and are read from the file again if touched.  Lets a
+ * reader of a large checkpoint keep its memory bounded by what it holds at a time. */
+void vtensor_release(const struct vtensor *t);
+
 /* The stored bytes when the tensor is exactly one untransformed, unscaled stored tensor
  * (NULL otherwise): lets comparisons and hashes work on bytes. */
 const uint8_t *vtensor_bytes(const struct vtensor *t);

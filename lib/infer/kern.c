@@ -1,0 +1,89 @@
+#include "kern.h"
+
+#include <math.h>
+
+#include "simd.h"
+
+/* R x C dot products over K: R + C loads feed R * C multiply-adds per 16 values.  The last
+ * partial chunk is copied into zero-padded lanes (adding 0 * 0 changes nothing). */
+static inline __attribute__((always_inline)) void block(const float *w, size_t ldw, int R, const float *x,
+							 size_t ldx, int C, size_t K, float *y, size_t ldy)
+{
+	v16f acc[4][4];
+	for (int r = 0; r < R; r++)
+		for (int c = 0; c < C; c++)
+			acc[r][c] = (v16f){0};
+	size_t k = 0;
+	for (; k + 16 <= K; k += 16) {
+		v16f wv[4], xv[4];
+		for (int r = 0; r < R; r++)
+			wv[r] = v16f_load(w + r * ldw + k);
+		for (int c = 0; c < C; c++)
+			xv[c] = v16f_load(x + c * ldx + k);
+		for (int r = 0; r < R; r++)
+			for (int c = 0; c < C; c++)
+				acc[r][c] += wv[r] * xv[c];
+	}
+	if (k < K) {
+		float wt[4][16] = {{0}}, xt[4][16] = {{0}};
+		for (int r = 0; r < R; r++)
+			memcpy(wt[r], w + r * ldw + k, (K - k) * sizeof(float));
+		for (int c = 0; c < C; c++)
+			memcpy(xt[c], x + c * ldx + k, (K - k) * sizeof(float));
+		for (int r = 0; r < R; r++)
+			for (int c = 0; c < C; c++)
+				acc[r][c] += v16f_load(wt[r]) * v16f_load(xt[c]);
+	}
+	for (int r = 0; r < R; r++)
+		for (int c = 0; c < C; c++)
+			y[c * ldy + r] = v16f_sum(&acc[r][c]);
+}
+
+CKPT_CLONES void kern_dot_block(const float *w, size_t ldw, size_t R, const float *x, size_t ldx, size_t C,
+				size_t K, float *y, size_t ldy)
+{
+	for (size_t r = 0; r < R; r += 4) {
+		int rr = R - r < 4 ? (int)(R - r) : 4;
+		for (size_t c = 0; c < C; c += 4) {
+			int cc = C - c < 4 ? (int)(C - c) : 4;
+			const float *wp = w + r * ldw, *xp = x + c * ldx;
+			float *yp = y + c * ldy + r;
+#define B(RR, CC) \
+	case RR * 8 + CC: \
+		block(wp, ldw, RR, xp, ldx, CC, K, yp, ldy); \
+		break
+			switch (rr * 8 + cc) {
+				B(1, 1); B(1, 2); B(1, 3); B(1, 4);
+				B(2, 1); B(2, 2); B(2, 3); B(2, 4);
+				B(3, 1); B(3, 2); B(3, 3); B(3, 4);
+				B(4, 1); B(4, 2); B(4, 3); B(4, 4);
+			}
+#undef B
+		}
+	}
+}
+
+float kern_dot(const float *a, const float *b, size_t K)
+{
+	float y;
+	kern_dot_block(a, K, 1, b, K, 1, K, &y, 1);
+	return y;
+}
+
+void kern_rmsnorm(float *out, const float *x, const float *w, size_t n, double eps)
+{
+	double ss = 0;
+	for (size_t i = 0; i < n; i++)
+		ss += (double)x[i] * x[i];
+	double r = 1.0 / sqrt(ss / (double)n + eps);
+	for (size_t i = 0; i < n; i++)
+		out[i] = (float)((double)x[i] * r * w[i]);
+}
+
+void kern_silu_mul(float *g, const float *u, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		double v = g[i];
+		g[i] = (float)(v / (1.0 + exp(-v)) * u[i]);
+	}
+}
