@@ -238,7 +238,7 @@ int fwd_forward(struct fwd_model *f, const struct fwd_tokens *t, bool mtp, struc
 	if (nmtp >= T)
 		nmtp = T - 1;
 	float *last = nmtp ? xmalloc(B * T * H * sizeof *last) : NULL;
-	uint64_t bytes0 = f->m.lin.bytes;
+	uint64_t bytes0 = f->m.lin.bytes, macs0 = f->m.lin.macs;
 	double t0 = now();
 	int rc = infer_forward(&f->m, t->ids, B, T, r->logits, last, NULL);
 	if (rc == 0 && nmtp) {
@@ -250,6 +250,7 @@ int fwd_forward(struct fwd_model *f, const struct fwd_tokens *t, bool mtp, struc
 	}
 	r->seconds = now() - t0;
 	r->weight_bytes = f->m.lin.bytes - bytes0;
+	r->macs = f->m.lin.macs - macs0;
 	free(last);
 	if (rc)
 		fwd_run_free(r);

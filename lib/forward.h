@@ -63,6 +63,7 @@ struct fwd_run {
 	float **mtp;                 /* depth d: B*(T-d)*V logits, predicting token i + d + 1 */
 	double seconds;
 	uint64_t weight_bytes;       /* stored bytes of the weights it read */
+	uint64_t macs;               /* multiply-adds of its matrix products */
 };
 
 int fwd_forward(struct fwd_model *f, const struct fwd_tokens *t, bool mtp, struct fwd_run *r);

@@ -24,6 +24,7 @@
 typedef float v16f __attribute__((vector_size(64)));
 typedef uint32_t v16u __attribute__((vector_size(64)));
 typedef int32_t v16i __attribute__((vector_size(64)));
+typedef uint16_t v16s __attribute__((vector_size(32)));
 typedef uint8_t v16b __attribute__((vector_size(16)));
 
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
@@ -39,6 +40,22 @@ static inline __attribute__((always_inline)) v16f v16f_load(const float *p)
 	return v;
 }
 
+
+/* 16 bytes widened to 32-bit lanes (through 16 bits: GCC turns that into two zero-extends;
+ * the direct conversion comes out as scalar code). */
+static inline __attribute__((always_inline)) v16u v16u_from_bytes(const uint8_t *p)
+{
+	v16b b;
+	memcpy(&b, p, sizeof b);
+	return __builtin_convertvector(__builtin_convertvector(b, v16s), v16u);
+}
+
+static inline __attribute__((always_inline)) v16u v16u_from_u16(const void *p)
+{
+	v16s s;
+	memcpy(&s, p, sizeof s);
+	return __builtin_convertvector(s, v16u);
+}
 
 static inline __attribute__((always_inline)) v16f v16f_set1(float x) { return (v16f){0} + x; }
 

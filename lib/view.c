@@ -197,9 +197,7 @@ CKPT_CLONES static void e4m3_run(const uint8_t *w, size_t n, float s, bool rnd, 
 {
 	size_t j = 0;
 	for (; j + 16 <= n; j += 16) {
-		v16b b;
-		memcpy(&b, w + j, sizeof b);
-		v16u c = __builtin_convertvector(b, v16u);
+		v16u c = v16u_from_bytes(w + j);
 		v16u sign = (c & 0x80) << 24;
 		v16f f = (v16f)((c & 0x7f) << 20) * 0x1p120f;
 		f = (v16f)((v16u)f | sign) * s;
@@ -221,6 +219,20 @@ CKPT_CLONES static void e4m3_run(const uint8_t *w, size_t n, float s, bool rnd, 
 	}
 }
 
+CKPT_CLONES static void bf16_run(const uint8_t *src, size_t n, float *out)
+{
+	size_t j = 0;
+	for (; j + 16 <= n; j += 16) {
+		v16u u = v16u_from_u16(src + 2 * j) << 16;
+		memcpy(out + j, &u, sizeof u);
+	}
+	for (; j < n; j++) {
+		uint16_t h;
+		memcpy(&h, src + 2 * j, 2);
+		out[j] = dt_bf16_to_f32(h);
+	}
+}
+
 /* n values of stored row r from column c, into out. */
 static void read_run(const struct vpiece *p, uint64_t C, uint64_t r, uint64_t c, uint64_t n, float *out,
 		     unsigned flags)
@@ -235,6 +247,10 @@ static void read_run(const struct vpiece *p, uint64_t C, uint64_t r, uint64_t c,
 			e4m3_run(base + r * C + c + j, (size_t)(end - j), scale_at(p, r, c + j), rnd, out + j);
 			j = end;
 		}
+		return;
+	}
+	if (p->t->dtype == DT_BF16 && !p->s) {
+		bf16_run(base + 2 * (r * C + c), (size_t)n, out);
 		return;
 	}
 	dt_to_f32(p->t->dtype, base, r * C + c, (size_t)n, out);
@@ -287,6 +303,144 @@ int view_read_rows(const struct vtensor *t, uint64_t r0, uint64_t nr, float *out
 int view_read_f32(const struct vtensor *t, uint64_t r0, uint64_t nr, float *out)
 {
 	return view_read_rows(t, r0, nr, out, (size_t)t->cols, 0);
+}
+
+/* ---- rows as BF16 ---- */
+
+/* Sign-magnitude FP8 codes (e4m3fn, e5m2): the code with the sign bit set is the exact
+ * negative, and so is its scaled and rounded value (round to nearest even is symmetric).
+ * So one table of 128 BF16 values per block, bf16(float32(code) * scale), and the sign bit
+ * flipped in, gives DeepSeek's dequantization bit for bit. */
+static bool sign_magnitude_fp8(enum dt t) { return t == DT_F8_E4M3 || t == DT_F8_E5M2; }
+
+static void fp8_tab_scalar(const uint8_t *w, size_t n, const uint16_t *tab, uint16_t *out)
+{
+	for (size_t j = 0; j < n; j++)
+		out[j] = (uint16_t)(tab[w[j] & 0x7f] ^ ((w[j] & 0x80) << 8));
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
+typedef uint16_t v32s __attribute__((vector_size(64)));
+typedef uint8_t v32b __attribute__((vector_size(32)));
+
+/* 32 codes at a time: two-register word permutes look the 128 entries up (the shuffle
+ * takes its index modulo 64, so bit 6 picks the pair of registers). */
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void fp8_tab_avx512(const uint8_t *w, size_t n,
+										    const uint16_t *tab, uint16_t *out)
+{
+	v32s t0, t1, t2, t3;
+	memcpy(&t0, tab, 64);
+	memcpy(&t1, tab + 32, 64);
+	memcpy(&t2, tab + 64, 64);
+	memcpy(&t3, tab + 96, 64);
+	size_t j = 0;
+	for (; j + 32 <= n; j += 32) {
+		v32b b;
+		memcpy(&b, w + j, sizeof b);
+		v32s c = __builtin_convertvector(b, v32s);
+		v32s lo = __builtin_shuffle(t0, t1, c), hi = __builtin_shuffle(t2, t3, c);
+		v32s m = (v32s)((c & 0x40) != 0);
+		v32s r = ((lo & ~m) | (hi & m)) ^ ((c & 0x80) << 8);
+		memcpy(out + j, &r, sizeof r);
+	}
+	fp8_tab_scalar(w + j, n - j, tab, out + j);
+}
+
+static void fp8_tab_run(const uint8_t *w, size_t n, const uint16_t *tab, uint16_t *out)
+{
+	if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+		fp8_tab_avx512(w, n, tab, out);
+	else
+		fp8_tab_scalar(w, n, tab, out);
+}
+#else
+#define fp8_tab_run fp8_tab_scalar
+#endif
+
+bool vtensor_bf16_readable(const struct vtensor *t)
+{
+	for (size_t k = 0; k < t->npieces; k++) {
+		const struct vpiece *p = &t->p[k];
+		if (p->transposed)
+			return false;
+		if (!(p->t->dtype == DT_BF16 && !p->s) && !(p->s && sign_magnitude_fp8(p->t->dtype)))
+			return false;
+	}
+	return t->npieces > 0;
+}
+
+/* tab[m] = bf16(mag[m] * s) for the 128 magnitudes, rounded as dt_f32_to_bf16 does. */
+CKPT_CLONES static void bf16_table(const float *mag, float s, uint16_t *tab)
+{
+	for (int i = 0; i < 128; i += 16) {
+		v16u u = (v16u)(v16f_load(mag + i) * s);
+		v16u nan = (v16u)((u & 0x7fffffffu) > 0x7f800000u);
+		v16u r = ((u | 0x400000u) & nan) | ((u + 0x7fffu + ((u >> 16) & 1)) & ~nan);
+		v16s h = __builtin_convertvector(r >> 16, v16s);
+		memcpy(tab + i, &h, sizeof h);
+	}
+}
+
+/* The tables of block row br for column blocks cb0 .. cb0 + nb - 1 of a piece. */
+static void fp8_tables(const struct vpiece *p, const float *mag, uint64_t br, uint64_t cb0, uint64_t nb,
+		       uint16_t *tab)
+{
+	for (uint64_t b = 0; b < nb; b++)
+		bf16_table(mag, scale_at(p, br * p->bm, (cb0 + b) * p->bn), tab + b * 128);
+}
+
+int view_read_rows_bf16(const struct vtensor *t, uint64_t r0, uint64_t nr, uint16_t *out, size_t ld)
+{
+	char q[ERR_QUOTE];
+	if (r0 + nr > t->rows || r0 + nr < r0)
+		return err_set("tensor %s: rows %" PRIu64 "..%" PRIu64 " are outside its %" PRIu64, err_quote(t->name, q),
+			       r0, r0 + nr, t->rows);
+	if (!vtensor_bf16_readable(t))
+		return err_set("tensor %s: its values are not BF16", err_quote(t->name, q));
+	uint16_t *tab = NULL;
+	size_t tab_cap = 0;
+	for (size_t k = 0; k < t->npieces; k++) {
+		const struct vpiece *p = &t->p[k];
+		uint64_t lo = p->dr > r0 ? p->dr : r0, hi = p->dr + p->nr < r0 + nr ? p->dr + p->nr : r0 + nr;
+		uint64_t R, C, cb0 = 0, nb = 0, cur = UINT64_MAX;
+		fold(p->t->ndim, p->t->shape, &R, &C);
+		(void)R;
+		const uint8_t *base = st_bytes(p->f, p->t);
+		float mag[128];
+		if (p->s && lo < hi) {
+			for (unsigned m = 0; m < 128; m++)
+				dt_to_f32(p->t->dtype, &(uint8_t){(uint8_t)m}, 0, 1, &mag[m]);
+			cb0 = p->sc / p->bn;
+			nb = (p->sc + p->nc - 1) / p->bn - cb0 + 1;
+			if (tab_cap < nb * 128) {
+				free(tab);
+				tab_cap = nb * 128;
+				tab = xmalloc(tab_cap * sizeof *tab);
+			}
+		}
+		for (uint64_t d = lo; d < hi; d++) {
+			uint64_t i = d - p->dr, r = p->sr + (p->perm ? p->perm[i] : i);
+			uint16_t *o = out + (d - r0) * ld + p->dc;
+			if (!p->s) {
+				memcpy(o, base + 2 * (r * C + p->sc), p->nc * 2);
+				continue;
+			}
+			if (r / p->bm != cur) {
+				cur = r / p->bm;
+				fp8_tables(p, mag, cur, cb0, nb, tab);
+			}
+			const uint8_t *w = base + r * C;
+			for (uint64_t j = p->sc; j < p->sc + p->nc;) {
+				uint64_t end = (j / p->bn + 1) * p->bn;
+				if (end > p->sc + p->nc)
+					end = p->sc + p->nc;
+				fp8_tab_run(w + j, (size_t)(end - j), tab + (j / p->bn - cb0) * 128, o + (j - p->sc));
+				j = end;
+			}
+		}
+	}
+	free(tab);
+	return 0;
 }
 
 /* Drop the resident pages of bytes [from, to) of a read-only mapping; pages shared with

@@ -95,6 +95,14 @@ enum {
  * for row blocks of large weights. */
 int view_read_rows(const struct vtensor *t, uint64_t r0, uint64_t nr, float *out, size_t ld, unsigned flags);
 
+/* Whether t's values are BF16 that view_read_rows_bf16 can produce: every piece stored
+ * BF16, or sign-magnitude FP8 (e4m3fn, e5m2) with a block scale, and not transposed. */
+bool vtensor_bf16_readable(const struct vtensor *t);
+/* Rows as BF16 bit patterns, row i at out + i * ld: the values view_read_rows gives with
+ * VIEW_ROUND_BF16, bit for bit, at half the size; FP8 blocks are decoded through one
+ * 128-entry table per block (AVX-512 word permutes where the CPU has them). */
+int view_read_rows_bf16(const struct vtensor *t, uint64_t r0, uint64_t nr, uint16_t *out, size_t ld);
+
 /* The stored bytes behind t (and their block scales) are not needed for now: their pages
  * leave the process's resident set and are read from the file again if touched.  Lets a
  * reader of a large checkpoint keep its memory bounded by what it holds at a time. */

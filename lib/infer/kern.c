@@ -2,11 +2,30 @@
 
 #include <math.h>
 
+#include "dtype.h"
 #include "simd.h"
 
 /* R x C dot products over K: R + C loads feed R * C multiply-adds per 16 values.  The last
  * partial chunk is copied into zero-padded lanes (adding 0 * 0 changes nothing). */
-static inline __attribute__((always_inline)) void block(const float *w, size_t ldw, int R, const float *x,
+/* 16 weights from element off of a row of float32 (bf == 0) or BF16 bit patterns. */
+static inline __attribute__((always_inline)) v16f wload(const void *w, size_t off, int bf)
+{
+	if (!bf)
+		return v16f_load((const float *)w + off);
+	v16u u = v16u_from_u16((const uint16_t *)w + off) << 16;
+	return (v16f)u;
+}
+
+static inline __attribute__((always_inline)) float wget(const void *w, size_t off, int bf)
+{
+	if (!bf)
+		return ((const float *)w)[off];
+	uint16_t h;
+	memcpy(&h, (const uint16_t *)w + off, 2);
+	return dt_bits_f32((uint32_t)h << 16);
+}
+
+static inline __attribute__((always_inline)) void block(const void *w, size_t ldw, int bf, int R, const float *x,
 							 size_t ldx, int C, size_t K, float *y, size_t ldy)
 {
 	v16f acc[4][4];
@@ -17,7 +36,7 @@ static inline __attribute__((always_inline)) void block(const float *w, size_t l
 	for (; k + 16 <= K; k += 16) {
 		v16f wv[4], xv[4];
 		for (int r = 0; r < R; r++)
-			wv[r] = v16f_load(w + r * ldw + k);
+			wv[r] = wload(w, r * ldw + k, bf);
 		for (int c = 0; c < C; c++)
 			xv[c] = v16f_load(x + c * ldx + k);
 		for (int r = 0; r < R; r++)
@@ -27,7 +46,8 @@ static inline __attribute__((always_inline)) void block(const float *w, size_t l
 	if (k < K) {
 		float wt[4][16] = {{0}}, xt[4][16] = {{0}};
 		for (int r = 0; r < R; r++)
-			memcpy(wt[r], w + r * ldw + k, (K - k) * sizeof(float));
+			for (size_t i = k; i < K; i++)
+				wt[r][i - k] = wget(w, r * ldw + i, bf);
 		for (int c = 0; c < C; c++)
 			memcpy(xt[c], x + c * ldx + k, (K - k) * sizeof(float));
 		for (int r = 0; r < R; r++)
@@ -39,18 +59,19 @@ static inline __attribute__((always_inline)) void block(const float *w, size_t l
 			y[c * ldy + r] = v16f_sum(&acc[r][c]);
 }
 
-CKPT_CLONES void kern_dot_block(const float *w, size_t ldw, size_t R, const float *x, size_t ldx, size_t C,
-				size_t K, float *y, size_t ldy)
+static inline __attribute__((always_inline)) void blocks(const void *w, size_t ldw, int bf, size_t R, const float *x,
+							  size_t ldx, size_t C, size_t K, float *y, size_t ldy)
 {
 	for (size_t r = 0; r < R; r += 4) {
 		int rr = R - r < 4 ? (int)(R - r) : 4;
 		for (size_t c = 0; c < C; c += 4) {
 			int cc = C - c < 4 ? (int)(C - c) : 4;
-			const float *wp = w + r * ldw, *xp = x + c * ldx;
+			const void *wp = bf ? (const void *)((const uint16_t *)w + r * ldw) : (const void *)((const float *)w + r * ldw);
+			const float *xp = x + c * ldx;
 			float *yp = y + c * ldy + r;
 #define B(RR, CC) \
 	case RR * 8 + CC: \
-		block(wp, ldw, RR, xp, ldx, CC, K, yp, ldy); \
+		block(wp, ldw, bf, RR, xp, ldx, CC, K, yp, ldy); \
 		break
 			switch (rr * 8 + cc) {
 				B(1, 1); B(1, 2); B(1, 3); B(1, 4);
@@ -61,6 +82,18 @@ CKPT_CLONES void kern_dot_block(const float *w, size_t ldw, size_t R, const floa
 #undef B
 		}
 	}
+}
+
+CKPT_CLONES void kern_dot_block(const float *w, size_t ldw, size_t R, const float *x, size_t ldx, size_t C,
+				size_t K, float *y, size_t ldy)
+{
+	blocks(w, ldw, 0, R, x, ldx, C, K, y, ldy);
+}
+
+CKPT_CLONES void kern_dot_block_bf16(const uint16_t *w, size_t ldw, size_t R, const float *x, size_t ldx, size_t C,
+				     size_t K, float *y, size_t ldy)
+{
+	blocks(w, ldw, 1, R, x, ldx, C, K, y, ldy);
 }
 
 float kern_dot(const float *a, const float *b, size_t K)

@@ -5,11 +5,16 @@
 #define CKPT_INFER_KERN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* y[c * ldy + r] = w_r . x_c over K values, for r < R (rows of w, ldw apart) and c < C
  * (rows of x, ldx apart).  Each dot product is the same function of its two vectors. */
 void kern_dot_block(const float *w, size_t ldw, size_t R, const float *x, size_t ldx, size_t C, size_t K,
 		    float *y, size_t ldy);
+/* The same with w's rows as BF16 bit patterns (widened exactly: the same results as the
+ * float32 rows they stand for). */
+void kern_dot_block_bf16(const uint16_t *w, size_t ldw, size_t R, const float *x, size_t ldx, size_t C, size_t K,
+			 float *y, size_t ldy);
 float kern_dot(const float *a, const float *b, size_t K);
 
 /* out = x / sqrt(mean(x^2) + eps) * w over n values (sums in double). */

@@ -43,6 +43,7 @@ struct run {
 	size_t n;
 	size_t *first;               /* first task of each job, n + 1 entries */
 	size_t *rb;                  /* rows per task of each job */
+	bool *bf16;                  /* read as BF16 (half the buffer, same values) */
 };
 
 /* Rows per task: a block of about 64 KiB of float32 weights (it stays in cache while every
@@ -71,15 +72,22 @@ static void task(void *ctx, size_t i, unsigned worker)
 		l->cap[worker] = nr * K;
 		l->buf[worker] = xmalloc(l->cap[worker] * sizeof(float));
 	}
-	float *w = l->buf[worker];
 	/* cannot fail: lin_run checked the rows and the dtype */
-	view_read_rows(jb->w, r0, nr, w, K, l->flags);
-	kern_dot_block(w, K, nr, jb->x, jb->ldx, jb->ntok, K, jb->y + r0, jb->ldy);
+	if (r->bf16[j]) {
+		uint16_t *w = (uint16_t *)l->buf[worker];
+		view_read_rows_bf16(jb->w, r0, nr, w, K);
+		kern_dot_block_bf16(w, K, nr, jb->x, jb->ldx, jb->ntok, K, jb->y + r0, jb->ldy);
+	} else {
+		float *w = l->buf[worker];
+		view_read_rows(jb->w, r0, nr, w, K, l->flags);
+		kern_dot_block(w, K, nr, jb->x, jb->ldx, jb->ntok, K, jb->y + r0, jb->ldy);
+	}
 }
 
 int lin_run(struct lin *l, const struct lin_job *jobs, size_t n)
 {
-	struct run r = {l, jobs, n, xcalloc(n + 1, sizeof(size_t)), xcalloc(n + 1, sizeof(size_t))};
+	struct run r = {l, jobs, n, xcalloc(n + 1, sizeof(size_t)), xcalloc(n + 1, sizeof(size_t)),
+			xcalloc(n + 1, sizeof(bool))};
 	char q[ERR_QUOTE];
 	int rc = 0;
 	for (size_t j = 0; j < n; j++) {
@@ -89,10 +97,13 @@ int lin_run(struct lin *l, const struct lin_job *jobs, size_t n)
 				     dt_name(w->stored));
 			goto out;
 		}
+		/* BF16 values (stored, or FP8 rounded as DeepSeek's dequantization does) */
+		r.bf16[j] = (l->flags & VIEW_ROUND_BF16) && vtensor_bf16_readable(w);
 		r.rb[j] = rows_per_task((size_t)w->rows, (size_t)w->cols, pool_threads(l->pool));
 		r.first[j + 1] = r.first[j] + (jobs[j].ntok ? ((size_t)w->rows + r.rb[j] - 1) / r.rb[j] : 0);
 		if (jobs[j].ntok)
 			l->bytes += vtensor_stored_bytes(w);
+		l->macs += w->rows * w->cols * jobs[j].ntok;
 	}
 	pool_for(l->pool, r.first[n], task, &r);
 	for (size_t j = 0; l->release && j < n; j++)
@@ -100,5 +111,6 @@ int lin_run(struct lin *l, const struct lin_job *jobs, size_t n)
 out:
 	free(r.first);
 	free(r.rb);
+	free(r.bf16);
 	return rc;
 }

@@ -28,6 +28,7 @@ struct lin {
 	float **buf;                 /* one row-block buffer per worker */
 	size_t *cap;
 	uint64_t bytes;              /* stored bytes of the weights read so far */
+	uint64_t macs;               /* multiply-adds done so far */
 };
 
 void lin_init(struct lin *l, struct pool *pool, unsigned flags);
