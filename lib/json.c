@@ -1,14 +1,12 @@
 #include "json.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "err.h"
+#include "readfile.h"
 
 /* Nodes and strings live in an arena of chunks that never move. */
 struct chunk {
@@ -443,41 +441,14 @@ void json_free(struct json_doc *d)
 
 int json_load(struct json_doc **out, const char *path, int flags)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return err_errno(path);
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		close(fd);
-		return err_errno(path);
+	struct buf text = {0};
+	/* JSON side files are small; refuse the absurd rather than allocate it */
+	if (file_read(path, (uint64_t)1 << 30, &text)) {
+		buf_free(&text);
+		return -1;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return err_set("%s: not a regular file", path);
-	}
-	/* JSON side files are small; refuse the absurd rather than allocate it. */
-	if (st.st_size > (off_t)1 << 30) {
-		close(fd);
-		return err_set("%s: %lld bytes is too large for a JSON file", path, (long long)st.st_size);
-	}
-	size_t n = (size_t)st.st_size, got = 0;
-	char *text = xmalloc(n + 1);
-	while (got < n) {
-		ssize_t r = read(fd, text + got, n - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			int e = r < 0 ? errno : EIO;
-			close(fd);
-			free(text);
-			errno = e;
-			return err_errno(path);
-		}
-		got += (size_t)r;
-	}
-	close(fd);
-	int rc = json_parse(out, text, n, flags);
-	free(text);
+	int rc = json_parse(out, text.p, text.len, flags);
+	buf_free(&text);
 	if (rc)
 		return err_prefix("%s: invalid JSON: ", path);
 	return 0;

@@ -1,0 +1,488 @@
+#include "hf.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "err.h"
+
+enum where { GLOBAL, LAYER, EXPERT, MTP };
+
+static const struct {
+	const char *name, *suffix;
+	enum where where;
+	bool quant;
+} roles[HF_ROLE_COUNT] = {
+	[HF_EMBED] = {"embed", "model.embed_tokens.weight", GLOBAL, false},
+	[HF_NORM] = {"norm", "model.norm.weight", GLOBAL, false},
+	[HF_LM_HEAD] = {"lm_head", "lm_head.weight", GLOBAL, false},
+	[HF_INPUT_NORM] = {"input_norm", "input_layernorm.weight", LAYER, false},
+	[HF_Q_PROJ] = {"q_proj", "self_attn.q_proj.weight", LAYER, true},
+	[HF_Q_A_PROJ] = {"q_a_proj", "self_attn.q_a_proj.weight", LAYER, true},
+	[HF_Q_A_NORM] = {"q_a_norm", "self_attn.q_a_layernorm.weight", LAYER, false},
+	[HF_Q_B_PROJ] = {"q_b_proj", "self_attn.q_b_proj.weight", LAYER, true},
+	[HF_KV_A_PROJ] = {"kv_a_proj", "self_attn.kv_a_proj_with_mqa.weight", LAYER, true},
+	[HF_KV_A_NORM] = {"kv_a_norm", "self_attn.kv_a_layernorm.weight", LAYER, false},
+	[HF_KV_B_PROJ] = {"kv_b_proj", "self_attn.kv_b_proj.weight", LAYER, true},
+	[HF_O_PROJ] = {"o_proj", "self_attn.o_proj.weight", LAYER, true},
+	[HF_POST_NORM] = {"post_norm", "post_attention_layernorm.weight", LAYER, false},
+	[HF_MLP_GATE] = {"mlp_gate", "mlp.gate_proj.weight", LAYER, true},
+	[HF_MLP_UP] = {"mlp_up", "mlp.up_proj.weight", LAYER, true},
+	[HF_MLP_DOWN] = {"mlp_down", "mlp.down_proj.weight", LAYER, true},
+	[HF_ROUTER] = {"router", "mlp.gate.weight", LAYER, false},
+	[HF_ROUTER_BIAS] = {"router_bias", "mlp.gate.e_score_correction_bias", LAYER, false},
+	[HF_EXPERT_GATE] = {"expert_gate", "gate_proj.weight", EXPERT, true},
+	[HF_EXPERT_UP] = {"expert_up", "up_proj.weight", EXPERT, true},
+	[HF_EXPERT_DOWN] = {"expert_down", "down_proj.weight", EXPERT, true},
+	[HF_SHARED_GATE] = {"shared_gate", "mlp.shared_experts.gate_proj.weight", LAYER, true},
+	[HF_SHARED_UP] = {"shared_up", "mlp.shared_experts.up_proj.weight", LAYER, true},
+	[HF_SHARED_DOWN] = {"shared_down", "mlp.shared_experts.down_proj.weight", LAYER, true},
+	[HF_MTP_EMBED] = {"mtp_embed", "embed_tokens.weight", MTP, false},
+	[HF_MTP_ENORM] = {"mtp_enorm", "enorm.weight", MTP, false},
+	[HF_MTP_HNORM] = {"mtp_hnorm", "hnorm.weight", MTP, false},
+	[HF_MTP_EH_PROJ] = {"mtp_eh_proj", "eh_proj.weight", MTP, false},
+	[HF_MTP_HEAD_NORM] = {"mtp_head_norm", "shared_head.norm.weight", MTP, false},
+	[HF_MTP_HEAD] = {"mtp_head", "shared_head.head.weight", MTP, false},
+};
+
+#define LAYER_PREFIX "model.layers."
+#define EXPERT_INFIX "mlp.experts."
+#define SCALE_SUFFIX "_scale_inv"
+
+const char *hf_role_name(enum hf_role r) { return (unsigned)r < HF_ROLE_COUNT ? roles[r].name : "?"; }
+bool hf_role_quantized(enum hf_role r) { return (unsigned)r < HF_ROLE_COUNT && roles[r].quant; }
+bool hf_role_per_expert(enum hf_role r) { return (unsigned)r < HF_ROLE_COUNT && roles[r].where == EXPERT; }
+
+bool hf_layer_is_moe(const struct ds_config *c, int64_t layer)
+{
+	return c->n_routed_experts > 0 && layer >= c->first_k_dense_replace && c->moe_layer_freq > 0 &&
+	       layer % c->moe_layer_freq == 0;
+}
+
+/* ---- names ---- */
+
+/* A decimal without leading zeros that fits an int; *p moves past it. */
+static int parse_num(const char **p, int *out)
+{
+	const char *s = *p;
+	int64_t v = 0;
+	if (*s < '0' || *s > '9' || (s[0] == '0' && s[1] >= '0' && s[1] <= '9'))
+		return -1;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		v = v * 10 + (*s - '0');
+		if (v > INT32_MAX)
+			return -1;
+	}
+	*out = (int)v;
+	*p = s;
+	return 0;
+}
+
+/* The role whose suffix (of the given kind) is exactly s[0..len). */
+static int match_suffix(const char *s, size_t len, enum where w1, enum where w2)
+{
+	for (int r = 0; r < HF_ROLE_COUNT; r++)
+		if ((roles[r].where == w1 || roles[r].where == w2) && strlen(roles[r].suffix) == len &&
+		    memcmp(roles[r].suffix, s, len) == 0)
+			return r;
+	return -1;
+}
+
+int hf_parse(const char *name, struct hf_name *out)
+{
+	size_t len = strlen(name), sl = strlen(SCALE_SUFFIX);
+	bool scale = len > sl && strcmp(name + len - sl, SCALE_SUFFIX) == 0;
+	if (scale)
+		len -= sl;
+	struct hf_name n = {.layer = -1, .expert = -1, .scale = scale};
+	int r = match_suffix(name, len, GLOBAL, GLOBAL);
+	if (r < 0) {
+		const char *p = name;
+		if (strncmp(p, LAYER_PREFIX, strlen(LAYER_PREFIX)) != 0)
+			return -1;
+		p += strlen(LAYER_PREFIX);
+		if (parse_num(&p, &n.layer) || *p++ != '.')
+			return -1;
+		if (strncmp(p, EXPERT_INFIX, strlen(EXPERT_INFIX)) == 0) {
+			p += strlen(EXPERT_INFIX);
+			if (parse_num(&p, &n.expert) || *p++ != '.')
+				return -1;
+			r = match_suffix(p, len - (size_t)(p - name), EXPERT, EXPERT);
+		} else {
+			r = match_suffix(p, len - (size_t)(p - name), LAYER, MTP);
+		}
+		if (r < 0)
+			return -1;
+	}
+	if (scale && !roles[r].quant)
+		return -1;
+	n.role = (enum hf_role)r;
+	*out = n;
+	return 0;
+}
+
+int hf_format(char *out, size_t size, const struct hf_name *n)
+{
+	if ((unsigned)n->role >= HF_ROLE_COUNT || (n->scale && !roles[n->role].quant))
+		return -1;
+	const char *sfx = n->scale ? SCALE_SUFFIX : "";
+	switch (roles[n->role].where) {
+	case GLOBAL:
+		return snprintf(out, size, "%s%s", roles[n->role].suffix, sfx);
+	case EXPERT:
+		if (n->layer < 0 || n->expert < 0)
+			return -1;
+		return snprintf(out, size, LAYER_PREFIX "%d." EXPERT_INFIX "%d.%s%s", n->layer, n->expert,
+				roles[n->role].suffix, sfx);
+	default:
+		if (n->layer < 0)
+			return -1;
+		return snprintf(out, size, LAYER_PREFIX "%d.%s%s", n->layer, roles[n->role].suffix, sfx);
+	}
+}
+
+/* ---- the expected tensors ---- */
+
+struct hf_priv {
+	char *names;             /* every name, NUL-separated */
+	uint32_t *by_name;       /* entry indices sorted by name */
+};
+
+#define MAX_TENSORS (1u << 24)
+#define MAX_DIM (1ull << 40)
+
+struct build {
+	const struct ds_config *c;
+	const char *path;
+	struct hf_layout *L;
+	size_t cap;
+	struct buf names;
+	size_t *name_off, *scale_off;   /* offsets into names, per tensor */
+	enum dt qdt;
+	bool quant;
+};
+
+static int dim_mul(struct build *b, uint64_t x, uint64_t y, uint64_t *out, const char *what)
+{
+	if (__builtin_mul_overflow(x, y, out) || *out > MAX_DIM)
+		return err_set("%s: %s is too large", b->path, what);
+	return 0;
+}
+
+/* The [rows, cols] (or [n]) of role r; dims of every role are checked positive up front. */
+static int shape_of(struct build *b, enum hf_role r, unsigned *ndim, uint64_t s[2])
+{
+	const struct ds_config *c = b->c;
+	uint64_t H = (uint64_t)c->hidden_size, V = (uint64_t)c->vocab_size, nh = (uint64_t)c->num_attention_heads;
+	uint64_t qk = (uint64_t)(c->qk_nope_head_dim + c->qk_rope_head_dim);
+	uint64_t kvb = (uint64_t)(c->qk_nope_head_dim + c->v_head_dim);
+	*ndim = 2;
+	switch (r) {
+	case HF_EMBED: case HF_LM_HEAD: case HF_MTP_EMBED: case HF_MTP_HEAD:
+		s[0] = V, s[1] = H;
+		return 0;
+	case HF_NORM: case HF_INPUT_NORM: case HF_POST_NORM: case HF_MTP_ENORM: case HF_MTP_HNORM:
+	case HF_MTP_HEAD_NORM:
+		*ndim = 1, s[0] = H;
+		return 0;
+	case HF_Q_A_NORM:
+		*ndim = 1, s[0] = (uint64_t)c->q_lora_rank;
+		return 0;
+	case HF_KV_A_NORM:
+		*ndim = 1, s[0] = (uint64_t)c->kv_lora_rank;
+		return 0;
+	case HF_ROUTER_BIAS:
+		*ndim = 1, s[0] = (uint64_t)c->n_routed_experts;
+		return 0;
+	case HF_Q_PROJ:
+		s[1] = H;
+		return dim_mul(b, nh, qk, &s[0], "num_attention_heads * (qk_nope_head_dim + qk_rope_head_dim)");
+	case HF_Q_A_PROJ:
+		s[0] = (uint64_t)c->q_lora_rank, s[1] = H;
+		return 0;
+	case HF_Q_B_PROJ:
+		s[1] = (uint64_t)c->q_lora_rank;
+		return dim_mul(b, nh, qk, &s[0], "num_attention_heads * (qk_nope_head_dim + qk_rope_head_dim)");
+	case HF_KV_A_PROJ:
+		s[0] = (uint64_t)(c->kv_lora_rank + c->qk_rope_head_dim), s[1] = H;
+		return 0;
+	case HF_KV_B_PROJ:
+		s[1] = (uint64_t)c->kv_lora_rank;
+		return dim_mul(b, nh, kvb, &s[0], "num_attention_heads * (qk_nope_head_dim + v_head_dim)");
+	case HF_O_PROJ:
+		s[0] = H;
+		return dim_mul(b, nh, (uint64_t)c->v_head_dim, &s[1], "num_attention_heads * v_head_dim");
+	case HF_MLP_GATE: case HF_MLP_UP:
+		s[0] = (uint64_t)c->intermediate_size, s[1] = H;
+		return 0;
+	case HF_MLP_DOWN:
+		s[0] = H, s[1] = (uint64_t)c->intermediate_size;
+		return 0;
+	case HF_ROUTER:
+		s[0] = (uint64_t)c->n_routed_experts, s[1] = H;
+		return 0;
+	case HF_EXPERT_GATE: case HF_EXPERT_UP:
+		s[0] = (uint64_t)c->moe_intermediate_size, s[1] = H;
+		return 0;
+	case HF_EXPERT_DOWN:
+		s[0] = H, s[1] = (uint64_t)c->moe_intermediate_size;
+		return 0;
+	case HF_SHARED_GATE: case HF_SHARED_UP:
+		s[1] = H;
+		return dim_mul(b, (uint64_t)c->n_shared_experts, (uint64_t)c->moe_intermediate_size, &s[0],
+			       "n_shared_experts * moe_intermediate_size");
+	case HF_SHARED_DOWN:
+		s[0] = H;
+		return dim_mul(b, (uint64_t)c->n_shared_experts, (uint64_t)c->moe_intermediate_size, &s[1],
+			       "n_shared_experts * moe_intermediate_size");
+	case HF_MTP_EH_PROJ:
+		s[0] = H;
+		return dim_mul(b, 2, H, &s[1], "2 * hidden_size");
+	default:
+		return err_set("%s: internal: role %d has no shape", b->path, (int)r);
+	}
+}
+
+static int add(struct build *b, enum hf_role r, int layer, int expert)
+{
+	struct hf_layout *L = b->L;
+	if (L->n == b->cap) {
+		b->cap = b->cap ? 2 * b->cap : 256;
+		L->t = xreallocarray(L->t, b->cap, sizeof *L->t);
+		b->name_off = xreallocarray(b->name_off, b->cap, sizeof *b->name_off);
+		b->scale_off = xreallocarray(b->scale_off, b->cap, sizeof *b->scale_off);
+	}
+	struct hf_tensor *t = &L->t[L->n];
+	memset(t, 0, sizeof *t);
+	t->role = r;
+	t->layer = layer;
+	t->expert = expert;
+	t->mtp = layer >= L->nlayers;
+	if (shape_of(b, r, &t->ndim, t->shape))
+		return -1;
+	t->dtype = r == HF_ROUTER_BIAS ? DT_F32 : DT_BF16;
+	t->quantized = b->quant && roles[r].quant;
+	if (t->quantized) {
+		t->dtype = b->qdt;
+		t->scale.dtype = DT_F32;
+		t->scale.shape[0] = (t->shape[0] + L->block[0] - 1) / L->block[0];
+		t->scale.shape[1] = (t->shape[1] + L->block[1] - 1) / L->block[1];
+	}
+	struct hf_name n = {r, layer, expert, false};
+	char tmp[256];
+	for (int k = 0; k < 1 + t->quantized; k++) {
+		n.scale = k;
+		int len = hf_format(tmp, sizeof tmp, &n);
+		if (len < 0 || (size_t)len >= sizeof tmp)
+			return err_set("%s: internal: cannot name role %s", b->path, roles[r].name);
+		(k ? b->scale_off : b->name_off)[L->n] = b->names.len;
+		buf_add(&b->names, tmp, (size_t)len + 1);
+	}
+	L->n++;
+	return 0;
+}
+
+static int add_layer(struct build *b, int l)
+{
+	const struct ds_config *c = b->c;
+	bool mtp = l >= b->L->nlayers;
+	int rc = 0;
+	if (mtp)
+		for (enum hf_role r = HF_MTP_EMBED; r <= HF_MTP_EH_PROJ && !rc; r++)
+			rc = add(b, r, l, -1);
+	rc = rc || add(b, HF_INPUT_NORM, l, -1);
+	if (c->q_lora_rank > 0)
+		rc = rc || add(b, HF_Q_A_PROJ, l, -1) || add(b, HF_Q_A_NORM, l, -1) || add(b, HF_Q_B_PROJ, l, -1);
+	else
+		rc = rc || add(b, HF_Q_PROJ, l, -1);
+	for (enum hf_role r = HF_KV_A_PROJ; r <= HF_POST_NORM && !rc; r++)
+		rc = add(b, r, l, -1);
+	if (!hf_layer_is_moe(c, l)) {
+		for (enum hf_role r = HF_MLP_GATE; r <= HF_MLP_DOWN && !rc; r++)
+			rc = add(b, r, l, -1);
+	} else {
+		rc = rc || add(b, HF_ROUTER, l, -1) || add(b, HF_ROUTER_BIAS, l, -1);
+		for (int e = 0; e < c->n_routed_experts && !rc; e++)
+			for (enum hf_role r = HF_EXPERT_GATE; r <= HF_EXPERT_DOWN && !rc; r++)
+				rc = add(b, r, l, e);
+		for (enum hf_role r = HF_SHARED_GATE; r <= HF_SHARED_DOWN && c->n_shared_experts > 0 && !rc; r++)
+			rc = add(b, r, l, -1);
+	}
+	if (mtp)
+		rc = rc || add(b, HF_MTP_HEAD_NORM, l, -1) || add(b, HF_MTP_HEAD, l, -1);
+	return rc;
+}
+
+/* Values that would make shapes meaningless, or the tensor count absurd. */
+static int check_config(struct build *b)
+{
+	const struct ds_config *c = b->c;
+	const char *path = b->path;
+	if (ds_config_require(c, path))
+		return -1;
+	bool dense = false, moe = false;
+	if (c->moe_layer_freq < 1)
+		return err_set("%s: \"moe_layer_freq\" must be at least 1", path);
+	if (c->num_hidden_layers > (1 << 20) || c->num_nextn_predict_layers > (1 << 20))
+		return err_set("%s: too many layers", path);
+	if (c->n_routed_experts > (1 << 20))
+		return err_set("%s: \"n_routed_experts\" is too large", path);
+	int64_t nl = c->num_hidden_layers + c->num_nextn_predict_layers;
+	uint64_t count = 3;
+	for (int64_t l = 0; l < nl; l++) {
+		bool m = hf_layer_is_moe(c, l);
+		moe |= m, dense |= !m;
+		count += 20 + (m ? 6 * (uint64_t)c->n_routed_experts : 0);
+		if (count > MAX_TENSORS)
+			return err_set("%s: the config implies more than %u tensors", path, MAX_TENSORS);
+	}
+	static const struct {
+		const char *key;
+		size_t off;
+		int need;          /* 0 always, 1 with dense layers, 2 with MoE layers */
+	} pos[] = {
+#define P(k, n) {#k, offsetof(struct ds_config, k), n}
+		P(vocab_size, 0), P(hidden_size, 0), P(num_attention_heads, 0), P(kv_lora_rank, 0),
+		P(v_head_dim, 0), P(intermediate_size, 1), P(moe_intermediate_size, 2),
+#undef P
+	};
+	for (size_t i = 0; i < sizeof pos / sizeof *pos; i++) {
+		int64_t v = *(const int64_t *)((const char *)c + pos[i].off);
+		if ((pos[i].need == 1 && !dense) || (pos[i].need == 2 && !moe))
+			continue;
+		if (v <= 0)
+			return err_set("%s: \"%s\" %s", path, pos[i].key, v < 0 ? "is missing" : "must be positive");
+		if ((uint64_t)v > MAX_DIM)
+			return err_set("%s: \"%s\" is too large", path, pos[i].key);
+	}
+	const int64_t *other[] = {&c->q_lora_rank, &c->qk_nope_head_dim, &c->qk_rope_head_dim, &c->n_shared_experts};
+	for (size_t i = 0; i < sizeof other / sizeof *other; i++)
+		if ((uint64_t)*other[i] > MAX_DIM)
+			return err_set("%s: a head dimension or rank is too large", path);
+	if (c->qk_nope_head_dim + c->qk_rope_head_dim == 0)
+		return err_set("%s: \"qk_nope_head_dim\" + \"qk_rope_head_dim\" must be positive", path);
+	if (c->quant.present) {
+		if (c->quant.method[0] && strcmp(c->quant.method, "fp8") != 0)
+			return err_set("%s: quantization_config quant_method \"%s\" is not supported (only fp8)", path,
+				       c->quant.method);
+		if (!c->quant.fmt[0] || strcmp(c->quant.fmt, "e4m3") == 0)
+			b->qdt = DT_F8_E4M3;
+		else if (strcmp(c->quant.fmt, "e5m2") == 0)
+			b->qdt = DT_F8_E5M2;
+		else
+			return err_set("%s: quantization_config fmt \"%s\" is not e4m3 or e5m2", path, c->quant.fmt);
+		b->quant = true;
+	}
+	return 0;
+}
+
+static int by_entry_name(const void *a, const void *b, void *ctx)
+{
+	const struct hf_layout *L = ctx;
+	return strcmp(L->e[*(const uint32_t *)a].name, L->e[*(const uint32_t *)b].name);
+}
+
+int hf_expected(struct hf_layout **out, const struct ds_config *c, const char *path)
+{
+	struct hf_layout *L = xcalloc(1, sizeof *L);
+	struct build b = {.c = c, .path = path, .L = L};
+	*out = NULL;
+	L->cfg = *c;
+	L->priv = xcalloc(1, sizeof *L->priv);
+	if (check_config(&b))
+		goto fail;
+	L->nlayers = c->num_hidden_layers;
+	L->nmtp = c->num_nextn_predict_layers;
+	L->block[0] = (uint64_t)c->quant.block[0];
+	L->block[1] = (uint64_t)c->quant.block[1];
+	if (add(&b, HF_EMBED, -1, -1) || add(&b, HF_NORM, -1, -1) || (!c->tie_word_embeddings && add(&b, HF_LM_HEAD, -1, -1)))
+		goto fail;
+	for (int l = 0; l < L->nlayers + L->nmtp; l++)
+		if (add_layer(&b, l))
+			goto fail;
+
+	/* names now that the arena has stopped moving, then the stored entries */
+	L->priv->names = b.names.p;
+	b.names.p = NULL;
+	for (size_t i = 0; i < L->n; i++) {
+		L->t[i].name = L->priv->names + b.name_off[i];
+		if (L->t[i].quantized)
+			L->t[i].scale.name = L->priv->names + b.scale_off[i];
+		L->nentries += 1 + L->t[i].quantized;
+	}
+	L->e = xcalloc(L->nentries, sizeof *L->e);
+	size_t k = 0;
+	for (size_t i = 0; i < L->n; i++) {
+		const struct hf_tensor *t = &L->t[i];
+		L->e[k++] = (struct hf_entry){t->name, t->dtype, t->ndim, t->shape, t, false};
+		if (t->quantized)
+			L->e[k++] = (struct hf_entry){t->scale.name, t->scale.dtype, 2, t->scale.shape, t, true};
+	}
+	for (size_t i = 0; i < L->nentries; i++) {
+		const struct hf_entry *e = &L->e[i];
+		uint64_t n = 1, nb;
+		for (unsigned d = 0; d < e->ndim; d++)
+			if (__builtin_mul_overflow(n, e->shape[d], &n))
+				n = UINT64_MAX;
+		if (dt_nbytes(e->dtype, n, &nb) || __builtin_add_overflow(L->total_bytes, nb, &L->total_bytes)) {
+			err_set("%s: the tensors' sizes overflow 64 bits", path);
+			goto fail;
+		}
+	}
+	L->priv->by_name = xcalloc(L->nentries, sizeof *L->priv->by_name);
+	for (size_t i = 0; i < L->nentries; i++)
+		L->priv->by_name[i] = (uint32_t)i;
+	qsort_r(L->priv->by_name, L->nentries, sizeof *L->priv->by_name, by_entry_name, L);
+	free(b.name_off);
+	free(b.scale_off);
+	*out = L;
+	return 0;
+fail:
+	buf_free(&b.names);
+	free(b.name_off);
+	free(b.scale_off);
+	hf_free(L);
+	return -1;
+}
+
+int hf_expected_file(struct hf_layout **out, const char *config_path)
+{
+	struct ds_config c;
+	*out = NULL;
+	if (ds_config_load(&c, config_path))
+		return -1;
+	return hf_expected(out, &c, config_path);
+}
+
+void hf_free(struct hf_layout *L)
+{
+	if (!L)
+		return;
+	if (L->priv) {
+		free(L->priv->names);
+		free(L->priv->by_name);
+		free(L->priv);
+	}
+	free(L->t);
+	free(L->e);
+	free(L);
+}
+
+const struct hf_entry *hf_find(const struct hf_layout *L, const char *name)
+{
+	size_t lo = 0, hi = L->nentries;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct hf_entry *e = &L->e[L->priv->by_name[mid]];
+		int r = strcmp(e->name, name);
+		if (r == 0)
+			return e;
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}

@@ -1,0 +1,741 @@
+#include "hf_synth.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "index.h"
+#include "jsonw.h"
+#include "out.h"
+#include "outq.h"
+#include "quantize.h"
+#include "readfile.h"
+#include "rng.h"
+#include "st.h"
+
+/* refgen.py's base config, spelled as Python's json.dump writes it. */
+static const char base_config[] =
+	"{\"architectures\": [\"DeepseekV3ForCausalLM\"], \"model_type\": \"deepseek_v3\", \"hidden_act\": \"silu\","
+	" \"max_position_embeddings\": 163840, \"initializer_range\": 0.02, \"rms_norm_eps\": 1e-06,"
+	" \"use_cache\": true, \"rope_theta\": 10000, \"rope_scaling\": {\"beta_fast\": 32, \"beta_slow\": 1,"
+	" \"factor\": 40, \"mscale\": 1.0, \"mscale_all_dim\": 1.0, \"original_max_position_embeddings\": 4096,"
+	" \"type\": \"yarn\"}, \"attention_bias\": false, \"attention_dropout\": 0.0, \"tie_word_embeddings\": false,"
+	" \"torch_dtype\": \"bfloat16\", \"bos_token_id\": 0, \"eos_token_id\": 1, \"topk_method\": \"noaux_tc\","
+	" \"moe_layer_freq\": 1, \"norm_topk_prob\": true, \"scoring_func\": \"sigmoid\", \"ep_size\": 1,"
+	" \"quantization_config\": {\"activation_scheme\": \"dynamic\", \"fmt\": \"e4m3\", \"quant_method\": \"fp8\","
+	" \"weight_block_size\": [128, 128]}}";
+
+static const char *const gen_keys[] = {
+	"seed", "shards", "shard_size", "scale_dtype", "values", "nan_codes", "experts_only",
+	"scale_in_other_shard", "drop_scale", "mp", "extends",
+};
+
+static bool is_gen_key(const char *k)
+{
+	if (k[0] == '_')
+		return true;
+	for (size_t i = 0; i < sizeof gen_keys / sizeof *gen_keys; i++)
+		if (strcmp(k, gen_keys[i]) == 0)
+			return true;
+	return false;
+}
+
+/* ---- the spec ---- */
+
+static int emit(struct jw *w, const struct json *v, int depth, const char *path)
+{
+	if (depth > 32)
+		return err_set("%s: values nested too deeply", path);
+	switch (v->type) {
+	case JSON_NULL: jw_null(w); break;
+	case JSON_FALSE: jw_bool(w, false); break;
+	case JSON_TRUE: jw_bool(w, true); break;
+	case JSON_NUMBER: jw_raw(w, v->s, v->len); break;
+	case JSON_STRING: jw_strn(w, v->s, v->len); break;
+	case JSON_ARRAY:
+		jw_arr(w);
+		for (const struct json *k = v->kid; k; k = k->next)
+			if (emit(w, k, depth + 1, path))
+				return -1;
+		jw_arr_end(w);
+		break;
+	case JSON_OBJECT:
+		jw_obj(w);
+		for (const struct json *k = v->kid; k; k = k->next) {
+			jw_keyn(w, k->key, k->key_len);
+			if (emit(w, k, depth + 1, path))
+				return -1;
+		}
+		jw_obj_end(w);
+		break;
+	}
+	return 0;
+}
+
+/* config.json: the base with the spec's config keys over it, then the spec's new keys. */
+static int render_config(struct buf *out, const struct json *spec, const char *path)
+{
+	struct json_doc *bd;
+	if (json_parse(&bd, base_config, strlen(base_config), 0))
+		return err_prefix("internal: base config: ");
+	struct jw w;
+	int rc = 0;
+	jw_init(&w, out, 2, true);
+	jw_obj(&w);
+	for (const struct json *k = json_root(bd)->kid; k && !rc; k = k->next) {
+		const struct json *v = json_get(spec, k->key);
+		if (v && v->type == JSON_NULL)
+			continue;
+		jw_keyn(&w, k->key, k->key_len);
+		rc = emit(&w, v ? v : k, 1, path);
+	}
+	for (const struct json *k = spec->kid; k && !rc; k = k->next) {
+		if (is_gen_key(k->key) || json_get(json_root(bd), k->key))
+			continue;
+		jw_keyn(&w, k->key, k->key_len);
+		rc = emit(&w, k, 1, path);
+	}
+	jw_obj_end(&w);
+	json_free(bd);
+	return rc;
+}
+
+static int get_bool(const struct json *spec, const char *path, const char *key, bool *out)
+{
+	const struct json *v = json_get(spec, key);
+	if (!v)
+		return 0;
+	if (v->type != JSON_TRUE && v->type != JSON_FALSE)
+		return err_set("%s: \"%s\" is not true or false", path, key);
+	*out = v->type == JSON_TRUE;
+	return 0;
+}
+
+static int get_u64(const struct json *spec, const char *path, const char *key, uint64_t *out, uint64_t max)
+{
+	const struct json *v = json_get(spec, key);
+	if (!v)
+		return 0;
+	if (json_u64(v, out) || *out > max)
+		return err_set("%s: \"%s\" is not an integer from 0 to %" PRIu64, path, key, max);
+	return 0;
+}
+
+static int get_str(const struct json *spec, const char *path, const char *key, const char **out)
+{
+	const struct json *v = json_get(spec, key);
+	if (!v)
+		return 0;
+	if (v->type != JSON_STRING)
+		return err_set("%s: \"%s\" is not a string", path, key);
+	*out = v->s;
+	return 0;
+}
+
+/* true/false, a weight name, or a list of them. */
+static int get_names(const struct json *spec, const char *path, const char *key, bool *first, char ***names,
+		     size_t *n)
+{
+	const struct json *v = json_get(spec, key);
+	if (!v)
+		return 0;
+	if (v->type == JSON_TRUE || v->type == JSON_FALSE) {
+		*first = v->type == JSON_TRUE;
+		return 0;
+	}
+	const struct json *one = v->type == JSON_STRING ? v : NULL;
+	if (!one && v->type != JSON_ARRAY)
+		return err_set("%s: \"%s\" is not true, false, a tensor name or a list of them", path, key);
+	for (const struct json *k = one ? one : v->kid; k; k = one ? NULL : k->next) {
+		if (k->type != JSON_STRING)
+			return err_set("%s: \"%s\" lists something that is not a tensor name", path, key);
+		*names = xreallocarray(*names, *n + 1, sizeof **names);
+		(*names)[(*n)++] = xstrdup(k->s);
+	}
+	return 0;
+}
+
+int hf_synth_load(struct hf_synth **out, const char *text, size_t len, const char *path)
+{
+	struct hf_synth *s = xcalloc(1, sizeof *s);
+	struct json_doc *d = NULL, *cd = NULL;
+	struct ds_config cfg;
+	*out = NULL;
+	s->path = path;
+	s->scale_dtype = DT_F32;
+	if (json_parse(&d, text, len, 0)) {
+		err_prefix("%s: ", path);
+		goto fail;
+	}
+	const struct json *spec = json_root(d);
+	if (spec->type != JSON_OBJECT) {
+		err_set("%s: a spec is a JSON object", path);
+		goto fail;
+	}
+	if (render_config(&s->config, spec, path) || json_parse(&cd, s->config.p, s->config.len, 0) ||
+	    ds_config_read(&cfg, json_root(cd), path) || hf_expected(&s->L, &cfg, path))
+		goto fail;
+	if (cfg.vocab_size > (1 << 24)) {
+		err_set("%s: \"vocab_size\" %" PRId64 " is beyond what the tokenizer stand-in is made for", path,
+			cfg.vocab_size);
+		goto fail;
+	}
+	s->pow2 = strcmp(cfg.quant.scale_fmt, "ue8m0") == 0;
+
+	uint64_t shards = 0;
+	const char *sdt = NULL, *values = NULL;
+	if (get_u64(spec, path, "seed", &s->seed, UINT64_MAX) || get_u64(spec, path, "shards", &shards, 99999) ||
+	    get_u64(spec, path, "shard_size", &s->shard_size, UINT64_MAX) ||
+	    get_str(spec, path, "scale_dtype", &sdt) || get_str(spec, path, "values", &values) ||
+	    get_bool(spec, path, "nan_codes", &s->nan_codes) || get_bool(spec, path, "experts_only", &s->experts_only) ||
+	    get_names(spec, path, "scale_in_other_shard", &s->move_first, &s->move, &s->nmove) ||
+	    get_names(spec, path, "drop_scale", &s->drop_first, &s->drop, &s->ndrop))
+		goto fail;
+	s->shards = (unsigned)shards;
+	if (json_get(spec, "shards") && shards == 0) {
+		err_set("%s: \"shards\" must be at least 1", path);
+		goto fail;
+	}
+	if (json_get(spec, "shard_size") && s->shard_size == 0) {
+		err_set("%s: \"shard_size\" must be positive", path);
+		goto fail;
+	}
+	if (s->shards && s->shard_size) {
+		err_set("%s: give \"shards\" or \"shard_size\", not both", path);
+		goto fail;
+	}
+	if (!s->shards && !s->shard_size)
+		s->shards = 1;
+	if (sdt && (dt_parse(sdt, strlen(sdt), &s->scale_dtype) || !quantize_scale_dtype(s->scale_dtype))) {
+		err_set("%s: \"scale_dtype\" is \"%s\", not F32, BF16 or F8_E8M0", path, sdt);
+		goto fail;
+	}
+	if (values && strcmp(values, "realistic") != 0 && strcmp(values, "cheap") != 0) {
+		err_set("%s: \"values\" is \"%s\", not realistic or cheap", path, values);
+		goto fail;
+	}
+	s->mode = values && strcmp(values, "cheap") == 0 ? SYNTH_CHEAP : SYNTH_REALISTIC;
+	if (!cfg.quant.present && (sdt || s->move_first || s->nmove || s->drop_first || s->ndrop)) {
+		err_set("%s: scale options need a quantization_config", path);
+		goto fail;
+	}
+	json_free(cd);
+	json_free(d);
+	*out = s;
+	return 0;
+fail:
+	json_free(cd);
+	json_free(d);
+	hf_synth_free(s);
+	return -1;
+}
+
+/* A spec file's text with "extends" resolved: the base spec's text with this file's
+ * members put over it. */
+static int resolve(const char *path, int depth, struct buf *out)
+{
+	struct buf text = {0};
+	struct json_doc *d = NULL;
+	int rc = -1;
+	if (depth > 8)
+		return err_set("%s: \"extends\" goes more than 8 deep", path);
+	if (file_read(path, 1u << 24, &text))
+		return -1;
+	if (json_parse(&d, text.p, text.len, 0)) {
+		err_prefix("%s: ", path);
+		goto out;
+	}
+	const struct json *root = json_root(d), *ext = json_get(root, "extends");
+	if (!ext) {
+		buf_add(out, text.p, text.len);
+		rc = 0;
+		goto out;
+	}
+	if (ext->type != JSON_STRING || !ext->s[0]) {
+		err_set("%s: \"extends\" is not a file name", path);
+		goto out;
+	}
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	if (slash)
+		slash[1] = 0;
+	char *base_path = ext->s[0] == '/' || !slash ? xstrdup(ext->s) : xasprintf("%s%s", dir, ext->s);
+	free(dir);
+	struct buf base = {0};
+	rc = resolve(base_path, depth + 1, &base);
+	free(base_path);
+	if (!rc) {
+		struct json_edit *e = xcalloc(root->n ? root->n : 1, sizeof *e);
+		char **vals = xcalloc(root->n ? root->n : 1, sizeof *vals);
+		size_t n = 0;
+		for (const struct json *k = root->kid; k; k = k->next) {
+			if (strcmp(k->key, "extends") == 0)
+				continue;
+			vals[n] = xstrndup(text.p + k->begin, k->end - k->begin);
+			e[n] = (struct json_edit){k->key, vals[n]};
+			n++;
+		}
+		rc = json_edit_text(out, base.p, base.len, e, n, path);
+		for (size_t i = 0; i < n; i++)
+			free(vals[i]);
+		free(vals);
+		free(e);
+	}
+	buf_free(&base);
+out:
+	json_free(d);
+	buf_free(&text);
+	return rc;
+}
+
+int hf_synth_load_file(struct hf_synth **out, const char *path, const struct json_edit *sets, size_t nsets)
+{
+	struct buf text = {0}, edited = {0};
+	*out = NULL;
+	int rc = resolve(path, 0, &text);
+	if (!rc && nsets)
+		rc = json_edit_text(&edited, text.p, text.len, sets, nsets, path);
+	if (!rc)
+		rc = nsets ? hf_synth_load(out, edited.p, edited.len, path) : hf_synth_load(out, text.p, text.len, path);
+	buf_free(&text);
+	buf_free(&edited);
+	return rc;
+}
+
+void hf_synth_free(struct hf_synth *s)
+{
+	if (!s)
+		return;
+	buf_free(&s->config);
+	hf_free(s->L);
+	for (size_t i = 0; i < s->nmove; i++)
+		free(s->move[i]);
+	for (size_t i = 0; i < s->ndrop; i++)
+		free(s->drop[i]);
+	free(s->move);
+	free(s->drop);
+	free(s);
+}
+
+/* Spreads roughly as refgen.py draws them: projections N(0, 1/sqrt(in)) with outliers,
+ * norms 1 + N(0, 0.1), the main embedding N(0, 1), the router N(0, 0.05), the bias
+ * N(0, 0.01), everything else N(0, 0.02). */
+void hf_synth_tensor(const struct hf_synth *s, const struct hf_tensor *t, struct synth *o)
+{
+	memset(o, 0, sizeof *o);
+	o->seed = rng_mix(s->seed, rng_hash_str(t->name));
+	o->mode = s->mode;
+	o->rows = t->ndim == 2 ? t->shape[0] : 1;
+	o->cols = t->ndim == 2 ? t->shape[1] : t->shape[0];
+	o->dtype = t->dtype;
+	o->dist = SYNTH_GAUSS;
+	o->std = 0.02f;
+	switch (t->role) {
+	case HF_NORM: case HF_INPUT_NORM: case HF_POST_NORM: case HF_Q_A_NORM: case HF_KV_A_NORM:
+	case HF_MTP_ENORM: case HF_MTP_HNORM: case HF_MTP_HEAD_NORM:
+		o->dist = SYNTH_NEAR_ONE;
+		o->std = 0.1f;
+		break;
+	case HF_EMBED: o->std = 1.0f; break;
+	case HF_LM_HEAD: o->std = 1.0f / sqrtf((float)o->cols); break;
+	case HF_ROUTER: o->std = 0.05f; break;
+	case HF_ROUTER_BIAS: o->std = 0.01f; break;
+	case HF_MTP_EH_PROJ: o->std = 1.0f / sqrtf((float)o->cols); break;
+	default:
+		if (hf_role_quantized(t->role)) {
+			o->std = 1.0f / sqrtf((float)o->cols);
+			o->outliers = true;
+			o->specials = s->nan_codes;
+		}
+		break;
+	}
+	if (t->quantized) {
+		o->sdtype = s->scale_dtype;
+		o->bm = s->L->block[0];
+		o->bn = s->L->block[1];
+		o->pow2 = s->pow2;
+	}
+}
+
+/* ---- planning ---- */
+
+struct gen {
+	const char *name;
+	enum dt dtype;
+	unsigned ndim;
+	const uint64_t *shape;
+	const struct hf_tensor *t;
+	bool scale;
+	unsigned shard;
+	uint64_t bytes;
+};
+
+struct plan {
+	size_t n;
+	struct gen *g;
+	unsigned nshards;
+	char **files;
+};
+
+static void plan_free(struct plan *p)
+{
+	for (unsigned i = 0; p->files && i < p->nshards; i++)
+		free(p->files[i]);
+	free(p->files);
+	free(p->g);
+}
+
+static uint64_t nbytes(enum dt t, unsigned ndim, const uint64_t *shape)
+{
+	uint64_t n = 1, b = 0;
+	for (unsigned d = 0; d < ndim; d++)
+		n *= shape[d];
+	dt_nbytes(t, n, &b);
+	return b;
+}
+
+/* The tensor a spec names, by its weight's or its scale's name: must be quantized. */
+static int named_tensor(const struct hf_synth *s, const char *key, const char *name, const struct hf_tensor **t)
+{
+	char q[ERR_QUOTE];
+	const struct hf_entry *e = hf_find(s->L, name);
+	if (!e)
+		return err_set("%s: \"%s\" names %s, which this config has not", s->path, key, err_quote(name, q));
+	if (!e->t->quantized)
+		return err_set("%s: \"%s\" names %s, which is not a quantized weight", s->path, key, err_quote(name, q));
+	*t = e->t;
+	return 0;
+}
+
+static int make_plan(const struct hf_synth *s, struct plan *p, struct buf *notes)
+{
+	const struct hf_layout *L = s->L;
+	bool *dropped = xcalloc(L->n, 1), *moved = xcalloc(L->n, 1), *kept = xcalloc(L->n, 1);
+	int rc = -1;
+	memset(p, 0, sizeof *p);
+	for (size_t i = 0; i < L->n; i++)
+		kept[i] = !s->experts_only || hf_role_per_expert(L->t[i].role);
+	for (size_t i = 0; i < s->ndrop; i++) {
+		const struct hf_tensor *t;
+		if (named_tensor(s, "drop_scale", s->drop[i], &t))
+			goto out;
+		dropped[t - L->t] = true;
+	}
+	for (size_t i = 0; s->drop_first && i < L->n; i++)
+		if (kept[i] && L->t[i].quantized) {
+			dropped[i] = true;
+			break;
+		}
+	for (size_t i = 0; i < s->nmove; i++) {
+		const struct hf_tensor *t;
+		if (named_tensor(s, "scale_in_other_shard", s->move[i], &t))
+			goto out;
+		moved[t - L->t] = true;
+	}
+	if (s->move_first) {
+		size_t pick = L->n;
+		for (size_t i = 0; i < L->n && pick == L->n; i++)
+			if (kept[i] && !dropped[i] && L->t[i].role == HF_EXPERT_DOWN)
+				pick = i;
+		for (size_t i = 0; i < L->n && pick == L->n; i++)
+			if (kept[i] && !dropped[i] && L->t[i].quantized)
+				pick = i;
+		if (pick < L->n)
+			moved[pick] = true;
+	}
+	for (size_t i = 0; i < L->n; i++) {
+		char q[ERR_QUOTE];
+		if (moved[i] && (dropped[i] || !kept[i])) {
+			err_set("%s: the scale of %s cannot move: it is %s", s->path, err_quote(L->t[i].name, q),
+				dropped[i] ? "dropped" : "not written");
+			goto out;
+		}
+	}
+
+	/* the tensors in canonical order, each weight followed by its scale */
+	p->g = xcalloc(L->nentries, sizeof *p->g);
+	uint64_t total = 0;
+	for (size_t i = 0; i < L->n; i++) {
+		const struct hf_tensor *t = &L->t[i];
+		if (!kept[i])
+			continue;
+		p->g[p->n++] = (struct gen){t->name, t->dtype, t->ndim, t->shape, t, false, 0, 0};
+		if (t->quantized && !dropped[i])
+			p->g[p->n++] = (struct gen){t->scale.name, s->scale_dtype, 2, t->scale.shape, t, true, 0, 0};
+	}
+	for (size_t i = 0; i < p->n; i++) {
+		p->g[i].bytes = nbytes(p->g[i].dtype, p->g[i].ndim, p->g[i].shape);
+		total += p->g[i].bytes;
+	}
+	if (p->n == 0) {
+		err_set("%s: no tensors to write", s->path);
+		goto out;
+	}
+
+	/* shards: a weight and its scale count as one */
+	unsigned k = 0;
+	uint64_t acc = 0, cur = 0;
+	for (size_t i = 0; i < p->n;) {
+		size_t j = i + 1 < p->n && p->g[i + 1].scale ? i + 2 : i + 1;
+		uint64_t b = 0;
+		for (size_t m = i; m < j; m++)
+			b += p->g[m].bytes;
+		if (s->shard_size) {
+			if (cur && cur + b > s->shard_size)
+				k++, cur = 0;
+			cur += b;
+		} else {
+			unsigned __int128 x = (unsigned __int128)acc * s->shards / (total ? total : 1);
+			k = x < s->shards - 1 ? (unsigned)x : s->shards - 1;
+		}
+		for (size_t m = i; m < j; m++)
+			p->g[m].shard = k;
+		acc += b;
+		i = j;
+	}
+	/* number the shards that got something */
+	unsigned top = 0;
+	for (size_t i = 0; i < p->n; i++)
+		top = p->g[i].shard > top ? p->g[i].shard : top;
+	unsigned *renum = xcalloc(top + 1, sizeof *renum);
+	for (size_t i = 0; i < p->n; i++)
+		renum[p->g[i].shard] = 1;
+	for (unsigned i = 0; i <= top; i++)
+		renum[i] = renum[i] ? ++p->nshards : 0;
+	for (size_t i = 0; i < p->n; i++)
+		p->g[i].shard = renum[p->g[i].shard] - 1;
+	free(renum);
+	if (p->nshards > 99999) {
+		err_set("%s: %u shards are more than file names of 5 digits can number", s->path, p->nshards);
+		goto out;
+	}
+	p->files = xcalloc(p->nshards, sizeof *p->files);
+	for (unsigned i = 0; i < p->nshards; i++)
+		p->files[i] = xasprintf("model-%05u-of-%05u.safetensors", i + 1, p->nshards);
+
+	for (size_t i = 0; i < p->n; i++) {
+		const struct gen *g = &p->g[i];
+		size_t ti = (size_t)(g->t - L->t);
+		if (g->scale && moved[ti]) {
+			if (p->nshards < 2) {
+				err_set("%s: \"scale_in_other_shard\" needs at least 2 shards", s->path);
+				goto out;
+			}
+			p->g[i].shard = (p->g[i - 1].shard + 1) % p->nshards;
+			buf_printf(notes, "moved %s to %s (its weight is in %s)\n", g->name, p->files[p->g[i].shard],
+				   p->files[p->g[i - 1].shard]);
+		}
+		if (!g->scale && dropped[ti])
+			buf_printf(notes, "dropped %s\n", g->t->scale.name);
+	}
+	rc = 0;
+out:
+	free(dropped);
+	free(moved);
+	free(kept);
+	if (rc)
+		plan_free(p);
+	return rc;
+}
+
+/* ---- writing ---- */
+
+#define WINDOW (64u << 20)
+
+struct fill {
+	const struct synth *sy;
+	bool scale;
+	uint64_t first, n;           /* rows (or block rows) of this window */
+	uint64_t piece, row_bytes;
+	uint8_t *buf;
+	void **scratch;
+};
+
+static void fill_piece(void *ctx, size_t i, unsigned worker)
+{
+	struct fill *f = ctx;
+	uint64_t r0 = f->first + i * f->piece, r1 = r0 + f->piece < f->first + f->n ? r0 + f->piece : f->first + f->n;
+	uint8_t *out = f->buf + (r0 - f->first) * f->row_bytes;
+	if (f->scale)
+		synth_scales(f->sy, r0, r1, out, f->scratch[worker]);
+	else
+		synth_data(f->sy, r0, r1, out, f->scratch[worker]);
+}
+
+struct writer {
+	struct pool *pool;
+	unsigned nthreads;
+	void **scratch;
+	size_t *scratch_cap;
+};
+
+static void run_for(struct writer *w, size_t n, void (*fn)(void *, size_t, unsigned), void *ctx)
+{
+	if (w->pool)
+		pool_for(w->pool, n, fn, ctx);
+	else
+		for (size_t i = 0; i < n; i++)
+			fn(ctx, i, 0);
+}
+
+static int write_tensor(const struct hf_synth *s, struct writer *w, const struct gen *g, struct outq *o)
+{
+	struct synth sy;
+	hf_synth_tensor(s, g->t, &sy);
+	if (synth_check(&sy))
+		return err_prefix("%s: %s: ", s->path, g->name);
+	uint64_t n, row_bytes, piece;
+	if (g->scale) {
+		n = g->shape[0];
+		row_bytes = g->shape[1] * (dt_bits(g->dtype) / 8);
+		piece = sy.mode == SYNTH_CHEAP ? (1u << 20) / (row_bytes ? row_bytes : 1) + 1 : 1;
+	} else {
+		n = sy.rows;
+		row_bytes = sy.cols * (dt_bits(g->dtype) / 8);
+		piece = synth_piece_rows(&sy);
+	}
+	if (n * row_bytes != g->bytes)
+		return err_set("%s: internal: %s has %" PRIu64 " bytes, not %" PRIu64, s->path, g->name, n * row_bytes,
+			       g->bytes);
+	size_t need = synth_scratch_bytes(&sy);
+	for (unsigned i = 0; i < w->nthreads; i++)
+		if (w->scratch_cap[i] < need) {
+			free(w->scratch[i]);
+			w->scratch[i] = xmalloc(need);
+			w->scratch_cap[i] = need;
+		}
+	uint64_t piece_bytes = piece * row_bytes;
+	uint64_t per_window = piece_bytes ? WINDOW / piece_bytes * piece : piece;
+	per_window = per_window ? per_window : piece;
+	for (uint64_t r = 0; r < n; r += per_window) {
+		uint64_t m = r + per_window < n ? per_window : n - r;
+		size_t bytes = (size_t)(m * row_bytes);
+		struct fill f = {&sy, g->scale, r, m, piece, row_bytes, outq_buf(o, bytes), w->scratch};
+		run_for(w, (size_t)((m + piece - 1) / piece), fill_piece, &f);
+		if (outq_put(o, bytes))
+			return -1;
+	}
+	return 0;
+}
+
+static int write_shard(const struct hf_synth *s, struct writer *w, const struct plan *p, unsigned k,
+		       const char *dir, struct hf_synth_result *r)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < p->n; i++)
+		n += p->g[i].shard == k;
+	struct st_entry *e = xcalloc(n ? n : 1, sizeof *e);
+	const struct gen **g = xcalloc(n ? n : 1, sizeof *g);
+	n = 0;
+	for (size_t i = 0; i < p->n; i++)
+		if (p->g[i].shard == k) {
+			g[n] = &p->g[i];
+			e[n++] = (struct st_entry){p->g[i].name, p->g[i].dtype, p->g[i].ndim, p->g[i].shape};
+		}
+	struct st_meta meta = {"format", "pt"};
+	struct st_layout L;
+	struct out *o = NULL;
+	struct outq *q = NULL;
+	char *path = path_join(dir, p->files[k]);
+	int rc = -1;
+	if (st_layout(&L, e, n, &meta, 1)) {
+		err_prefix("%s: ", path);
+		goto out;
+	}
+	if (out_open(&o, path) || out_write(o, L.header, L.header_size) || outq_new(&q, o))
+		goto out_l;
+	for (size_t i = 0; i < n; i++)
+		if (write_tensor(s, w, g[L.order[i]], q))
+			goto out_l;
+	rc = outq_finish(q);
+	q = NULL;
+	if (rc)
+		goto out_l;
+	rc = -1;
+	if (out_written(o) != L.file_size) {
+		err_set("%s: internal: wrote %" PRIu64 " bytes, not %" PRIu64, path, out_written(o), L.file_size);
+		goto out_l;
+	}
+	rc = out_commit(o);
+	o = NULL;
+	r->file_bytes += L.file_size;
+out_l:
+	outq_finish(q);
+	out_abort(o);
+	st_layout_free(&L);
+out:
+	free(path);
+	free(e);
+	free(g);
+	return rc;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct idx_entry *)a)->name, ((const struct idx_entry *)b)->name);
+}
+
+static int write_small(const char *dir, const char *name, const struct buf *b)
+{
+	char *path = path_join(dir, name);
+	int rc = out_write_file(path, b->p, b->len);
+	free(path);
+	return rc;
+}
+
+static int write_side_files(const struct hf_synth *s, const struct plan *p, const char *dir, uint64_t total)
+{
+	struct idx_entry *e = xcalloc(p->n, sizeof *e);
+	for (size_t i = 0; i < p->n; i++)
+		e[i] = (struct idx_entry){p->g[i].name, p->files[p->g[i].shard]};
+	qsort(e, p->n, sizeof *e, by_name);
+	struct buf b = {0};
+	idx_render(&b, e, p->n, &total);
+	free(e);
+	int rc = write_small(dir, INDEX_NAME, &b) || write_small(dir, "config.json", &s->config);
+	buf_clear(&b);
+	/* what refgen.py writes beside its shards, spelled as Python's json.dump does */
+	buf_adds(&b, "{\n  \"bos_token_id\": 0,\n  \"eos_token_id\": 1,\n  \"do_sample\": true,\n  \"temperature\": 0.6\n}");
+	rc = rc || write_small(dir, "generation_config.json", &b);
+	buf_clear(&b);
+	buf_adds(&b, "{\"version\": \"1.0\", \"truncation\": null, \"padding\": null, \"added_tokens\": [], "
+		     "\"normalizer\": null, \"pre_tokenizer\": {\"type\": \"Whitespace\"}, \"post_processor\": null, "
+		     "\"decoder\": null, \"model\": {\"type\": \"WordLevel\", \"vocab\": {");
+	for (int64_t i = 0; i < s->L->cfg.vocab_size; i++)
+		buf_printf(&b, "%s\"t%" PRId64 "\": %" PRId64, i ? ", " : "", i, i);
+	buf_adds(&b, "}, \"unk_token\": \"t2\"}}");
+	rc = rc || write_small(dir, "tokenizer.json", &b);
+	buf_clear(&b);
+	buf_adds(&b, "{\"bos_token\": \"t0\", \"eos_token\": \"t1\", \"unk_token\": \"t2\", "
+		     "\"tokenizer_class\": \"PreTrainedTokenizerFast\"}");
+	rc = rc || write_small(dir, "tokenizer_config.json", &b);
+	buf_free(&b);
+	return rc;
+}
+
+int hf_synth_write(const struct hf_synth *s, const char *dir, struct pool *pool, struct hf_synth_result *r)
+{
+	struct plan p;
+	memset(r, 0, sizeof *r);
+	if (mkdir_p(dir) || make_plan(s, &p, &r->notes))
+		return -1;
+	struct writer w = {.pool = pool, .nthreads = pool ? pool_threads(pool) : 1};
+	w.scratch = xcalloc(w.nthreads, sizeof *w.scratch);
+	w.scratch_cap = xcalloc(w.nthreads, sizeof *w.scratch_cap);
+	int rc = 0;
+	for (unsigned k = 0; k < p.nshards && !rc; k++)
+		rc = write_shard(s, &w, &p, k, dir, r);
+	for (size_t i = 0; i < p.n; i++)
+		r->tensor_bytes += p.g[i].bytes;
+	r->nshards = p.nshards;
+	r->ntensors = p.n;
+	rc = rc || write_side_files(s, &p, dir, r->tensor_bytes);
+	for (unsigned i = 0; i < w.nthreads; i++)
+		free(w.scratch[i]);
+	free(w.scratch);
+	free(w.scratch_cap);
+	plan_free(&p);
+	return rc;
+}

@@ -1,0 +1,77 @@
+/* Synthetic HF DeepSeek-V3 checkpoints, deterministic, of any config: the engine behind
+ * fixtures/gen/ckpt-synth and the tests that check what it makes.
+ *
+ * A spec is a JSON object: config.json keys, which override a DeepSeek-V3-like base (the
+ * one shared/tools/refgen.py uses, quantization_config included; a null value for a base
+ * key removes it, so "quantization_config": null makes an unquantized BF16 checkpoint),
+ * plus generator keys, which stay out of config.json:
+ *   seed                  integer, default 0: the same spec and seed give the same bytes
+ *   shards                split into N shards by running byte count (refgen's rule; shards
+ *                         that would be empty are left out)
+ *   shard_size            or: start a new shard before one would exceed this many bytes
+ *                         (neither: one shard)
+ *   scale_dtype           "F32" (default), "BF16" or "F8_E8M0" (power-of-two scales)
+ *   values                "realistic" (default) or "cheap" (random bits, for benchmarks)
+ *   nan_codes             true: every projection weight gets special codes (synth.h)
+ *   experts_only          true: only the routed experts' weights and scales (benchmarks)
+ *   scale_in_other_shard  true: the scale of the first expert down_proj (or else the first
+ *                         quantized weight) goes to the shard after its weight's (wrapping);
+ *                         a name or a list of weight names: those weights' scales
+ *   drop_scale            true: the first quantized weight loses its scale; or names
+ *   extends               a spec file (relative to this one) to start from: its keys, then
+ *                         this file's over them
+ *   mp                    ignored (refgen's list of model-parallel degrees)
+ *   keys starting with "_" are comments.
+ * A weight's scale otherwise always lives in its weight's shard.  config.json gets
+ * quantization_config.scale_fmt "ue8m0" only from the spec; such scales are powers of two. */
+#ifndef CKPT_HF_SYNTH_H
+#define CKPT_HF_SYNTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "config.h"
+#include "hf.h"
+#include "pool.h"
+#include "synth.h"
+
+struct hf_synth {
+	const char *path;            /* the spec's name, for messages */
+	struct buf config;           /* config.json as written */
+	struct hf_layout *L;         /* the tensors of that config */
+	uint64_t seed;
+	unsigned shards;
+	uint64_t shard_size;
+	enum dt scale_dtype;
+	bool pow2;                   /* scale_fmt "ue8m0" */
+	enum synth_mode mode;
+	bool nan_codes, experts_only;
+	bool move_first, drop_first; /* true given for scale_in_other_shard / drop_scale */
+	size_t nmove, ndrop;
+	char **move, **drop;         /* named weights */
+};
+
+/* Read a spec (text of len bytes).  Messages name `path`. */
+int hf_synth_load(struct hf_synth **out, const char *text, size_t len, const char *path);
+/* Read a spec file, "extends" resolved, then the top-level keys in sets put over it
+ * (json_edit_text: raw JSON values, NULL removes). */
+int hf_synth_load_file(struct hf_synth **out, const char *path, const struct json_edit *sets, size_t nsets);
+void hf_synth_free(struct hf_synth *s);
+
+/* How the tensor t is synthesized (its weight; synth_scales() gives its scale). */
+void hf_synth_tensor(const struct hf_synth *s, const struct hf_tensor *t, struct synth *out);
+
+struct hf_synth_result {
+	size_t nshards, ntensors;
+	uint64_t tensor_bytes;       /* total_size */
+	uint64_t file_bytes;         /* the shards' sizes */
+	struct buf notes;            /* one line per moved or dropped scale */
+};
+
+/* Write the checkpoint into dir (created if needed): shards, index, config.json,
+ * generation_config.json, tokenizer stand-ins.  pool may be NULL (one thread). */
+int hf_synth_write(const struct hf_synth *s, const char *dir, struct pool *pool, struct hf_synth_result *r);
+
+#endif
