@@ -237,6 +237,16 @@ int fwd_forward(struct fwd_model *f, const struct fwd_tokens *t, bool mtp, struc
 	size_t nmtp = mtp ? f->m.nmtp : 0;
 	if (nmtp >= T)
 		nmtp = T - 1;
+	for (size_t d = 1; d <= nmtp; d++) {
+		char name[64];
+		snprintf(name, sizeof name, "model.layers.%zu.eh_proj.weight", f->m.nlayers + d - 1);
+		if (!view_find(f->v, name)) {
+			nmtp = d - 1;
+			r->no_mtp = d == 1;
+			break;
+		}
+	}
+	r->no_mtp = r->no_mtp || (mtp && f->m.nmtp == 0);
 	float *last = nmtp ? xmalloc(B * T * H * sizeof *last) : NULL;
 	uint64_t bytes0 = f->m.lin.bytes, macs0 = f->m.lin.macs;
 	double t0 = now();
@@ -318,15 +328,18 @@ void fwd_run_text(const void *run, struct buf *out)
 	const struct fwd_run *r = run;
 	size_t B = r->tok->B, T = r->tok->T, V = r->V;
 	for (size_t b = 0; b < B; b++) {
-		buf_printf(out, "  sequence %zu: %zu tokens; top %d next tokens (token:logit)\n", b, T, FWD_TOP);
+		buf_printf(out, "  sequence %zu: position i, token i, top %d for token i+1 (token:logit)\n", b, FWD_TOP);
 		for (size_t i = 0; i < T; i++) {
 			buf_printf(out, "  %6zu %8" PRId64, i, r->tok->ids[b * T + i]);
 			top_line(out, r->logits + (b * T + i) * V, V);
 		}
 	}
+	if (r->no_mtp)
+		buf_adds(out, "  MTP: the checkpoint has no MTP layer\n");
 	for (size_t d = 1; d <= r->nmtp; d++)
 		for (size_t b = 0; b < B; b++) {
-			buf_printf(out, "  MTP depth %zu, sequence %zu: token at position + %zu (token:logit)\n", d, b, d + 1);
+			buf_printf(out, "  MTP depth %zu, sequence %zu: position i, token i+%zu, top %d for token i+%zu (token:logit)\n",
+				   d, b, d, FWD_TOP, d + 1);
 			for (size_t i = 0; i + d < T; i++) {
 				buf_printf(out, "  %6zu %8" PRId64, i, r->tok->ids[b * T + i + d]);
 				top_line(out, r->mtp[d - 1] + (b * (T - d) + i) * V, V);
@@ -364,6 +377,8 @@ void fwd_run_json(const void *run, struct jw *w)
 		jw_obj_end(w);
 	}
 	jw_arr_end(w);
+	jw_key(w, "mtp_layers");
+	jw_u64(w, r->nmtp);
 	jw_key(w, "seconds");
 	jw_double(w, r->seconds);
 	jw_key(w, "weight_bytes");

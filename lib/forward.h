@@ -60,12 +60,15 @@ struct fwd_run {
 	size_t V;
 	float *logits;               /* B*T*V */
 	size_t nmtp;                 /* MTP depths run (0 without --mtp) */
+	bool no_mtp;                 /* MTP asked for, but the checkpoint has no MTP layer */
 	float **mtp;                 /* depth d: B*(T-d)*V logits, predicting token i + d + 1 */
 	double seconds;
 	uint64_t weight_bytes;       /* stored bytes of the weights it read */
 	uint64_t macs;               /* multiply-adds of its matrix products */
 };
 
+/* mtp: also the MTP layers, where the config names some and the checkpoint holds them
+ * (convert.py drops them from model-parallel shards). */
 int fwd_forward(struct fwd_model *f, const struct fwd_tokens *t, bool mtp, struct fwd_run *r);
 void fwd_run_free(struct fwd_run *r);
 
