@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The forward pass against the memory roofline: makes a 1.56 GB DeepSeek-V3-shaped FP8 model
 # (bench/forward-model.json, ckpt-synth) and runs bench_forward on it (1, 4, 16 and 64
-# tokens; memory bandwidth and kernel rate measured in the same run; medians of 5 runs).
+# tokens; memory bandwidth and kernel rate measured in the same run; median and best of 5).
 # Usage: bench/forward.sh [DIR] [TOKENS...]   (DIR: where to make the model; removed afterwards
 #                                             unless it already held one)
 set -eu
