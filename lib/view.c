@@ -408,8 +408,10 @@ int view_read_rows_bf16(const struct vtensor *t, uint64_t r0, uint64_t nr, uint1
 		const uint8_t *base = st_bytes(p->f, p->t);
 		float mag[128];
 		if (p->s && lo < hi) {
+			uint8_t codes[128];
 			for (unsigned m = 0; m < 128; m++)
-				dt_to_f32(p->t->dtype, &(uint8_t){(uint8_t)m}, 0, 1, &mag[m]);
+				codes[m] = (uint8_t)m;
+			dt_to_f32(p->t->dtype, codes, 0, 128, mag);
 			cb0 = p->sc / p->bn;
 			nb = (p->sc + p->nc - 1) / p->bn - cb0 + 1;
 			if (tab_cap < nb * 128) {
@@ -441,6 +443,19 @@ int view_read_rows_bf16(const struct vtensor *t, uint64_t r0, uint64_t nr, uint1
 	}
 	free(tab);
 	return 0;
+}
+
+const uint16_t *vtensor_bf16_direct(const struct vtensor *t, uint64_t r0)
+{
+	if (t->npieces != 1)
+		return NULL;
+	const struct vpiece *p = &t->p[0];
+	uint64_t R, C;
+	fold(p->t->ndim, p->t->shape, &R, &C);
+	if (p->t->dtype != DT_BF16 || p->s || p->transposed || p->perm || p->sc || p->nc != C || p->dr || p->dc ||
+	    r0 >= t->rows)
+		return NULL;
+	return (const uint16_t *)(const void *)st_bytes(p->f, p->t) + (p->sr + r0) * C;
 }
 
 /* Drop the resident pages of bytes [from, to) of a read-only mapping; pages shared with

@@ -103,6 +103,10 @@ bool vtensor_bf16_readable(const struct vtensor *t);
  * 128-entry table per block (AVX-512 word permutes where the CPU has them). */
 int view_read_rows_bf16(const struct vtensor *t, uint64_t r0, uint64_t nr, uint16_t *out, size_t ld);
 
+/* Row r0 of t in the mapped file when t is one stored BF16 tensor whose rows are the
+ * canonical rows (rows cols apart, read in place: no copy); NULL otherwise. */
+const uint16_t *vtensor_bf16_direct(const struct vtensor *t, uint64_t r0);
+
 /* The stored bytes behind t (and their block scales) are not needed for now: their pages
  * leave the process's resident set and are read from the file again if touched.  Lets a
  * reader of a large checkpoint keep its memory bounded by what it holds at a time. */

@@ -74,8 +74,11 @@ static void task(void *ctx, size_t i, unsigned worker)
 	}
 	/* cannot fail: lin_run checked the rows and the dtype */
 	if (r->bf16[j]) {
-		uint16_t *w = (uint16_t *)l->buf[worker];
-		view_read_rows_bf16(jb->w, r0, nr, w, K);
+		const uint16_t *w = vtensor_bf16_direct(jb->w, r0);
+		if (!w) {
+			view_read_rows_bf16(jb->w, r0, nr, (uint16_t *)l->buf[worker], K);
+			w = (const uint16_t *)l->buf[worker];
+		}
 		kern_dot_block_bf16(w, K, nr, jb->x, jb->ldx, jb->ntok, K, jb->y + r0, jb->ldy);
 	} else {
 		float *w = l->buf[worker];
