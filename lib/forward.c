@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "layout.h"
@@ -200,6 +201,14 @@ int fwd_open(struct fwd_model *f, const char *path, const char *layout, const ch
 		err_set("%s: no config.json to take the model's hyper-parameters from (give one with --config)", path);
 		goto fail;
 	}
+	/* a checkpoint bigger than half the memory: give each weight's pages back after use
+	 * (they would be reclaimed anyway, but the resident set stays honest and bounded) */
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < f->v->n; i++)
+		bytes += vtensor_stored_bytes(&f->v->t[i]);
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+	if (pages > 0 && psize > 0 && bytes > (uint64_t)pages * (uint64_t)psize / 2)
+		infer_flags |= INFER_RELEASE;
 	if (infer_open(&f->m, f->v, &f->cfg, pool, infer_flags))
 		goto fail;
 	f->ready = true;

@@ -46,7 +46,8 @@ struct fwd_model {
 };
 
 /* Open path (layout: NULL to detect) with its config.json; config_path (or NULL) is used
- * when it has none (model-parallel shards have none). */
+ * when it has none (model-parallel shards have none).  A checkpoint bigger than half the
+ * physical memory runs with INFER_RELEASE whatever infer_flags say. */
 int fwd_open(struct fwd_model *f, const char *path, const char *layout, const char *config_path,
 	     struct pool *pool, unsigned infer_flags);
 void fwd_close(struct fwd_model *f);

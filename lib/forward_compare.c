@@ -182,6 +182,8 @@ void fwd_against_text(const void *p, struct buf *out)
 		fwd_cmp_line(&r->cmp[i], out);
 		buf_addc(out, '\n');
 	}
+	if (r->a.nmtp != r->b.nmtp)
+		buf_printf(out, "  MTP layers: %zu and %zu; compared where both have them\n", r->a.nmtp, r->b.nmtp);
 }
 
 void fwd_against_json(const void *p, struct jw *w)

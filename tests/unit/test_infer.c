@@ -13,6 +13,7 @@
 
 #include "err.h"
 #include "forward.h"
+#include "layout.h"
 #include "t.h"
 
 static void reference(const char *name, const char *env, const char *model, const char *config, const char *ref_env,
@@ -223,6 +224,12 @@ int main(void)
 			  "tiny-v3.hf-logits.safetensors");
 		reference("golden tiny-v3 BF16 (fp8_cast_bf16.py)", "CKPT_GOLDEN", "tiny-v3.fp8_cast_bf16",
 			  "fixtures/tiny-v3/config.json", "CKPT_GOLDEN", "tiny-v3.hf-logits.safetensors");
+		if (layout_named("dsmp"))
+			reference("golden tiny-v3 model-parallel 2 (convert.py), with --config", "CKPT_GOLDEN",
+				  "tiny-v3.convert-mp2", "fixtures/tiny-v3/config.json", "CKPT_GOLDEN",
+				  "tiny-v3.hf-logits.safetensors");
+		else
+			printf("ok - golden tiny-v3 model-parallel 2 # SKIP no dsmp layout in formats/\n");
 	}
 	invariance();
 	layers();
