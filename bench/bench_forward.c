@@ -137,6 +137,19 @@ static double mac_rate(struct pool *p, size_t tok, int runs)
 	return 16.0 * n * c.reps * c.rows * c.cols * tok / best(t, runs);
 }
 
+/* The 1-minute load average: other processes on the machine distort every figure. */
+static double loadavg(void)
+{
+	double l = -1;
+	FILE *f = fopen("/proc/loadavg", "r");
+	if (f) {
+		if (fscanf(f, "%lf", &l) != 1)
+			l = -1;
+		fclose(f);
+	}
+	return l;
+}
+
 int main(int argc, char **argv)
 {
 	unsigned threads = 0;
@@ -170,7 +183,8 @@ int main(int argc, char **argv)
 	printf("model %s: hidden %lld, %lld layers, %lld experts (top %lld), %u threads\n", argv[optind],
 	       (long long)m.cfg.hidden_size, (long long)m.cfg.num_hidden_layers, (long long)m.cfg.n_routed_experts,
 	       (long long)m.cfg.num_experts_per_tok, pool_threads(p));
-	printf("memory bandwidth (streaming read of 1 GiB, best of %d): %.2f GB/s\n", runs, bw / 1e9);
+	printf("memory bandwidth (streaming read of 1 GiB, best of %d): %.2f GB/s; load average %.2f\n", runs, bw / 1e9,
+	       loadavg());
 	printf("%7s %11s %9s %9s %11s %11s %7s %10s %9s\n", "tokens", "weights GB", "median s", "best s", "mem roof s",
 	       "compute s", "ratio", "ratio max", "tokens/s");
 	for (size_t k = 0; k < nc; k++) {
@@ -196,6 +210,7 @@ int main(int argc, char **argv)
 		       bt / roof, bt / (roof > comp ? roof : comp), t.T / bt);
 		fwd_tokens_free(&t);
 	}
+	printf("load average at the end: %.2f\n", loadavg());
 	fwd_close(&m);
 	pool_free(p);
 	return 0;
