@@ -336,6 +336,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void fp8_tab_avx512(
 	size_t j = 0;
 	for (; j + 32 <= n; j += 32) {
 		v32b b;
+		/* the codes come from memory once: ask for them well ahead */
+		__builtin_prefetch(w + j + 2048);
 		memcpy(&b, w + j, sizeof b);
 		v32s c = __builtin_convertvector(b, v32s);
 		v32s lo = __builtin_shuffle(t0, t1, c), hi = __builtin_shuffle(t2, t3, c);
