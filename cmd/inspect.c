@@ -11,12 +11,16 @@
 #include "buf.h"
 #include "ckpt.h"
 #include "err.h"
+#include "dsmp.h"
 #include "jsonw.h"
+#include "layout.h"
 #include "pool.h"
 #include "st_header.h"
 #include "stats.h"
 #include "summary.h"
+#include "table.h"
 #include "tensortab.h"
+#include "viewtab.h"
 
 /* The JSON documents' schema version (man/ckpt-inspect.1 describes it). */
 #define SCHEMA_VERSION 1
@@ -25,7 +29,9 @@ static const char usage_text[] =
 	"Usage: ckpt-inspect [OPTION]... PATH...\n"
 	"       ckpt-inspect [--json] --header FILE\n"
 	"Summarise checkpoints and list their tensors.  PATH is a checkpoint directory (with or\n"
-	"without model.safetensors.index.json), an index file, or one .safetensors file.\n"
+	"without model.safetensors.index.json), an index file, or one .safetensors file; a\n"
+	"directory of DeepSeek model-parallel files (model{i}-mp{M}.safetensors) is shown as its\n"
+	"ranks and its tensors joined under their HF names.\n"
 	"\n"
 	"  --json          print one JSON document (schema: man ckpt-inspect)\n"
 	"  --match GLOB    list only the tensors whose names match GLOB (repeatable)\n"
@@ -101,9 +107,59 @@ static int header(const struct opts *o, struct buf *out)
 	return rc;
 }
 
+/* A layout other than HF (a model-parallel directory): its own description, then its
+ * tensors under their canonical names, as the view assembles them. */
+static int inspect_view(const struct opts *o, const char *path, struct jw *w, struct buf *out)
+{
+	struct view *v;
+	if (o->stats)
+		return err_set("%s: --stats reads HF checkpoints only (this is a %s directory)", path,
+			       layout_detect(path)->name);
+	if (layout_open(&v, path, NULL, 0))
+		return -1;
+	const struct vtensor **ts = xcalloc(v->n ? v->n : 1, sizeof *ts);
+	size_t n = 0;
+	for (size_t i = 0; i < v->n; i++)
+		if (selected(o, v->t[i].name))
+			ts[n++] = &v->t[i];
+	const struct dsmp_info *d = dsmp_info(v);
+	if (o->json) {
+		jw_obj(w);
+		viewsum_json(v, w);
+		if (d)
+			dsmp_info_json(d, w);
+		jw_key(w, "match");
+		jw_arr(w);
+		for (size_t i = 0; i < o->nmatch; i++)
+			jw_str(w, o->match[i]);
+		jw_arr_end(w);
+		jw_key(w, "tensors");
+		viewtab_json(ts, n, w);
+		jw_obj_end(w);
+	} else {
+		struct table t;
+		table_init(&t, "ll");
+		viewsum_rows(v, &t);
+		if (d)
+			dsmp_info_rows(d, &t);
+		table_render(&t, out, "");
+		table_free(&t);
+		buf_addc(out, '\n');
+		if (o->nmatch)
+			buf_printf(out, "%zu of %zu tensors match\n", n, v->n);
+		if (n)
+			viewtab_text(ts, n, out);
+	}
+	free(ts);
+	view_free(v);
+	return 0;
+}
+
 static int inspect(const struct opts *o, const char *path, struct pool *pool, struct jw *w,
 		   struct buf *out)
 {
+	if (layout_detect(path) != &layout_hf)
+		return inspect_view(o, path, w, out);
 	struct ckpt *c;
 	struct summary s;
 	const struct ckpt_tensor **ts = NULL;

@@ -7,6 +7,7 @@
 
 /* Most specific first: HF is what a directory of safetensors is when nothing else fits. */
 static const struct layout_ops *const layouts[] = {
+	&layout_dsmp,
 	&layout_hf,
 };
 
@@ -29,6 +30,14 @@ const char *layout_names(char *out, size_t size)
 	return out;
 }
 
+const struct layout_ops *layout_detect(const char *path)
+{
+	for (size_t i = 0; i < NLAYOUTS; i++)
+		if (layouts[i]->detect(path))
+			return layouts[i];
+	return &layout_hf;
+}
+
 int layout_open(struct view **v, const char *path, const char *name, int flags)
 {
 	*v = NULL;
@@ -39,8 +48,5 @@ int layout_open(struct view **v, const char *path, const char *name, int flags)
 			return err_set("unknown layout \"%s\" (known: %s)", name, layout_names(known, sizeof known));
 		return l->open(v, path, flags);
 	}
-	for (size_t i = 0; i < NLAYOUTS; i++)
-		if (layouts[i]->detect(path))
-			return layouts[i]->open(v, path, flags);
-	return layout_hf.open(v, path, flags);
+	return layout_detect(path)->open(v, path, flags);
 }

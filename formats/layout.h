@@ -17,7 +17,10 @@ struct layout_ops {
 };
 
 extern const struct layout_ops layout_hf;
+extern const struct layout_ops layout_dsmp;
 
+/* The layout path looks like (cheap): the first in the table that claims it, else HF. */
+const struct layout_ops *layout_detect(const char *path);
 /* Open path in the named layout, or the detected one when name is NULL. */
 int layout_open(struct view **v, const char *path, const char *name, int flags);
 const struct layout_ops *layout_named(const char *name);

@@ -7,13 +7,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "tarstream.h"
+#include "buf.h"
 #include "err.h"
+#include "jsonw.h"
 #include "out.h"
 #include "pool.h"
+#include "progress.h"
 
 /* ---- building a job ---- */
 
@@ -71,6 +78,55 @@ void cv_add_side_copy(struct cv_job *j, const char *name, const char *src)
 	add_side(j, name)->src = xstrdup(src);
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int side_tree(struct cv_job *j, const char *dir, const char *rel, int depth,
+		     bool (*keep)(const char *rel, void *arg), void *arg)
+{
+	if (depth > 32)
+		return err_set("%s: directories nested too deep (a loop of symbolic links?)", dir);
+	DIR *d = opendir(dir);
+	if (!d)
+		return err_errno(dir);
+	char **names = NULL;
+	size_t n = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		names = xreallocarray(names, n + 1, sizeof *names);
+		names[n++] = xstrdup(e->d_name);
+	}
+	closedir(d);
+	qsort(names, n, sizeof *names, cmp_name);
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		char *path = path_join(dir, names[i]);
+		char *r = rel ? path_join(rel, names[i]) : xstrdup(names[i]);
+		struct stat sb;
+		if (!rc && stat(path, &sb) < 0)
+			rc = err_errno(path);
+		else if (!rc && S_ISDIR(sb.st_mode))
+			rc = side_tree(j, path, r, depth + 1, keep, arg);
+		else if (!rc && S_ISREG(sb.st_mode) && (!keep || keep(r, arg)))
+			cv_add_side_copy(j, r, path);
+		free(path);
+		free(r);
+		free(names[i]);
+	}
+	free(names);
+	return rc;
+}
+
+int cv_add_side_tree(struct cv_job *j, const char *dir, bool (*keep)(const char *rel, void *arg),
+		     void *arg)
+{
+	return side_tree(j, dir, NULL, 0, keep, arg);
+}
+
 void cv_job_free(struct cv_job *j)
 {
 	for (size_t i = 0; i < j->nfiles; i++) {
@@ -123,6 +179,75 @@ bool cv_file_complete(const struct cv_file *f, const char *path)
 	return same;
 }
 
+static int side_size(const struct cv_side *s, uint64_t *n)
+{
+	struct stat sb;
+	if (!s->src) {
+		*n = s->len;
+		return 0;
+	}
+	if (stat(s->src, &sb) < 0)
+		return err_errno(s->src);
+	*n = (uint64_t)sb.st_size;
+	return 0;
+}
+
+uint64_t cv_job_bytes(const struct cv_job *j)
+{
+	uint64_t n = 0, k = 0;
+	for (size_t i = 0; i < j->nfiles; i++)
+		n += j->files[i].L.file_size;
+	for (size_t i = 0; i < j->nside; i++)
+		if (side_size(&j->side[i], &k) == 0)
+			n += k;
+	return n;
+}
+
+/* ---- where bytes go: a file in the output directory, or an entry of the tar stream ---- */
+
+struct run {
+	const struct cv_opts *o;
+	struct tar *tar;
+	struct pool *pool;
+	uint64_t done, total;        /* data bytes, for progress */
+};
+
+struct dst {
+	struct out *out;
+};
+
+static int dst_open(struct run *r, struct dst *d, const char *name, uint64_t size)
+{
+	d->out = NULL;
+	if (r->tar)
+		return tar_begin(r->tar, name, size);
+	char *path = path_join(r->o->outdir, name);
+	int rc = out_open(&d->out, path);
+	free(path);
+	return rc;
+}
+
+static int dst_write(struct run *r, struct dst *d, const void *p, size_t n)
+{
+	return r->tar ? tar_write(r->tar, p, n) : out_write(d->out, p, n);
+}
+
+static int dst_commit(struct run *r, struct dst *d)
+{
+	if (r->tar)
+		return tar_end(r->tar);
+	struct out *o = d->out;
+	d->out = NULL;
+	return out_commit(o);
+}
+
+/* A tar entry cannot be taken back: the stream is abandoned as a whole (tar_free). */
+static void dst_abort(struct dst *d)
+{
+	out_abort(d->out);
+	d->out = NULL;
+}
+
 /* ---- writing one group ---- */
 
 struct chunk {
@@ -135,6 +260,10 @@ struct chunk {
 
 struct slot {
 	long chunk;                  /* the chunk it holds, -1 when free */
+	size_t next;                 /* the fill chunk (seq) it takes next: slot k serves seqs
+					k, k + nslots, ... strictly in turn, else a later seq
+					could take a freed slot before the one the writer
+					waits for, and both would wait forever */
 	bool ready;
 	int rc;
 	char err[ERR_MAX];
@@ -142,8 +271,9 @@ struct slot {
 };
 
 struct group_run {
+	struct run *r;
 	struct cv_file **files;
-	struct out **outs;
+	struct dst *outs;
 	size_t nfiles;
 	struct chunk *c;
 	size_t nc;
@@ -181,7 +311,7 @@ static void fill_one(void *arg, size_t k, unsigned worker)
 	struct slot *s = &g->slots[k % g->nslots];
 	const struct chunk *c = &g->c[ci];
 	pthread_mutex_lock(&g->mu);
-	while (s->chunk != -1 && !atomic_load(&g->abort))
+	while ((s->chunk != -1 || s->next != k) && !atomic_load(&g->abort))
 		pthread_cond_wait(&g->cond_free, &g->mu);
 	if (atomic_load(&g->abort)) {
 		pthread_mutex_unlock(&g->mu);
@@ -225,7 +355,7 @@ static void *writer(void *arg)
 	struct group_run *g = arg;
 	for (size_t ci = 0; ci < g->nc && !atomic_load(&g->abort); ci++) {
 		const struct chunk *c = &g->c[ci];
-		struct out *o = g->outs[c->file];
+		struct dst *o = &g->outs[c->file];
 		if (c->t->in && ci + 4 < g->nc && g->c[ci + 4].t->in) {
 			const uint8_t *p;
 			uint64_t len;
@@ -235,7 +365,7 @@ static void *writer(void *arg)
 			madvise((void *)a, len + ((uintptr_t)p - a), MADV_WILLNEED);
 		}
 		if (c->t->copy) {
-			if (out_write(o, c->t->copy + c->off, c->n)) {
+			if (dst_write(g->r, o, c->t->copy + c->off, c->n)) {
 				fail(g, err_last());
 				break;
 			}
@@ -251,10 +381,11 @@ static void *writer(void *arg)
 				fail(g, s->err);
 				break;
 			}
-			int rc = out_write(o, s->buf, c->n);
+			int rc = dst_write(g->r, o, s->buf, c->n);
 			pthread_mutex_lock(&g->mu);
 			s->chunk = -1;
 			s->ready = false;
+			s->next += g->nslots;
 			pthread_cond_broadcast(&g->cond_free);
 			pthread_mutex_unlock(&g->mu);
 			if (rc) {
@@ -308,8 +439,10 @@ static void make_chunks(struct group_run *g)
 	for (size_t k = 0; k < n; k++) {
 		const struct cv_tensor *t = ord[k].t;
 		uint64_t nb = ord[k].nbytes, step = CV_CHUNK;
+		if (!t->copy && t->chunk)
+			step = t->chunk;
 		if (!t->copy && t->fill.unit) {
-			step = CV_CHUNK / t->fill.unit * t->fill.unit;
+			step = step / t->fill.unit * t->fill.unit;
 			if (step == 0)
 				step = t->fill.unit;
 		}
@@ -330,9 +463,10 @@ static void make_chunks(struct group_run *g)
 	free(ord);
 }
 
-static int write_group(struct cv_file **files, size_t nfiles, struct pool *pool, const struct cv_opts *o)
+static int write_group(struct run *r, struct cv_file **files, size_t nfiles)
 {
-	struct group_run g = {.files = files, .nfiles = nfiles, .o = o};
+	struct group_run g = {.r = r, .files = files, .nfiles = nfiles, .o = r->o};
+	struct pool *pool = r->pool;
 	pthread_t wt;
 	int rc = -1;
 	unsigned nt = pool_threads(pool);
@@ -352,19 +486,18 @@ static int write_group(struct cv_file **files, size_t nfiles, struct pool *pool,
 	g.slots = xcalloc(g.nslots + 1, sizeof *g.slots);
 	for (size_t i = 0; i < g.nslots; i++) {
 		g.slots[i].chunk = -1;
+		g.slots[i].next = i;
 		g.slots[i].buf = xmalloc(buf);
 	}
 	g.scratch = xcalloc(nt, sizeof *g.scratch);
 	for (unsigned i = 0; i < nt && scratch; i++)
 		g.scratch[i] = xmalloc(scratch);
-	for (size_t i = 0; i < nfiles; i++) {
-		g.total += files[i]->L.file_size - files[i]->L.header_size;
-		char *path = path_join(o->outdir, files[i]->name);
-		int r = out_open(&g.outs[i], path);
-		free(path);
-		if (r || out_write(g.outs[i], files[i]->L.header, files[i]->L.header_size))
+	g.done = r->done;
+	g.total = r->total;
+	for (size_t i = 0; i < nfiles; i++)
+		if (dst_open(r, &g.outs[i], files[i]->name, files[i]->L.file_size) ||
+		    dst_write(r, &g.outs[i], files[i]->L.header, files[i]->L.header_size))
 			goto out;
-	}
 	if (pthread_create(&wt, NULL, writer, &g) != 0) {
 		err_set("cannot start the writer thread");
 		goto out;
@@ -375,16 +508,14 @@ static int write_group(struct cv_file **files, size_t nfiles, struct pool *pool,
 		err_set("%s", g.err);
 		goto out;
 	}
-	for (size_t i = 0; i < nfiles; i++) {
-		struct out *out = g.outs[i];
-		g.outs[i] = NULL;
-		if (out_commit(out))
+	for (size_t i = 0; i < nfiles; i++)
+		if (dst_commit(r, &g.outs[i]))
 			goto out;
-	}
+	r->done = g.done;
 	rc = 0;
 out:
 	for (size_t i = 0; i < nfiles; i++)
-		out_abort(g.outs[i]);
+		dst_abort(&g.outs[i]);
 	for (size_t i = 0; i < g.nslots; i++)
 		free(g.slots[i].buf);
 	for (unsigned i = 0; i < nt; i++)
@@ -400,38 +531,52 @@ out:
 	return rc;
 }
 
-static int copy_file(const char *src, const char *dst)
+static int write_side(struct run *r, const struct cv_side *s)
 {
-	int fd = open(src, O_RDONLY | O_CLOEXEC);
+	struct dst d;
+	uint64_t size;
+	if (side_size(s, &size))
+		return -1;
+	if (!s->src) {
+		if (dst_open(r, &d, s->name, size) || dst_write(r, &d, s->bytes, s->len) || dst_commit(r, &d)) {
+			dst_abort(&d);
+			return -1;
+		}
+		return 0;
+	}
+	int fd = open(s->src, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return err_errno(src);
-	struct out *o;
-	if (out_open(&o, dst)) {
+		return err_errno(s->src);
+	if (dst_open(r, &d, s->name, size)) {
 		close(fd);
 		return -1;
 	}
 	char *b = xmalloc(1 << 20);
+	uint64_t got = 0;
 	int rc = 0;
 	for (;;) {
-		ssize_t r = read(fd, b, 1 << 20);
-		if (r < 0 && errno == EINTR)
+		ssize_t n = read(fd, b, 1 << 20);
+		if (n < 0 && errno == EINTR)
 			continue;
-		if (r < 0) {
-			rc = err_errno(src);
+		if (n < 0) {
+			rc = err_errno(s->src);
 			break;
 		}
-		if (r == 0)
+		if (n == 0)
 			break;
-		if ((rc = out_write(o, b, (size_t)r)))
+		got += (uint64_t)n;
+		if (got > size || (rc = dst_write(r, &d, b, (size_t)n)))
 			break;
 	}
 	free(b);
 	close(fd);
-	if (rc) {
-		out_abort(o);
+	if (!rc && got != size)
+		rc = err_set("%s: changed while being copied", s->src);
+	if (rc || dst_commit(r, &d)) {
+		dst_abort(&d);
 		return -1;
 	}
-	return out_commit(o);
+	return 0;
 }
 
 static int ensure_parent(const char *outdir, const char *name)
@@ -447,46 +592,238 @@ static int ensure_parent(const char *outdir, const char *name)
 	return rc;
 }
 
+/* ---- claiming the output directory ---- */
+
+static char *record_text(const char *input, const char *options)
+{
+	struct buf b = {0};
+	struct jw w;
+	jw_init(&w, &b, 0, false);
+	jw_obj(&w);
+	jw_key(&w, "tool");
+	jw_str(&w, err_prog());
+	jw_key(&w, "version");
+	jw_str(&w, CKPT_VERSION);
+	jw_key(&w, "input");
+	jw_str(&w, input);
+	jw_key(&w, "options");
+	jw_str(&w, options ? options : "");
+	jw_obj_end(&w);
+	buf_addc(&b, '\n');
+	return b.p;
+}
+
+static bool is_tmp_name(const char *name)
+{
+	size_t n = strlen(name), k = strlen(".ckpt-tmp");
+	return name[0] == '.' && n > k && strcmp(name + n - k, ".ckpt-tmp") == 0;
+}
+
+/* A temporary file whose writer is gone (no lock on it) is removed. */
+static void remove_if_stale(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		unlink(path);
+	close(fd);
+}
+
+static bool file_equals(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return false;
+	size_t n = strlen(text);
+	char *b = xmalloc(n + 2);
+	size_t got = fread(b, 1, n + 1, f);
+	fclose(f);
+	bool same = got == n && memcmp(b, text, n) == 0;
+	free(b);
+	return same;
+}
+
+static int claim_outdir(const struct cv_opts *o)
+{
+	int rc = -1, dfd = -1;
+	char *in = path_resolve(o->input), *out = in ? path_resolve(o->outdir) : NULL;
+	char *rec = NULL, *recpath = path_join(o->outdir, CV_RECORD);
+	if (!in || !out)
+		goto done;
+	if (strcmp(in, out) == 0) {
+		err_set("%s: is the input directory; the output must go elsewhere", o->outdir);
+		goto done;
+	}
+	if (path_within(out, in)) {
+		err_set("%s: is inside the input directory %s; the output must go elsewhere", o->outdir, o->input);
+		goto done;
+	}
+	if (mkdir_p(o->outdir))
+		goto done;
+	/* one process at a time decides, so that processes sharing the directory agree */
+	dfd = open(o->outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || flock(dfd, LOCK_EX) < 0) {
+		err_errno(o->outdir);
+		goto done;
+	}
+	rec = record_text(in, o->options);
+	bool same = file_equals(recpath, rec), foreign = false;
+	DIR *d = opendir(o->outdir);
+	if (!d) {
+		err_errno(o->outdir);
+		goto done;
+	}
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, CV_RECORD) &&
+		    !is_tmp_name(e->d_name))
+			foreign = true;
+	if (foreign && !same && !o->force) {
+		closedir(d);
+		err_set("%s: not empty, and not an earlier run of this conversion (%s); --force writes into it anyway",
+			o->outdir, access(recpath, F_OK) == 0 ? "its " CV_RECORD " names another" : "no " CV_RECORD);
+		goto done;
+	}
+	rewinddir(d);
+	while ((e = readdir(d)))
+		if (is_tmp_name(e->d_name)) {
+			char *p = path_join(o->outdir, e->d_name);
+			remove_if_stale(p);
+			free(p);
+		}
+	closedir(d);
+	if (!same && out_write_file(recpath, rec, strlen(rec)))
+		goto done;
+	rc = 0;
+done:
+	if (dfd >= 0)
+		close(dfd); /* drops the lock */
+	free(rec);
+	free(recpath);
+	free(in);
+	free(out);
+	return rc;
+}
+
+static int check_space(const char *dir, uint64_t need)
+{
+	struct statvfs sv;
+	if (need == 0 || statvfs(dir, &sv) < 0)
+		return 0; /* nothing to write, or no answer: the writes will tell */
+	uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	if (avail >= need)
+		return 0;
+	char a[16], b[16];
+	return err_set("%s: not enough free space: the output needs %s, %s are free", dir,
+		       progress_bytes(need, a), progress_bytes(avail, b));
+}
+
+/* ---- running a job ---- */
+
+static int write_files(struct run *r, struct cv_job *j, const bool *want)
+{
+	int rc = 0;
+	struct cv_file **grp = xcalloc(j->nfiles + 1, sizeof *grp);
+	bool *done = xcalloc(j->nfiles + 1, sizeof *done);
+	for (size_t i = 0; i < j->nfiles && !rc; i++) {
+		if (done[i])
+			continue;
+		size_t n = 0;
+		for (size_t k = i; k < j->nfiles; k++) {
+			/* a tar stream takes one file at a time: a group is split */
+			if (done[k] || j->files[k].group != j->files[i].group || (r->tar && k != i))
+				continue;
+			done[k] = true;
+			if (want[k])
+				grp[n++] = &j->files[k];
+		}
+		if (n)
+			rc = write_group(r, grp, n);
+	}
+	free(done);
+	free(grp);
+	return rc;
+}
+
 int cv_run(struct cv_job *j, const struct cv_opts *o)
 {
-	if (cv_plan(j) || mkdir_p(o->outdir))
+	if (cv_plan(j))
 		return -1;
-	int rc = 0;
-	if (!o->only_side) {
+	struct run r = {.o = o};
+	bool *want = xcalloc(j->nfiles + 1, sizeof *want);
+	bool files = !o->only_side && !o->finalize, sides = !o->no_side && !o->only;
+	int rc = -1;
+	size_t only = 0;
+	if (o->only) {
+		while (only < j->nfiles && strcmp(j->files[only].name, o->only))
+			only++;
+		if (only == j->nfiles) {
+			err_set("%s: not a file of this conversion", o->only);
+			goto out;
+		}
+	}
+	if (o->tar) {
+		if (o->only || o->finalize) {
+			err_set("one file at a time, or finalizing, needs an output directory, not a tar stream");
+			goto out;
+		}
+		if (tar_open_fd(&r.tar, o->tar_fd, o->tar_what ? o->tar_what : "tar stream"))
+			goto out;
+		for (size_t i = 0; i < j->nfiles; i++)
+			want[i] = files;
+	} else {
+		if (o->input ? claim_outdir(o) : mkdir_p(o->outdir))
+			goto out;
+		uint64_t need = 0, k = 0;
 		for (size_t i = 0; i < j->nfiles; i++) {
-			char *path = path_join(o->outdir, j->files[i].name);
-			j->files[i].skip = !o->force && cv_file_complete(&j->files[i], path);
-			free(path);
-			if (ensure_parent(o->outdir, j->files[i].name))
-				return -1;
-		}
-		struct pool *pool = pool_new(o->threads);
-		struct cv_file **grp = xcalloc(j->nfiles + 1, sizeof *grp);
-		bool *done = xcalloc(j->nfiles + 1, sizeof *done);
-		for (size_t i = 0; i < j->nfiles && !rc; i++) {
-			if (done[i])
+			struct cv_file *f = &j->files[i];
+			if (o->only && i != only)
 				continue;
-			size_t n = 0;
-			for (size_t k = i; k < j->nfiles; k++)
-				if (!done[k] && j->files[k].group == j->files[i].group) {
-					done[k] = true;
-					if (!j->files[k].skip)
-						grp[n++] = &j->files[k];
-				}
-			if (n)
-				rc = write_group(grp, n, pool, o);
+			char *path = path_join(o->outdir, f->name);
+			bool complete = cv_file_complete(f, path);
+			free(path);
+			if (o->finalize && !complete) {
+				err_set("%s/%s: missing or incomplete: every file must be written before finalizing",
+					o->outdir, f->name);
+				goto out;
+			}
+			if (!files)
+				continue;
+			if (ensure_parent(o->outdir, f->name))
+				goto out;
+			f->skip = complete && !o->force;
+			want[i] = !f->skip;
+			need += want[i] ? f->L.file_size : 0;
 		}
-		free(done);
-		free(grp);
-		pool_free(pool);
+		for (size_t i = 0; i < j->nside && sides; i++)
+			if (side_size(&j->side[i], &k) == 0)
+				need += k;
+		if (check_space(o->outdir, need))
+			goto out;
 	}
-	for (size_t i = 0; i < j->nside && !rc && !o->no_side; i++) {
+	for (size_t i = 0; i < j->nfiles; i++)
+		if (want[i])
+			r.total += j->files[i].L.file_size - j->files[i].L.header_size;
+	r.pool = pool_new(o->threads);
+	rc = write_files(&r, j, want);
+	pool_free(r.pool);
+	for (size_t i = 0; i < j->nside && !rc && sides; i++) {
 		const struct cv_side *s = &j->side[i];
-		char *path = path_join(o->outdir, s->name);
-		rc = ensure_parent(o->outdir, s->name);
+		rc = r.tar ? 0 : ensure_parent(o->outdir, s->name);
 		if (!rc)
-			rc = s->src ? copy_file(s->src, path) : out_write_file(path, s->bytes, s->len);
-		free(path);
+			rc = write_side(&r, s);
 	}
+	if (r.tar) {
+		struct tar *t = r.tar;
+		r.tar = NULL;
+		if (rc)
+			tar_free(t);
+		else
+			rc = tar_close(t);
+	}
+out:
+	tar_free(r.tar);
+	free(want);
 	return rc;
 }

@@ -12,6 +12,11 @@
  *    ranks read their input once); groups are written one after another.
  *  - Outputs appear under their final names only when complete (lib/out.h); a file that is
  *    already there with exactly the planned header and size is kept (resume), unless forced.
+ *  - An output directory is claimed by a record of the conversion (CV_RECORD: tool, version,
+ *    input, options): a non-empty directory without the same record is refused unless
+ *    forced, so a re-run resumes only its own work, and many processes (GNU parallel, one
+ *    file each with cv_opts.only) can share one directory.
+ *  - Or everything goes out as one tar stream (files one after another, groups split).
  */
 #ifndef CKPT_CONVERT_H
 #define CKPT_CONVERT_H
@@ -45,6 +50,10 @@ struct cv_tensor {
 	/* the input bytes this tensor reads, dropped from memory once written (may be NULL) */
 	const uint8_t *in;
 	uint64_t in_len;
+	/* Output bytes per chunk of a fill (0: CV_CHUNK; rounded down to fill.unit), e.g. less
+	 * for a gather that reads its input sparsely, so that the input pages one chunk maps
+	 * stay about CV_CHUNK. */
+	uint64_t chunk;
 };
 
 struct cv_file {
@@ -73,17 +82,33 @@ struct cv_job {
 	struct cv_side *side;
 };
 
-struct cv_progress;
+/* The record of the conversion an output directory holds. */
+#define CV_RECORD ".ckpt-run.json"
 
 struct cv_opts {
 	const char *outdir;
 	unsigned threads;       /* 0: all CPUs */
-	bool force;             /* rewrite files that are already complete */
+	bool force;             /* rewrite complete files; write into a foreign non-empty outdir */
 	bool no_side;           /* write no side files */
 	bool only_side;         /* write only the side files */
-	/* Called from the writer thread after each chunk: bytes written so far of total. */
+	/* Called from the writer thread after each chunk: data bytes written so far of the
+	 * total this run writes (files kept from an earlier run are not counted). */
 	void (*progress)(void *arg, uint64_t done, uint64_t total, const char *file);
 	void *progress_arg;
+	/* Tar: every file, then every side file, as one tar stream on tar_fd (outdir unused;
+	 * no resume, no record).  tar_what names the stream in messages. */
+	bool tar;
+	int tar_fd;
+	const char *tar_what;
+	/* Per-unit mode: write only the file of this name (no side files)... */
+	const char *only;
+	/* ...and once all are written: check that every file is complete, write side files. */
+	bool finalize;
+	/* The input: an outdir equal to it or inside it is refused.  When set, the outdir is
+	 * claimed with a record naming the tool, its version, this input and `options` (the
+	 * options that change the output). */
+	const char *input;
+	const char *options;
 };
 
 struct cv_file *cv_add_file(struct cv_job *j, const char *name, int group);
@@ -93,13 +118,20 @@ struct cv_tensor *cv_add_tensor(struct cv_file *f, const char *name, enum dt dty
 void cv_set_meta(struct cv_file *f, const char *key, const char *value);
 void cv_add_side_bytes(struct cv_job *j, const char *name, const void *bytes, size_t len);
 void cv_add_side_copy(struct cv_job *j, const char *name, const char *src);
+/* Copies of every regular file under dir (symbolic links followed, names starting with a
+ * dot left out, sorted), under the same relative names, for which keep(rel) says yes. */
+int cv_add_side_tree(struct cv_job *j, const char *dir, bool (*keep)(const char *rel, void *arg),
+		     void *arg);
 void cv_job_free(struct cv_job *j);
 
 /* Lay out every file (fills each file's L); done by cv_run, callable earlier to know sizes. */
 int cv_plan(struct cv_job *j);
 /* Whether path holds exactly what file f will be: same size and same header bytes. */
 bool cv_file_complete(const struct cv_file *f, const char *path);
-/* Write everything.  On error nothing partial is left under a final name. */
+/* Write everything.  On error nothing partial is left under a final name.  Refusals
+ * (outdir inside input, foreign outdir, not enough space) are errors like any other. */
 int cv_run(struct cv_job *j, const struct cv_opts *o);
+/* Bytes of all files and side files as planned (after cv_plan). */
+uint64_t cv_job_bytes(const struct cv_job *j);
 
 #endif

@@ -3,6 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,10 +20,61 @@
 struct out {
 	char *final, *tmp;
 	int fd;
+	int slot;               /* in the table of live temporaries, or -1 */
 	uint64_t written;
 	char *buf;
 	size_t blen;
 };
+
+/* The temporaries now open, for the signal handler.  Signals are process-wide, so this is
+ * the one process-wide table; fixed slots, so the handler only reads memory that stays
+ * valid and takes no lock. */
+#define LIVE_SLOTS 256
+static char live_path[LIVE_SLOTS][PATH_MAX];
+static atomic_int live_state[LIVE_SLOTS];   /* 0 free, 1 being filled, 2 live */
+
+static int live_add(const char *path)
+{
+	if (strlen(path) >= PATH_MAX)
+		return -1;
+	for (int i = 0; i < LIVE_SLOTS; i++) {
+		int expect = 0;
+		if (atomic_compare_exchange_strong(&live_state[i], &expect, 1)) {
+			strcpy(live_path[i], path);
+			atomic_store(&live_state[i], 2);
+			return i;
+		}
+	}
+	return -1; /* not tracked: only a signal would leave it behind */
+}
+
+static void live_remove(int slot)
+{
+	if (slot >= 0)
+		atomic_store(&live_state[slot], 0);
+}
+
+static void on_signal(int sig)
+{
+	for (int i = 0; i < LIVE_SLOTS; i++)
+		if (atomic_load(&live_state[i]) == 2)
+			unlink(live_path[i]);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void out_handle_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
+}
 
 char *path_join(const char *dir, const char *name)
 {
@@ -74,6 +128,69 @@ int mkdir_p(const char *dir)
 	return rc;
 }
 
+char *path_resolve(const char *path)
+{
+	char *abs;
+	if (path[0] == '/') {
+		abs = xstrdup(path);
+	} else {
+		char *cwd = getcwd(NULL, 0);
+		if (!cwd) {
+			err_errno("current directory");
+			return NULL;
+		}
+		abs = path_join(cwd, path);
+		free(cwd);
+	}
+	/* the longest prefix that exists, resolved; the rest appended component by component */
+	size_t cut = strlen(abs);
+	char *res = NULL;
+	for (;;) {
+		char save = abs[cut];
+		abs[cut] = 0;
+		res = realpath(cut ? abs : "/", NULL);
+		abs[cut] = save;
+		if (res || cut == 0)
+			break;
+		while (cut > 0 && abs[cut - 1] == '/')
+			cut--;
+		while (cut > 0 && abs[cut - 1] != '/')
+			cut--;
+	}
+	if (!res) {
+		err_errno(path);
+		free(abs);
+		return NULL;
+	}
+	for (char *p = abs + cut; *p;) {
+		char *e = strchr(p, '/');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			char *slash = strrchr(res, '/');
+			if (slash == res)
+				slash[1] = 0;
+			else
+				*slash = 0;
+		} else if (n && !(n == 1 && p[0] == '.')) {
+			char *comp = xstrndup(p, n), *next = path_join(res, comp);
+			free(comp);
+			free(res);
+			res = next;
+		}
+		p += n + (e ? 1 : 0);
+	}
+	free(abs);
+	return res;
+}
+
+int path_within(const char *a, const char *b)
+{
+	size_t n = strlen(b);
+	if (strncmp(a, b, n) != 0)
+		return 0;
+	return a[n] == 0 || a[n] == '/' || (n && b[n - 1] == '/');
+}
+
 char *out_tmp_name(const char *final_path)
 {
 	char *d = xstrdup(final_path), *b = xstrdup(final_path);
@@ -89,22 +206,38 @@ int out_open(struct out **op, const char *final_path)
 	*op = NULL;
 	o->final = xstrdup(final_path);
 	o->tmp = out_tmp_name(final_path);
-	o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
-	if (o->fd < 0) {
-		err_errno(o->tmp);
-		goto fail;
-	}
-	if (flock(o->fd, LOCK_EX | LOCK_NB) < 0) {
-		err_set("%s: another process is writing this file", o->final);
+	o->slot = -1;
+	for (int tries = 0;; tries++) {
+		o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+		if (o->fd < 0) {
+			err_errno(o->tmp);
+			goto fail;
+		}
+		if (flock(o->fd, LOCK_EX | LOCK_NB) < 0) {
+			err_set("%s: another process is writing this file", o->final);
+			close(o->fd);
+			o->fd = -1;
+			goto fail;
+		}
+		/* a cleaner may have removed a stale temporary of this name between our open
+		 * and our lock: then the name is no longer ours, and we start again */
+		struct stat a, b;
+		if (fstat(o->fd, &a) == 0 && stat(o->tmp, &b) == 0 && a.st_dev == b.st_dev &&
+		    a.st_ino == b.st_ino)
+			break;
 		close(o->fd);
 		o->fd = -1;
-		goto fail;
+		if (tries == 10) {
+			err_set("%s: its temporary file keeps being removed", o->final);
+			goto fail;
+		}
 	}
 	if (ftruncate(o->fd, 0) < 0) {
 		err_errno(o->tmp);
 		goto fail_unlink;
 	}
 	o->buf = xmalloc(OUT_BUF);
+	o->slot = live_add(o->tmp);
 	*op = o;
 	return 0;
 fail_unlink:
@@ -162,6 +295,7 @@ const char *out_path(const struct out *o) { return o->final; }
 
 static void out_free(struct out *o)
 {
+	live_remove(o->slot);
 	if (o->fd >= 0)
 		close(o->fd);
 	free(o->buf);

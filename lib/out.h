@@ -31,5 +31,15 @@ char *path_join(const char *dir, const char *name);
 int path_is_contained(const char *name);
 /* Create a directory and its parents (mode 0777 & ~umask). */
 int mkdir_p(const char *dir);
+/* An absolute path without symbolic links, "." or "..", also for a path whose last
+ * components do not exist yet (they are appended as given).  NULL and a message on error. */
+char *path_resolve(const char *path);
+/* Whether resolved path a is b or lies inside it. */
+int path_within(const char *a, const char *b);
+
+/* Signals: on SIGINT, SIGTERM or SIGHUP remove every temporary file still open, then die
+ * of the signal as usual; SIGPIPE and SIGXFSZ are ignored so that a closed pipe or a file
+ * size limit is a write error with a message, not a silent death.  Call once, early. */
+void out_handle_signals(void);
 
 #endif

@@ -1,6 +1,7 @@
 #include "quant.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <string.h>
 
 #include "err.h"
@@ -8,6 +9,11 @@
 bool quant_weight_dtype(enum dt t)
 {
 	return t == DT_F8_E4M3 || t == DT_F8_E5M2 || t == DT_F8_E4M3FNUZ || t == DT_F8_E5M2FNUZ;
+}
+
+bool quant_int_weight_dtype(enum dt t)
+{
+	return t == DT_I8 || t == DT_U8;
 }
 
 bool quant_scale_dtype(enum dt t)
@@ -21,7 +27,7 @@ int quant_init(struct quant *q, const char *name, const struct st_tensor *w, con
 	char nq[ERR_QUOTE], sh[64];
 	memset(q, 0, sizeof *q);
 	err_quote(name, nq);
-	if (!quant_weight_dtype(w->dtype))
+	if (!quant_weight_dtype(w->dtype) && !quant_int_weight_dtype(w->dtype))
 		return err_set("%s: %s is not an FP8 type that block scales apply to", nq, dt_name(w->dtype));
 	if (!quant_scale_dtype(s->dtype))
 		return err_set("%s: scale dtype %s is not F32, BF16, F16 or F8_E8M0", nq, dt_name(s->dtype));
@@ -59,6 +65,17 @@ float quant_scale(const struct quant *q, uint64_t br, uint64_t bc)
 size_t quant_scratch_bytes(const struct quant *q)
 {
 	return (size_t)q->scols * 256 * sizeof(float);
+}
+
+/* The one place that decides how a dequantized value becomes bfloat16: what upstream's
+ * Triton kernel stores on the GPU (measured, fixtures/ref/README.md): round to nearest
+ * even, subnormals kept, and every NaN - from the weight, the scale or 0 x inf, whatever
+ * its sign and payload - as the canonical 0x7FFF (torch on the CPU would write 0xFFFF). */
+static inline uint16_t product_bf16(float f)
+{
+	if (isnan(f))
+		return 0x7fff;
+	return dt_f32_to_bf16(f);
 }
 
 /* A block row at a time: for each column block, the 256 possible products of a code and
@@ -107,7 +124,7 @@ void quant_rows_bf16(const struct quant *q, uint64_t r0, uint64_t r1, uint16_t *
 			float *f = scratch;
 			tables_f32(q, cur, f);
 			for (size_t i = 0; i < q->scols * 256; i++)
-				t[i] = dt_f32_to_bf16(f[i]);
+				t[i] = product_bf16(f[i]);
 		}
 		const uint8_t *w = q->w + r * q->cols;
 		uint16_t *o = out + (r - r0) * q->cols;

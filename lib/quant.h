@@ -24,13 +24,18 @@ int quant_init(struct quant *q, const char *name, const struct st_tensor *w, con
 
 /* Whether a dtype can be a quantized weight / a scale. */
 bool quant_weight_dtype(enum dt t);
+/* 1-byte integers (I8, U8): not FP8, but DeepSeek's kernel dequantizes them the same way
+ * (integer x scale) when they have a scale, and quant_init accepts them. */
+bool quant_int_weight_dtype(enum dt t);
 bool quant_scale_dtype(enum dt t);
 
 /* Scratch space for quant_rows_*: one table of 256 entries per column block. */
 size_t quant_scratch_bytes(const struct quant *q);
 
 /* Rows [r0, r1) dequantized, row-major into out; scratch from quant_scratch_bytes.
- * Fastest when r0 and r1 fall on block-row boundaries. */
+ * Fastest when r0 and r1 fall on block-row boundaries.  bf16: rounded to nearest even,
+ * subnormals kept, and every NaN written as 0x7FFF - what upstream's Triton kernel stores
+ * on the GPU, whatever the NaN's sign or payload (fixtures/ref/README.md). */
 void quant_rows_bf16(const struct quant *q, uint64_t r0, uint64_t r1, uint16_t *out, void *scratch);
 void quant_rows_f32(const struct quant *q, uint64_t r0, uint64_t r1, float *out, void *scratch);
 

@@ -124,23 +124,6 @@ void layer_ranges(const uint64_t *v, size_t n, struct buf *out)
 
 /* ---- text ---- */
 
-/* Each line of a rendered sub-table as one value cell, the key on the first. */
-static void add_lines(struct table *t, const char *key, struct table *sub)
-{
-	struct buf b = {0};
-	table_render(sub, &b, "");
-	const char *p = b.p;
-	for (bool first = true; p && *p; first = false) {
-		const char *nl = strchr(p, '\n');
-		char *line = xstrndup(p, (size_t)(nl - p));
-		table_add(t, first ? key : "");
-		table_add(t, line);
-		free(line);
-		p = nl + 1;
-	}
-	buf_free(&b);
-}
-
 static void config_value_text(const struct json *v, struct buf *out)
 {
 	if (v->type == JSON_STRING) {
@@ -205,7 +188,7 @@ void summary_text(const struct summary *s, struct buf *out)
 		table_addf(&d, "%" PRIu64, x->bytes);
 		table_add(&d, human_bytes(x->bytes, h2));
 	}
-	add_lines(&t, "dtypes", &d);
+	table_add_lines(&t, "dtypes", &d);
 	table_free(&d);
 
 	table_add(&t, "FP8 weights");
@@ -252,7 +235,7 @@ void summary_text(const struct summary *s, struct buf *out)
 			table_add(&k, b.p ? b.p : "");
 		}
 		if (table_rows(&k))
-			add_lines(&t, "config", &k);
+			table_add_lines(&t, "config", &k);
 		table_free(&k);
 	}
 	table_render(&t, out, "");
@@ -275,6 +258,8 @@ void summary_json(const struct summary *s, struct jw *w)
 	const struct ckpt *c = s->c;
 	jw_key(w, "path");
 	jw_str(w, s->path);
+	jw_key(w, "layout");
+	jw_str(w, "hf");
 	jw_key(w, "index");
 	c->index_path ? jw_str(w, c->index_path) : jw_null(w);
 	jw_key(w, "files");

@@ -139,3 +139,19 @@ const char *human_count(unsigned long long n, char out[32])
 	static const char *const units[] = {"", " K", " M", " B", " T", " P", " E"};
 	return human(n, out, 1000, units, sizeof units / sizeof *units);
 }
+
+void table_add_lines(struct table *t, const char *key, struct table *sub)
+{
+	struct buf b = {0};
+	table_render(sub, &b, "");
+	const char *p = b.p;
+	for (bool first = true; p && *p; first = false) {
+		const char *nl = strchr(p, '\n');
+		char *line = xstrndup(p, (size_t)(nl - p));
+		table_add(t, first ? key : "");
+		table_add(t, line);
+		free(line);
+		p = nl + 1;
+	}
+	buf_free(&b);
+}

@@ -25,6 +25,9 @@ size_t table_rows(const struct table *t);
 /* Every row, each line starting with indent, two spaces between columns. */
 void table_render(const struct table *t, struct buf *out, const char *indent);
 void table_free(struct table *t);
+/* Each line of a rendered sub-table as a value cell of the two-column table t, the key on
+ * the first line (a table inside a "key  value" summary). */
+void table_add_lines(struct table *t, const char *key, struct table *sub);
 
 /* Sizes for people: "812 B", "7.96 MiB" (binary units, three significant digits). */
 const char *human_bytes(unsigned long long n, char out[32]);

@@ -486,6 +486,49 @@ void vtensor_release(const struct vtensor *t)
 	}
 }
 
+int vpiece_read_bytes(const struct vpiece *p, uint64_t i0, uint64_t n, uint8_t *out)
+{
+	char q[ERR_QUOTE];
+	unsigned bits = dt_bits(p->t->dtype);
+	if (p->s || bits % 8)
+		return err_set("tensor %s: %s", err_quote(p->t->name, q),
+			       p->s ? "block-scaled values have no stored bytes of their own" :
+				      "elements smaller than a byte");
+	if (i0 + n > p->nr)
+		return err_set("tensor %s: rows outside the piece", err_quote(p->t->name, q));
+	uint64_t R, C, es = bits / 8;
+	fold(p->t->ndim, p->t->shape, &R, &C);
+	(void)R;
+	const uint8_t *base = st_bytes(p->f, p->t);
+	for (uint64_t i = i0; i < i0 + n; i++, out += p->nc * es) {
+		if (!p->transposed) {
+			uint64_t r = p->sr + (p->perm ? p->perm[i] : i);
+			memcpy(out, base + (r * C + p->sc) * es, p->nc * es);
+			continue;
+		}
+		for (uint64_t j = 0; j < p->nc; j++)
+			memcpy(out + j * es, base + ((p->sr + j) * C + p->sc + i) * es, es);
+	}
+	return 0;
+}
+
+int view_read_bytes(const struct vtensor *t, uint64_t r0, uint64_t nr, uint8_t *out)
+{
+	char q[ERR_QUOTE];
+	if (r0 + nr > t->rows)
+		return err_set("tensor %s: rows %" PRIu64 "..%" PRIu64 " are outside its %" PRIu64, err_quote(t->name, q),
+			       r0, r0 + nr, t->rows);
+	uint64_t es = dt_bits(t->stored) / 8;
+	for (size_t k = 0; k < t->npieces; k++) {
+		const struct vpiece *p = &t->p[k];
+		uint64_t lo = p->dr > r0 ? p->dr : r0, hi = p->dr + p->nr < r0 + nr ? p->dr + p->nr : r0 + nr;
+		for (uint64_t d = lo; d < hi; d++)
+			if (vpiece_read_bytes(p, d - p->dr, 1, out + ((d - r0) * t->cols + p->dc) * es))
+				return -1;
+	}
+	return 0;
+}
+
 const uint8_t *vtensor_bytes(const struct vtensor *t)
 {
 	if (t->npieces != 1)

@@ -112,6 +112,13 @@ const uint16_t *vtensor_bf16_direct(const struct vtensor *t, uint64_t r0);
  * reader of a large checkpoint keep its memory bounded by what it holds at a time. */
 void vtensor_release(const struct vtensor *t);
 
+/* Rows [r0, r0 + nr) of a canonical tensor as stored bytes, row-major (nr * cols elements),
+ * assembled from its pieces; only for unscaled pieces of one whole-byte dtype.  Lets a
+ * check compare bytes of a tensor that is stored in parts. */
+int view_read_bytes(const struct vtensor *t, uint64_t r0, uint64_t nr, uint8_t *out);
+/* The same for one piece alone (e.g. a replica): its rows [i0, i0 + n), nc elements each. */
+int vpiece_read_bytes(const struct vpiece *p, uint64_t i0, uint64_t n, uint8_t *out);
+
 /* The stored bytes when the tensor is exactly one untransformed, unscaled stored tensor
  * (NULL otherwise): lets comparisons and hashes work on bytes. */
 const uint8_t *vtensor_bytes(const struct vtensor *t);

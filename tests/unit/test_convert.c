@@ -1,6 +1,9 @@
 /* The conversion engine: bytes independent of the thread count, reference layout, groups
  * written in lockstep, resume, and nothing partial left behind on failure. */
+#include <archive.h>
+#include <archive_entry.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -77,9 +80,144 @@ static int count_entries(const char *dir)
 	return n;
 }
 
+/* Many small fill chunks on more threads than cores: a freed ring slot must go to the chunk
+ * the writer waits for, not to a later one (that deadlocked; alarm() turns a hang into a
+ * failure). */
+static void test_many_small_fills(void)
+{
+	static char names[300][16];
+	static uint64_t salts[300];
+	int ok = 1;
+	for (int round = 0; round < 20 && ok; round++) {
+		struct cv_job j = {0};
+		struct cv_file *f = cv_add_file(&j, "many.safetensors", 0);
+		for (int i = 0; i < 300; i++) {
+			snprintf(names[i], sizeof names[i], "t%03d", i);
+			salts[i] = (uint64_t)i;
+			struct cv_tensor *t = cv_add_tensor(f, names[i], DT_U8, 1, (uint64_t[]){1000 + (uint64_t)i});
+			t->fill = (struct cv_fill){fill_pattern, &salts[i], 0, 0};
+		}
+		struct cv_opts o = {.outdir = "out-many", .threads = 4, .force = true};
+		alarm(60);
+		ok = cv_run(&j, &o) == 0;
+		alarm(0);
+		cv_job_free(&j);
+	}
+	CHECK(ok, "300 small fill chunks on 4 threads, 20 times: no deadlock");
+}
+
+/* Whether the tar file holds exactly the files of dir (names and bytes), in plan order. */
+static int tar_matches_dir(const char *tarpath, const char *dir, int *entries)
+{
+	struct archive *a = archive_read_new();
+	archive_read_support_format_tar(a);
+	*entries = 0;
+	int ok = archive_read_open_filename(a, tarpath, 1 << 16) == ARCHIVE_OK;
+	struct archive_entry *e;
+	while (ok && archive_read_next_header(a, &e) == ARCHIVE_OK) {
+		char *p = path_join(dir, archive_entry_pathname(e));
+		struct stat sb;
+		ok = stat(p, &sb) == 0 && sb.st_size == archive_entry_size(e);
+		uint8_t *want = ok ? malloc((size_t)sb.st_size + 1) : NULL, *got = ok ? malloc((size_t)sb.st_size + 1) : NULL;
+		FILE *f = ok ? fopen(p, "rb") : NULL;
+		ok = ok && f && fread(want, 1, (size_t)sb.st_size, f) == (size_t)sb.st_size &&
+		     archive_read_data(a, got, (size_t)sb.st_size) == (la_ssize_t)sb.st_size &&
+		     memcmp(want, got, (size_t)sb.st_size) == 0;
+		if (f)
+			fclose(f);
+		free(want);
+		free(got);
+		free(p);
+		(*entries)++;
+	}
+	archive_read_free(a);
+	return ok;
+}
+
+static void test_tar(void)
+{
+	struct cv_job j;
+	build(&j, 1, 0);
+	int fd = open("out.tar", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	struct cv_opts o = {.tar = true, .tar_fd = fd, .tar_what = "out.tar", .threads = 3};
+	int rc = cv_run(&j, &o);
+	close(fd);
+	cv_job_free(&j);
+	int n = 0, same = tar_matches_dir("out.tar", "out-1-0", &n);
+	CHECK(rc == 0 && same && n == 3,
+	      "tar output: a group of two files split into entries one after another, same bytes as in a directory (%d entries)", n);
+
+	build(&j, 1, 1);
+	fd = open("fail.tar", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	o.tar_fd = fd;
+	rc = cv_run(&j, &o);
+	close(fd);
+	cv_job_free(&j);
+	struct stat sb;
+	stat("fail.tar", &sb);
+	struct archive *a = archive_read_new();
+	archive_read_support_format_tar(a);
+	archive_read_open_filename(a, "fail.tar", 1 << 16);
+	struct archive_entry *e;
+	int read_rc = ARCHIVE_OK;
+	static uint8_t sink[1 << 16];
+	while ((read_rc = archive_read_next_header(a, &e)) == ARCHIVE_OK)
+		while (archive_read_data(a, sink, sizeof sink) > 0)
+			;
+	archive_read_free(a);
+	CHECK(rc == -1 && sb.st_size > 0 && sb.st_size % 512 != 0 && read_rc == ARCHIVE_FATAL,
+	      "a failure midway ends the tar stream abruptly: no padding, no end blocks, the reader fails (%lld bytes)",
+	      (long long)sb.st_size);
+}
+
+/* Per-unit mode, finalizing, and the record that claims an output directory. */
+static void test_units_and_record(void)
+{
+	struct cv_job j;
+	mkdir_p("in");
+	build(&j, 0, 0);
+	struct cv_opts o = {.outdir = "in/out", .threads = 2, .input = "in", .options = "--x"};
+	int rc = cv_run(&j, &o);
+	CHECK(rc == -1 && strcmp(err_last(), "in/out: is inside the input directory in; the output must go elsewhere") == 0,
+	      "an outdir inside the input is refused: %s", err_last());
+	o.outdir = "units";
+	o.finalize = true;
+	rc = cv_run(&j, &o);
+	CHECK(rc == -1 && strcmp(err_last(), "units/one.safetensors: missing or incomplete: every file must be written before finalizing") == 0,
+	      "finalizing before the files are written is refused: %s", err_last());
+	o.finalize = false;
+	o.only = "b/two.safetensors";
+	rc = cv_run(&j, &o);
+	struct stat sb;
+	CHECK(rc == 0 && stat("units/b/two.safetensors", &sb) == 0 && stat("units/one.safetensors", &sb) < 0 &&
+	      stat("units/side.json", &sb) < 0, "only: that one file, no side files");
+	o.only = "one.safetensors";
+	rc = cv_run(&j, &o);
+	o.only = NULL;
+	o.finalize = true;
+	rc |= cv_run(&j, &o);
+	char h[2][SHA256_HEX], ref[2][SHA256_HEX];
+	digest("units", h);
+	digest("out-1-0", ref);
+	CHECK(rc == 0 && stat("units/side.json", &sb) == 0 && !memcmp(h, ref, sizeof h) && stat("units/" CV_RECORD, &sb) == 0,
+	      "file by file, then finalize: the same bytes as one run, side files, the record");
+	o.finalize = false;
+	o.options = "--y";
+	rc = cv_run(&j, &o);
+	CHECK(rc == -1 && strstr(err_last(), "units: not empty, and not an earlier run of this conversion (its " CV_RECORD " names another)"),
+	      "other options make the directory foreign: %s", err_last());
+	o.force = true;
+	rc = cv_run(&j, &o);
+	o.force = false;
+	rc |= cv_run(&j, &o);
+	CHECK(rc == 0, "--force takes it over; the same conversion then resumes there (%s)", rc ? err_last() : "");
+	cv_job_free(&j);
+}
+
 int main(void)
 {
 	err_init("test_convert");
+	test_many_small_fills();
 	for (size_t i = 0; i < sizeof copy_src; i++)
 		copy_src[i] = (uint8_t)(i * 7);
 	char ref[2][SHA256_HEX], h[2][SHA256_HEX];
@@ -118,6 +256,8 @@ int main(void)
 	}
 	struct stat sb;
 	CHECK(stat("out-2-1/side.json", &sb) == 0 && sb.st_size == 2, "side files are written");
+	test_tar();
+	test_units_and_record();
 
 	/* resume: complete files are kept (mtime unchanged), a damaged one is redone */
 	struct stat before, after;

@@ -1,0 +1,291 @@
+/* ckpt-hf-to-sharded: an HF DeepSeek-V3 checkpoint -> DeepSeek's model-parallel rank files,
+ * byte for byte what inference/convert.py writes, streamed in bounded memory. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "buf.h"
+#include "ckpt.h"
+#include "config.h"
+#include "convert.h"
+#include "dsmp.h"
+#include "err.h"
+#include "jsonw.h"
+#include "out.h"
+
+static const char usage_text[] =
+	"Usage: ckpt-hf-to-sharded [OPTION]... --model-parallel M [--n-experts N] INPUT_DIR OUTPUT_DIR\n"
+	"Cut an HF DeepSeek-V3 checkpoint into DeepSeek's model-parallel files\n"
+	"OUTPUT_DIR/model{i}-mp{M}.safetensors, byte for byte what inference/convert.py writes,\n"
+	"and copy the tokenizer files and config.json beside them with a record of the sharding\n"
+	"(" DSMP_RECORD ").  MTP layers (from config.json's num_hidden_layers on) are left out.\n"
+	"\n"
+	"  --model-parallel M  number of ranks (required)\n"
+	"  --n-experts N       routed experts (default: config.json's n_routed_experts, which it\n"
+	"                      must equal); must divide by M\n"
+	"  --rank I            write rank I only (rank 0 also writes the side files), e.g. one\n"
+	"                      job per rank under GNU parallel; default: every rank in one pass\n"
+	"  --config FILE       config.json to use (default: INPUT_DIR/config.json)\n"
+	"  --force             rewrite rank files that are already complete\n"
+	"  -j, --jobs N        threads (default: all cores); the bytes never depend on it\n"
+	"  -q, --quiet         print nothing on success\n"
+	"      --json          report as JSON\n"
+	"  -h, --help          print this help\n"
+	"      --version       print the version\n"
+	"\n"
+	"Exit status: 0 success, 2 usage, input or output error.\n";
+
+struct opts {
+	unsigned mp;
+	uint64_t n_experts;
+	bool have_experts;
+	int rank;
+	const char *config;
+	bool force, quiet, json;
+	unsigned jobs;
+	const char *in, *out;
+};
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "%s: ", err_prog());
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (see %s --help)\n", err_prog());
+	return EXIT_USAGE;
+}
+
+static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+static int parse_args(struct opts *o, int argc, char **argv)
+{
+	enum { O_MP = 256, O_EXPERTS, O_RANK, O_CONFIG, O_FORCE, O_JSON, O_VERSION };
+	static const struct option lo[] = {
+		{"model-parallel", required_argument, NULL, O_MP},
+		{"n-experts", required_argument, NULL, O_EXPERTS},
+		{"rank", required_argument, NULL, O_RANK},
+		{"config", required_argument, NULL, O_CONFIG},
+		{"force", no_argument, NULL, O_FORCE},
+		{"jobs", required_argument, NULL, 'j'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"json", no_argument, NULL, O_JSON},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, O_VERSION},
+		{NULL, 0, NULL, 0},
+	};
+	uint64_t v;
+	int c;
+	*o = (struct opts){.rank = -1};
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":j:qh", lo, NULL)) != -1) {
+		switch (c) {
+		case O_MP:
+			if (!parse_u64(optarg, 65536, &v) || v == 0)
+				return usage_error("--model-parallel: \"%s\" is not a positive number", optarg);
+			o->mp = (unsigned)v;
+			break;
+		case O_EXPERTS:
+			if (!parse_u64(optarg, UINT32_MAX, &v) || v == 0)
+				return usage_error("--n-experts: \"%s\" is not a positive number", optarg);
+			o->n_experts = v;
+			o->have_experts = true;
+			break;
+		case O_RANK:
+			if (!parse_u64(optarg, 65535, &v))
+				return usage_error("--rank: \"%s\" is not a rank number", optarg);
+			o->rank = (int)v;
+			break;
+		case O_CONFIG:
+			o->config = optarg;
+			break;
+		case O_FORCE:
+			o->force = true;
+			break;
+		case 'j':
+			if (!parse_u64(optarg, 4096, &v) || v == 0)
+				return usage_error("-j: \"%s\" is not a positive number", optarg);
+			o->jobs = (unsigned)v;
+			break;
+		case 'q':
+			o->quiet = true;
+			break;
+		case O_JSON:
+			o->json = true;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			exit(EXIT_OK);
+		case O_VERSION:
+			printf("ckpt-hf-to-sharded %s\n", CKPT_VERSION);
+			exit(EXIT_OK);
+		case ':':
+			return usage_error("%s needs a value", argv[optind - 1]);
+		default:
+			return usage_error("unknown option %s", argv[optind - 1]);
+		}
+	}
+	if (argc - optind != 2)
+		return usage_error("%s", "expected INPUT_DIR and OUTPUT_DIR");
+	if (!o->mp)
+		return usage_error("%s", "--model-parallel M is required");
+	if (o->rank >= 0 && (unsigned)o->rank >= o->mp)
+		return usage_error("%s", "--rank must be below --model-parallel");
+	o->in = argv[optind];
+	o->out = argv[optind + 1];
+	return 0;
+}
+
+static bool same_dir(const char *a, const char *b)
+{
+	struct stat x, y;
+	return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
+static void report(const struct opts *o, const struct dsmp_plan *p)
+{
+	struct buf b = {0};
+	const struct cv_job *j = &p->job;
+	if (o->json) {
+		struct jw w;
+		jw_init(&w, &b, 2, true);
+		jw_obj(&w);
+		jw_key(&w, "output");
+		jw_str(&w, o->out);
+		jw_key(&w, "model_parallel");
+		jw_u64(&w, o->mp);
+		jw_key(&w, "n_experts");
+		jw_u64(&w, p->rec.n_experts);
+		jw_key(&w, "files");
+		jw_arr(&w);
+		for (size_t i = 0; i < j->nfiles; i++) {
+			jw_obj(&w);
+			jw_key(&w, "name");
+			jw_str(&w, j->files[i].name);
+			jw_key(&w, "tensors");
+			jw_u64(&w, p->tensors[i]);
+			jw_key(&w, "bytes");
+			jw_u64(&w, j->files[i].L.file_size);
+			jw_key(&w, "kept");
+			jw_bool(&w, j->files[i].skip);
+			jw_obj_end(&w);
+		}
+		jw_arr_end(&w);
+		jw_key(&w, "layers_left_out");
+		jw_arr(&w);
+		for (size_t i = 0; i < p->rec.nlayers_left_out; i++)
+			jw_u64(&w, p->rec.layers_left_out[i]);
+		jw_arr_end(&w);
+		jw_key(&w, "tensors_left_out");
+		jw_u64(&w, p->rec.tensors_left_out);
+		jw_obj_end(&w);
+		buf_addc(&b, '\n');
+	} else {
+		for (size_t i = 0; i < j->nfiles; i++)
+			buf_printf(&b, "%s: %zu tensors, %" PRIu64 " bytes, %s\n", j->files[i].name, p->tensors[i],
+				   j->files[i].L.file_size, j->files[i].skip ? "kept (already complete)" : "written");
+		if (p->rec.nlayers_left_out) {
+			buf_printf(&b, "left out: MTP layer%s", p->rec.nlayers_left_out > 1 ? "s" : "");
+			for (size_t i = 0; i < p->rec.nlayers_left_out; i++)
+				buf_printf(&b, "%s%" PRIu64, i ? ", " : " ", p->rec.layers_left_out[i]);
+			buf_printf(&b, " (%" PRIu64 " tensors)\n", p->rec.tensors_left_out);
+		}
+	}
+	fwrite(b.p, 1, b.len, stdout);
+	buf_free(&b);
+}
+
+static int run(const struct opts *o)
+{
+	struct ckpt *c = NULL;
+	struct ds_config cfg;
+	struct dsmp_plan plan;
+	char *source = NULL, *tool = NULL;
+	int rc = EXIT_USAGE;
+	bool planned = false;
+	if (ckpt_open(&c, o->in, 0))
+		goto out;
+	const char *cfg_path = o->config ? o->config : c->config_path;
+	if (!cfg_path) {
+		err_set("%s: no config.json: its num_hidden_layers says which layers are MTP layers to leave "
+			"out (give one with --config FILE)", o->in);
+		goto out;
+	}
+	if (ds_config_load(&cfg, cfg_path))
+		goto out;
+	if (cfg.num_hidden_layers < 0) {
+		err_set("%s: no num_hidden_layers: it says which layers are MTP layers to leave out", cfg_path);
+		goto out;
+	}
+	uint64_t n_experts = o->n_experts;
+	if (!o->have_experts) {
+		if (cfg.n_routed_experts <= 0) {
+			err_set("%s: no n_routed_experts: give --n-experts N", cfg_path);
+			goto out;
+		}
+		n_experts = (uint64_t)cfg.n_routed_experts;
+	} else if (cfg.n_routed_experts > 0 && (uint64_t)cfg.n_routed_experts != n_experts) {
+		err_set("%s: n_routed_experts is %" PRId64 " but --n-experts is %" PRIu64
+			" (DeepSeek's model.py places experts by the former)", cfg_path, cfg.n_routed_experts, n_experts);
+		goto out;
+	}
+	if (n_experts % o->mp) {
+		err_set("%" PRIu64 " experts do not divide into %u ranks (--model-parallel)", n_experts, o->mp);
+		goto out;
+	}
+	if (same_dir(o->in, o->out)) {
+		err_set("%s: the output directory is the input directory", o->out);
+		goto out;
+	}
+	source = realpath(o->in, NULL);
+	tool = xasprintf("ckpt-hf-to-sharded %s", CKPT_VERSION);
+	struct dsmp_opts dopts = {
+		.mp = o->mp, .n_experts = n_experts, .num_layers = cfg.num_hidden_layers,
+		.block = {(uint64_t)cfg.quant.block[0], (uint64_t)cfg.quant.block[1]}, .rank = o->rank,
+		.config_path = cfg_path, .tool = tool, .source = source,
+	};
+	if (dsmp_plan(&plan, c, &dopts))
+		goto out;
+	planned = true;
+	struct cv_opts copts = {.outdir = o->out, .threads = o->jobs, .force = o->force,
+				.no_side = o->rank > 0};
+	if (cv_run(&plan.job, &copts))
+		goto out;
+	if (!o->quiet)
+		report(o, &plan);
+	rc = EXIT_OK;
+out:
+	if (rc)
+		err_print();
+	if (planned)
+		dsmp_plan_free(&plan);
+	free(source);
+	free(tool);
+	ckpt_close(c);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	err_init(argv[0]);
+	int rc = parse_args(&o, argc, argv);
+	if (rc)
+		return rc;
+	return run(&o);
+}

@@ -1,0 +1,405 @@
+/* The DeepSeek model-parallel layout's rules as data: the renaming table, split dimensions,
+ * expert ownership, file names, and the record of a sharding. */
+#include "dsmp.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "json.h"
+#include "jsonw.h"
+
+/* convert.py's table: the second-to-last part of a (pre-renamed) name, its new spelling,
+ * and the dimension cut between ranks (-1: not cut). */
+static const struct rule {
+	const char *key, *new_key;
+	int dim;
+} rules[] = {
+	{"embed_tokens", "embed", 0},
+	{"input_layernorm", "attn_norm", -1},
+	{"post_attention_layernorm", "ffn_norm", -1},
+	{"q_proj", "wq", 0},
+	{"q_a_proj", "wq_a", -1},
+	{"q_a_layernorm", "q_norm", -1},
+	{"q_b_proj", "wq_b", 0},
+	{"kv_a_proj_with_mqa", "wkv_a", -1},
+	{"kv_a_layernorm", "kv_norm", -1},
+	{"kv_b_proj", "wkv_b", 0},
+	{"o_proj", "wo", 1},
+	{"gate", "gate", -1},
+	{"gate_proj", "w1", 0},
+	{"down_proj", "w2", 1},
+	{"up_proj", "w3", 0},
+	{"norm", "norm", -1},
+	{"lm_head", "head", 0},
+	{"scale", "scale", -1},
+};
+
+#define NRULES (sizeof rules / sizeof *rules)
+
+/* The substring replacements applied to every name before the table, in order. */
+static const char *const renames[][2] = {
+	{"self_attn", "attn"},
+	{"mlp", "ffn"},
+	{"weight_scale_inv", "scale"},
+	{"e_score_correction_bias", "bias"},
+};
+
+/* Every non-overlapping occurrence, left to right (Python's str.replace); from non-empty. */
+static char *replace_all(const char *s, const char *from, const char *to)
+{
+	struct buf b = {0};
+	size_t n = strlen(from);
+	for (const char *p; (p = strstr(s, from));) {
+		buf_add(&b, s, (size_t)(p - s));
+		buf_adds(&b, to);
+		s = p + n;
+	}
+	buf_adds(&b, s);
+	return b.p;
+}
+
+static void replace_in_place(char **s, const char *from, const char *to)
+{
+	char *r = replace_all(*s, from, to);
+	free(*s);
+	*s = r;
+}
+
+/* Part k counted from the end (1: the last) of a dotted name, as [*begin, *begin + *len);
+ * false when there are fewer parts. */
+static bool part_from_end(const char *s, unsigned k, const char **begin, size_t *len)
+{
+	const char *end = s + strlen(s);
+	for (unsigned i = 1;; i++) {
+		const char *b = end;
+		while (b > s && b[-1] != '.')
+			b--;
+		if (i == k) {
+			*begin = b;
+			*len = (size_t)(end - b);
+			return true;
+		}
+		if (b == s)
+			return false;
+		end = b - 1;
+	}
+}
+
+static const struct rule *rule_for_key(const char *key, size_t n)
+{
+	for (size_t i = 0; i < NRULES; i++)
+		if (strlen(rules[i].key) == n && memcmp(rules[i].key, key, n) == 0)
+			return &rules[i];
+	return NULL;
+}
+
+static const struct rule *rule_for_new(const char *key, size_t n)
+{
+	for (size_t i = 0; i < NRULES; i++)
+		if (strlen(rules[i].new_key) == n && memcmp(rules[i].new_key, key, n) == 0)
+			return &rules[i];
+	return NULL;
+}
+
+int dsmp_place(struct dsmp_place *p, const char *hf_name)
+{
+	char q[ERR_QUOTE];
+	memset(p, 0, sizeof *p);
+	p->dim = -1;
+	char *s = xstrdup(strncmp(hf_name, "model.", 6) == 0 ? hf_name + 6 : hf_name);
+	for (size_t i = 0; i < sizeof renames / sizeof *renames; i++)
+		replace_in_place(&s, renames[i][0], renames[i][1]);
+	const char *kb;
+	size_t kn;
+	const struct rule *r = NULL;
+	if (part_from_end(s, 2, &kb, &kn))
+		r = rule_for_key(kb, kn);
+	if (!r) {
+		free(s);
+		return err_set("tensor %s: the model-parallel layout has no place for it (convert.py knows "
+			       "only DeepSeek-V3's attention, MLP, expert, norm, embedding and head tensors)",
+			       err_quote(hf_name, q));
+	}
+	if (kn) {
+		char *key = xstrndup(kb, kn);
+		replace_in_place(&s, key, r->new_key);
+		free(key);
+	}
+	if (strstr(s, "experts") && !strstr(s, "shared_experts")) {
+		const char *ib;
+		size_t in;
+		uint64_t id = 0;
+		bool ok = part_from_end(s, 3, &ib, &in) && in > 0 && in <= 19;
+		for (size_t i = 0; ok && i < in; i++) {
+			ok = isdigit((unsigned char)ib[i]);
+			id = id * 10 + (uint64_t)(ib[i] - '0');
+		}
+		if (!ok) {
+			free(s);
+			return err_set("tensor %s: a routed expert, but its expert number is not a number",
+				       err_quote(hf_name, q));
+		}
+		p->expert = true;
+		p->expert_id = id;
+	} else {
+		p->dim = r->dim;
+	}
+	p->name = s;
+	return 0;
+}
+
+void dsmp_place_free(struct dsmp_place *p)
+{
+	free(p->name);
+	p->name = NULL;
+}
+
+/* The inverse is structural (undo the table entry of the second-to-last part and the
+ * renames of whole parts) and then checked by renaming forward again, so only names that
+ * convert.py can write are accepted. */
+char *dsmp_hf_name(const char *mp_name)
+{
+	const char *kb;
+	size_t kn;
+	if (!part_from_end(mp_name, 2, &kb, &kn))
+		return NULL;
+	const struct rule *r = rule_for_new(kb, kn);
+	if (!r)
+		return NULL;
+	struct buf b = {0};
+	size_t nparts = 1;
+	for (const char *c = mp_name; *c; c++)
+		nparts += *c == '.';
+	if (strcmp(r->key, "lm_head") != 0)
+		buf_adds(&b, "model.");
+	size_t i = 0;
+	for (const char *p = mp_name;; i++) {
+		const char *e = strchr(p, '.');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if (i)
+			buf_addc(&b, '.');
+		if (i + 2 == nparts)
+			buf_adds(&b, r->key);
+		else if (n == 4 && memcmp(p, "attn", 4) == 0)
+			buf_adds(&b, "self_attn");
+		else if (n == 3 && memcmp(p, "ffn", 3) == 0)
+			buf_adds(&b, "mlp");
+		else if (i + 1 == nparts && n == 5 && memcmp(p, "scale", 5) == 0)
+			buf_adds(&b, "weight_scale_inv");
+		else if (i + 1 == nparts && n == 4 && memcmp(p, "bias", 4) == 0)
+			buf_adds(&b, "e_score_correction_bias");
+		else
+			buf_add(&b, p, n);
+		if (!e)
+			break;
+		p = e + 1;
+	}
+	char *hf = xstrdup(buf_str(&b));
+	buf_free(&b);
+	struct dsmp_place pl;
+	bool ok = dsmp_place(&pl, hf) == 0 && strcmp(pl.name, mp_name) == 0;
+	if (pl.name)
+		dsmp_place_free(&pl);
+	if (!ok) {
+		free(hf);
+		return NULL;
+	}
+	err_clear();
+	return hf;
+}
+
+bool dsmp_is_mtp(const char *hf_name, int64_t num_layers, uint64_t *layer)
+{
+	static const char prefix[] = "model.layers.";
+	if (num_layers < 0 || strncmp(hf_name, prefix, sizeof prefix - 1) != 0)
+		return false;
+	const char *p = hf_name + sizeof prefix - 1;
+	uint64_t l = 0;
+	size_t n = 0;
+	for (; isdigit((unsigned char)p[n]) && n < 19; n++)
+		l = l * 10 + (uint64_t)(p[n] - '0');
+	if (n == 0 || (p[n] != '.' && p[n] != 0))
+		return false;
+	*layer = l;
+	return l >= (uint64_t)num_layers;
+}
+
+char *dsmp_file_name(unsigned rank, unsigned mp)
+{
+	return xasprintf("model%u-mp%u.safetensors", rank, mp);
+}
+
+/* Decimal without sign or leading zeros (other spellings are not what convert.py writes). */
+static bool read_uint(const char **s, unsigned *out)
+{
+	const char *p = *s;
+	uint64_t v = 0;
+	if (!isdigit((unsigned char)*p) || (p[0] == '0' && isdigit((unsigned char)p[1])))
+		return false;
+	for (; isdigit((unsigned char)*p); p++) {
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > 1000000)
+			return false;
+	}
+	*out = (unsigned)v;
+	*s = p;
+	return true;
+}
+
+bool dsmp_parse_file_name(const char *name, unsigned *rank, unsigned *mp)
+{
+	const char *p = name;
+	if (strncmp(p, "model", 5) != 0)
+		return false;
+	p += 5;
+	if (!read_uint(&p, rank) || strncmp(p, "-mp", 3) != 0)
+		return false;
+	p += 3;
+	return read_uint(&p, mp) && strcmp(p, ".safetensors") == 0 && *mp > 0 && *rank < *mp;
+}
+
+bool dsmp_is_side_file(const char *name)
+{
+	return name[0] != '.' && strstr(name, "token") != NULL;
+}
+
+/* ---- the record ---- */
+
+void dsmp_record_render(struct buf *out, const struct dsmp_record *r)
+{
+	struct jw w;
+	jw_init(&w, out, 2, true);
+	jw_obj(&w);
+	jw_key(&w, "layout");
+	jw_str(&w, DSMP_LAYOUT_NAME);
+	jw_key(&w, "tool");
+	jw_str(&w, r->tool ? r->tool : "");
+	jw_key(&w, "model_parallel");
+	jw_u64(&w, r->mp);
+	jw_key(&w, "n_experts");
+	jw_u64(&w, r->n_experts);
+	jw_key(&w, "experts_per_rank");
+	jw_u64(&w, r->mp ? r->n_experts / r->mp : 0);
+	jw_key(&w, "files");
+	jw_arr(&w);
+	for (unsigned i = 0; i < r->mp; i++) {
+		char *f = dsmp_file_name(i, r->mp);
+		jw_str(&w, f);
+		free(f);
+	}
+	jw_arr_end(&w);
+	jw_key(&w, "num_hidden_layers");
+	if (r->num_hidden_layers >= 0)
+		jw_i64(&w, r->num_hidden_layers);
+	else
+		jw_null(&w);
+	jw_key(&w, "weight_block_size");
+	jw_arr(&w);
+	jw_u64(&w, r->block[0]);
+	jw_u64(&w, r->block[1]);
+	jw_arr_end(&w);
+	jw_key(&w, "layers_left_out");
+	jw_arr(&w);
+	for (size_t i = 0; i < r->nlayers_left_out; i++)
+		jw_u64(&w, r->layers_left_out[i]);
+	jw_arr_end(&w);
+	jw_key(&w, "tensors_left_out");
+	jw_u64(&w, r->tensors_left_out);
+	jw_key(&w, "source");
+	jw_obj(&w);
+	jw_key(&w, "path");
+	jw_str(&w, r->source ? r->source : "");
+	jw_key(&w, "tensors");
+	jw_u64(&w, r->source_tensors);
+	jw_key(&w, "bytes");
+	jw_u64(&w, r->source_bytes);
+	jw_obj_end(&w);
+	jw_obj_end(&w);
+	buf_addc(out, '\n');
+}
+
+static int get_u64(const struct json *root, const char *key, uint64_t *v, const char *path)
+{
+	const struct json *j = json_get(root, key);
+	if (!j || json_u64(j, v))
+		return err_set("%s: \"%s\" is missing or not a non-negative integer", path, key);
+	return 0;
+}
+
+int dsmp_record_load(struct dsmp_record *r, const char *path)
+{
+	struct json_doc *d;
+	memset(r, 0, sizeof *r);
+	r->num_hidden_layers = -1;
+	if (json_load(&d, path, 0))
+		return -1;
+	const struct json *root = json_root(d), *j;
+	uint64_t mp;
+	int rc = -1;
+	if (root->type != JSON_OBJECT) {
+		err_set("%s: not a JSON object", path);
+		goto out;
+	}
+	j = json_get(root, "layout");
+	if (!j || j->type != JSON_STRING || strcmp(j->s, DSMP_LAYOUT_NAME) != 0) {
+		err_set("%s: \"layout\" is not \"%s\"", path, DSMP_LAYOUT_NAME);
+		goto out;
+	}
+	if (get_u64(root, "model_parallel", &mp, path) || get_u64(root, "n_experts", &r->n_experts, path))
+		goto out;
+	if (mp == 0 || mp > 1000000 || r->n_experts % mp) {
+		err_set("%s: n_experts %" PRIu64 " does not divide into model_parallel %" PRIu64 " ranks", path,
+			r->n_experts, mp);
+		goto out;
+	}
+	r->mp = (unsigned)mp;
+	j = json_get(root, "num_hidden_layers");
+	if (j && j->type != JSON_NULL && json_i64(j, &r->num_hidden_layers)) {
+		err_set("%s: \"num_hidden_layers\" is not an integer", path);
+		goto out;
+	}
+	r->block[0] = r->block[1] = 128;
+	j = json_get(root, "weight_block_size");
+	if (j && (j->type != JSON_ARRAY || j->n != 2 || json_u64(j->kid, &r->block[0]) ||
+		  json_u64(j->kid->next, &r->block[1]) || !r->block[0] || !r->block[1])) {
+		err_set("%s: \"weight_block_size\" is not two positive integers", path);
+		goto out;
+	}
+	j = json_get(root, "layers_left_out");
+	if (j && j->type == JSON_ARRAY) {
+		r->layers_left_out = xcalloc(j->n + 1, sizeof *r->layers_left_out);
+		for (const struct json *k = j->kid; k; k = k->next)
+			if (json_u64(k, &r->layers_left_out[r->nlayers_left_out++])) {
+				err_set("%s: \"layers_left_out\" holds a value that is not a layer number", path);
+				goto out;
+			}
+	}
+	j = json_get(root, "tensors_left_out");
+	if (j && json_u64(j, &r->tensors_left_out)) {
+		err_set("%s: \"tensors_left_out\" is not a non-negative integer", path);
+		goto out;
+	}
+	j = json_get(root, "tool");
+	r->tool = xstrdup(j && j->type == JSON_STRING ? j->s : "");
+	const struct json *src = json_get(root, "source");
+	j = src ? json_get(src, "path") : NULL;
+	r->source = xstrdup(j && j->type == JSON_STRING ? j->s : "");
+	rc = 0;
+out:
+	json_free(d);
+	if (rc)
+		dsmp_record_free(r);
+	return rc;
+}
+
+void dsmp_record_free(struct dsmp_record *r)
+{
+	free(r->layers_left_out);
+	free(r->source);
+	free(r->tool);
+	memset(r, 0, sizeof *r);
+}

@@ -1,0 +1,133 @@
+/* DeepSeek's model-parallel layout (what inference/convert.py writes and model.py loads):
+ * files model{i}-mp{M}.safetensors, one per rank, with tensors renamed and cut.
+ *
+ *  - names: a leading "model." dropped; self_attn -> attn, mlp -> ffn,
+ *    weight_scale_inv -> scale, e_score_correction_bias -> bias (plain substring
+ *    replacements on the whole name, as convert.py does); then the second-to-last part is
+ *    looked up in a fixed table and replaced by its new spelling, again on the whole name;
+ *  - placement: a routed expert goes whole to the rank that owns its id (ids split in equal
+ *    consecutive runs); a tensor whose table entry has a split dimension is cut into equal
+ *    slices along it, rank i taking slice i (FP8 weights and their scales alike); every
+ *    other tensor is copied to every rank;
+ *  - MTP layers (numbered from config.json's num_hidden_layers on) are left out: model.py
+ *    does not load them.
+ *
+ * The forward rules drive ckpt-hf-to-sharded (dsmp_plan); the inverse gives a view of a
+ * model-parallel directory under the canonical HF names (layout "dsmp"). */
+#ifndef CKPT_DSMP_H
+#define CKPT_DSMP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "ckpt.h"
+#include "convert.h"
+#include "jsonw.h"
+#include "table.h"
+#include "view.h"
+
+/* The record of the sharding written beside the rank files. */
+#define DSMP_RECORD "ckpt-sharding.json"
+#define DSMP_LAYOUT_NAME "deepseek-model-parallel"
+
+struct dsmp_place {
+	char *name;              /* the model-parallel name */
+	int dim;                 /* split dimension, -1: every rank holds a copy */
+	bool expert;             /* a routed expert: whole, on the rank owning expert_id */
+	uint64_t expert_id;
+};
+
+/* Where an HF tensor goes.  -1 with a message when the layout has no place for the name
+ * (convert.py fails on it too) or the expert id is not a number. */
+int dsmp_place(struct dsmp_place *p, const char *hf_name);
+void dsmp_place_free(struct dsmp_place *p);
+/* The canonical HF name convert.py renames to mp_name, NULL when no HF name gives it.
+ * The HF name of a "...scale" tensor ends in "weight_scale_inv". */
+char *dsmp_hf_name(const char *mp_name);
+
+/* Whether hf_name is in layer "model.layers.L." with L >= num_layers (an MTP layer); *layer
+ * gets L.  num_layers < 0: no layer is. */
+bool dsmp_is_mtp(const char *hf_name, int64_t num_layers, uint64_t *layer);
+
+static inline unsigned dsmp_expert_owner(uint64_t id, uint64_t n_experts, unsigned mp)
+{
+	return (unsigned)(id / (n_experts / mp));
+}
+
+/* "model{rank}-mp{mp}.safetensors" (caller frees); and its parse (false: not such a name). */
+char *dsmp_file_name(unsigned rank, unsigned mp);
+bool dsmp_parse_file_name(const char *name, unsigned *rank, unsigned *mp);
+/* Whether convert.py copies this input file beside the ranks (its name holds "token"). */
+bool dsmp_is_side_file(const char *name);
+
+/* ---- the record of a sharding ---- */
+
+struct dsmp_record {
+	unsigned mp;
+	uint64_t n_experts;
+	int64_t num_hidden_layers;       /* -1: unknown */
+	uint64_t block[2];               /* FP8 weight_block_size */
+	size_t nlayers_left_out;
+	uint64_t *layers_left_out;       /* MTP layers, increasing */
+	uint64_t tensors_left_out;
+	char *source;                    /* the HF checkpoint, as an absolute path */
+	uint64_t source_tensors, source_bytes;
+	char *tool;                      /* "ckpt-hf-to-sharded VERSION" */
+};
+
+/* JSON, indented like Python's json.dumps(indent=2), newline-terminated. */
+void dsmp_record_render(struct buf *out, const struct dsmp_record *r);
+int dsmp_record_load(struct dsmp_record *r, const char *path);
+void dsmp_record_free(struct dsmp_record *r);
+
+/* ---- a model-parallel directory (the view, layout "dsmp", is in layout.h) ---- */
+
+/* What the view of a model-parallel directory was built from. */
+struct dsmp_info {
+	unsigned mp;
+	uint64_t n_experts;
+	const char *experts_from;        /* DSMP_RECORD, "config.json" or "tensor names" */
+	bool has_record;
+	struct dsmp_record rec;          /* when has_record */
+	struct st_file **ranks;          /* mp files; NULL where one could not be read */
+};
+
+/* NULL unless v is a view of a model-parallel directory. */
+const struct dsmp_info *dsmp_info(const struct view *v);
+/* For reports: rows "key  value" (ranks, experts, the record) into a two-column table, or
+ * members of the JSON object being written. */
+void dsmp_info_rows(const struct dsmp_info *d, struct table *t);
+void dsmp_info_json(const struct dsmp_info *d, struct jw *w);
+
+/* ---- HF -> model-parallel ---- */
+
+struct dsmp_opts {
+	unsigned mp;
+	uint64_t n_experts;
+	int64_t num_layers;              /* layers from this number on are MTP, left out */
+	uint64_t block[2];               /* FP8 scale blocks: splits must fall on them */
+	int rank;                        /* -1: every rank, in one pass over the input */
+	const char *config_path;         /* copied beside the ranks; may be NULL */
+	const char *tool;                /* for the record */
+	const char *source;              /* for the record (default: the checkpoint's dir) */
+};
+
+struct dsmp_plan {
+	struct cv_job job;               /* the rank files and side files to write */
+	struct dsmp_record rec;
+	size_t *tensors;                 /* per job file: its number of tensors */
+	size_t nnames;
+	char **names;                    /* owned model-parallel names */
+	size_t ngathers;
+	void **gathers;                  /* owned fill arguments */
+};
+
+/* Plan the conversion of checkpoint c: every tensor placed (or refused, with the reason),
+ * the rank files as one group (rank < 0) or rank `rank` alone, and, unless only a rank
+ * other than 0 is written, the tokenizer files, config.json and the record. */
+int dsmp_plan(struct dsmp_plan *p, const struct ckpt *c, const struct dsmp_opts *o);
+void dsmp_plan_free(struct dsmp_plan *p);
+
+#endif

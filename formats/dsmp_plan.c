@@ -1,0 +1,281 @@
+/* HF -> DeepSeek model-parallel: every input tensor placed by the layout's rules onto the
+ * rank files of one conversion job.  A cut along dim 0 is a contiguous byte range of the
+ * input (a copy); a cut along a later dim is a strided gather done by the engine's workers.
+ * Nothing is read here: the engine streams the bytes. */
+#include <dirent.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "dsmp.h"
+#include "err.h"
+#include "out.h"
+#include "quant.h"
+
+/* One rank's slice of a tensor cut along a dim > 0: `outer` runs of `row` bytes, `stride`
+ * apart, starting `start` bytes into each stride. */
+struct gather {
+	const uint8_t *src;
+	uint64_t stride, start, row;
+};
+
+static int gather_fill(const void *arg, uint64_t off, uint64_t n, uint8_t *dst, void *scratch)
+{
+	const struct gather *g = arg;
+	(void)scratch;
+	while (n) {
+		uint64_t r = off / g->row, w = off % g->row, k = g->row - w;
+		if (k > n)
+			k = n;
+		memcpy(dst, g->src + r * g->stride + g->start + w, k);
+		dst += k;
+		off += k;
+		n -= k;
+	}
+	return 0;
+}
+
+struct named {
+	const char *mp, *hf;
+};
+
+static int by_mp_name(const void *a, const void *b)
+{
+	return strcmp(((const struct named *)a)->mp, ((const struct named *)b)->mp);
+}
+
+static char *keep_name(struct dsmp_plan *p, char *name)
+{
+	if (p->nnames % 256 == 0)
+		p->names = xreallocarray(p->names, p->nnames + 256, sizeof *p->names);
+	return p->names[p->nnames++] = name;
+}
+
+static void add_layer_left_out(struct dsmp_record *r, uint64_t layer)
+{
+	size_t i = 0;
+	while (i < r->nlayers_left_out && r->layers_left_out[i] < layer)
+		i++;
+	if (i < r->nlayers_left_out && r->layers_left_out[i] == layer)
+		return;
+	r->layers_left_out = xreallocarray(r->layers_left_out, r->nlayers_left_out + 1, sizeof *r->layers_left_out);
+	memmove(r->layers_left_out + i + 1, r->layers_left_out + i, (r->nlayers_left_out - i) * sizeof *r->layers_left_out);
+	r->layers_left_out[i] = layer;
+	r->nlayers_left_out++;
+}
+
+static void add_whole(struct dsmp_plan *p, size_t fi, const char *name, const struct ckpt_tensor *t)
+{
+	struct cv_tensor *o = cv_add_tensor(&p->job.files[fi], name, t->t->dtype, t->t->ndim, t->t->shape);
+	o->copy = ckpt_bytes(t);
+	o->in = o->copy;
+	o->in_len = st_nbytes(t->t);
+	p->tensors[fi]++;
+}
+
+/* An FP8 weight may be cut only on its scale blocks, or its slices get the wrong scales. */
+static int check_blocks(const struct ckpt *c, const struct ckpt_tensor *t, int dim, unsigned mp,
+			const uint64_t block[2])
+{
+	char q[ERR_QUOTE];
+	if (mp == 1 || !quant_weight_dtype(t->t->dtype))
+		return 0;
+	const struct ckpt_tensor *s = ckpt_scale_of(c, t->name);
+	if (!s)
+		return 0;
+	struct quant qt;
+	if (quant_init(&qt, t->name, t->t, NULL, s->t, NULL, block[0], block[1]))
+		return err_prefix("%s: ", t->shard->path);
+	uint64_t b = dim == 0 ? block[0] : block[1], slice = t->t->shape[dim] / mp;
+	if (slice % b == 0)
+		return 0;
+	return err_set("%s: tensor %s: cutting dim %d (%" PRIu64 ") into %u slices of %" PRIu64
+		       " does not fall on its %" PRIu64 "-wide FP8 scale blocks, so the slices would be paired "
+		       "with the wrong scales; convert it to BF16 first (ckpt-fp8-to-bf16)",
+		       t->shard->path, err_quote(t->name, q), dim, t->t->shape[dim], mp, slice, b);
+}
+
+static int place_cut(struct dsmp_plan *p, const struct ckpt *c, const struct ckpt_tensor *t, const char *name,
+		     int dim, const int *fidx, const struct dsmp_opts *o)
+{
+	char q[ERR_QUOTE];
+	const struct st_tensor *st = t->t;
+	if ((unsigned)dim >= st->ndim)
+		return err_set("%s: tensor %s: has %u dimension%s, so it cannot be cut along dim %d", t->shard->path,
+			       err_quote(t->name, q), st->ndim, st->ndim == 1 ? "" : "s", dim);
+	if (st->shape[dim] % o->mp)
+		return err_set("%s: tensor %s: dim %d (%" PRIu64 ") does not divide into %u ranks", t->shard->path,
+			       err_quote(t->name, q), dim, st->shape[dim], o->mp);
+	if (check_blocks(c, t, dim, o->mp, o->block))
+		return -1;
+	uint64_t outer = 1, inner = 1, cut = st->shape[dim] / o->mp, row, stride;
+	for (int i = 0; i < dim; i++)
+		outer *= st->shape[i];
+	for (unsigned i = (unsigned)dim + 1; i < st->ndim; i++)
+		inner *= st->shape[i];
+	if (dt_nbytes(st->dtype, cut * inner, &row) || dt_nbytes(st->dtype, st->shape[dim] * inner, &stride))
+		return err_set("%s: tensor %s: %s slices do not fill whole bytes", t->shard->path,
+			       err_quote(t->name, q), dt_name(st->dtype));
+	uint64_t shape[8];
+	memcpy(shape, st->shape, st->ndim * sizeof *shape);
+	shape[dim] = cut;
+	for (unsigned r = 0; r < o->mp; r++) {
+		if (fidx[r] < 0)
+			continue;
+		struct cv_tensor *ot = cv_add_tensor(&p->job.files[fidx[r]], name, st->dtype, st->ndim, shape);
+		p->tensors[fidx[r]]++;
+		const uint8_t *src = ckpt_bytes(t);
+		if (outer == 1) {
+			ot->copy = src + r * row;
+			ot->in = ot->copy;
+			ot->in_len = row;
+			continue;
+		}
+		struct gather *g = xmalloc(sizeof *g);
+		*g = (struct gather){src, stride, r * row, row};
+		p->gathers = xreallocarray(p->gathers, p->ngathers + 1, sizeof *p->gathers);
+		p->gathers[p->ngathers++] = g;
+		ot->fill = (struct cv_fill){gather_fill, g, row, 0};
+		/* a chunk spans mp times its size of input: keep that about CV_CHUNK */
+		ot->chunk = CV_CHUNK / o->mp;
+		/* every rank's gather reads the whole tensor, front to back */
+		ot->in = src;
+		ot->in_len = st_nbytes(st);
+	}
+	return 0;
+}
+
+/* Files convert.py copies beside the ranks (tokenizer files), then config.json and the
+ * record. */
+static int add_side_files(struct dsmp_plan *p, const struct ckpt *c, const struct dsmp_opts *o)
+{
+	DIR *d = opendir(c->dir);
+	if (!d)
+		return err_errno(c->dir);
+	struct dirent *e;
+	char **names = NULL;
+	size_t n = 0;
+	while ((e = readdir(d))) {
+		if (!dsmp_is_side_file(e->d_name) || strcmp(e->d_name, DSMP_RECORD) == 0)
+			continue;
+		char *path = path_join(c->dir, e->d_name);
+		struct stat sb;
+		if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
+			names = xreallocarray(names, n + 1, sizeof *names);
+			names[n++] = xstrdup(e->d_name);
+		}
+		free(path);
+	}
+	closedir(d);
+	for (size_t i = 0; i < n; i++) {
+		char *path = path_join(c->dir, names[i]);
+		cv_add_side_copy(&p->job, names[i], path);
+		free(path);
+		free(names[i]);
+	}
+	free(names);
+	if (o->config_path)
+		cv_add_side_copy(&p->job, "config.json", o->config_path);
+	struct buf b = {0};
+	dsmp_record_render(&b, &p->rec);
+	cv_add_side_bytes(&p->job, DSMP_RECORD, b.p, b.len);
+	buf_free(&b);
+	return 0;
+}
+
+int dsmp_plan(struct dsmp_plan *p, const struct ckpt *c, const struct dsmp_opts *o)
+{
+	char q[ERR_QUOTE], q2[ERR_QUOTE];
+	int rc = -1;
+	memset(p, 0, sizeof *p);
+	if (o->mp == 0 || o->n_experts % o->mp)
+		return err_set("%" PRIu64 " experts do not divide into %u ranks", o->n_experts, o->mp);
+	if (o->rank >= (int)o->mp)
+		return err_set("rank %d is not below the model parallelism %u", o->rank, o->mp);
+	if (c->nstray)
+		return err_set("%s/%s: not named by %s, yet convert.py would read it (index it or move it away)",
+			       c->dir, c->stray[0], c->index_path);
+	p->rec = (struct dsmp_record){.mp = o->mp, .n_experts = o->n_experts, .num_hidden_layers = o->num_layers,
+				      .block = {o->block[0], o->block[1]}, .tool = xstrdup(o->tool ? o->tool : ""),
+				      .source = xstrdup(o->source ? o->source : c->dir), .source_tensors = c->n,
+				      .source_bytes = ckpt_tensor_bytes(c)};
+	int *fidx = xcalloc(o->mp, sizeof *fidx);
+	for (unsigned r = 0; r < o->mp; r++) {
+		fidx[r] = -1;
+		if (o->rank >= 0 && (unsigned)o->rank != r)
+			continue;
+		char *name = dsmp_file_name(r, o->mp);
+		fidx[r] = (int)p->job.nfiles;
+		cv_add_file(&p->job, name, 0);
+		free(name);
+	}
+	p->tensors = xcalloc(p->job.nfiles, sizeof *p->tensors);
+	struct named *all = xcalloc(c->n + 1, sizeof *all);
+	size_t nall = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		const struct ckpt_tensor *t = &c->t[i];
+		uint64_t layer;
+		if (dsmp_is_mtp(t->name, o->num_layers, &layer)) {
+			add_layer_left_out(&p->rec, layer);
+			p->rec.tensors_left_out++;
+			continue;
+		}
+		struct dsmp_place pl;
+		if (dsmp_place(&pl, t->name)) {
+			err_prefix("%s: ", t->shard->path);
+			goto out;
+		}
+		const char *name = keep_name(p, pl.name);
+		all[nall++] = (struct named){name, t->name};
+		if (pl.expert) {
+			if (pl.expert_id >= o->n_experts) {
+				err_set("%s: tensor %s: expert %" PRIu64 ", but there are %" PRIu64 " experts (--n-experts)",
+					t->shard->path, err_quote(t->name, q), pl.expert_id, o->n_experts);
+				goto out;
+			}
+			int fi = fidx[dsmp_expert_owner(pl.expert_id, o->n_experts, o->mp)];
+			if (fi >= 0)
+				add_whole(p, (size_t)fi, name, t);
+		} else if (pl.dim >= 0) {
+			if (place_cut(p, c, t, name, pl.dim, fidx, o))
+				goto out;
+		} else {
+			for (size_t fi = 0; fi < p->job.nfiles; fi++)
+				add_whole(p, fi, name, t);
+		}
+	}
+	qsort(all, nall, sizeof *all, by_mp_name);
+	for (size_t i = 1; i < nall; i++)
+		if (strcmp(all[i - 1].mp, all[i].mp) == 0) {
+			char q3[ERR_QUOTE];
+			err_set("%s: tensors %s and %s would both be %s in the model-parallel layout", c->dir,
+				err_quote(all[i - 1].hf, q), err_quote(all[i].hf, q2), err_quote(all[i].mp, q3));
+			goto out;
+		}
+	if ((o->rank <= 0) && add_side_files(p, c, o))
+		goto out;
+	rc = 0;
+out:
+	free(all);
+	free(fidx);
+	if (rc)
+		dsmp_plan_free(p);
+	return rc;
+}
+
+void dsmp_plan_free(struct dsmp_plan *p)
+{
+	cv_job_free(&p->job);
+	dsmp_record_free(&p->rec);
+	for (size_t i = 0; i < p->nnames; i++)
+		free(p->names[i]);
+	for (size_t i = 0; i < p->ngathers; i++)
+		free(p->gathers[i]);
+	free(p->names);
+	free(p->gathers);
+	free(p->tensors);
+	memset(p, 0, sizeof *p);
+}

@@ -1,0 +1,356 @@
+/* A model-parallel directory seen as a view: each canonical HF tensor assembled from its
+ * rank slices, a routed expert from the rank that owns it, a tensor every rank holds from
+ * rank 0 with the other ranks' copies as replicas (so a check can prove them identical),
+ * and FP8 weights paired with each rank's own slice of their scales. */
+#include <dirent.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "dsmp.h"
+#include "err.h"
+#include "layout.h"
+#include "out.h"
+#include "quant.h"
+
+static void close_ranks(void *arg)
+{
+	struct dsmp_info *r = arg;
+	for (unsigned i = 0; r && i < r->mp; i++)
+		st_close(r->ranks[i]);
+	if (r) {
+		free(r->ranks);
+		dsmp_record_free(&r->rec);
+	}
+	free(r);
+}
+
+const struct dsmp_info *dsmp_info(const struct view *v)
+{
+	return v->layout == LAYOUT_DSMP ? v->owner : NULL;
+}
+
+/* The model parallelism of a directory's rank files; 0 when there are none, -1 with a
+ * message when they disagree. */
+static int find_mp(const char *dir, unsigned *mp)
+{
+	DIR *d = opendir(dir);
+	*mp = 0;
+	if (!d)
+		return 0;
+	struct dirent *e;
+	int rc = 0;
+	while ((e = readdir(d))) {
+		unsigned r, m;
+		if (!dsmp_parse_file_name(e->d_name, &r, &m))
+			continue;
+		if (*mp && m != *mp) {
+			rc = err_set("%s: holds rank files of model parallelism %u and %u", dir, *mp, m);
+			break;
+		}
+		*mp = m;
+	}
+	closedir(d);
+	return rc;
+}
+
+static bool dsmp_detect(const char *path)
+{
+	unsigned mp;
+	return find_mp(path, &mp) != 0 || mp != 0;
+}
+
+/* A stored tensor under its canonical name. */
+struct ent {
+	char *hf;                        /* the weight's HF name (a scale's weight) */
+	unsigned rank;
+	bool scale;
+	const struct st_tensor *t;
+};
+
+static int by_ent(const void *a, const void *b)
+{
+	const struct ent *x = a, *y = b;
+	int r = strcmp(x->hf, y->hf);
+	if (r)
+		return r;
+	if (x->scale != y->scale)
+		return x->scale ? 1 : -1;
+	return (x->rank > y->rank) - (x->rank < y->rank);
+}
+
+struct ctx {
+	struct view *v;
+	struct dsmp_info *rk;
+	uint64_t n_experts;
+	uint64_t bm, bn;
+	int flags;
+};
+
+/* In lenient mode the problem is recorded (and the tensor left out); otherwise it fails.
+ * The message is the last error, prefixed with the directory when `where` is set. */
+static int problem_last(struct ctx *x, bool where)
+{
+	if (where)
+		err_prefix("%s: ", x->v->path);
+	if (!(x->flags & CKPT_LENIENT))
+		return -1;
+	view_problem(x->v, "%s", err_last());
+	return 0;
+}
+
+static int problem(struct ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int problem(struct ctx *x, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	err_setv(fmt, ap);
+	va_end(ap);
+	return problem_last(x, true);
+}
+
+static bool same_shape(const struct st_tensor *a, const struct st_tensor *b)
+{
+	return a->dtype == b->dtype && a->ndim == b->ndim && memcmp(a->shape, b->shape, a->ndim * sizeof *a->shape) == 0;
+}
+
+static void set_piece(struct ctx *x, struct vpiece *p, unsigned r, const struct st_tensor *w,
+		      const struct st_tensor *s)
+{
+	uint64_t rows = 1, cols = w->ndim ? w->shape[w->ndim - 1] : 1;
+	for (unsigned i = 0; i + 1 < w->ndim; i++)
+		rows *= w->shape[i];
+	*p = (struct vpiece){.f = x->rk->ranks[r], .t = w, .sf = s ? x->rk->ranks[r] : NULL, .s = s, .bm = x->bm,
+			     .bn = x->bn, .nr = rows, .nc = cols};
+}
+
+/* One canonical tensor from its entries: w[r] and s[r] per rank (NULL where absent). */
+static int build(struct ctx *x, const char *hf, const struct st_tensor **w, const struct st_tensor **s)
+{
+	char q[ERR_QUOTE];
+	unsigned mp = x->rk->mp;
+	struct dsmp_place pl;
+	err_quote(hf, q);
+	if (dsmp_place(&pl, hf))
+		return problem_last(x, true);
+	dsmp_place_free(&pl);
+	for (unsigned r = 0; r < mp; r++) {
+		struct quant qt;
+		if (w[r] && s[r] && quant_init(&qt, hf, w[r], NULL, s[r], NULL, x->bm, x->bn))
+			return problem(x, "rank %u: %s", r, err_last());
+	}
+	if (pl.expert) {
+		if (pl.expert_id >= x->n_experts)
+			return problem(x, "tensor %s: expert %" PRIu64 ", but there are %" PRIu64 " experts", q,
+				       pl.expert_id, x->n_experts);
+		unsigned owner = dsmp_expert_owner(pl.expert_id, x->n_experts, mp);
+		for (unsigned r = 0; r < mp; r++)
+			if (w[r] && r != owner)
+				return problem(x, "tensor %s: expert %" PRIu64 " is on rank %u, but belongs to rank %u", q,
+					       pl.expert_id, r, owner);
+		if (!w[owner])
+			return problem(x, "tensor %s: rank %u, which owns expert %" PRIu64 ", does not hold it", q, owner,
+				       pl.expert_id);
+		struct vtensor *t = view_add(x->v, hf, w[owner]->ndim, w[owner]->shape);
+		set_piece(x, vtensor_add_piece(t), owner, w[owner], s[owner]);
+		return 0;
+	}
+	for (unsigned r = 0; r < mp; r++) {
+		if (!w[r])
+			return problem(x, "tensor %s: rank %u does not hold it", q, r);
+		if (!same_shape(w[r], w[0]))
+			return problem(x, "tensor %s: rank %u holds it with another dtype or shape than rank 0", q, r);
+	}
+	if (pl.dim < 0) {
+		struct vtensor *t = view_add(x->v, hf, w[0]->ndim, w[0]->shape);
+		set_piece(x, vtensor_add_piece(t), 0, w[0], s[0]);
+		for (unsigned r = 1; r < mp; r++)
+			set_piece(x, vtensor_add_replica(t), r, w[r], s[r]);
+		return 0;
+	}
+	unsigned d = (unsigned)pl.dim, nd = w[0]->ndim;
+	if (d >= nd || (d != 0 && d + 1 != nd))
+		return problem(x, "tensor %s: cut along dim %u of %u, which a 2-D view cannot join", q, d, nd);
+	if (s[0] && mp > 1 && w[0]->shape[d] % (d == 0 ? x->bm : x->bn))
+		return problem(x, "tensor %s: its rank slices (%" PRIu64 " along dim %u) do not fall on the FP8 "
+			       "scale blocks, so their scales do not belong to them (convert.py does not check)",
+			       q, w[0]->shape[d], d);
+	uint64_t shape[VIEW_MAX_DIMS];
+	if (nd > VIEW_MAX_DIMS)
+		return problem(x, "tensor %s: more than %d dimensions", q, VIEW_MAX_DIMS);
+	memcpy(shape, w[0]->shape, nd * sizeof *shape);
+	shape[d] *= mp;
+	struct vtensor *t = view_add(x->v, hf, nd, shape);
+	for (unsigned r = 0; r < mp; r++) {
+		struct vpiece *p = vtensor_add_piece(t);
+		set_piece(x, p, r, w[r], s[r]);
+		if (d == 0)
+			p->dr = r * p->nr;
+		else
+			p->dc = r * p->nc;
+	}
+	return 0;
+}
+
+/* n_experts: from the record of the sharding, else config.json, else the largest expert
+ * number found (+1). */
+static int resolve_experts(struct ctx *x, const char *path, const struct ent *e, size_t n)
+{
+	char *rp = path_join(path, DSMP_RECORD);
+	struct stat sb;
+	int rc = 0;
+	if (stat(rp, &sb) == 0) {
+		struct dsmp_record *rec = &x->rk->rec;
+		if (dsmp_record_load(rec, rp) == 0) {
+			x->rk->has_record = true;
+			x->rk->experts_from = DSMP_RECORD;
+			if (rec->mp != x->rk->mp)
+				rc = problem(x, "%s says model parallelism %u, the files %u", DSMP_RECORD, rec->mp,
+					     x->rk->mp);
+			x->n_experts = rec->n_experts;
+		} else {
+			rc = problem_last(x, false);
+		}
+	}
+	free(rp);
+	if (rc || x->n_experts)
+		return rc;
+	if (x->v->has_config && x->v->cfg.n_routed_experts > 0) {
+		x->n_experts = (uint64_t)x->v->cfg.n_routed_experts;
+		x->rk->experts_from = "config.json";
+		return 0;
+	}
+	x->rk->experts_from = "tensor names";
+	for (size_t i = 0; i < n; i++) {
+		struct dsmp_place pl;
+		if (dsmp_place(&pl, e[i].hf) == 0) {
+			if (pl.expert && pl.expert_id >= x->n_experts)
+				x->n_experts = pl.expert_id + 1;
+			dsmp_place_free(&pl);
+		}
+	}
+	if (x->n_experts % x->rk->mp)
+		x->n_experts += x->rk->mp - x->n_experts % x->rk->mp;
+	return 0;
+}
+
+static int dsmp_open(struct view **out, const char *path, int flags)
+{
+	unsigned mp;
+	*out = NULL;
+	if (find_mp(path, &mp))
+		return -1;
+	if (mp == 0)
+		return err_set("%s: no model{i}-mp{M}.safetensors files", path);
+	struct view *v = view_new(LAYOUT_DSMP, "dsmp", path);
+	struct dsmp_info *rk = xcalloc(1, sizeof *rk);
+	rk->mp = mp;
+	rk->ranks = xcalloc(mp, sizeof *rk->ranks);
+	v->owner = rk;
+	v->free_owner = close_ranks;
+	struct ctx x = {v, rk, 0, 128, 128, flags};
+	struct ent *e = NULL;
+	size_t n = 0, cap = 0;
+	for (unsigned r = 0; r < mp; r++) {
+		char *name = dsmp_file_name(r, mp), *p = path_join(path, name);
+		int rc = st_open(&rk->ranks[r], p);
+		free(name);
+		free(p);
+		if (rc && problem_last(&x, false))
+			goto fail;
+	}
+	char *cp = path_join(path, "config.json");
+	struct stat sb;
+	if (stat(cp, &sb) == 0) {
+		if (ds_config_load(&v->cfg, cp) == 0)
+			v->has_config = true;
+		else if (problem_last(&x, false)) {
+			free(cp);
+			goto fail;
+		}
+	}
+	free(cp);
+	if (v->has_config) {
+		x.bm = (uint64_t)v->cfg.quant.block[0];
+		x.bn = (uint64_t)v->cfg.quant.block[1];
+	}
+	for (unsigned r = 0; r < mp; r++)
+		for (size_t k = 0; rk->ranks[r] && k < rk->ranks[r]->n; k++) {
+			const struct st_tensor *t = &rk->ranks[r]->t[k];
+			char *hf = dsmp_hf_name(t->name);
+			if (!hf) {
+				char q[ERR_QUOTE];
+				if (problem(&x, "rank %u: tensor %s is not a name convert.py writes", r, err_quote(t->name, q)))
+					goto fail;
+				continue;
+			}
+			bool scale = false;
+			size_t len = strlen(hf), sl = strlen("_scale_inv");
+			if (len > sl && strcmp(hf + len - sl, "_scale_inv") == 0) {
+				hf[len - sl] = 0;
+				scale = true;
+			}
+			if (n == cap) {
+				cap = cap ? 2 * cap : 256;
+				e = xreallocarray(e, cap, sizeof *e);
+			}
+			e[n++] = (struct ent){hf, r, scale, t};
+		}
+	qsort(e, n, sizeof *e, by_ent);
+	if (resolve_experts(&x, path, e, n))
+		goto fail;
+	rk->n_experts = x.n_experts;
+	if (x.n_experts % mp && problem(&x, "%" PRIu64 " experts do not divide into %u ranks", x.n_experts, mp))
+		goto fail;
+	/* w: weights per rank, s: their scales, then mp NULLs (no scales) */
+	const struct st_tensor **w = xcalloc(3 * (size_t)mp, sizeof *w), **s = w + mp;
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		memset(w, 0, 3 * (size_t)mp * sizeof *w);
+		bool fp8 = false, scales = false;
+		for (; j < n && strcmp(e[j].hf, e[i].hf) == 0; j++) {
+			(e[j].scale ? s : w)[e[j].rank] = e[j].t;
+			fp8 |= !e[j].scale && quant_weight_dtype(e[j].t->dtype);
+			scales |= e[j].scale;
+		}
+		int rc = 0;
+		if (scales && !fp8) {
+			/* a scale with no FP8 weight is a tensor of its own, as in the HF view */
+			char *sname = xasprintf("%s_scale_inv", e[i].hf);
+			rc = build(&x, sname, s, w + 2 * (size_t)mp);
+			free(sname);
+			memset(s, 0, mp * sizeof *s);
+		}
+		bool weights = false;
+		for (unsigned r = 0; r < mp; r++)
+			weights |= w[r] != NULL;
+		if (!rc && weights)
+			rc = build(&x, e[i].hf, w, s);
+		if (rc) {
+			free(w);
+			goto fail;
+		}
+		i = j;
+	}
+	free(w);
+	for (size_t i = 0; i < n; i++)
+		free(e[i].hf);
+	free(e);
+	e = NULL;
+	n = 0;
+	if (view_finish(v))
+		goto fail;
+	*out = v;
+	return 0;
+fail:
+	for (size_t i = 0; i < n; i++)
+		free(e[i].hf);
+	free(e);
+	view_free(v);
+	return -1;
+}
+
+const struct layout_ops layout_dsmp = {"dsmp", dsmp_detect, dsmp_open};

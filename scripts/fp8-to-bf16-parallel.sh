@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# FP8 -> BF16 with GNU parallel: one ckpt-fp8-to-bf16 process per shard, then --finalize
+# writes the index, config.json and the other files.  The output is the same as one
+# `ckpt-fp8-to-bf16 INPUT_DIR OUTPUT_DIR` run, and a re-run resumes (complete shards are kept).
+#
+#   scripts/fp8-to-bf16-parallel.sh [-P JOBS] [-S SSHLOGINS] INPUT_DIR OUTPUT_DIR [OPTION...]
+#
+#   -P JOBS       processes at once on each host (GNU parallel -j; default: one per core)
+#   -S SSHLOGINS  hosts to run on, as GNU parallel --sshlogin takes them: "host1,8/host2,:"
+#                 (":" is this host).  Every host must see INPUT_DIR and OUTPUT_DIR at the
+#                 same absolute paths (a shared file system) and have ckpt-fp8-to-bf16 on
+#                 its PATH.
+#   OPTION...     passed to every ckpt-fp8-to-bf16 call (e.g. --drop-mtp, --force, --strict)
+#
+# CKPT_FP8_TO_BF16 names the tool if it is not ckpt-fp8-to-bf16 on the PATH.
+set -euo pipefail
+
+usage() {
+	sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
+	exit 2
+}
+
+tool=${CKPT_FP8_TO_BF16:-ckpt-fp8-to-bf16}
+jobs=
+logins=
+while getopts P:S:h o; do
+	case $o in
+	P) jobs=$OPTARG ;;
+	S) logins=$OPTARG ;;
+	*) usage ;;
+	esac
+done
+shift $((OPTIND - 1))
+[ $# -ge 2 ] || usage
+command -v parallel >/dev/null || { echo "$0: GNU parallel is not installed (Debian: apt-get install parallel)" >&2; exit 2; }
+in=$(realpath "$1")
+out=$(realpath -m "$2")
+shift 2
+
+args=(--halt now,fail=1 -q)
+[ -n "$jobs" ] && args+=(-j "$jobs")
+# remote hosts run the same command with the same absolute paths
+[ -n "$logins" ] && args+=(--sshlogin "$logins")
+
+"$tool" --list-shards "$in" |
+	parallel "${args[@]}" "$tool" -j 1 --quiet "$@" --shard {} "$in" "$out"
+"$tool" "$@" --finalize "$in" "$out"
