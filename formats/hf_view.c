@@ -23,16 +23,16 @@ static bool hf_detect(const char *path)
 	return true;
 }
 
-static int hf_open(struct view **out, const char *path, int flags)
+/* The view of c; it owns c when own is set. */
+static int view_of(struct view **out, struct ckpt *c, const char *path, int flags, bool own)
 {
-	struct ckpt *c;
 	char *scale_name = NULL;
 	*out = NULL;
-	if (ckpt_open(&c, path, flags))
-		return -1;
 	struct view *v = view_new(LAYOUT_HF, "hf", path);
-	v->owner = c;
-	v->free_owner = close_ckpt;
+	if (own) {
+		v->owner = c;
+		v->free_owner = close_ckpt;
+	}
 	for (size_t i = 0; i < c->nproblems; i++)
 		view_problem(v, "%s", c->problems[i]);
 	if (c->config) {
@@ -83,6 +83,20 @@ fail:
 	free(scale_name);
 	view_free(v);
 	return -1;
+}
+
+static int hf_open(struct view **out, const char *path, int flags)
+{
+	struct ckpt *c;
+	*out = NULL;
+	if (ckpt_open(&c, path, flags))
+		return -1;
+	return view_of(out, c, path, flags, true);
+}
+
+int layout_hf_view(struct view **out, struct ckpt *c, const char *path, int flags)
+{
+	return view_of(out, c, path, flags, false);
 }
 
 const struct layout_ops layout_hf = {"hf", hf_detect, hf_open};

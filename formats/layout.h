@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "ckpt.h"
 #include "view.h"
 
 struct layout_ops {
@@ -19,8 +20,13 @@ struct layout_ops {
 extern const struct layout_ops layout_hf;
 extern const struct layout_ops layout_dsmp;
 
+/* The HF view of a checkpoint already open (e.g. read out of an archive), which the view
+ * borrows: close c after the view.  Its problems (lenient) include c's. */
+int layout_hf_view(struct view **v, struct ckpt *c, const char *path, int flags);
+
 /* The layout path looks like (cheap): the first in the table that claims it, else HF. */
 const struct layout_ops *layout_detect(const char *path);
+
 /* Open path in the named layout, or the detected one when name is NULL. */
 int layout_open(struct view **v, const char *path, const char *name, int flags);
 const struct layout_ops *layout_named(const char *name);

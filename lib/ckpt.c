@@ -38,9 +38,28 @@ static bool ends_with(const char *s, const char *suffix)
 	return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
+/* Where the files come from: the filesystem (NULL), or files the caller read already. */
+struct src {
+	struct ckpt_file *f;
+	size_t n;
+};
+
+static struct ckpt_file *src_find(const struct src *src, const char *name)
+{
+	for (size_t i = 0; i < src->n; i++)
+		if (strcmp(src->f[i].name, name) == 0)
+			return &src->f[i];
+	return NULL;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int cmp_entry_name(const void *a, const void *b)
+{
+	return strcmp((*(const struct idx_entry *const *)a)->name, (*(const struct idx_entry *const *)b)->name);
 }
 
 static int cmp_tensor(const void *a, const void *b)
@@ -48,22 +67,32 @@ static int cmp_tensor(const void *a, const void *b)
 	return strcmp(((const struct ckpt_tensor *)a)->name, ((const struct ckpt_tensor *)b)->name);
 }
 
-/* The .safetensors files directly in dir, sorted. */
-static int list_shards(const char *dir, char ***names, size_t *n)
+static void add_name(char ***names, size_t *n, const char *name)
 {
-	DIR *d = opendir(dir);
-	if (!d)
-		return err_errno(dir);
-	struct dirent *e;
+	if (name[0] == '.' || !ends_with(name, ".safetensors"))
+		return;
+	*names = xreallocarray(*names, *n + 1, sizeof **names);
+	(*names)[(*n)++] = xstrdup(name);
+}
+
+/* The .safetensors files directly in dir, sorted. */
+static int list_shards(const char *dir, const struct src *src, char ***names, size_t *n)
+{
 	*names = NULL;
 	*n = 0;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.' || !ends_with(e->d_name, ".safetensors"))
-			continue;
-		*names = xreallocarray(*names, *n + 1, sizeof **names);
-		(*names)[(*n)++] = xstrdup(e->d_name);
+	if (src) {
+		for (size_t i = 0; i < src->n; i++)
+			if (!strchr(src->f[i].name, '/'))
+				add_name(names, n, src->f[i].name);
+	} else {
+		DIR *d = opendir(dir);
+		if (!d)
+			return err_errno(dir);
+		struct dirent *e;
+		while ((e = readdir(d)))
+			add_name(names, n, e->d_name);
+		closedir(d);
 	}
-	closedir(d);
 	if (*n > 1) /* names is NULL when there are none */
 		qsort(*names, *n, sizeof **names, cmp_str);
 	return 0;
@@ -79,16 +108,24 @@ static struct ckpt_shard *add_shard(struct ckpt *c, const char *name)
 	return s;
 }
 
-static int open_shards(struct ckpt *c, int flags)
+static int open_shards(struct ckpt *c, int flags, const struct src *src)
 {
 	for (size_t i = 0; i < c->nshards; i++) {
 		struct ckpt_shard *s = &c->shards[i];
 		struct stat sb;
+		struct ckpt_file *f = src ? src_find(src, s->name) : NULL;
 		/* "No such file" alone would not say who asked for the file */
-		if (c->index_path && stat(s->path, &sb) < 0 && errno == ENOENT) {
+		if (c->index_path && (src ? !f : stat(s->path, &sb) < 0 && errno == ENOENT)) {
 			if (problem(c, flags, "%s: shard file is missing (%s maps tensors to it)", s->path,
 				    INDEX_NAME))
 				return -1;
+			continue;
+		}
+		if (src) {
+			if (!f->st && problem(c, flags, "%s", f->error ? f->error : "not a safetensors file"))
+				return -1;
+			s->st = f->st;
+			f->st = NULL;
 			continue;
 		}
 		if (st_open(&s->st, s->path) && problem(c, flags, "%s", err_last()))
@@ -122,15 +159,22 @@ static void add_tensor(struct ckpt *c, struct ckpt_shard *s, const struct st_ten
 	c->t[c->n++] = (struct ckpt_tensor){t->name, s, t};
 }
 
-static int open_with_index(struct ckpt *c, int flags)
+static int open_with_index(struct ckpt *c, int flags, const struct src *src)
 {
 	char q[ERR_QUOTE];
 	size_t cap = 0;
-	if (idx_load(&c->index, c->index_path))
+	if (src) {
+		const struct ckpt_file *f = src_find(src, INDEX_NAME);
+		if (!f->text)
+			return err_set("%s", f->error ? f->error : "the index was not read");
+		if (idx_parse(&c->index, c->index_path, f->text, f->len))
+			return -1;
+	} else if (idx_load(&c->index, c->index_path)) {
 		return -1;
+	}
 	for (size_t i = 0; i < c->index->nfiles; i++)
 		add_shard(c, c->index->files[i]);
-	if (open_shards(c, flags))
+	if (open_shards(c, flags, src))
 		return -1;
 	for (size_t i = 0; i < c->index->n; i++) {
 		const struct idx_entry *e = &c->index->e[i];
@@ -148,26 +192,45 @@ static int open_with_index(struct ckpt *c, int flags)
 	}
 	if (c->n > 1) /* c->t is NULL when there are none */
 		qsort(c->t, c->n, sizeof *c->t, cmp_tensor);
-	/* every tensor of every shard must be where the index says */
+	/* every tensor of every shard must be where the index says; the entries by name say
+	 * where a tensor that is not was meant to be */
+	const struct idx_entry **by_name = xcalloc(c->index->n ? c->index->n : 1, sizeof *by_name);
+	for (size_t i = 0; i < c->index->n; i++)
+		by_name[i] = &c->index->e[i];
+	if (c->index->n > 1)
+		qsort(by_name, c->index->n, sizeof *by_name, cmp_entry_name);
 	for (size_t i = 0; i < c->nshards; i++) {
 		struct ckpt_shard *s = &c->shards[i];
 		for (size_t k = 0; s->st && k < s->st->n; k++) {
 			const struct ckpt_tensor *t = ckpt_find(c, s->st->t[k].name);
-			if (!t) {
+			struct idx_entry key = {s->st->t[k].name, NULL};
+			const struct idx_entry *kp = &key, **e = t ? NULL : bsearch(&kp, by_name, c->index->n, sizeof *by_name, cmp_entry_name);
+			if (e && strcmp((*e)->file, s->name) != 0) {
+				if (problem(c, flags, "%s: tensor %s is here, but the index maps it to %s", s->path,
+					    err_quote(s->st->t[k].name, q), (*e)->file)) {
+					free(by_name);
+					return -1;
+				}
+			} else if (!t) {
 				if (problem(c, flags, "%s: tensor %s is not in the index", s->path,
-					    err_quote(s->st->t[k].name, q)))
+					    err_quote(s->st->t[k].name, q))) {
+					free(by_name);
 					return -1;
-			} else if (t->shard != s) {
+				}
+			} else if (t && t->shard != s) {
 				if (problem(c, flags, "%s: tensor %s is also in %s, where the index maps it",
-					    s->path, err_quote(t->name, q), t->shard->name))
+					    s->path, err_quote(t->name, q), t->shard->name)) {
+					free(by_name);
 					return -1;
+				}
 			}
 		}
 	}
+	free(by_name);
 	/* shards on disk the index does not name */
 	char **names;
 	size_t n;
-	if (list_shards(c->dir, &names, &n))
+	if (list_shards(c->dir, src, &names, &n))
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		if (shard_named(c, names[i])) {
@@ -181,7 +244,8 @@ static int open_with_index(struct ckpt *c, int flags)
 	return 0;
 }
 
-static int open_without_index(struct ckpt *c, int flags, const char *single, const char *path)
+static int open_without_index(struct ckpt *c, int flags, const char *single, const char *path,
+			      const struct src *src)
 {
 	char q[ERR_QUOTE];
 	size_t cap = 0;
@@ -193,7 +257,7 @@ static int open_without_index(struct ckpt *c, int flags, const char *single, con
 	} else {
 		char **names;
 		size_t n;
-		if (list_shards(c->dir, &names, &n))
+		if (list_shards(c->dir, src, &names, &n))
 			return -1;
 		if (n == 0) {
 			free(names);
@@ -205,7 +269,7 @@ static int open_without_index(struct ckpt *c, int flags, const char *single, con
 		}
 		free(names);
 	}
-	if (open_shards(c, flags))
+	if (open_shards(c, flags, src))
 		return -1;
 	for (size_t i = 0; i < c->nshards; i++)
 		for (size_t k = 0; c->shards[i].st && k < c->shards[i].st->n; k++)
@@ -227,16 +291,24 @@ static int open_without_index(struct ckpt *c, int flags, const char *single, con
 	return 0;
 }
 
-static int load_config(struct ckpt *c, int flags)
+static int load_config(struct ckpt *c, int flags, const struct src *src)
 {
 	char *p = path_join(c->dir, "config.json");
 	struct stat sb;
-	if (stat(p, &sb) < 0) {
+	const struct ckpt_file *f = src ? src_find(src, "config.json") : NULL;
+	if (src ? !f : stat(p, &sb) < 0) {
 		free(p);
 		return 0;
 	}
 	c->config_path = p;
-	if (json_load(&c->config, p, 0) && problem(c, flags, "%s", err_last()))
+	int rc;
+	if (!src)
+		rc = json_load(&c->config, p, 0);
+	else if (!f->text)
+		rc = err_set("%s", f->error ? f->error : "config.json was not read");
+	else if ((rc = json_parse(&c->config, f->text, f->len, 0)))
+		err_prefix("%s: invalid JSON: ", p);
+	if (rc && problem(c, flags, "%s", err_last()))
 		return -1;
 	return 0;
 }
@@ -273,8 +345,8 @@ int ckpt_open(struct ckpt **out, const char *path, int flags)
 		err_set("%s: not a file or directory", path);
 		goto fail;
 	}
-	rc = c->index_path ? open_with_index(c, flags) : open_without_index(c, flags, single, path);
-	if (rc || load_config(c, flags))
+	rc = c->index_path ? open_with_index(c, flags, NULL) : open_without_index(c, flags, single, path, NULL);
+	if (rc || load_config(c, flags, NULL))
 		goto fail;
 	free(tmp);
 	*out = c;
@@ -283,6 +355,30 @@ fail:
 	free(tmp);
 	ckpt_close(c);
 	return -1;
+}
+
+int ckpt_open_files(struct ckpt **out, const char *dir, struct ckpt_file *files, size_t n, int flags)
+{
+	struct ckpt *c = xcalloc(1, sizeof *c);
+	struct src src = {files, n};
+	int rc;
+	*out = NULL;
+	c->dir = xstrdup(dir);
+	if (src_find(&src, INDEX_NAME))
+		c->index_path = path_join(dir, INDEX_NAME);
+	rc = c->index_path ? open_with_index(c, flags, &src) : open_without_index(c, flags, NULL, NULL, &src);
+	if (rc == 0)
+		rc = load_config(c, flags, &src);
+	for (size_t i = 0; i < n; i++) {
+		st_close(files[i].st);
+		files[i].st = NULL;
+	}
+	if (rc) {
+		ckpt_close(c);
+		return -1;
+	}
+	*out = c;
+	return 0;
 }
 
 void ckpt_close(struct ckpt *c)

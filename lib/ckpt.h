@@ -47,6 +47,21 @@ enum {
 };
 
 int ckpt_open(struct ckpt **out, const char *path, int flags);
+
+/* A file of a checkpoint that the caller read itself (e.g. streamed out of an archive). */
+struct ckpt_file {
+	const char *name;        /* relative to the checkpoint's root, "/"-separated */
+	struct st_file *st;      /* its parsed header (st_parse) when it may be a shard ... */
+	const char *error;       /* ... or the message saying why it is not */
+	const char *text;        /* a JSON side file's contents (index, config.json), or NULL */
+	size_t len;
+};
+
+/* The checkpoint made of files[0..n) as if they were in directory dir (which only names
+ * them in messages): the same rules and messages as ckpt_open on a directory.  The shards'
+ * st_file have no data (map == NULL): only names, dtypes, shapes and offsets can be used.
+ * Every files[i].st is taken over (set to NULL), whatever happens. */
+int ckpt_open_files(struct ckpt **out, const char *dir, struct ckpt_file *files, size_t n, int flags);
 void ckpt_close(struct ckpt *c);
 
 const struct ckpt_tensor *ckpt_find(const struct ckpt *c, const char *name);

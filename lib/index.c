@@ -33,14 +33,10 @@ static const char *bad_file_name(const char *f)
 	return NULL;
 }
 
-int idx_load(struct idx **out, const char *path)
+/* x->doc parsed: check it and fill in the rest. */
+static int idx_fill(struct idx **out, struct idx *x, const char *path)
 {
 	char q1[ERR_QUOTE], q2[ERR_QUOTE], w[JSON_WHAT];
-	struct idx *x = xcalloc(1, sizeof *x);
-	*out = NULL;
-	x->path = xstrdup(path);
-	if (json_load(&x->doc, path, 0))
-		goto fail;
 	const struct json *root = json_root(x->doc);
 	if (root->type != JSON_OBJECT) {
 		err_set("%s: index is %s, not a JSON object", path, json_what(root, w));
@@ -109,6 +105,31 @@ int idx_load(struct idx **out, const char *path)
 fail:
 	idx_free(x);
 	return -1;
+}
+
+int idx_load(struct idx **out, const char *path)
+{
+	struct idx *x = xcalloc(1, sizeof *x);
+	*out = NULL;
+	x->path = xstrdup(path);
+	if (json_load(&x->doc, path, 0)) {
+		idx_free(x);
+		return -1;
+	}
+	return idx_fill(out, x, path);
+}
+
+int idx_parse(struct idx **out, const char *path, const char *text, size_t len)
+{
+	struct idx *x = xcalloc(1, sizeof *x);
+	*out = NULL;
+	x->path = xstrdup(path);
+	if (json_parse(&x->doc, text, len, 0)) {
+		err_prefix("%s: invalid JSON: ", path);
+		idx_free(x);
+		return -1;
+	}
+	return idx_fill(out, x, path);
 }
 
 void idx_free(struct idx *x)

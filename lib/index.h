@@ -28,6 +28,8 @@ struct idx {
 
 /* Load and check: a weight_map of strings whose file names stay inside the directory. */
 int idx_load(struct idx **out, const char *path);
+/* The same from text in memory (e.g. read out of an archive); path names it in messages. */
+int idx_parse(struct idx **out, const char *path, const char *text, size_t len);
 void idx_free(struct idx *x);
 /* The index as the HF tools write it (indent 2); total_size NULL writes "metadata": {}. */
 void idx_render(struct buf *out, const struct idx_entry *e, size_t n, const uint64_t *total_size);

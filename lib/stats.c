@@ -176,15 +176,24 @@ struct scratch {
 
 struct run {
 	const struct stats_src *src;
+	const struct vtensor *const *v;  /* instead of src: view tensors */
 	struct chunk *ch;
 	struct stats_acc *res;
 	struct scratch *ws;      /* per worker */
 };
 
-static uint64_t rows_per_chunk(const struct quant *q)
+static uint64_t rows_per_chunk(uint64_t cols)
 {
-	uint64_t r = q->cols ? QCHUNK_ELEMS / q->cols : 1;
+	uint64_t r = cols ? QCHUNK_ELEMS / cols : 1;
 	return r ? r : 1;
+}
+
+/* Whether source i has values to summarise. */
+static bool src_has_values(const struct run *r, size_t i)
+{
+	if (r->v)
+		return dt_has_value(r->v[i]->stored);
+	return r->src[i].q || has_values(r->src[i].dtype);
 }
 
 static void grow(void **p, size_t *cap, size_t need)
@@ -200,10 +209,25 @@ static void run_chunk(void *ctx, size_t i, unsigned worker)
 {
 	struct run *r = ctx;
 	const struct chunk *c = &r->ch[i];
-	const struct stats_src *s = &r->src[c->src];
 	struct stats_acc *acc = &r->res[i];
 	double x[BLOCK];
 	stats_acc_init(acc);
+	if (r->v) {
+		const struct vtensor *v = r->v[c->src];
+		struct scratch *w = &r->ws[worker];
+		size_t nv = (size_t)((c->b - c->a) * v->cols);
+		grow((void **)&w->f, &w->fcap, (nv ? nv : 1) * sizeof *w->f);
+		if (view_read_f32(v, c->a, c->b - c->a, w->f))
+			abort(); /* rows and dtype were checked when the chunks were made */
+		for (size_t k = 0; k < nv; k += BLOCK) {
+			size_t m = nv - k < BLOCK ? nv - k : BLOCK;
+			for (size_t j = 0; j < m; j++)
+				x[j] = w->f[k + j];
+			stats_acc_add(acc, x, m);
+		}
+		return;
+	}
+	const struct stats_src *s = &r->src[c->src];
 	if (s->q) {
 		const struct quant *q = s->q;
 		struct scratch *w = &r->ws[worker];
@@ -233,11 +257,13 @@ static void flush(struct run *r, size_t n, struct pool *p, struct stats_acc *acc
 		stats_acc_merge(&acc[r->ch[i].src], &r->res[i]);
 }
 
-void stats_run(const struct stats_src *src, size_t n, struct pool *p, struct tstats *out)
+static void run_all(const struct stats_src *src, const struct vtensor *const *v, size_t n, struct pool *p,
+		    struct tstats *out)
 {
 	unsigned nw = pool_threads(p);
 	struct run r = {
 		.src = src,
+		.v = v,
 		.ch = xcalloc(BATCH, sizeof *r.ch),
 		.res = xcalloc(BATCH, sizeof *r.res),
 		.ws = xcalloc(nw, sizeof *r.ws),
@@ -246,11 +272,17 @@ void stats_run(const struct stats_src *src, size_t n, struct pool *p, struct tst
 	size_t nc = 0;
 	for (size_t i = 0; i < n; i++) {
 		stats_acc_init(&acc[i]);
-		const struct stats_src *s = &src[i];
-		if (!s->q && !has_values(s->dtype))
+		if (!src_has_values(&r, i))
 			continue;
-		uint64_t total = s->q ? s->q->rows : s->nelem;
-		uint64_t step = s->q ? rows_per_chunk(s->q) : CHUNK_ELEMS;
+		uint64_t total, step;
+		if (v) {
+			/* [huge, 0]: no values, however many rows */
+			total = v[i]->cols ? v[i]->rows : 0;
+			step = rows_per_chunk(v[i]->cols);
+		} else {
+			total = src[i].q ? src[i].q->rows : src[i].nelem;
+			step = src[i].q ? rows_per_chunk(src[i].q->cols) : CHUNK_ELEMS;
+		}
 		for (uint64_t a = 0; a < total; a += step) {
 			r.ch[nc++] = (struct chunk){i, a, total - a < step ? total : a + step};
 			if (nc == BATCH) {
@@ -262,13 +294,13 @@ void stats_run(const struct stats_src *src, size_t n, struct pool *p, struct tst
 	flush(&r, nc, p, acc);
 	for (size_t i = 0; i < n; i++) {
 		memset(&out[i], 0, sizeof out[i]);
-		if (!src[i].q && !has_values(src[i].dtype)) {
-			out[i].count = src[i].nelem;
+		if (!src_has_values(&r, i)) {
+			out[i].count = v ? v[i]->rows * v[i]->cols : src[i].nelem;
 			out[i].min = out[i].max = out[i].mean = out[i].std = out[i].absmax = NAN;
 			continue;
 		}
 		stats_finish(&acc[i], &out[i]);
-		out[i].dequantized = src[i].q != NULL;
+		out[i].dequantized = v ? v[i]->npieces && v[i]->p[0].s : src[i].q != NULL;
 	}
 	for (unsigned w = 0; w < nw; w++) {
 		free(r.ws[w].f);
@@ -278,6 +310,16 @@ void stats_run(const struct stats_src *src, size_t n, struct pool *p, struct tst
 	free(r.res);
 	free(r.ch);
 	free(acc);
+}
+
+void stats_run(const struct stats_src *src, size_t n, struct pool *p, struct tstats *out)
+{
+	run_all(src, NULL, n, p, out);
+}
+
+void stats_views(const struct vtensor *const *v, size_t n, struct pool *p, struct tstats *out)
+{
+	run_all(NULL, v, n, p, out);
 }
 
 int stats_ckpt(const struct ckpt *c, const struct ckpt_tensor *const *ts, size_t n, bool raw,

@@ -17,6 +17,7 @@
 #include "dtype.h"
 #include "pool.h"
 #include "quant.h"
+#include "view.h"
 
 /* The running summary of a stream of values (mean and squared deviations combined as in
  * Chan, Golub and LeVeque's pairwise update). */
@@ -56,6 +57,10 @@ struct stats_src {
 
 /* Statistics of every source into out[0..n). */
 void stats_run(const struct stats_src *src, size_t n, struct pool *p, struct tstats *out);
+
+/* Statistics of canonical tensors of a view (any layout), read with view_read_f32: FP8
+ * weights dequantized with their scales (float32 products, as with q above). */
+void stats_views(const struct vtensor *const *v, size_t n, struct pool *p, struct tstats *out);
 
 /* Statistics of tensors ts[0..n) of c.  Unless raw, an FP8 weight with a
  * "<name>_scale_inv" tensor is dequantized with blocks of bm x bn (config.json's

@@ -129,7 +129,8 @@ static int check_tensor(struct vtensor *t)
 
 int view_finish(struct view *v)
 {
-	qsort(v->t, v->n, sizeof *v->t, by_name);
+	if (v->n > 1) /* v->t is NULL when there are none */
+		qsort(v->t, v->n, sizeof *v->t, by_name);
 	for (size_t i = 0; i < v->n; i++) {
 		if (i && strcmp(v->t[i - 1].name, v->t[i].name) == 0) {
 			char q[ERR_QUOTE];

@@ -1,0 +1,248 @@
+/* ckpt-verify: prove a checkpoint is intact and right.  Structure and model checks always;
+ * manifests, a full scan of the values and a comparison with another checkpoint on
+ * request.  The checks live in lib/verify_*.c; this file parses options and dispatches. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "compare.h"
+#include "err.h"
+#include "jsonw.h"
+#include "pool.h"
+#include "report.h"
+#include "verify.h"
+
+/* The JSON document's schema version (man/ckpt-verify.1 describes it). */
+#define SCHEMA_VERSION 1
+
+static const char usage_text[] =
+	"Usage: ckpt-verify [OPTION]... PATH\n"
+	"Check that a checkpoint is intact and right.  PATH is a checkpoint directory (any\n"
+	"layout: HF, DeepSeek model-parallel ...), an index file, one .safetensors file, or a\n"
+	"tar archive (optionally compressed) holding a checkpoint.\n"
+	"\n"
+	"Always: the structure (every shard against the safetensors rules; the index against\n"
+	"the shards) and the model (the exact tensors, shapes and dtypes config.json implies).\n"
+	"\n"
+	"  --manifest FILE        check every file's SHA-256 against FILE (sha256sum format,\n"
+	"                         or a JSON map of file -> sha256 as model hubs publish)\n"
+	"  --manifest-root DIR    FILE's names are relative to DIR (default: PATH's directory)\n"
+	"  --write-manifest FILE  write the SHA-256 of every file to FILE (sha256sum format)\n"
+	"  --scan                 read every value: NaN and infinities per tensor (FP8\n"
+	"                         dequantized), all-zero tensors, replicated copies\n"
+	"  --against OTHER        compare every tensor with checkpoint OTHER (any layout)\n"
+	"  --exact                with --against: demand bit identity (after rounding both to\n"
+	"                         the coarser dtype)\n"
+	"  --atol X, --rtol X     with --against: tolerances, |a-b| <= atol + rtol*max(|a|,|b|)\n"
+	"                         (default 1e-6 and 1e-2)\n"
+	"  --layout NAME          read PATH in this layout instead of the detected one\n"
+	"  --json                 print the report as one JSON document (schema: man ckpt-verify)\n"
+	"  -v, --verbose          list every tensor compared\n"
+	"  -q, --quiet            print only the problems\n"
+	"  -j, --jobs N           threads for hashing, scanning and comparing (default: all cores)\n"
+	"  -h, --help             print this help\n"
+	"      --version          print the version\n"
+	"\n"
+	"Exit status: 0 every check passed, 1 a check failed, 2 usage or input error.\n";
+
+struct opts {
+	const char *manifest, *manifest_root, *write_manifest, *against, *layout;
+	bool scan, json, quiet, atol_set, rtol_set;
+	struct cmp_opts cmp;
+	unsigned jobs;
+};
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "%s: ", err_prog());
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (see %s --help)\n", err_prog());
+	return EXIT_USAGE;
+}
+
+static int parse_tol(const char *s, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !(v >= 0) || isinf(v))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int emit(struct buf *b)
+{
+	if (b->len && fwrite(b->p, 1, b->len, stdout) != b->len)
+		return err_errno("standard output");
+	buf_clear(b);
+	return 0;
+}
+
+/* Every check asked for, in order; -1 on an input error (exit 2). */
+static int run_checks(const struct opts *o, struct vtarget *t, struct pool *pool, struct report *r)
+{
+	verify_structure(t, r);
+	verify_model(t, r);
+	if (o->write_manifest && verify_write_manifest(t, o->write_manifest, pool, r))
+		return -1;
+	if (o->manifest && verify_manifest(t, o->manifest, o->manifest_root, pool, r))
+		return -1;
+	if (o->scan)
+		verify_scan(t, pool, r);
+	if (o->against) {
+		struct vtarget other;
+		if (vtarget_open(&other, o->against, NULL, false))
+			return -1;
+		if (other.archive) {
+			vtarget_close(&other);
+			return err_set("%s: --against reads tensor values, which is not done inside an archive "
+				       "(extract it first)",
+				       o->against);
+		}
+		verify_against(t, &other, &o->cmp, pool, r);
+		vtarget_close(&other);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	enum {
+		OPT_MANIFEST = 256, OPT_MANIFEST_ROOT, OPT_WRITE_MANIFEST, OPT_SCAN, OPT_AGAINST, OPT_EXACT,
+		OPT_ATOL, OPT_RTOL, OPT_LAYOUT, OPT_JSON, OPT_VERSION
+	};
+	static const struct option longopts[] = {
+		{"manifest", required_argument, NULL, OPT_MANIFEST},
+		{"manifest-root", required_argument, NULL, OPT_MANIFEST_ROOT},
+		{"write-manifest", required_argument, NULL, OPT_WRITE_MANIFEST},
+		{"scan", no_argument, NULL, OPT_SCAN},
+		{"against", required_argument, NULL, OPT_AGAINST},
+		{"exact", no_argument, NULL, OPT_EXACT},
+		{"atol", required_argument, NULL, OPT_ATOL},
+		{"rtol", required_argument, NULL, OPT_RTOL},
+		{"layout", required_argument, NULL, OPT_LAYOUT},
+		{"json", no_argument, NULL, OPT_JSON},
+		{"verbose", no_argument, NULL, 'v'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"jobs", required_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, OPT_VERSION},
+		{NULL, 0, NULL, 0},
+	};
+	struct opts o = {.cmp = {.atol = CMP_ATOL, .rtol = CMP_RTOL}};
+	int ch;
+	err_init(argv[0]);
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":j:hqv", longopts, NULL)) != -1) {
+		switch (ch) {
+		case OPT_MANIFEST: o.manifest = optarg; break;
+		case OPT_MANIFEST_ROOT: o.manifest_root = optarg; break;
+		case OPT_WRITE_MANIFEST: o.write_manifest = optarg; break;
+		case OPT_SCAN: o.scan = true; break;
+		case OPT_AGAINST: o.against = optarg; break;
+		case OPT_EXACT: o.cmp.exact = true; break;
+		case OPT_ATOL:
+			if (parse_tol(optarg, &o.cmp.atol))
+				return usage_error("--atol wants a non-negative number, not '%s'", optarg);
+			o.atol_set = true;
+			break;
+		case OPT_RTOL:
+			if (parse_tol(optarg, &o.cmp.rtol))
+				return usage_error("--rtol wants a non-negative number, not '%s'", optarg);
+			o.rtol_set = true;
+			break;
+		case OPT_LAYOUT: o.layout = optarg; break;
+		case OPT_JSON: o.json = true; break;
+		case 'v': o.cmp.verbose = true; break;
+		case 'q': o.quiet = true; break;
+		case 'j': {
+			char *end;
+			errno = 0;
+			long v = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || v < 1 || v > 4096)
+				return usage_error("-j wants a number of threads from 1 to 4096, not '%s'", optarg);
+			o.jobs = (unsigned)v;
+			break;
+		}
+		case 'h': fputs(usage_text, stdout); return EXIT_OK;
+		case OPT_VERSION: printf("ckpt-verify %s\n", CKPT_VERSION); return EXIT_OK;
+		case ':': return usage_error("option '%s' needs an argument", argv[optind - 1]);
+		default:
+			if (optopt) {
+				char opt[3] = {'-', (char)optopt, 0};
+				return usage_error("unknown option '%s'", opt);
+			}
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind == argc)
+		return usage_error("%s", "no PATH given");
+	if (argc - optind > 1)
+		return usage_error("one PATH only, not also '%s'", argv[optind + 1]);
+	if (o.manifest && o.write_manifest)
+		return usage_error("%s", "--manifest and --write-manifest do not go together");
+	if (o.manifest_root && !o.manifest)
+		return usage_error("%s only applies with --manifest", "--manifest-root");
+	if ((o.cmp.exact || o.atol_set || o.rtol_set) && !o.against)
+		return usage_error("%s only apply with --against", "--exact, --atol and --rtol");
+	if (o.cmp.exact && (o.atol_set || o.rtol_set))
+		return usage_error("%s", "--exact and --atol/--rtol do not go together");
+	if (o.quiet && o.json)
+		return usage_error("%s", "--quiet and --json do not go together");
+
+	const char *path = argv[optind];
+	struct vtarget t;
+	if (vtarget_open(&t, path, o.layout, o.manifest || o.write_manifest)) {
+		err_print();
+		return EXIT_USAGE;
+	}
+	if (t.archive && (o.scan || o.against)) {
+		err_say("%s: %s reads tensor values, which is not done inside an archive (extract it first)", path,
+			o.scan ? "--scan" : "--against");
+		vtarget_close(&t);
+		return EXIT_USAGE;
+	}
+	struct pool *pool = pool_new(o.jobs);
+	struct report r;
+	struct buf out = {0};
+	int rc = EXIT_OK;
+	report_init(&r, path);
+	report_set_layout(&r, t.layout);
+	if (run_checks(&o, &t, pool, &r)) {
+		rc = EXIT_USAGE;
+		goto done;
+	}
+	if (o.json) {
+		struct jw w;
+		jw_init(&w, &out, 2, true);
+		jw_obj(&w);
+		jw_key(&w, "version");
+		jw_u64(&w, SCHEMA_VERSION);
+		jw_key(&w, "report");
+		report_json(&r, &w);
+		jw_obj_end(&w);
+		buf_addc(&out, '\n');
+	} else {
+		report_text(&r, &out, o.quiet);
+	}
+	if (emit(&out) || fflush(stdout) != 0) {
+		err_errno("standard output");
+		rc = EXIT_USAGE;
+		goto done;
+	}
+	rc = report_failed(&r) ? EXIT_CHECK : EXIT_OK;
+done:
+	if (rc == EXIT_USAGE)
+		err_print();
+	buf_free(&out);
+	report_free(&r);
+	pool_free(pool);
+	vtarget_close(&t);
+	return rc;
+}

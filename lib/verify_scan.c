@@ -1,0 +1,157 @@
+/* The scan: every value of every tensor read (FP8 dequantized): NaN and infinities are
+ * problems, all-zero tensors warnings; copies of a replicated tensor must be identical. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compare.h"
+#include "err.h"
+#include "stats.h"
+#include "verify.h"
+
+struct scan_details {
+	size_t n;
+	const struct vtensor *const *t;  /* borrowed from the view */
+	struct tstats *st;
+};
+
+static bool all_zero(const struct tstats *s)
+{
+	return s->valid && s->count && !s->nan && !s->inf && s->min == 0 && s->max == 0;
+}
+
+static void scan_json(const void *data, struct jw *w)
+{
+	const struct scan_details *d = data;
+	jw_key(w, "tensors");
+	jw_arr(w);
+	for (size_t i = 0; i < d->n; i++) {
+		const struct tstats *s = &d->st[i];
+		jw_obj(w);
+		jw_key(w, "name");
+		jw_str(w, d->t[i]->name);
+		jw_key(w, "values");
+		jw_u64(w, s->count);
+		jw_key(w, "read");
+		jw_bool(w, s->valid);
+		jw_key(w, "dequantized");
+		jw_bool(w, s->dequantized);
+		jw_key(w, "nan");
+		jw_u64(w, s->nan);
+		jw_key(w, "inf");
+		jw_u64(w, s->inf);
+		jw_key(w, "all_zero");
+		jw_bool(w, all_zero(s));
+		jw_obj_end(w);
+	}
+	jw_arr_end(w);
+}
+
+static void scan_free(void *data)
+{
+	struct scan_details *d = data;
+	free((void *)d->t);
+	free(d->st);
+	free(d);
+}
+
+static const char *file_of(const struct vpiece *p) { return p->f ? p->f->path : NULL; }
+
+/* Every stored copy of a replicated tensor against the tensor itself: bit for bit. */
+static size_t check_replicas(const struct view *v, struct pool *pool, struct rcheck *k, size_t *differ)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < v->n; i++)
+		if (dt_has_value(v->t[i].stored))
+			n += v->t[i].nreplicas;
+	if (!n)
+		return 0;
+	struct vtensor *copies = xcalloc(n, sizeof *copies);
+	struct cmp_pair *pairs = xcalloc(n, sizeof *pairs);
+	struct cmp_result *res = xcalloc(n, sizeof *res);
+	size_t m = 0;
+	for (size_t i = 0; i < v->n; i++) {
+		const struct vtensor *t = &v->t[i];
+		if (!dt_has_value(t->stored))
+			continue;
+		for (size_t r = 0; r < t->nreplicas; r++, m++) {
+			copies[m] = *t;
+			copies[m].npieces = 1;
+			copies[m].p = &t->replica[r];
+			copies[m].nreplicas = 0;
+			copies[m].replica = NULL;
+			pairs[m] = (struct cmp_pair){t, &copies[m]};
+		}
+	}
+	struct cmp_opts o = {.exact = true};
+	cmp_run(pairs, n, &o, pool, res);
+	for (size_t i = 0; i < n; i++)
+		if (!res[i].identical) {
+			char q[ERR_QUOTE];
+			report_problem(k, file_of(&copies[i].p[0]), copies[i].name,
+				       "this copy (%s) differs from the one in %s at %" PRIu64 " of %" PRIu64 " values",
+				       err_quote(copies[i].p[0].t->name, q), file_of(&pairs[i].a->p[0]), res[i].mismatches,
+				       res[i].values);
+			(*differ)++;
+		}
+	free(res);
+	free(pairs);
+	free(copies);
+	return n;
+}
+
+void verify_scan(const struct vtarget *t, struct pool *pool, struct report *r)
+{
+	struct rcheck *k = report_check(r, "scan");
+	const struct view *v = t->v;
+	if (!v) {
+		report_skip(k, "the checkpoint could not be read");
+		return;
+	}
+	struct scan_details *d = xcalloc(1, sizeof *d);
+	const struct vtensor **ts = xcalloc(v->n ? v->n : 1, sizeof *ts);
+	d->n = v->n;
+	d->st = xcalloc(v->n ? v->n : 1, sizeof *d->st);
+	for (size_t i = 0; i < v->n; i++)
+		ts[i] = &v->t[i];
+	d->t = ts;
+	stats_views(d->t, d->n, pool, d->st);
+	uint64_t values = 0;
+	size_t bad = 0, zero = 0, unread = 0, deq = 0;
+	for (size_t i = 0; i < v->n; i++) {
+		const struct tstats *s = &d->st[i];
+		const char *f = file_of(&ts[i]->p[0]);
+		if (!s->valid) {
+			unread++;
+			continue;
+		}
+		values += s->count;
+		deq += s->dequantized;
+		if (s->nan || s->inf) {
+			bad++;
+			report_problem(k, f, ts[i]->name, "%" PRIu64 " NaN and %" PRIu64 " infinite of %" PRIu64 " values%s",
+				       s->nan, s->inf, s->count, s->dequantized ? " (dequantized)" : "");
+		} else if (all_zero(s)) {
+			zero++;
+			report_warning(k, f, ts[i]->name, "all %" PRIu64 " values are zero", s->count);
+		}
+	}
+	size_t ndiff = 0, nrep = check_replicas(v, pool, k, &ndiff);
+	struct buf b = {0};
+	buf_printf(&b, "%zu tensors, %" PRIu64 " values read (%zu FP8 dequantized): ", v->n, values, deq);
+	if (bad)
+		buf_printf(&b, "%zu with NaN or infinity", bad);
+	else
+		buf_adds(&b, "no NaN or infinity");
+	if (zero)
+		buf_printf(&b, ", %zu all zero", zero);
+	if (unread)
+		buf_printf(&b, "; %zu of dtypes without numeric values not read", unread);
+	if (nrep)
+		buf_printf(&b, "; %zu replicated copies compared%s", nrep, ndiff ? "" : ", all identical");
+	if (ndiff)
+		buf_printf(&b, ", %zu %s", ndiff, ndiff == 1 ? "differs" : "differ");
+	report_summary(k, "%s", buf_str(&b));
+	buf_free(&b);
+	report_details(k, &(struct rdetails){d, NULL, scan_json, scan_free});
+}

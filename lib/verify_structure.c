@@ -1,0 +1,84 @@
+/* The structure check: what the safetensors reader, the checkpoint's index and its layout
+ * found wrong while the target was opened leniently, plus the index's total_size. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "out.h"
+#include "verify.h"
+
+/* The data bytes of every tensor of every shard that could be read; false when some shard
+ * could not be (the sum would mean nothing). */
+static bool shard_bytes(const struct ckpt *c, uint64_t *sum)
+{
+	*sum = 0;
+	for (size_t i = 0; i < c->nshards; i++) {
+		const struct st_file *f = c->shards[i].st;
+		if (!f)
+			return false;
+		for (size_t k = 0; k < f->n; k++)
+			*sum += st_nbytes(&f->t[k]);
+	}
+	return true;
+}
+
+void verify_structure(const struct vtarget *t, struct report *r)
+{
+	struct rcheck *k = report_check(r, "structure");
+	size_t nf;
+	const char **files = vtarget_files(t, &nf);
+	const struct ckpt *c = t->c;
+	char *const *probs = t->v ? t->v->problems : c ? c->problems : NULL;
+	size_t np = t->v ? t->v->nproblems : c ? c->nproblems : 0;
+	bool seen = false;
+	for (size_t i = 0; i < np; i++) {
+		report_problem_msg(k, probs[i], files, nf);
+		seen |= t->arc.error && strcmp(probs[i], t->arc.error) == 0;
+	}
+	/* a broken stream is also a problem of the shard it broke in: said once */
+	if (t->archive && t->arc.error && !seen)
+		report_problem_msg(k, t->arc.error, files, nf);
+	if (t->error)
+		report_problem_msg(k, t->error, files, nf);
+	uint64_t bytes = 0;
+	bool all = false;
+	if (c) {
+		for (size_t i = 0; i < c->nstray; i++) {
+			char *p = path_join(c->dir, c->stray[i]);
+			report_problem(k, p, NULL, "a .safetensors file that %s does not name", INDEX_NAME);
+			free(p);
+		}
+		all = shard_bytes(c, &bytes);
+		if (c->index && c->index->has_total_size && all && c->index->total_size != bytes)
+			report_problem(k, c->index_path, NULL,
+				       "metadata.total_size is %" PRIu64 ", but the tensors hold %" PRIu64 " bytes",
+				       c->index->total_size, bytes);
+	}
+	/* the summary: what was looked at */
+	struct buf s = {0};
+	if (c) {
+		buf_printf(&s, "%zu %s, %zu %s", c->nshards, c->nshards == 1 ? "shard" : "shards", c->n,
+			   c->n == 1 ? "tensor" : "tensors");
+		if (c->index)
+			buf_printf(&s, "; index: %zu entries", c->index->n);
+		else
+			buf_adds(&s, "; no index");
+		if (c->index && c->index->has_total_size && all)
+			buf_printf(&s, ", total_size %" PRIu64 "%s", c->index->total_size,
+				   c->index->total_size == bytes ? " = tensor bytes" : "");
+	} else if (t->v) {
+		buf_printf(&s, "%zu tensors (layout %s)", t->v->n, t->layout);
+	} else {
+		buf_adds(&s, "the checkpoint could not be read");
+	}
+	if (t->archive) {
+		buf_printf(&s, "; %s, %zu %s", t->arc.format ? t->arc.format : "archive", t->arc.n,
+			   t->arc.n == 1 ? "file" : "files");
+		if (t->arc.nskipped)
+			buf_printf(&s, " (%zu other entries skipped)", t->arc.nskipped);
+	}
+	report_summary(k, "%s", buf_str(&s));
+	buf_free(&s);
+	free(files);
+}
