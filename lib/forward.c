@@ -186,44 +186,65 @@ void fwd_tokens_free(struct fwd_tokens *t)
 
 /* ---- a model ---- */
 
-int fwd_open(struct fwd_model *f, const char *path, const char *layout, const char *config_path,
-	     struct pool *pool, unsigned infer_flags)
+int fwd_open_view(struct fwd_model *f, struct view *v, const char *config_path, struct pool *pool,
+		  unsigned infer_flags)
 {
 	memset(f, 0, sizeof *f);
-	if (layout_open(&f->v, path, layout, 0))
-		return -1;
-	if (f->v->has_config) {
-		f->cfg = f->v->cfg;
+	f->v = v;
+	if (v->has_config) {
+		f->cfg = v->cfg;
 	} else if (config_path) {
 		if (ds_config_load(&f->cfg, config_path))
-			goto fail;
+			return -1;
 	} else {
-		err_set("%s: no config.json to take the model's hyper-parameters from (give one with --config)", path);
-		goto fail;
+		return err_set("%s: no config.json to take the model's hyper-parameters from (give one with --config)",
+			       v->path);
 	}
 	/* a checkpoint bigger than half the memory: give each weight's pages back after use
 	 * (they would be reclaimed anyway, but the resident set stays honest and bounded) */
 	uint64_t bytes = 0;
-	for (size_t i = 0; i < f->v->n; i++)
-		bytes += vtensor_stored_bytes(&f->v->t[i]);
+	for (size_t i = 0; i < v->n; i++)
+		bytes += vtensor_stored_bytes(&v->t[i]);
 	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
 	if (pages > 0 && psize > 0 && bytes > (uint64_t)pages * (uint64_t)psize / 2)
 		infer_flags |= INFER_RELEASE;
-	if (infer_open(&f->m, f->v, &f->cfg, pool, infer_flags))
-		goto fail;
+	if (infer_open(&f->m, v, &f->cfg, pool, infer_flags))
+		return -1;
 	f->ready = true;
 	return 0;
-fail:
-	view_free(f->v);
-	f->v = NULL;
-	return -1;
+}
+
+int fwd_open(struct fwd_model *f, const char *path, const char *layout, const char *config_path,
+	     struct pool *pool, unsigned infer_flags)
+{
+	struct view *v;
+	memset(f, 0, sizeof *f);
+	if (layout_open(&v, path, layout, 0))
+		return -1;
+	if (fwd_open_view(f, v, config_path, pool, infer_flags)) {
+		view_free(v);
+		memset(f, 0, sizeof *f);
+		return -1;
+	}
+	f->own_view = true;
+	return 0;
+}
+
+int fwd_tokens_check(const struct fwd_tokens *t, const struct fwd_model *f)
+{
+	for (size_t i = 0; i < t->B * t->T; i++)
+		if (t->ids[i] >= f->cfg.vocab_size)
+			return err_set("token %" PRId64 " is outside the vocabulary (vocab_size %" PRId64 ")", t->ids[i],
+				       f->cfg.vocab_size);
+	return 0;
 }
 
 void fwd_close(struct fwd_model *f)
 {
 	if (f->ready)
 		infer_close(&f->m);
-	view_free(f->v);
+	if (f->own_view)
+		view_free(f->v);
 	memset(f, 0, sizeof *f);
 }
 

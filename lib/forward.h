@@ -40,6 +40,7 @@ void fwd_tokens_free(struct fwd_tokens *t);
 
 struct fwd_model {
 	struct view *v;
+	bool own_view;               /* opened here (fwd_open), not borrowed (fwd_open_view) */
 	struct ds_config cfg;
 	struct infer_model m;
 	bool ready;
@@ -50,7 +51,12 @@ struct fwd_model {
  * physical memory runs with INFER_RELEASE whatever infer_flags say. */
 int fwd_open(struct fwd_model *f, const char *path, const char *layout, const char *config_path,
 	     struct pool *pool, unsigned infer_flags);
+/* The same over a view opened elsewhere (it must outlive f). */
+int fwd_open_view(struct fwd_model *f, struct view *v, const char *config_path, struct pool *pool,
+		  unsigned infer_flags);
 void fwd_close(struct fwd_model *f);
+/* Every token below the model's vocab_size (an input error otherwise). */
+int fwd_tokens_check(const struct fwd_tokens *t, const struct fwd_model *f);
 
 /* ---- one forward pass ---- */
 

@@ -4,7 +4,8 @@
 # converters; different for another model), --layers, --reference (golden and fixtures/ref),
 # -j, and the errors.
 . "$CKPT_ROOT/tests/cli/lib.sh"
-fwd() { "$CKPT_BUILD/dev/fwdcheck" --forward "$@"; }
+tool=$CKPT_BIN/ckpt-verify
+fwd() { "$tool" --forward "$@"; }
 partial=$CKPT_ROOT/fixtures/ref/partial
 
 # ---- top-5 per position ----
@@ -15,13 +16,16 @@ expect_has "top-5: position 0" "       0        0  179:3.1872  228:2.9235  311:2
 expect_has "top-5: position 3" "       3        3  198:2.3183  179:2.3013  138:2.1845  134:2.1571  436:2.0975"
 run fwd --positions 5 "$tiny"
 expect_eq "default tokens: 5 positions" "$(grep -c '^  *[0-9]  ' out)" 5
+expect_line "summary" "forward     passed   1 x 5 tokens in $(sed -n 's/^forward     passed   1 x 5 tokens in \([0-9.]* s\).*/\1/p' out) (4.6 MB of weights read)"
 
 # ---- --json ----
 run fwd --json --tokens 0,17 "$tiny"
 cp out one.json
 check "json: valid (strict reader)" "$jsonq" <one.json
-expect_eq "json: tokens" "$("$jsonq" sequences.0.tokens.1 <one.json)" 17
-expect_eq "json: top token at position 0" "$("$jsonq" sequences.0.next.0.0.token <one.json)" 179
+expect_eq "json: the forward check" "$("$jsonq" report.checks.2.name <one.json)" forward
+expect_eq "json: mode" "$("$jsonq" report.checks.2.mode <one.json)" run
+expect_eq "json: tokens" "$("$jsonq" report.checks.2.sequences.0.tokens.1 <one.json)" 17
+expect_eq "json: top token at position 0" "$("$jsonq" report.checks.2.sequences.0.next.0.0.token <one.json)" 179
 
 # ---- --logits-out: the same bytes for any -j, for FP8 and its BF16 conversion ----
 run fwd -j 1 --tokens-file "$partial/forward/hf_logits.safetensors" --logits-out j1.safetensors "$partial/input"
@@ -41,7 +45,7 @@ case "$CKPT_BUILD" in
 */san) echo "ok - without AVX-512: the same logits # SKIP sanitizer build" ;;
 *)
 	if command -v valgrind >/dev/null; then
-		valgrind -q "$CKPT_BUILD/dev/fwdcheck" --tokens-file "$partial/forward/hf_logits.safetensors" \
+		valgrind -q "$tool" --forward --tokens-file "$partial/forward/hf_logits.safetensors" \
 			--logits-out vg.safetensors "$partial/input" >/dev/null 2>&1
 		expect_same "without AVX-512 (valgrind): the same logits, bit for bit" j1.safetensors vg.safetensors
 	else
@@ -80,7 +84,7 @@ run fwd --layers 1 --against other "$tiny"
 expect_rc "layers against another model: exit 1" 1
 run fwd --layers 0,9 "$tiny"
 expect_rc "layers: a layer that does not exist: exit 2" 2
-expect_err "layers: message" "fwdcheck: --layers: layer 9 does not exist (the model has 4, MTP included)"
+expect_err "layers: message" "ckpt-verify: --layers: layer 9 does not exist (the model has 4, MTP included)"
 
 # ---- --reference ----
 for fx in partial:hf sigmoid-1group:hf noqlora-softmax:own; do
@@ -94,11 +98,24 @@ expect_rc "reference with a 1e-7 limit: exit 1" 1
 # ---- errors ----
 run fwd --tokens 1,2,999 "$tiny"
 expect_rc "token outside the vocabulary: exit 2" 2
-expect_err "token outside the vocabulary: message" "fwdcheck: token 999 is outside the vocabulary (vocab_size 512)"
+expect_err "token outside the vocabulary: message" "ckpt-verify: token 999 is outside the vocabulary (vocab_size 512)"
 run fwd --tokens 1,x "$tiny"
-expect_err "bad token list: message" "fwdcheck: --tokens: \"x\" is not a token id (a non-negative integer)"
+expect_err "bad token list: message" "ckpt-verify: --tokens: \"x\" is not a token id (a non-negative integer)"
+run "$tool" --tokens 1,2 "$tiny"
+expect_rc "forward options without --forward: exit 2" 2
+run fwd --tokens 1 --tokens-file x "$tiny"
+expect_err "--tokens and --tokens-file" "ckpt-verify: --tokens and --tokens-file do not go together (see ckpt-verify --help)"
+run fwd --logits-out x.safetensors --against "$tiny" "$tiny"
+expect_err "--logits-out with --against" "ckpt-verify: --logits-out writes the logits of a plain --forward run (see ckpt-verify --help)"
+run fwd --exact --against "$tiny" "$tiny"
+expect_rc "--exact with --forward: exit 2" 2
+run fwd --logits-out /nonexistent/dir/x.safetensors "$tiny"
+expect_rc "an unwritable logits file: exit 2" 2
 need_golden "model-parallel golden without --config"
 run fwd "$CKPT_GOLDEN/tiny-v3.convert-mp2"
 expect_rc "no config.json: exit 2" 2
 expect_err "no config.json: message" \
-	"fwdcheck: $CKPT_GOLDEN/tiny-v3.convert-mp2: no config.json to take the model's hyper-parameters from (give one with --config)"
+	"ckpt-verify: $CKPT_GOLDEN/tiny-v3.convert-mp2: no config.json to take the model's hyper-parameters from (give one with --config)"
+run fwd --config "$tiny/config.json" --against "$tiny" "$CKPT_GOLDEN/tiny-v3.convert-mp2"
+expect_rc "convert.py's model-parallel shards with --config against the FP8 original: pass" 0
+expect_has "... identical logits" "logits: max abs difference 0 (row 0), cosine 1.0000000, top-1 agreement 16/16: pass"
