@@ -320,8 +320,8 @@ static int mlps(struct infer_model *m, const struct vtensor *const *w, const flo
 /* Routed experts plus shared experts: x [N][H] (normed) -> out [N][H]. */
 static int moe(struct infer_model *m, struct infer_layer *L, const float *x, size_t N, float *out)
 {
-	const struct route_cfg *rc_ = &m->route;
-	size_t H = (size_t)m->cfg.hidden_size, E = rc_->n_experts, K = rc_->top_k;
+	const struct route_cfg *rt = &m->route;
+	size_t H = (size_t)m->cfg.hidden_size, E = rt->n_experts, K = rt->top_k;
 	float *logits = xmalloc(N * E * sizeof *logits), *bias = NULL;
 	unsigned *idx = xmalloc(N * K * sizeof *idx);
 	float *wt = xmalloc(N * K * sizeof *wt);
@@ -343,7 +343,7 @@ static int moe(struct infer_model *m, struct infer_layer *L, const float *x, siz
 			goto out;
 	}
 	for (size_t n = 0; n < N; n++) {
-		route_token(rc_, logits + n * E, bias, idx + n * K, wt + n * K);
+		route_token(rt, logits + n * E, bias, idx + n * K, wt + n * K);
 		for (size_t k = 0; k < K; k++)
 			cnt[idx[n * K + k]]++;
 	}
