@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "buf.h"
 #include "ckpt.h"
@@ -17,15 +16,24 @@
 #include "dsmp.h"
 #include "err.h"
 #include "jsonw.h"
+#include "layout.h"
+#include "mindspore.h"
 #include "out.h"
+#include "progress.h"
 
 static const char usage_text[] =
 	"Usage: ckpt-hf-to-sharded [OPTION]... --model-parallel M [--n-experts N] INPUT_DIR OUTPUT_DIR\n"
+	"       ckpt-hf-to-sharded [OPTION]... --layout mindspore-train [--dtype T] INPUT_DIR OUTPUT_DIR\n"
 	"Cut an HF DeepSeek-V3 checkpoint into DeepSeek's model-parallel files\n"
 	"OUTPUT_DIR/model{i}-mp{M}.safetensors, byte for byte what inference/convert.py writes,\n"
 	"and copy the tokenizer files and config.json beside them with a record of the sharding\n"
 	"(" DSMP_RECORD ").  MTP layers (from config.json's num_hidden_layers on) are left out.\n"
+	"Or write MindSpore Transformers' training layout, as its convert_weight.py does: FP8\n"
+	"dequantized and rounded to bf16, one file per layer, param_name_map.json.\n"
 	"\n"
+	"  --layout L          dsmp (default) or mindspore-train\n"
+	"  --dtype T           mindspore-train: bf16 (default), fp16 or fp32 (norms, router\n"
+	"                      and its bias are fp32 whatever T)\n"
 	"  --model-parallel M  number of ranks (required)\n"
 	"  --n-experts N       routed experts (default: config.json's n_routed_experts, which it\n"
 	"                      must equal); must divide by M\n"
@@ -34,7 +42,8 @@ static const char usage_text[] =
 	"  --config FILE       config.json to use (default: INPUT_DIR/config.json)\n"
 	"  --force             rewrite rank files that are already complete\n"
 	"  -j, --jobs N        threads (default: all cores); the bytes never depend on it\n"
-	"  -q, --quiet         print nothing on success\n"
+	"  -q, --quiet         print nothing on success, no progress bar\n"
+	"      --progress      show progress even when standard error is not a terminal\n"
 	"      --json          report as JSON\n"
 	"  -h, --help          print this help\n"
 	"      --version       print the version\n"
@@ -42,12 +51,15 @@ static const char usage_text[] =
 	"Exit status: 0 success, 2 usage, input or output error.\n";
 
 struct opts {
+	bool mindspore;
+	enum dt dtype;
+	bool have_dtype;
 	unsigned mp;
 	uint64_t n_experts;
 	bool have_experts;
 	int rank;
 	const char *config;
-	bool force, quiet, json;
+	bool force, quiet, json, progress;
 	unsigned jobs;
 	const char *in, *out;
 };
@@ -75,8 +87,10 @@ static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
 
 static int parse_args(struct opts *o, int argc, char **argv)
 {
-	enum { O_MP = 256, O_EXPERTS, O_RANK, O_CONFIG, O_FORCE, O_JSON, O_VERSION };
+	enum { O_MP = 256, O_EXPERTS, O_RANK, O_CONFIG, O_FORCE, O_JSON, O_VERSION, O_PROGRESS, O_LAYOUT, O_DTYPE };
 	static const struct option lo[] = {
+		{"layout", required_argument, NULL, O_LAYOUT},
+		{"dtype", required_argument, NULL, O_DTYPE},
 		{"model-parallel", required_argument, NULL, O_MP},
 		{"n-experts", required_argument, NULL, O_EXPERTS},
 		{"rank", required_argument, NULL, O_RANK},
@@ -85,13 +99,14 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		{"jobs", required_argument, NULL, 'j'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"json", no_argument, NULL, O_JSON},
+		{"progress", no_argument, NULL, O_PROGRESS},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, O_VERSION},
 		{NULL, 0, NULL, 0},
 	};
 	uint64_t v;
 	int c;
-	*o = (struct opts){.rank = -1};
+	*o = (struct opts){.rank = -1, .dtype = DT_BF16};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":j:qh", lo, NULL)) != -1) {
 		switch (c) {
@@ -114,6 +129,17 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		case O_CONFIG:
 			o->config = optarg;
 			break;
+		case O_LAYOUT:
+			if (strcmp(optarg, "mindspore-train") != 0 && strcmp(optarg, "dsmp") != 0)
+				return usage_error("--layout: \"%s\" is not dsmp or mindspore-train", optarg);
+			o->mindspore = strcmp(optarg, "mindspore-train") == 0;
+			break;
+		case O_DTYPE:
+			if (strcmp(optarg, "bf16") != 0 && strcmp(optarg, "fp16") != 0 && strcmp(optarg, "fp32") != 0)
+				return usage_error("--dtype: \"%s\" is not bf16, fp16 or fp32", optarg);
+			o->dtype = optarg[0] == 'b' ? DT_BF16 : optarg[2] == '1' ? DT_F16 : DT_F32;
+			o->have_dtype = true;
+			break;
 		case O_FORCE:
 			o->force = true;
 			break;
@@ -127,6 +153,9 @@ static int parse_args(struct opts *o, int argc, char **argv)
 			break;
 		case O_JSON:
 			o->json = true;
+			break;
+		case O_PROGRESS:
+			o->progress = true;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -142,6 +171,15 @@ static int parse_args(struct opts *o, int argc, char **argv)
 	}
 	if (argc - optind != 2)
 		return usage_error("%s", "expected INPUT_DIR and OUTPUT_DIR");
+	if (o->mindspore && (o->mp || o->have_experts || o->rank >= 0))
+		return usage_error("%s", "--model-parallel, --n-experts and --rank are for --layout dsmp");
+	if (!o->mindspore && o->have_dtype)
+		return usage_error("%s", "--dtype is for --layout mindspore-train");
+	if (o->mindspore) {
+		o->in = argv[optind];
+		o->out = argv[optind + 1];
+		return 0;
+	}
 	if (!o->mp)
 		return usage_error("%s", "--model-parallel M is required");
 	if (o->rank >= 0 && (unsigned)o->rank >= o->mp)
@@ -149,12 +187,6 @@ static int parse_args(struct opts *o, int argc, char **argv)
 	o->in = argv[optind];
 	o->out = argv[optind + 1];
 	return 0;
-}
-
-static bool same_dir(const char *a, const char *b)
-{
-	struct stat x, y;
-	return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
 }
 
 static void report(const struct opts *o, const struct dsmp_plan *p)
@@ -215,7 +247,7 @@ static int run(const struct opts *o)
 	struct ckpt *c = NULL;
 	struct ds_config cfg;
 	struct dsmp_plan plan;
-	char *source = NULL, *tool = NULL;
+	char *source = NULL, *tool = NULL, *options = NULL;
 	int rc = EXIT_USAGE;
 	bool planned = false;
 	if (ckpt_open(&c, o->in, 0))
@@ -248,10 +280,6 @@ static int run(const struct opts *o)
 		err_set("%" PRIu64 " experts do not divide into %u ranks (--model-parallel)", n_experts, o->mp);
 		goto out;
 	}
-	if (same_dir(o->in, o->out)) {
-		err_set("%s: the output directory is the input directory", o->out);
-		goto out;
-	}
 	source = realpath(o->in, NULL);
 	tool = xasprintf("ckpt-hf-to-sharded %s", CKPT_VERSION);
 	struct dsmp_opts dopts = {
@@ -262,9 +290,15 @@ static int run(const struct opts *o)
 	if (dsmp_plan(&plan, c, &dopts))
 		goto out;
 	planned = true;
+	/* the options that change the output: a run with others is a different conversion */
+	options = xasprintf("--model-parallel %u --n-experts %" PRIu64, o->mp, n_experts);
+	struct progress *pg = progress_new(o->quiet ? PROGRESS_OFF : o->progress ? PROGRESS_ON : PROGRESS_AUTO);
 	struct cv_opts copts = {.outdir = o->out, .threads = o->jobs, .force = o->force,
-				.no_side = o->rank > 0};
-	if (cv_run(&plan.job, &copts))
+				.no_side = o->rank > 0, .input = o->in, .options = options,
+				.progress = progress_update, .progress_arg = pg};
+	int failed = cv_run(&plan.job, &copts);
+	progress_end(pg);
+	if (failed)
 		goto out;
 	if (!o->quiet)
 		report(o, &plan);
@@ -276,7 +310,83 @@ out:
 		dsmp_plan_free(&plan);
 	free(source);
 	free(tool);
+	free(options);
 	ckpt_close(c);
+	return rc;
+}
+
+/* What was written (or kept), one line per file, or as JSON. */
+static void report_files(const struct opts *o, const struct cv_job *j)
+{
+	struct buf b = {0};
+	if (o->json) {
+		struct jw w;
+		jw_init(&w, &b, 2, true);
+		jw_obj(&w);
+		jw_key(&w, "output");
+		jw_str(&w, o->out);
+		jw_key(&w, "layout");
+		jw_str(&w, "mindspore-train");
+		jw_key(&w, "files");
+		jw_arr(&w);
+		for (size_t i = 0; i < j->nfiles; i++) {
+			jw_obj(&w);
+			jw_key(&w, "name");
+			jw_str(&w, j->files[i].name);
+			jw_key(&w, "tensors");
+			jw_u64(&w, j->files[i].n);
+			jw_key(&w, "bytes");
+			jw_u64(&w, j->files[i].L.file_size);
+			jw_key(&w, "kept");
+			jw_bool(&w, j->files[i].skip);
+			jw_obj_end(&w);
+		}
+		jw_arr_end(&w);
+		jw_obj_end(&w);
+		buf_addc(&b, '\n');
+	} else {
+		for (size_t i = 0; i < j->nfiles; i++)
+			buf_printf(&b, "%s: %zu tensors, %" PRIu64 " bytes, %s\n", j->files[i].name, j->files[i].n,
+				   j->files[i].L.file_size, j->files[i].skip ? "kept (already complete)" : "written");
+	}
+	fwrite(b.p, 1, b.len, stdout);
+	buf_free(&b);
+}
+
+/* --layout mindspore-train: the training layout from the input seen through its view. */
+static int run_mindspore(const struct opts *o)
+{
+	struct view *v = NULL;
+	struct cv_job job = {0};
+	struct ms_train_out *mo = NULL;
+	int rc = EXIT_USAGE;
+	if (layout_open(&v, o->in, NULL, 0))
+		goto out;
+	if (o->config) {
+		if (ds_config_load(&v->cfg, o->config))
+			goto out;
+		v->has_config = true;
+	}
+	/* the output directory is claimed with a record of this conversion */
+	const char *options = o->dtype == DT_BF16 ? "--layout mindspore-train --dtype bf16"
+			      : o->dtype == DT_F16 ? "--layout mindspore-train --dtype fp16"
+						   : "--layout mindspore-train --dtype fp32";
+	struct progress *pg = progress_new(o->quiet ? PROGRESS_OFF : o->progress ? PROGRESS_ON : PROGRESS_AUTO);
+	struct cv_opts copts = {.outdir = o->out, .threads = o->jobs, .force = o->force, .input = o->in,
+				.options = options, .progress = progress_update, .progress_arg = pg};
+	int bad = ms_train_plan(&mo, &job, v, o->dtype) || cv_run(&job, &copts);
+	progress_end(pg);
+	if (bad)
+		goto out;
+	if (!o->quiet)
+		report_files(o, &job);
+	rc = EXIT_OK;
+out:
+	if (rc)
+		err_print();
+	ms_train_out_free(mo);
+	cv_job_free(&job);
+	view_free(v);
 	return rc;
 }
 
@@ -284,8 +394,9 @@ int main(int argc, char **argv)
 {
 	struct opts o;
 	err_init(argv[0]);
+	out_handle_signals();
 	int rc = parse_args(&o, argc, argv);
 	if (rc)
 		return rc;
-	return run(&o);
+	return o.mindspore ? run_mindspore(&o) : run(&o);
 }

@@ -10,7 +10,7 @@
 #include "index.h"
 #include "jsonw.h"
 #include "out.h"
-#include "outq.h"
+#include "convert.h"
 #include "quantize.h"
 #include "readfile.h"
 #include "rng.h"
@@ -540,136 +540,51 @@ out:
 	return rc;
 }
 
-/* ---- writing ---- */
+/* ---- writing: the shards as a job for the conversion engine ---- */
 
-#define WINDOW (64u << 20)
-
-struct fill {
-	const struct synth *sy;
-	bool scale;
-	uint64_t first, n;           /* rows (or block rows) of this window */
-	uint64_t piece, row_bytes;
-	uint8_t *buf;
-	void **scratch;
-};
-
-static void fill_piece(void *ctx, size_t i, unsigned worker)
-{
-	struct fill *f = ctx;
-	uint64_t r0 = f->first + i * f->piece, r1 = r0 + f->piece < f->first + f->n ? r0 + f->piece : f->first + f->n;
-	uint8_t *out = f->buf + (r0 - f->first) * f->row_bytes;
-	if (f->scale)
-		synth_scales(f->sy, r0, r1, out, f->scratch[worker]);
-	else
-		synth_data(f->sy, r0, r1, out, f->scratch[worker]);
-}
-
-struct writer {
-	struct pool *pool;
-	unsigned nthreads;
-	void **scratch;
-	size_t *scratch_cap;
-};
-
-static void run_for(struct writer *w, size_t n, void (*fn)(void *, size_t, unsigned), void *ctx)
-{
-	if (w->pool)
-		pool_for(w->pool, n, fn, ctx);
-	else
-		for (size_t i = 0; i < n; i++)
-			fn(ctx, i, 0);
-}
-
-static int write_tensor(const struct hf_synth *s, struct writer *w, const struct gen *g, struct outq *o)
-{
+/* How one stored tensor's bytes are made: rows (scale rows for a scale) from synth.c, a
+ * piece of rows at a time, so the bytes never depend on how the engine chunks them. */
+struct gen_fill {
 	struct synth sy;
-	hf_synth_tensor(s, g->t, &sy);
-	if (synth_check(&sy))
-		return err_prefix("%s: %s: ", s->path, g->name);
-	uint64_t n, row_bytes, piece;
-	if (g->scale) {
-		n = g->shape[0];
-		row_bytes = g->shape[1] * (dt_bits(g->dtype) / 8);
-		piece = sy.mode == SYNTH_CHEAP ? (1u << 20) / (row_bytes ? row_bytes : 1) + 1 : 1;
-	} else {
-		n = sy.rows;
-		row_bytes = sy.cols * (dt_bits(g->dtype) / 8);
-		piece = synth_piece_rows(&sy);
-	}
-	if (n * row_bytes != g->bytes)
-		return err_set("%s: internal: %s has %" PRIu64 " bytes, not %" PRIu64, s->path, g->name, n * row_bytes,
-			       g->bytes);
-	size_t need = synth_scratch_bytes(&sy);
-	for (unsigned i = 0; i < w->nthreads; i++)
-		if (w->scratch_cap[i] < need) {
-			free(w->scratch[i]);
-			w->scratch[i] = xmalloc(need);
-			w->scratch_cap[i] = need;
-		}
-	uint64_t piece_bytes = piece * row_bytes;
-	uint64_t per_window = piece_bytes ? WINDOW / piece_bytes * piece : piece;
-	per_window = per_window ? per_window : piece;
-	for (uint64_t r = 0; r < n; r += per_window) {
-		uint64_t m = r + per_window < n ? per_window : n - r;
-		size_t bytes = (size_t)(m * row_bytes);
-		struct fill f = {&sy, g->scale, r, m, piece, row_bytes, outq_buf(o, bytes), w->scratch};
-		run_for(w, (size_t)((m + piece - 1) / piece), fill_piece, &f);
-		if (outq_put(o, bytes))
-			return -1;
+	bool scale;
+	uint64_t row_bytes, piece;
+};
+
+static int gen_fill(const void *arg, uint64_t off, uint64_t n, uint8_t *dst, void *scratch)
+{
+	const struct gen_fill *f = arg;
+	uint64_t r0 = off / f->row_bytes, r1 = (off + n) / f->row_bytes;
+	for (uint64_t r = r0; r < r1; r += f->piece) {
+		uint64_t e = r + f->piece < r1 ? r + f->piece : r1;
+		uint8_t *out = dst + (r - r0) * f->row_bytes;
+		if (f->scale)
+			synth_scales(&f->sy, r, e, out, scratch);
+		else
+			synth_data(&f->sy, r, e, out, scratch);
 	}
 	return 0;
 }
 
-static int write_shard(const struct hf_synth *s, struct writer *w, const struct plan *p, unsigned k,
-		       const char *dir, struct hf_synth_result *r)
+static int plan_fill(const struct hf_synth *s, const struct gen *g, struct gen_fill *f)
 {
-	size_t n = 0;
-	for (size_t i = 0; i < p->n; i++)
-		n += p->g[i].shard == k;
-	struct st_entry *e = xcalloc(n ? n : 1, sizeof *e);
-	const struct gen **g = xcalloc(n ? n : 1, sizeof *g);
-	n = 0;
-	for (size_t i = 0; i < p->n; i++)
-		if (p->g[i].shard == k) {
-			g[n] = &p->g[i];
-			e[n++] = (struct st_entry){p->g[i].name, p->g[i].dtype, p->g[i].ndim, p->g[i].shape};
-		}
-	struct st_meta meta = {"format", "pt"};
-	struct st_layout L;
-	struct out *o = NULL;
-	struct outq *q = NULL;
-	char *path = path_join(dir, p->files[k]);
-	int rc = -1;
-	if (st_layout(&L, e, n, &meta, 1)) {
-		err_prefix("%s: ", path);
-		goto out;
+	hf_synth_tensor(s, g->t, &f->sy);
+	if (synth_check(&f->sy))
+		return err_prefix("%s: %s: ", s->path, g->name);
+	uint64_t n;
+	f->scale = g->scale;
+	if (g->scale) {
+		n = g->shape[0];
+		f->row_bytes = g->shape[1] * (dt_bits(g->dtype) / 8);
+		f->piece = f->sy.mode == SYNTH_CHEAP ? (1u << 20) / (f->row_bytes ? f->row_bytes : 1) + 1 : 1;
+	} else {
+		n = f->sy.rows;
+		f->row_bytes = f->sy.cols * (dt_bits(g->dtype) / 8);
+		f->piece = synth_piece_rows(&f->sy);
 	}
-	if (out_open(&o, path) || out_write(o, L.header, L.header_size) || outq_new(&q, o))
-		goto out_l;
-	for (size_t i = 0; i < n; i++)
-		if (write_tensor(s, w, g[L.order[i]], q))
-			goto out_l;
-	rc = outq_finish(q);
-	q = NULL;
-	if (rc)
-		goto out_l;
-	rc = -1;
-	if (out_written(o) != L.file_size) {
-		err_set("%s: internal: wrote %" PRIu64 " bytes, not %" PRIu64, path, out_written(o), L.file_size);
-		goto out_l;
-	}
-	rc = out_commit(o);
-	o = NULL;
-	r->file_bytes += L.file_size;
-out_l:
-	outq_finish(q);
-	out_abort(o);
-	st_layout_free(&L);
-out:
-	free(path);
-	free(e);
-	free(g);
-	return rc;
+	if (n * f->row_bytes != g->bytes)
+		return err_set("%s: internal: %s has %" PRIu64 " bytes, not %" PRIu64, s->path, g->name,
+			       n * f->row_bytes, g->bytes);
+	return 0;
 }
 
 static int by_name(const void *a, const void *b)
@@ -677,15 +592,13 @@ static int by_name(const void *a, const void *b)
 	return strcmp(((const struct idx_entry *)a)->name, ((const struct idx_entry *)b)->name);
 }
 
-static int write_small(const char *dir, const char *name, const struct buf *b)
+static void add_side_buf(struct cv_job *j, const char *name, struct buf *b)
 {
-	char *path = path_join(dir, name);
-	int rc = out_write_file(path, b->p, b->len);
-	free(path);
-	return rc;
+	cv_add_side_bytes(j, name, b->p ? b->p : "", b->len);
+	buf_clear(b);
 }
 
-static int write_side_files(const struct hf_synth *s, const struct plan *p, const char *dir, uint64_t total)
+static void add_side_files(const struct hf_synth *s, const struct plan *p, uint64_t total, struct cv_job *j)
 {
 	struct idx_entry *e = xcalloc(p->n, sizeof *e);
 	for (size_t i = 0; i < p->n; i++)
@@ -694,48 +607,58 @@ static int write_side_files(const struct hf_synth *s, const struct plan *p, cons
 	struct buf b = {0};
 	idx_render(&b, e, p->n, &total);
 	free(e);
-	int rc = write_small(dir, INDEX_NAME, &b) || write_small(dir, "config.json", &s->config);
-	buf_clear(&b);
+	add_side_buf(j, INDEX_NAME, &b);
+	cv_add_side_bytes(j, "config.json", s->config.p, s->config.len);
 	/* what refgen.py writes beside its shards, spelled as Python's json.dump does */
 	buf_adds(&b, "{\n  \"bos_token_id\": 0,\n  \"eos_token_id\": 1,\n  \"do_sample\": true,\n  \"temperature\": 0.6\n}");
-	rc = rc || write_small(dir, "generation_config.json", &b);
-	buf_clear(&b);
+	add_side_buf(j, "generation_config.json", &b);
 	buf_adds(&b, "{\"version\": \"1.0\", \"truncation\": null, \"padding\": null, \"added_tokens\": [], "
 		     "\"normalizer\": null, \"pre_tokenizer\": {\"type\": \"Whitespace\"}, \"post_processor\": null, "
 		     "\"decoder\": null, \"model\": {\"type\": \"WordLevel\", \"vocab\": {");
 	for (int64_t i = 0; i < s->L->cfg.vocab_size; i++)
 		buf_printf(&b, "%s\"t%" PRId64 "\": %" PRId64, i ? ", " : "", i, i);
 	buf_adds(&b, "}, \"unk_token\": \"t2\"}}");
-	rc = rc || write_small(dir, "tokenizer.json", &b);
-	buf_clear(&b);
+	add_side_buf(j, "tokenizer.json", &b);
 	buf_adds(&b, "{\"bos_token\": \"t0\", \"eos_token\": \"t1\", \"unk_token\": \"t2\", "
 		     "\"tokenizer_class\": \"PreTrainedTokenizerFast\"}");
-	rc = rc || write_small(dir, "tokenizer_config.json", &b);
+	add_side_buf(j, "tokenizer_config.json", &b);
 	buf_free(&b);
-	return rc;
 }
 
-int hf_synth_write(const struct hf_synth *s, const char *dir, struct pool *pool, struct hf_synth_result *r)
+int hf_synth_write(const struct hf_synth *s, const char *dir, unsigned threads, struct hf_synth_result *r)
 {
 	struct plan p;
 	memset(r, 0, sizeof *r);
-	if (mkdir_p(dir) || make_plan(s, &p, &r->notes))
+	if (make_plan(s, &p, &r->notes))
 		return -1;
-	struct writer w = {.pool = pool, .nthreads = pool ? pool_threads(pool) : 1};
-	w.scratch = xcalloc(w.nthreads, sizeof *w.scratch);
-	w.scratch_cap = xcalloc(w.nthreads, sizeof *w.scratch_cap);
-	int rc = 0;
-	for (unsigned k = 0; k < p.nshards && !rc; k++)
-		rc = write_shard(s, &w, &p, k, dir, r);
-	for (size_t i = 0; i < p.n; i++)
-		r->tensor_bytes += p.g[i].bytes;
+	struct cv_job j = {0};
+	struct gen_fill *fills = xcalloc(p.n + 1, sizeof *fills);
+	int rc = -1;
+	/* every shard is a group of its own: written one after another */
+	for (unsigned k = 0; k < p.nshards; k++)
+		cv_set_meta(cv_add_file(&j, p.files[k], (int)k), "format", "pt");
+	for (size_t i = 0; i < p.n; i++) {
+		const struct gen *g = &p.g[i];
+		if (plan_fill(s, g, &fills[i]))
+			goto out;
+		struct cv_tensor *t = cv_add_tensor(&j.files[g->shard], g->name, g->dtype, g->ndim, g->shape);
+		t->fill = (struct cv_fill){gen_fill, &fills[i], fills[i].piece * fills[i].row_bytes,
+					   synth_scratch_bytes(&fills[i].sy)};
+		r->tensor_bytes += g->bytes;
+	}
+	add_side_files(s, &p, r->tensor_bytes, &j);
+	/* the caller decides what may be overwritten; the engine rewrites everything */
+	struct cv_opts o = {.outdir = dir, .threads = threads, .force = true};
+	if (cv_run(&j, &o))
+		goto out;
+	for (size_t k = 0; k < j.nfiles; k++)
+		r->file_bytes += j.files[k].L.file_size;
 	r->nshards = p.nshards;
 	r->ntensors = p.n;
-	rc = rc || write_side_files(s, &p, dir, r->tensor_bytes);
-	for (unsigned i = 0; i < w.nthreads; i++)
-		free(w.scratch[i]);
-	free(w.scratch);
-	free(w.scratch_cap);
+	rc = 0;
+out:
+	cv_job_free(&j);
+	free(fills);
 	plan_free(&p);
 	return rc;
 }

@@ -34,7 +34,6 @@
 #include "buf.h"
 #include "config.h"
 #include "hf.h"
-#include "pool.h"
 #include "synth.h"
 
 struct hf_synth {
@@ -70,8 +69,9 @@ struct hf_synth_result {
 	struct buf notes;            /* one line per moved or dropped scale */
 };
 
-/* Write the checkpoint into dir (created if needed): shards, index, config.json,
- * generation_config.json, tokenizer stand-ins.  pool may be NULL (one thread). */
-int hf_synth_write(const struct hf_synth *s, const char *dir, struct pool *pool, struct hf_synth_result *r);
+/* Write the checkpoint into dir (created if needed) through the conversion engine
+ * (lib/convert.h): shards, index, config.json, generation_config.json, tokenizer
+ * stand-ins.  threads 0: all cores; the bytes never depend on it. */
+int hf_synth_write(const struct hf_synth *s, const char *dir, unsigned threads, struct hf_synth_result *r);
 
 #endif

@@ -8,6 +8,9 @@
 /* Most specific first: HF is what a directory of safetensors is when nothing else fits. */
 static const struct layout_ops *const layouts[] = {
 	&layout_dsmp,
+	&layout_mstrain,
+	&layout_msinfer,
+	&layout_msinfer_t,
 	&layout_hf,
 };
 

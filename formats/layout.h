@@ -19,6 +19,7 @@ struct layout_ops {
 
 extern const struct layout_ops layout_hf;
 extern const struct layout_ops layout_dsmp;
+extern const struct layout_ops layout_mstrain, layout_msinfer, layout_msinfer_t;
 
 /* The HF view of a checkpoint already open (e.g. read out of an archive), which the view
  * borrows: close c after the view.  Its problems (lenient) include c's. */

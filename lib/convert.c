@@ -330,8 +330,9 @@ static void fill_one(void *arg, size_t k, unsigned worker)
 	pthread_mutex_unlock(&g->mu);
 }
 
-static void drop_pages(const uint8_t *p, uint64_t len)
+static void drop_pages(void *ctx, const uint8_t *p, uint64_t len)
 {
+	(void)ctx;
 	long pg = sysconf(_SC_PAGESIZE);
 	uintptr_t a = ((uintptr_t)p + (uintptr_t)pg - 1) & ~(uintptr_t)(pg - 1);
 	uintptr_t b = ((uintptr_t)p + len) & ~(uintptr_t)(pg - 1);
@@ -350,20 +351,35 @@ static void input_range(const struct chunk *c, const uint8_t **p, uint64_t *len)
 	*len = (uint64_t)(b - a);
 }
 
+static void read_ahead(void *ctx, const uint8_t *p, uint64_t len)
+{
+	(void)ctx;
+	long pg = sysconf(_SC_PAGESIZE);
+	uintptr_t a = (uintptr_t)p & ~(uintptr_t)(pg - 1);
+	madvise((void *)a, len + ((uintptr_t)p - a), MADV_WILLNEED);
+}
+
+static void chunk_inputs(const struct chunk *c, int what, void (*each)(void *, const uint8_t *, uint64_t))
+{
+	const struct cv_tensor *t = c->t;
+	if (t->inputs) {
+		t->inputs(t->inputs_arg, c->off, c->n, what, each, NULL);
+	} else if (t->in) {
+		const uint8_t *p;
+		uint64_t len;
+		input_range(c, &p, &len);
+		each(NULL, p, len);
+	}
+}
+
 static void *writer(void *arg)
 {
 	struct group_run *g = arg;
 	for (size_t ci = 0; ci < g->nc && !atomic_load(&g->abort); ci++) {
 		const struct chunk *c = &g->c[ci];
 		struct dst *o = &g->outs[c->file];
-		if (c->t->in && ci + 4 < g->nc && g->c[ci + 4].t->in) {
-			const uint8_t *p;
-			uint64_t len;
-			input_range(&g->c[ci + 4], &p, &len);
-			long pg = sysconf(_SC_PAGESIZE);
-			uintptr_t a = (uintptr_t)p & ~(uintptr_t)(pg - 1);
-			madvise((void *)a, len + ((uintptr_t)p - a), MADV_WILLNEED);
-		}
+		if (ci + 4 < g->nc)
+			chunk_inputs(&g->c[ci + 4], CV_IN_READ, read_ahead);
 		if (c->t->copy) {
 			if (dst_write(g->r, o, c->t->copy + c->off, c->n)) {
 				fail(g, err_last());
@@ -393,12 +409,7 @@ static void *writer(void *arg)
 				break;
 			}
 		}
-		if (c->t->in) {
-			const uint8_t *p;
-			uint64_t len;
-			input_range(c, &p, &len);
-			drop_pages(p, len);
-		}
+		chunk_inputs(c, CV_IN_DONE, drop_pages);
 		g->done += c->n;
 		if (g->o->progress)
 			g->o->progress(g->o->progress_arg, g->done, g->total, g->files[c->file]->name);

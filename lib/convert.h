@@ -47,14 +47,26 @@ struct cv_tensor {
 	/* the bytes: copy[0 .. nbytes) when copy is set, else produced by fill */
 	const uint8_t *copy;
 	struct cv_fill fill;
-	/* the input bytes this tensor reads, dropped from memory once written (may be NULL) */
+	/* the input bytes this tensor reads, dropped from memory once written (may be NULL);
+	 * they must be pages of a mapped file (dropped pages are read again from it: dropped
+	 * heap memory would be lost) */
 	const uint8_t *in;
 	uint64_t in_len;
+	/* Or, for inputs not read front to back in proportion (gathers, transposes): the input
+	 * byte ranges behind output bytes [off, off + n), each passed to each(ctx, p, len):
+	 * with CV_IN_READ all that the chunk reads (to be read ahead), with CV_IN_DONE those
+	 * that no later chunk of the tensor reads (to be dropped once written).  Runs on the
+	 * writer thread; used instead of in / in_len when set. */
+	void (*inputs)(const void *arg, uint64_t off, uint64_t n, int what,
+		       void (*each)(void *ctx, const uint8_t *p, uint64_t len), void *ctx);
+	const void *inputs_arg;
 	/* Output bytes per chunk of a fill (0: CV_CHUNK; rounded down to fill.unit), e.g. less
 	 * for a gather that reads its input sparsely, so that the input pages one chunk maps
 	 * stay about CV_CHUNK. */
 	uint64_t chunk;
 };
+
+enum { CV_IN_READ, CV_IN_DONE };
 
 struct cv_file {
 	char *name;             /* relative to the output directory */

@@ -158,9 +158,18 @@ void verify_against(const struct vtarget *ta, const struct vtarget *tb, const st
 	free(files);
 	int64_t top_a = top_layer(a), top_b = top_layer(b);
 	struct cmp_pair *pairs = xcalloc(a->n + 1, sizeof *pairs);
-	size_t np = 0, ia = 0, ib = 0, only_a = 0, only_b = 0, shapes = 0, unread = 0, mtp = 0;
+	size_t np = 0, ia = 0, ib = 0, only_a = 0, only_b = 0, shapes = 0, unread = 0, mtp = 0, omitted = 0;
 	while (ia < a->n || ib < b->n) {
 		int c = ia == a->n ? 1 : ib == b->n ? -1 : strcmp(a->t[ia].name, b->t[ib].name);
+		/* a tensor the other side's layout never stores (view.h: omits) is no difference */
+		if (c < 0 && b->omits && b->omits(b, a->t[ia].name)) {
+			omitted++, ia++;
+			continue;
+		}
+		if (c > 0 && a->omits && a->omits(a, b->t[ib].name)) {
+			omitted++, ib++;
+			continue;
+		}
 		if (c < 0) {
 			if (left_out(b, a, top_b, a->t[ia].name))
 				mtp++;
@@ -244,6 +253,9 @@ void verify_against(const struct vtarget *ta, const struct vtarget *tb, const st
 		buf_printf(&s, "; %zu of different shapes", shapes);
 	if (mtp)
 		buf_printf(&s, "; %zu of MTP layers, which the model-parallel layout leaves out, not compared", mtp);
+	if (omitted)
+		buf_printf(&s, "; %zu that the %s layout does not store, not compared", omitted,
+			   a->omits ? ta->layout : tb->layout);
 	if (unread)
 		buf_printf(&s, "; %zu of dtypes without numeric values not compared", unread);
 	report_summary(k, "%s", buf_str(&s));

@@ -60,6 +60,10 @@ struct view {
 	struct vtensor *t;               /* sorted by name once view_finish() ran */
 	size_t nproblems;                /* what does not fit the layout (lenient opening) */
 	char **problems;
+	/* Canonical tensors the layout does not store by design (e.g. a MindSpore checkpoint
+	 * has no MTP embed_tokens): their absence is no difference from another layout.  NULL:
+	 * the layout stores everything. */
+	bool (*omits)(const struct view *v, const char *name);
 	void *owner;                     /* the layout's own state (open files ...) */
 	void (*free_owner)(void *owner);
 };

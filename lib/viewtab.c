@@ -81,18 +81,27 @@ void viewsum_json(const struct view *v, struct jw *w)
 	jw_arr_end(w);
 }
 
-/* "whole", "2 row blocks", "4 column blocks", "3 pieces", with ", 1 copy" appended. */
+/* "whole", "part of one", "2 row blocks", "4 column blocks", "3 pieces", with
+ * ", transposed", ", rows reordered" and ", 1 copy" appended. */
 static void join_text(const struct vtensor *t, struct buf *b)
 {
-	bool rows = true, cols = true;
+	bool rows = true, cols = true, transposed = false, perm = false;
 	for (size_t k = 0; k < t->npieces; k++) {
 		rows &= t->p[k].dc == 0 && t->p[k].nc == t->cols;
 		cols &= t->p[k].dr == 0 && t->p[k].nr == t->rows;
+		transposed |= t->p[k].transposed;
+		perm |= t->p[k].perm != NULL;
 	}
-	if (t->npieces == 1)
-		buf_adds(b, "whole");
-	else
+	if (t->npieces == 1) {
+		const struct vpiece *p = &t->p[0];
+		buf_adds(b, p->sr == 0 && p->sc == 0 && p->nr * p->nc == p->t->nelem ? "whole" : "part of one");
+	} else {
 		buf_printf(b, "%zu %s", t->npieces, rows ? "row blocks" : cols ? "column blocks" : "pieces");
+	}
+	if (transposed)
+		buf_adds(b, ", transposed");
+	if (perm)
+		buf_adds(b, ", rows reordered");
 	if (t->nreplicas)
 		buf_printf(b, ", %zu cop%s", t->nreplicas, t->nreplicas == 1 ? "y" : "ies");
 }

@@ -445,3 +445,10 @@ expect_rc "golden: a value changed a lot: beyond the default tolerance" 1
 check "golden: beyond tolerance: the tensor named" grep -q "^  t/$S3: tensor \"model.norm.weight\": 1 of 256 values beyond tolerance" out
 run "$tool" --against bf --rtol 200 t
 expect_rc "golden: --rtol large enough: exit 0" 0
+
+# a checkpoint whose block scales are stored as BF16 or F8_E8M0 is still a whole model
+for spec in scales-bf16 scales-e8m0; do
+	"$CKPT_BUILD/dev/ckpt-synth" -q "$CKPT_ROOT/fixtures/specs/$spec.json" "$spec" >/dev/null 2>&1
+	run "$tool" "$spec"
+	expect_rc "model check: $spec scales are accepted" 0
+done

@@ -272,7 +272,7 @@ static void check_spec(const struct expect *x, const struct json_edit *sets, siz
 	struct hf_synth *hs;
 	struct hf_synth_result r;
 	struct ckpt *c;
-	if (hf_synth_load_file(&hs, path, sets, nsets) || hf_synth_write(hs, dir, NULL, &r)) {
+	if (hf_synth_load_file(&hs, path, sets, nsets) || hf_synth_write(hs, dir, 1, &r)) {
 		CHECK(0, "%s: written (%s)", x->spec, err_last());
 		return;
 	}
@@ -419,14 +419,14 @@ static void test_bad_specs(void)
 	struct hf_synth *s;
 	struct hf_synth_result r;
 	int rc = hf_synth_load_file(&s, t_path("CKPT_ROOT", "fixtures/specs/partial.json"), e, 1);
-	CHECK(rc == 0 && hf_synth_write(s, "never", NULL, &r) == -1 &&
+	CHECK(rc == 0 && hf_synth_write(s, "never", 1, &r) == -1 &&
 	      strstr(err_last(), "\"drop_scale\" names \"model.layers.0.input_layernorm.weight\", which is not a quantized weight"),
 	      "dropping the scale of an unquantized tensor is refused: %s", err_last());
 	hf_synth_free(s);
 	e[0] = (struct json_edit){"scale_in_other_shard", "true"};
 	struct json_edit e2[] = {e[0], {"shards", "1"}};
 	rc = hf_synth_load_file(&s, t_path("CKPT_ROOT", "fixtures/specs/partial.json"), e2, 2);
-	CHECK(rc == 0 && hf_synth_write(s, "never", NULL, &r) == -1 &&
+	CHECK(rc == 0 && hf_synth_write(s, "never", 1, &r) == -1 &&
 	      strstr(err_last(), "\"scale_in_other_shard\" needs at least 2 shards"), "moving a scale needs 2 shards: %s",
 	      err_last());
 	hf_synth_free(s);

@@ -1,0 +1,262 @@
+/* ckpt-train-to-infer: MindSpore Transformers' DeepSeek-V3 training layout -> its
+ * inference layout, as mindformers' deepseek3_train2infer.py (formats/ms_train2infer.c). */
+#include <errno.h>
+#include <inttypes.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "convert.h"
+#include "err.h"
+#include "mindspore.h"
+#include "out.h"
+#include "progress.h"
+
+static const char usage_text[] =
+	"Usage: ckpt-train-to-infer [OPTION]... INPUT_DIR OUTPUT_DIR\n"
+	"       ckpt-train-to-infer --file NAME [OPTION]... INPUT_DIR OUTPUT_DIR\n"
+	"       ckpt-train-to-infer --finalize [OPTION]... INPUT_DIR OUTPUT_DIR\n"
+	"       ckpt-train-to-infer --list-files [OPTION]... INPUT_DIR\n"
+	"Convert a MindSpore Transformers DeepSeek-V3 training checkpoint (safetensors and\n"
+	"param_name_map.json) to the inference layout, as mindformers' deepseek3_train2infer.py\n"
+	"does: general.safetensors, layer_L.safetensors, param_name_map.json.  The four model\n"
+	"sizes come from config.json beside the input when it is there (an option given here\n"
+	"wins) and are checked against the tensor shapes.  OUTPUT_DIR \"-\" writes the output\n"
+	"as a tar stream on standard output.\n"
+	"\n"
+	"      --first-k-dense-replace N  layers before N have no routed experts (default 3)\n"
+	"      --num-heads N              attention heads (default 128)\n"
+	"      --qk-nope-head-dim N       (default 128)\n"
+	"      --qk-rope-head-dim N       (default 64)\n"
+	"      --transpose-experts        move the routed experts' bytes to [E, in, out]; without\n"
+	"                                 it their shape is swapped and their bytes kept, as\n"
+	"                                 upstream writes them with safetensors 0.8\n"
+	"      --strict                   names the training layout does not know are an error\n"
+	"  -f, --force                    rewrite complete files; write into a non-empty\n"
+	"                                 OUTPUT_DIR that holds no earlier run of this conversion\n"
+	"      --file NAME                write the one output file NAME (for GNU parallel)\n"
+	"      --finalize                 after every file is written: param_name_map.json,\n"
+	"                                 config.json\n"
+	"      --list-files               print the output files' names, one a line\n"
+	"  -j, --jobs N                   threads (default: all cores; --processes N too)\n"
+	"  -q, --quiet                    no progress bar, no warnings\n"
+	"      --progress                 show progress even when standard error is not a terminal\n"
+	"  -h, --help                     print this help\n"
+	"      --version                  print the version\n"
+	"\n"
+	"Exit status: 0 success, 2 usage, input or output error.\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "%s: ", err_prog());
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (see %s --help)\n", err_prog());
+	return EXIT_USAGE;
+}
+
+static int number(const char *opt, const char *arg, long lo, long hi, long *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < lo || v > hi) {
+		char msg[128];
+		snprintf(msg, sizeof msg, "%s wants a number from %ld to %ld, not '%%s'", opt, lo, hi);
+		return usage_error(msg, arg);
+	}
+	*out = v;
+	return 0;
+}
+
+/* Up to a few names of a list in a warning: "a, b, c and 7 more". */
+static void say_names(const char *what, char **names, size_t n)
+{
+	char q[ERR_QUOTE], line[ERR_MAX];
+	size_t o = 0;
+	for (size_t i = 0; i < n && i < 3; i++)
+		o += (size_t)snprintf(line + o, sizeof line - o, "%s%s", i ? ", " : "", err_quote(names[i], q));
+	if (n > 3)
+		snprintf(line + o, sizeof line - o, " and %zu more", n - 3);
+	err_warn("%zu %s: %s", n, what, line);
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_FIRSTK = 256, O_HEADS, O_NOPE, O_ROPE, O_TRANSPOSE, O_STRICT, O_VERSION, O_FILE, O_FINALIZE,
+	       O_LIST, O_PROGRESS };
+	static const struct option longopts[] = {
+		{"first-k-dense-replace", required_argument, NULL, O_FIRSTK},
+		{"num-heads", required_argument, NULL, O_HEADS},
+		{"qk-nope-head-dim", required_argument, NULL, O_NOPE},
+		{"qk-rope-head-dim", required_argument, NULL, O_ROPE},
+		{"transpose-experts", no_argument, NULL, O_TRANSPOSE},
+		{"strict", no_argument, NULL, O_STRICT},
+		{"force", no_argument, NULL, 'f'},
+		{"file", required_argument, NULL, O_FILE},
+		{"finalize", no_argument, NULL, O_FINALIZE},
+		{"list-files", no_argument, NULL, O_LIST},
+		{"progress", no_argument, NULL, O_PROGRESS},
+		{"jobs", required_argument, NULL, 'j'},
+		{"processes", required_argument, NULL, 'j'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, O_VERSION},
+		{0},
+	};
+	struct ms_t2i_opts o = {
+		.first_k_dense = {3, "default"}, .heads = {128, "default"}, .nope = {128, "default"}, .rope = {64, "default"},
+	};
+	bool given[4] = {0}, strict = false, quiet = false, list = false;
+	struct cv_opts co = {0};
+	enum progress_mode pm = PROGRESS_AUTO;
+	long v;
+	int c;
+	err_init(argv[0]);
+	out_handle_signals();
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":fj:qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_FIRSTK:
+			if (number("--first-k-dense-replace", optarg, 0, 1000000, &v))
+				return EXIT_USAGE;
+			o.first_k_dense = (struct ms_opt){v, "--first-k-dense-replace"};
+			given[0] = true;
+			break;
+		case O_HEADS:
+			if (number("--num-heads", optarg, 1, 1000000, &v))
+				return EXIT_USAGE;
+			o.heads = (struct ms_opt){v, "--num-heads"};
+			given[1] = true;
+			break;
+		case O_NOPE:
+			if (number("--qk-nope-head-dim", optarg, 0, 1000000, &v))
+				return EXIT_USAGE;
+			o.nope = (struct ms_opt){v, "--qk-nope-head-dim"};
+			given[2] = true;
+			break;
+		case O_ROPE:
+			if (number("--qk-rope-head-dim", optarg, 1, 1000000, &v))
+				return EXIT_USAGE;
+			o.rope = (struct ms_opt){v, "--qk-rope-head-dim"};
+			given[3] = true;
+			break;
+		case O_TRANSPOSE: o.transpose_experts = true; break;
+		case O_STRICT: strict = true; break;
+		case 'f': co.force = true; break;
+		case 'j':
+			if (number("-j", optarg, 1, 4096, &v))
+				return EXIT_USAGE;
+			co.threads = (unsigned)v;
+			break;
+		case 'q': quiet = true; break;
+		case O_FILE: co.only = optarg; break;
+		case O_FINALIZE: co.finalize = true; break;
+		case O_LIST: list = true; break;
+		case O_PROGRESS: pm = PROGRESS_ON; break;
+		case 'h': fputs(usage_text, stdout); return EXIT_OK;
+		case O_VERSION: printf("ckpt-train-to-infer %s\n", CKPT_VERSION); return EXIT_OK;
+		case ':': return usage_error("option '%s' needs an argument", argv[optind - 1]);
+		default:
+			if (optopt) {
+				char opt[3] = {'-', (char)optopt, 0};
+				return usage_error("unknown option '%s'", opt);
+			}
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (quiet)
+		pm = PROGRESS_OFF;
+	if (argc - optind != (list ? 1 : 2))
+		return usage_error("%s", list ? "--list-files takes INPUT_DIR only"
+				   : argc - optind < 2 ? "INPUT_DIR and OUTPUT_DIR are needed" : "too many arguments");
+	if (co.only && co.finalize)
+		return usage_error("%s", "--file and --finalize are separate steps: write every file, then finalize");
+	const char *in = argv[optind], *outdir = list ? NULL : argv[optind + 1];
+	bool tar = outdir && strcmp(outdir, "-") == 0;
+	if (tar && (co.only || co.finalize))
+		return usage_error("%s", "--file and --finalize write into a directory, not a tar stream");
+	if (tar && isatty(STDOUT_FILENO)) {
+		err_say("standard output is a terminal: not writing a tar stream there (redirect it)");
+		return EXIT_USAGE;
+	}
+
+	/* config.json beside the input gives what the command line does not */
+	char *cfg_path = path_join(in, "config.json");
+	struct ds_config cfg;
+	FILE *probe = fopen(cfg_path, "r");
+	if (probe) {
+		fclose(probe);
+		if (ds_config_load(&cfg, cfg_path)) {
+			err_print();
+			free(cfg_path);
+			return EXIT_USAGE;
+		}
+		struct {
+			struct ms_opt *o;
+			int64_t v;
+		} from_cfg[4] = {{&o.first_k_dense, cfg.first_k_dense_replace},
+				 {&o.heads, cfg.num_attention_heads},
+				 {&o.nope, cfg.qk_nope_head_dim},
+				 {&o.rope, cfg.qk_rope_head_dim}};
+		for (int i = 0; i < 4; i++)
+			if (!given[i] && from_cfg[i].v >= 0)
+				*from_cfg[i].o = (struct ms_opt){from_cfg[i].v, "config.json"};
+	}
+	free(cfg_path);
+
+	struct ms_t2i *p;
+	if (ms_t2i_plan(&p, in, &o)) {
+		err_print();
+		return EXIT_USAGE;
+	}
+	int rc = EXIT_OK;
+	if (list) {
+		for (size_t i = 0; i < p->job.nfiles; i++)
+			printf("%s\n", p->job.files[i].name);
+		ms_t2i_free(p);
+		return fflush(stdout) == 0 ? EXIT_OK : EXIT_USAGE;
+	}
+	/* with --file, the warnings are each file's business only once: at --finalize */
+	bool warn = !quiet && !co.only;
+	if (p->nunknown && (strict || warn))
+		say_names(strict ? "names the MindSpore training layout does not know (--strict)"
+				 : "names the MindSpore training layout does not know (optimizer state?), handled as upstream does",
+			  p->unknown, p->nunknown);
+	if (p->ndropped && warn)
+		say_names("names in no output file (no layer's file takes them), left out as upstream does", p->dropped,
+			  p->ndropped);
+	if (p->nignored && warn)
+		say_names("tensors that param_name_map.json does not list, left out as upstream does", p->ignored,
+			  p->nignored);
+	if (strict && p->nunknown) {
+		err_set("%s: %zu names the training layout does not know", in, p->nunknown);
+		rc = EXIT_USAGE;
+	} else {
+		/* what changes the output: a different set is a different conversion */
+		char options[256];
+		snprintf(options, sizeof options,
+			 "--first-k-dense-replace %" PRId64 " --num-heads %" PRId64 " --qk-nope-head-dim %" PRId64
+			 " --qk-rope-head-dim %" PRId64 "%s",
+			 o.first_k_dense.v, o.heads.v, o.nope.v, o.rope.v, o.transpose_experts ? " --transpose-experts" : "");
+		co.outdir = outdir;
+		co.tar = tar;
+		co.tar_fd = STDOUT_FILENO;
+		co.tar_what = "standard output";
+		co.input = tar ? NULL : in;
+		co.options = options;
+		struct progress *pg = progress_new(pm);
+		co.progress = progress_update;
+		co.progress_arg = pg;
+		if (cv_run(&p->job, &co))
+			rc = EXIT_USAGE;
+		progress_end(pg);
+	}
+	if (rc != EXIT_OK)
+		err_print();
+	ms_t2i_free(p);
+	return rc;
+}
