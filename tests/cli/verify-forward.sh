@@ -116,6 +116,11 @@ run fwd "$CKPT_GOLDEN/tiny-v3.convert-mp2"
 expect_rc "no config.json: exit 2" 2
 expect_err "no config.json: message" \
 	"ckpt-verify: $CKPT_GOLDEN/tiny-v3.convert-mp2: no config.json to take the model's hyper-parameters from (give one with --config)"
+for ms in mstrain mstrain.infer; do
+	run fwd --config "$tiny/config.json" --against "$CKPT_GOLDEN/tiny-v3.$ms" "$tiny"
+	expect_has "MindSpore layout $ms (float32, transposed, stacked): identical logits" \
+		"logits: max abs difference 0 (row 0), cosine 1.0000000, top-1 agreement 16/16: pass"
+done
 run fwd --config "$tiny/config.json" --against "$tiny" "$CKPT_GOLDEN/tiny-v3.convert-mp2"
 expect_rc "convert.py's model-parallel shards with --config against the FP8 original: pass" 0
 expect_has "... identical logits" "logits: max abs difference 0 (row 0), cosine 1.0000000, top-1 agreement 16/16: pass"

@@ -230,6 +230,10 @@ int main(void)
 				  "tiny-v3.hf-logits.safetensors");
 		else
 			printf("ok - golden tiny-v3 model-parallel 2 # SKIP no dsmp layout in formats/\n");
+		reference("golden tiny-v3, MindSpore training layout (float32, stacked experts)", "CKPT_GOLDEN",
+			  "tiny-v3.mstrain", "fixtures/tiny-v3/config.json", "CKPT_GOLDEN", "tiny-v3.hf-logits.safetensors");
+		reference("golden tiny-v3, MindSpore inference layout", "CKPT_GOLDEN", "tiny-v3.mstrain.infer",
+			  "fixtures/tiny-v3/config.json", "CKPT_GOLDEN", "tiny-v3.hf-logits.safetensors");
 	}
 	invariance();
 	layers();
