@@ -1,6 +1,7 @@
 /* ckpt-verify: prove a checkpoint is intact and right.  Structure and model checks always;
- * manifests, a full scan of the values and a comparison with another checkpoint on
- * request.  The checks live in lib/verify_*.c; this file parses options and dispatches. */
+ * manifests, a full scan of the values, a comparison with another checkpoint and a
+ * forward pass of the model on request.  The checks live in lib/verify_*.c; this file
+ * parses options and dispatches. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -16,6 +17,7 @@
 #include "pool.h"
 #include "report.h"
 #include "verify.h"
+#include "verify_forward.h"
 
 /* The JSON document's schema version (man/ckpt-verify.1 describes it). */
 #define SCHEMA_VERSION 1
@@ -41,6 +43,23 @@ static const char usage_text[] =
 	"  --atol X, --rtol X     with --against: tolerances, |a-b| <= atol + rtol*max(|a|,|b|)\n"
 	"                         (default 1e-6 and 1e-2)\n"
 	"  --layout NAME          read PATH in this layout instead of the detected one\n"
+	"\n"
+	"  --forward              run the model (DeepSeek-V3, float32): print the 5 likeliest\n"
+	"                         next tokens at every position; with --against OTHER, run\n"
+	"                         both on the same tokens and compare their logits\n"
+	"  --tokens LIST          token ids, comma-separated (one sequence)\n"
+	"  --tokens-file FILE     token ids: text (a sequence per line) or .safetensors with\n"
+	"                         input_ids; default: 16 fixed pseudo-random ids\n"
+	"  --positions N          how many default tokens, and --layers' positions (16)\n"
+	"  --mtp                  also run the MTP layers where the checkpoint has them\n"
+	"  --logits-out FILE      write input_ids and the logits to FILE (.safetensors)\n"
+	"  --layers LIST          each listed layer (0,3,5-7) on a fixed hidden state instead\n"
+	"                         of the whole model, in bounded memory (with --against: both)\n"
+	"  --reference FILE       compare logits and hidden states with a reference file\n"
+	"  --max-abs X            limit on the largest difference (1e-3; 1e-4 with --reference)\n"
+	"  --min-cos X            lowest cosine similarity of the logits (0.99999)\n"
+	"  --min-top1 X           lowest share of positions with the same top token (1)\n"
+	"  --config FILE          config.json for a checkpoint without one (model-parallel)\n"
 	"  --json                 print the report as one JSON document (schema: man ckpt-verify)\n"
 	"  -v, --verbose          list every tensor compared\n"
 	"  -q, --quiet            print only the problems\n"
@@ -55,6 +74,8 @@ struct opts {
 	bool scan, json, quiet, atol_set, rtol_set;
 	struct cmp_opts cmp;
 	unsigned jobs;
+	bool forward, forward_opt, max_abs_set;
+	struct vforward_opts fw;
 };
 
 static int usage_error(const char *fmt, const char *arg)
@@ -95,6 +116,8 @@ static int run_checks(const struct opts *o, struct vtarget *t, struct pool *pool
 		return -1;
 	if (o->scan)
 		verify_scan(t, pool, r);
+	if (o->forward)
+		return verify_forward(t, &o->fw, pool, r);
 	if (o->against) {
 		struct vtarget other;
 		if (vtarget_open(&other, o->against, NULL, false))
@@ -115,7 +138,9 @@ int main(int argc, char **argv)
 {
 	enum {
 		OPT_MANIFEST = 256, OPT_MANIFEST_ROOT, OPT_WRITE_MANIFEST, OPT_SCAN, OPT_AGAINST, OPT_EXACT,
-		OPT_ATOL, OPT_RTOL, OPT_LAYOUT, OPT_JSON, OPT_VERSION
+		OPT_ATOL, OPT_RTOL, OPT_LAYOUT, OPT_JSON, OPT_VERSION, OPT_FORWARD, OPT_TOKENS, OPT_TOKENS_FILE,
+		OPT_POSITIONS, OPT_MTP, OPT_LOGITS_OUT, OPT_LAYERS, OPT_REFERENCE, OPT_MAX_ABS, OPT_MIN_COS, OPT_MIN_TOP1,
+		OPT_CONFIG
 	};
 	static const struct option longopts[] = {
 		{"manifest", required_argument, NULL, OPT_MANIFEST},
@@ -127,6 +152,18 @@ int main(int argc, char **argv)
 		{"atol", required_argument, NULL, OPT_ATOL},
 		{"rtol", required_argument, NULL, OPT_RTOL},
 		{"layout", required_argument, NULL, OPT_LAYOUT},
+		{"forward", no_argument, NULL, OPT_FORWARD},
+		{"tokens", required_argument, NULL, OPT_TOKENS},
+		{"tokens-file", required_argument, NULL, OPT_TOKENS_FILE},
+		{"positions", required_argument, NULL, OPT_POSITIONS},
+		{"mtp", no_argument, NULL, OPT_MTP},
+		{"logits-out", required_argument, NULL, OPT_LOGITS_OUT},
+		{"layers", required_argument, NULL, OPT_LAYERS},
+		{"reference", required_argument, NULL, OPT_REFERENCE},
+		{"max-abs", required_argument, NULL, OPT_MAX_ABS},
+		{"min-cos", required_argument, NULL, OPT_MIN_COS},
+		{"min-top1", required_argument, NULL, OPT_MIN_TOP1},
+		{"config", required_argument, NULL, OPT_CONFIG},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},
@@ -135,7 +172,8 @@ int main(int argc, char **argv)
 		{"version", no_argument, NULL, OPT_VERSION},
 		{NULL, 0, NULL, 0},
 	};
-	struct opts o = {.cmp = {.atol = CMP_ATOL, .rtol = CMP_RTOL}};
+	struct opts o = {.cmp = {.atol = CMP_ATOL, .rtol = CMP_RTOL},
+			 .fw = {.positions = 16, .lim = fwd_default_limits, .ref_max_abs = 1e-4}};
 	int ch;
 	err_init(argv[0]);
 	opterr = 0;
@@ -158,6 +196,40 @@ int main(int argc, char **argv)
 			o.rtol_set = true;
 			break;
 		case OPT_LAYOUT: o.layout = optarg; break;
+		case OPT_FORWARD: o.forward = true; break;
+		case OPT_TOKENS: o.fw.tokens = optarg; o.forward_opt = true; break;
+		case OPT_TOKENS_FILE: o.fw.tokens_file = optarg; o.forward_opt = true; break;
+		case OPT_POSITIONS: {
+			char *end;
+			errno = 0;
+			long v = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || v < 1 || v > 1000000)
+				return usage_error("--positions wants a number from 1 to 1000000, not '%s'", optarg);
+			o.fw.positions = (size_t)v;
+			o.forward_opt = true;
+			break;
+		}
+		case OPT_MTP: o.fw.mtp = true; o.forward_opt = true; break;
+		case OPT_LOGITS_OUT: o.fw.logits_out = optarg; o.forward_opt = true; break;
+		case OPT_LAYERS: o.fw.layers = optarg; o.forward_opt = true; break;
+		case OPT_REFERENCE: o.fw.reference = optarg; o.forward_opt = true; break;
+		case OPT_CONFIG: o.fw.config = optarg; o.forward_opt = true; break;
+		case OPT_MAX_ABS:
+			if (parse_tol(optarg, &o.fw.lim.max_abs))
+				return usage_error("--max-abs wants a non-negative number, not '%s'", optarg);
+			o.fw.ref_max_abs = o.fw.lim.max_abs;
+			o.forward_opt = o.max_abs_set = true;
+			break;
+		case OPT_MIN_COS:
+			if (parse_tol(optarg, &o.fw.lim.min_cos) || o.fw.lim.min_cos > 1)
+				return usage_error("--min-cos wants a number from 0 to 1, not '%s'", optarg);
+			o.forward_opt = true;
+			break;
+		case OPT_MIN_TOP1:
+			if (parse_tol(optarg, &o.fw.lim.min_top1) || o.fw.lim.min_top1 > 1)
+				return usage_error("--min-top1 wants a number from 0 to 1, not '%s'", optarg);
+			o.forward_opt = true;
+			break;
 		case OPT_JSON: o.json = true; break;
 		case 'v': o.cmp.verbose = true; break;
 		case 'q': o.quiet = true; break;
@@ -189,6 +261,25 @@ int main(int argc, char **argv)
 		return usage_error("%s", "--manifest and --write-manifest do not go together");
 	if (o.manifest_root && !o.manifest)
 		return usage_error("%s only applies with --manifest", "--manifest-root");
+	if (o.forward_opt && !o.forward)
+		return usage_error("%s only apply with --forward",
+				   "--tokens, --tokens-file, --positions, --mtp, --logits-out, --layers, --reference, "
+				   "--max-abs, --min-cos, --min-top1 and --config");
+	if (o.forward) {
+		if (o.fw.tokens && o.fw.tokens_file)
+			return usage_error("%s", "--tokens and --tokens-file do not go together");
+		if (o.fw.reference && (o.against || o.fw.layers || o.fw.tokens || o.fw.tokens_file || o.fw.mtp))
+			return usage_error("%s", "--reference brings its own tokens and goes alone (no --against, "
+					   "--layers, --tokens, --tokens-file or --mtp)");
+		if (o.fw.layers && (o.fw.tokens || o.fw.tokens_file || o.fw.mtp))
+			return usage_error("%s", "--layers runs a fixed hidden state: no --tokens, --tokens-file or --mtp");
+		if (o.fw.logits_out && (o.against || o.fw.layers || o.fw.reference))
+			return usage_error("%s", "--logits-out writes the logits of a plain --forward run");
+		if (o.cmp.exact || o.atol_set || o.rtol_set)
+			return usage_error("%s compare tensors, not with --forward (use --max-abs, --min-cos, --min-top1)",
+					   "--exact, --atol and --rtol");
+		o.fw.against = o.against;
+	}
 	if ((o.cmp.exact || o.atol_set || o.rtol_set) && !o.against)
 		return usage_error("%s only apply with --against", "--exact, --atol and --rtol");
 	if (o.cmp.exact && (o.atol_set || o.rtol_set))
@@ -202,9 +293,9 @@ int main(int argc, char **argv)
 		err_print();
 		return EXIT_USAGE;
 	}
-	if (t.archive && (o.scan || o.against)) {
+	if (t.archive && (o.scan || o.against || o.forward)) {
 		err_say("%s: %s reads tensor values, which is not done inside an archive (extract it first)", path,
-			o.scan ? "--scan" : "--against");
+			o.scan ? "--scan" : o.forward ? "--forward" : "--against");
 		vtarget_close(&t);
 		return EXIT_USAGE;
 	}

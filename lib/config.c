@@ -82,6 +82,7 @@ int ds_config_read(struct ds_config *c, const struct json *root, const char *pat
 	c->rms_norm_eps = 1e-6;
 	c->rope_theta = 10000.0;
 	c->scoring_func = SCORE_SOFTMAX;
+	c->rope_interleave = true;
 	c->quant.block[0] = c->quant.block[1] = 128;
 	if (root->type != JSON_OBJECT)
 		return err_set("%s: not a JSON object", path);
@@ -94,6 +95,7 @@ int ds_config_read(struct ds_config *c, const struct json *root, const char *pat
 	    get_num(root, path, "rope_theta", &c->rope_theta) ||
 	    get_bool(root, path, "norm_topk_prob", &c->norm_topk_prob) ||
 	    get_bool(root, path, "tie_word_embeddings", &c->tie_word_embeddings) ||
+	    get_bool(root, path, "rope_interleave", &c->rope_interleave) ||
 	    get_str(root, path, "model_type", c->model_type, sizeof c->model_type) ||
 	    get_str(root, path, "torch_dtype", c->torch_dtype, sizeof c->torch_dtype))
 		return -1;
@@ -121,11 +123,17 @@ int ds_config_read(struct ds_config *c, const struct json *root, const char *pat
 			c->rope.mscale = 1;
 			c->rope.mscale_all_dim = 0;
 			c->rope.original_max_position_embeddings = 4096;
+			c->rope.truncate = true;
+			c->rope.has_mscale = json_get(rs, "mscale") && json_get(rs, "mscale")->type != JSON_NULL;
+			c->rope.has_mscale_all_dim = json_get(rs, "mscale_all_dim") &&
+						     json_get(rs, "mscale_all_dim")->type != JSON_NULL;
 			if (get_num(rs, path, "factor", &c->rope.factor) ||
 			    get_num(rs, path, "beta_fast", &c->rope.beta_fast) ||
 			    get_num(rs, path, "beta_slow", &c->rope.beta_slow) ||
 			    get_num(rs, path, "mscale", &c->rope.mscale) ||
 			    get_num(rs, path, "mscale_all_dim", &c->rope.mscale_all_dim) ||
+			    get_num(rs, path, "attention_factor", &c->rope.attention_factor) ||
+			    get_bool(rs, path, "truncate", &c->rope.truncate) ||
 			    get_int(rs, path, "original_max_position_embeddings",
 				    &c->rope.original_max_position_embeddings, false))
 				return -1;

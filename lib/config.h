@@ -22,11 +22,15 @@ struct ds_config {
 	double routed_scaling_factor, rms_norm_eps, rope_theta;
 	enum score_func scoring_func;
 	bool norm_topk_prob, tie_word_embeddings;
+	bool rope_interleave;            /* rotary pairs (2i, 2i+1); false: (i, i + d/2) */
 	char model_type[32], torch_dtype[32];
 	struct {
 		bool yarn;
 		double factor, beta_fast, beta_slow, mscale, mscale_all_dim;
 		int64_t original_max_position_embeddings;
+		bool has_mscale, has_mscale_all_dim;   /* given in rope_scaling */
+		double attention_factor;               /* given in rope_scaling, else 0 */
+		bool truncate;                         /* round the correction range (default) */
 	} rope;
 	struct {
 		bool present;            /* quantization_config is there */

@@ -87,7 +87,8 @@ int summary_build(struct summary *s, const struct ckpt *c, const char *path)
 	for (int d = 0; d < DT_COUNT; d++)
 		if (per[d][0])
 			s->dtypes[s->ndtypes++] = (struct summary_dtype){(enum dt)d, per[d][0], per[d][1], per[d][2]};
-	qsort(s->layers, nl, sizeof *s->layers, cmp_u64);
+	if (nl) /* qsort of NULL is undefined even for no elements */
+		qsort(s->layers, nl, sizeof *s->layers, cmp_u64);
 	size_t w = 0;
 	for (size_t i = 0; i < nl; i++)
 		if (!w || s->layers[w - 1] != s->layers[i])

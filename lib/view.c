@@ -5,8 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "err.h"
+#include "simd.h"
 
 struct view *view_new(enum view_layout layout, const char *layout_name, const char *path)
 {
@@ -184,10 +187,73 @@ static float scale_at(const struct vpiece *p, uint64_t r, uint64_t c)
 	return s;
 }
 
+/* e4m3fn codes times a scale, 16 at a time with integer and float arithmetic (no table):
+ * the 7 magnitude bits placed at the top of a float32's exponent and mantissa give the
+ * value times 2^-120, exactly, subnormals included; then one float32 multiply by the
+ * scale, as lib/quant.h does; then optionally the round to BF16 that DeepSeek's
+ * dequantization stores. */
+static inline uint32_t bf16_round_bits(uint32_t u) { return (u + 0x7fffu + ((u >> 16) & 1)) & 0xffff0000u; }
+
+CKPT_CLONES static void e4m3_run(const uint8_t *w, size_t n, float s, bool rnd, float *out)
+{
+	size_t j = 0;
+	for (; j + 16 <= n; j += 16) {
+		v16u c = v16u_from_bytes(w + j);
+		v16u sign = (c & 0x80) << 24;
+		v16f f = (v16f)((c & 0x7f) << 20) * 0x1p120f;
+		f = (v16f)((v16u)f | sign) * s;
+		v16u u = (v16u)f;
+		if (rnd)
+			u = (u + 0x7fffu + ((u >> 16) & 1)) & 0xffff0000u;
+		v16u nan = (v16u)((c & 0x7f) == 0x7f);
+		u = (u & ~nan) | (nan & (sign | 0x7fc00000u));
+		memcpy(out + j, &u, sizeof u);
+	}
+	for (; j < n; j++) {
+		uint32_t c = w[j], sign = (c & 0x80) << 24, u;
+		float f = dt_bits_f32((c & 0x7f) << 20) * 0x1p120f;
+		f = dt_bits_f32(dt_f32_bits(f) | sign) * s;
+		u = rnd ? bf16_round_bits(dt_f32_bits(f)) : dt_f32_bits(f);
+		if ((c & 0x7f) == 0x7f)
+			u = sign | 0x7fc00000u;
+		out[j] = dt_bits_f32(u);
+	}
+}
+
+CKPT_CLONES static void bf16_run(const uint8_t *src, size_t n, float *out)
+{
+	size_t j = 0;
+	for (; j + 16 <= n; j += 16) {
+		v16u u = v16u_from_u16(src + 2 * j) << 16;
+		memcpy(out + j, &u, sizeof u);
+	}
+	for (; j < n; j++) {
+		uint16_t h;
+		memcpy(&h, src + 2 * j, 2);
+		out[j] = dt_bf16_to_f32(h);
+	}
+}
+
 /* n values of stored row r from column c, into out. */
-static void read_run(const struct vpiece *p, uint64_t C, uint64_t r, uint64_t c, uint64_t n, float *out)
+static void read_run(const struct vpiece *p, uint64_t C, uint64_t r, uint64_t c, uint64_t n, float *out,
+		     unsigned flags)
 {
 	const uint8_t *base = st_bytes(p->f, p->t);
+	bool rnd = (flags & VIEW_ROUND_BF16) != 0;
+	if (p->s && p->t->dtype == DT_F8_E4M3) {
+		for (uint64_t j = 0; j < n;) {
+			uint64_t end = ((c + j) / p->bn + 1) * p->bn - c;
+			if (end > n)
+				end = n;
+			e4m3_run(base + r * C + c + j, (size_t)(end - j), scale_at(p, r, c + j), rnd, out + j);
+			j = end;
+		}
+		return;
+	}
+	if (p->t->dtype == DT_BF16 && !p->s) {
+		bf16_run(base + 2 * (r * C + c), (size_t)n, out);
+		return;
+	}
 	dt_to_f32(p->t->dtype, base, r * C + c, (size_t)n, out);
 	if (!p->s)
 		return;
@@ -197,15 +263,18 @@ static void read_run(const struct vpiece *p, uint64_t C, uint64_t r, uint64_t c,
 		if (end > n)
 			end = n;
 		float s = scale_at(p, r, c + j);
-		for (; j < end; j++)
+		for (; j < end; j++) {
 			out[j] *= s;
+			if (rnd)
+				out[j] = dt_bf16_to_f32(dt_f32_to_bf16(out[j]));
+		}
 	}
 }
 
-int view_read_f32(const struct vtensor *t, uint64_t r0, uint64_t nr, float *out)
+int view_read_rows(const struct vtensor *t, uint64_t r0, uint64_t nr, float *out, size_t ld, unsigned flags)
 {
 	char q[ERR_QUOTE];
-	if (r0 + nr > t->rows)
+	if (r0 + nr > t->rows || r0 + nr < r0)
 		return err_set("tensor %s: rows %" PRIu64 "..%" PRIu64 " are outside its %" PRIu64, err_quote(t->name, q),
 			       r0, r0 + nr, t->rows);
 	if (!dt_has_value(t->stored))
@@ -219,17 +288,203 @@ int view_read_f32(const struct vtensor *t, uint64_t r0, uint64_t nr, float *out)
 		(void)R;
 		for (uint64_t d = lo; d < hi; d++) {
 			uint64_t i = d - p->dr;
-			float *o = out + (d - r0) * t->cols + p->dc;
+			float *o = out + (d - r0) * ld + p->dc;
 			if (!p->transposed) {
-				read_run(p, C, p->sr + (p->perm ? p->perm[i] : i), p->sc, p->nc, o);
+				read_run(p, C, p->sr + (p->perm ? p->perm[i] : i), p->sc, p->nc, o, flags);
 				continue;
 			}
 			/* canonical row i is stored column sc + i */
 			for (uint64_t j = 0; j < p->nc; j++)
-				read_run(p, C, p->sr + j, p->sc + i, 1, o + j);
+				read_run(p, C, p->sr + j, p->sc + i, 1, o + j, flags);
 		}
 	}
 	return 0;
+}
+
+int view_read_f32(const struct vtensor *t, uint64_t r0, uint64_t nr, float *out)
+{
+	return view_read_rows(t, r0, nr, out, (size_t)t->cols, 0);
+}
+
+/* ---- rows as BF16 ---- */
+
+/* Sign-magnitude FP8 codes (e4m3fn, e5m2): the code with the sign bit set is the exact
+ * negative, and so is its scaled and rounded value (round to nearest even is symmetric).
+ * So one table of 128 BF16 values per block, bf16(float32(code) * scale), and the sign bit
+ * flipped in, gives DeepSeek's dequantization bit for bit. */
+static bool sign_magnitude_fp8(enum dt t) { return t == DT_F8_E4M3 || t == DT_F8_E5M2; }
+
+static void fp8_tab_scalar(const uint8_t *w, size_t n, const uint16_t *tab, uint16_t *out)
+{
+	for (size_t j = 0; j < n; j++)
+		out[j] = (uint16_t)(tab[w[j] & 0x7f] ^ ((w[j] & 0x80) << 8));
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
+typedef uint16_t v32s __attribute__((vector_size(64)));
+typedef uint8_t v32b __attribute__((vector_size(32)));
+
+/* 32 codes at a time: two-register word permutes look the 128 entries up (the shuffle
+ * takes its index modulo 64, so bit 6 picks the pair of registers). */
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void fp8_tab_avx512(const uint8_t *w, size_t n,
+										    const uint16_t *tab, uint16_t *out)
+{
+	v32s t0, t1, t2, t3;
+	memcpy(&t0, tab, 64);
+	memcpy(&t1, tab + 32, 64);
+	memcpy(&t2, tab + 64, 64);
+	memcpy(&t3, tab + 96, 64);
+	size_t j = 0;
+	for (; j + 32 <= n; j += 32) {
+		v32b b;
+		/* the codes come from memory once: ask for them well ahead */
+		__builtin_prefetch(w + j + 2048);
+		memcpy(&b, w + j, sizeof b);
+		v32s c = __builtin_convertvector(b, v32s);
+		v32s lo = __builtin_shuffle(t0, t1, c), hi = __builtin_shuffle(t2, t3, c);
+		v32s m = (v32s)((c & 0x40) != 0);
+		v32s r = ((lo & ~m) | (hi & m)) ^ ((c & 0x80) << 8);
+		memcpy(out + j, &r, sizeof r);
+	}
+	fp8_tab_scalar(w + j, n - j, tab, out + j);
+}
+
+static void fp8_tab_run(const uint8_t *w, size_t n, const uint16_t *tab, uint16_t *out)
+{
+	if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+		fp8_tab_avx512(w, n, tab, out);
+	else
+		fp8_tab_scalar(w, n, tab, out);
+}
+#else
+#define fp8_tab_run fp8_tab_scalar
+#endif
+
+bool vtensor_bf16_readable(const struct vtensor *t)
+{
+	for (size_t k = 0; k < t->npieces; k++) {
+		const struct vpiece *p = &t->p[k];
+		if (p->transposed)
+			return false;
+		if (!(p->t->dtype == DT_BF16 && !p->s) && !(p->s && sign_magnitude_fp8(p->t->dtype)))
+			return false;
+	}
+	return t->npieces > 0;
+}
+
+/* tab[m] = bf16(mag[m] * s) for the 128 magnitudes, rounded as dt_f32_to_bf16 does. */
+CKPT_CLONES static void bf16_table(const float *mag, float s, uint16_t *tab)
+{
+	for (int i = 0; i < 128; i += 16) {
+		v16u u = (v16u)(v16f_load(mag + i) * s);
+		v16u nan = (v16u)((u & 0x7fffffffu) > 0x7f800000u);
+		v16u r = ((u | 0x400000u) & nan) | ((u + 0x7fffu + ((u >> 16) & 1)) & ~nan);
+		v16s h = __builtin_convertvector(r >> 16, v16s);
+		memcpy(tab + i, &h, sizeof h);
+	}
+}
+
+/* The tables of block row br for column blocks cb0 .. cb0 + nb - 1 of a piece. */
+static void fp8_tables(const struct vpiece *p, const float *mag, uint64_t br, uint64_t cb0, uint64_t nb,
+		       uint16_t *tab)
+{
+	for (uint64_t b = 0; b < nb; b++)
+		bf16_table(mag, scale_at(p, br * p->bm, (cb0 + b) * p->bn), tab + b * 128);
+}
+
+int view_read_rows_bf16(const struct vtensor *t, uint64_t r0, uint64_t nr, uint16_t *out, size_t ld)
+{
+	char q[ERR_QUOTE];
+	if (r0 + nr > t->rows || r0 + nr < r0)
+		return err_set("tensor %s: rows %" PRIu64 "..%" PRIu64 " are outside its %" PRIu64, err_quote(t->name, q),
+			       r0, r0 + nr, t->rows);
+	if (!vtensor_bf16_readable(t))
+		return err_set("tensor %s: its values are not BF16", err_quote(t->name, q));
+	uint16_t *tab = NULL;
+	size_t tab_cap = 0;
+	for (size_t k = 0; k < t->npieces; k++) {
+		const struct vpiece *p = &t->p[k];
+		uint64_t lo = p->dr > r0 ? p->dr : r0, hi = p->dr + p->nr < r0 + nr ? p->dr + p->nr : r0 + nr;
+		uint64_t R, C, cb0 = 0, nb = 0, cur = UINT64_MAX;
+		fold(p->t->ndim, p->t->shape, &R, &C);
+		(void)R;
+		const uint8_t *base = st_bytes(p->f, p->t);
+		float mag[128];
+		if (p->s && lo < hi) {
+			uint8_t codes[128];
+			for (unsigned m = 0; m < 128; m++)
+				codes[m] = (uint8_t)m;
+			dt_to_f32(p->t->dtype, codes, 0, 128, mag);
+			cb0 = p->sc / p->bn;
+			nb = (p->sc + p->nc - 1) / p->bn - cb0 + 1;
+			if (tab_cap < nb * 128) {
+				free(tab);
+				tab_cap = nb * 128;
+				tab = xmalloc(tab_cap * sizeof *tab);
+			}
+		}
+		for (uint64_t d = lo; d < hi; d++) {
+			uint64_t i = d - p->dr, r = p->sr + (p->perm ? p->perm[i] : i);
+			uint16_t *o = out + (d - r0) * ld + p->dc;
+			if (!p->s) {
+				memcpy(o, base + 2 * (r * C + p->sc), p->nc * 2);
+				continue;
+			}
+			if (r / p->bm != cur) {
+				cur = r / p->bm;
+				fp8_tables(p, mag, cur, cb0, nb, tab);
+			}
+			const uint8_t *w = base + r * C;
+			for (uint64_t j = p->sc; j < p->sc + p->nc;) {
+				uint64_t end = (j / p->bn + 1) * p->bn;
+				if (end > p->sc + p->nc)
+					end = p->sc + p->nc;
+				fp8_tab_run(w + j, (size_t)(end - j), tab + (j / p->bn - cb0) * 128, o + (j - p->sc));
+				j = end;
+			}
+		}
+	}
+	free(tab);
+	return 0;
+}
+
+const uint16_t *vtensor_bf16_direct(const struct vtensor *t, uint64_t r0)
+{
+	if (t->npieces != 1)
+		return NULL;
+	const struct vpiece *p = &t->p[0];
+	uint64_t R, C;
+	fold(p->t->ndim, p->t->shape, &R, &C);
+	if (p->t->dtype != DT_BF16 || p->s || p->transposed || p->perm || p->sc || p->nc != C || p->dr || p->dc ||
+	    r0 >= t->rows)
+		return NULL;
+	return (const uint16_t *)(const void *)st_bytes(p->f, p->t) + (p->sr + r0) * C;
+}
+
+/* Drop the resident pages of bytes [from, to) of a read-only mapping; pages shared with
+ * neighbouring tensors go too (they are read back from the file when touched). */
+static void drop_range(const uint8_t *from, const uint8_t *to)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a = (uintptr_t)from & ~(page - 1), b = ((uintptr_t)to + page - 1) & ~(page - 1);
+	if (b > a)
+		madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+void vtensor_release(const struct vtensor *t)
+{
+	for (size_t k = 0; k < t->npieces; k++) {
+		const struct vpiece *p = &t->p[k];
+		uint64_t R, C, es = dt_bits(p->t->dtype) / 8;
+		fold(p->t->ndim, p->t->shape, &R, &C);
+		const uint8_t *base = st_bytes(p->f, p->t);
+		if (es && !p->transposed && !p->perm && p->nr)
+			drop_range(base + (p->sr * C + p->sc) * es, base + ((p->sr + p->nr - 1) * C + p->sc + p->nc) * es);
+		else
+			drop_range(base, base + st_nbytes(p->t));
+		if (p->s)
+			drop_range(st_bytes(p->sf, p->s), st_bytes(p->sf, p->s) + st_nbytes(p->s));
+	}
 }
 
 int vpiece_read_bytes(const struct vpiece *p, uint64_t i0, uint64_t n, uint8_t *out)

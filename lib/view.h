@@ -87,6 +87,35 @@ const struct vtensor *view_find(const struct view *v, const char *name);
 /* Rows [r0, r0 + nr) of a canonical tensor as float32, row-major (nr * cols values). */
 int view_read_f32(const struct vtensor *t, uint64_t r0, uint64_t nr, float *out);
 
+enum {
+	/* Round dequantized FP8 values to BF16, as DeepSeek's weight_dequant stores them (the
+	 * tensor's dtype says so): bf16(float32(w) * float32(scale)).  Without it they stay
+	 * the float32 products.  Values that are not dequantized are never rounded. */
+	VIEW_ROUND_BF16 = 1,
+};
+
+/* The same as view_read_f32, with row i of the result at out + i * ld (ld >= cols) and
+ * flags above; FP8 e4m3 blocks are decoded 16 values at a time.  The reader of choice
+ * for row blocks of large weights. */
+int view_read_rows(const struct vtensor *t, uint64_t r0, uint64_t nr, float *out, size_t ld, unsigned flags);
+
+/* Whether t's values are BF16 that view_read_rows_bf16 can produce: every piece stored
+ * BF16, or sign-magnitude FP8 (e4m3fn, e5m2) with a block scale, and not transposed. */
+bool vtensor_bf16_readable(const struct vtensor *t);
+/* Rows as BF16 bit patterns, row i at out + i * ld: the values view_read_rows gives with
+ * VIEW_ROUND_BF16, bit for bit, at half the size; FP8 blocks are decoded through one
+ * 128-entry table per block (AVX-512 word permutes where the CPU has them). */
+int view_read_rows_bf16(const struct vtensor *t, uint64_t r0, uint64_t nr, uint16_t *out, size_t ld);
+
+/* Row r0 of t in the mapped file when t is one stored BF16 tensor whose rows are the
+ * canonical rows (rows cols apart, read in place: no copy); NULL otherwise. */
+const uint16_t *vtensor_bf16_direct(const struct vtensor *t, uint64_t r0);
+
+/* The stored bytes behind t (and their block scales) are not needed for now: their pages
+ * leave the process's resident set and are read from the file again if touched.  Lets a
+ * reader of a large checkpoint keep its memory bounded by what it holds at a time. */
+void vtensor_release(const struct vtensor *t);
+
 /* Rows [r0, r0 + nr) of a canonical tensor as stored bytes, row-major (nr * cols elements),
  * assembled from its pieces; only for unscaled pieces of one whole-byte dtype.  Lets a
  * check compare bytes of a tensor that is stored in parts. */

@@ -1,0 +1,565 @@
+#include "model.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "kern.h"
+
+/* ---- tensors by name, with the shapes the config implies ---- */
+
+static int need(const struct infer_model *m, const struct vtensor **out, bool optional, uint64_t d0,
+		uint64_t d1, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* d1 == 0: a vector of d0 values; else a [d0, d1] matrix. */
+static int need(const struct infer_model *m, const struct vtensor **out, bool optional, uint64_t d0,
+		uint64_t d1, const char *fmt, ...)
+{
+	char name[256], q[ERR_QUOTE];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(name, sizeof name, fmt, ap);
+	va_end(ap);
+	const struct vtensor *t = view_find(m->v, name);
+	*out = t;
+	if (!t)
+		return optional ? 0 : err_set("%s: tensor %s is missing", m->v->path, err_quote(name, q));
+	bool ok = d1 ? t->ndim == 2 && t->shape[0] == d0 && t->shape[1] == d1 : t->ndim == 1 && t->shape[0] == d0;
+	if (!ok) {
+		char got[64];
+		st_shape_str(t->ndim, t->shape, got, sizeof got);
+		if (d1)
+			return err_set("%s: tensor %s has shape %s, the config says [%" PRIu64 ", %" PRIu64 "]",
+				       m->v->path, err_quote(name, q), got, d0, d1);
+		return err_set("%s: tensor %s has shape %s, the config says [%" PRIu64 "]", m->v->path,
+			       err_quote(name, q), got, d0);
+	}
+	if (!dt_has_value(t->stored))
+		return err_set("%s: tensor %s: %s values cannot be read as numbers", m->v->path, err_quote(name, q),
+			       dt_name(t->stored));
+	return 0;
+}
+
+static int layer_get(struct infer_model *m, size_t l, struct infer_layer **out)
+{
+	const struct ds_config *c = &m->cfg;
+	struct infer_layer *L = &m->layer[l];
+	*out = L;
+	if (L->ready)
+		return 0;
+	uint64_t H = (uint64_t)c->hidden_size, nh = (uint64_t)c->num_attention_heads;
+	uint64_t dn = (uint64_t)c->qk_nope_head_dim, dr = (uint64_t)c->qk_rope_head_dim, dv = (uint64_t)c->v_head_dim;
+	uint64_t C = (uint64_t)c->kv_lora_rank, ql = (uint64_t)c->q_lora_rank;
+	const char *p = "model.layers.";
+	L->mtp = l >= m->nlayers;
+	L->moe = (int64_t)l >= c->first_k_dense_replace;
+	if (need(m, &L->attn_norm, false, H, 0, "%s%zu.input_layernorm.weight", p, l) ||
+	    need(m, &L->ffn_norm, false, H, 0, "%s%zu.post_attention_layernorm.weight", p, l) ||
+	    need(m, &L->wkv_a, false, C + dr, H, "%s%zu.self_attn.kv_a_proj_with_mqa.weight", p, l) ||
+	    need(m, &L->kv_norm, false, C, 0, "%s%zu.self_attn.kv_a_layernorm.weight", p, l) ||
+	    need(m, &L->wkv_b, false, nh * (dn + dv), C, "%s%zu.self_attn.kv_b_proj.weight", p, l) ||
+	    need(m, &L->wo, false, H, nh * dv, "%s%zu.self_attn.o_proj.weight", p, l))
+		return -1;
+	if (ql) {
+		if (need(m, &L->wq_a, false, ql, H, "%s%zu.self_attn.q_a_proj.weight", p, l) ||
+		    need(m, &L->q_norm, false, ql, 0, "%s%zu.self_attn.q_a_layernorm.weight", p, l) ||
+		    need(m, &L->wq_b, false, nh * (dn + dr), ql, "%s%zu.self_attn.q_b_proj.weight", p, l))
+			return -1;
+	} else if (need(m, &L->wq, false, nh * (dn + dr), H, "%s%zu.self_attn.q_proj.weight", p, l)) {
+		return -1;
+	}
+	static const char *proj[3] = {"gate_proj", "up_proj", "down_proj"};
+	if (!L->moe) {
+		uint64_t I = (uint64_t)c->intermediate_size;
+		for (int k = 0; k < 3; k++)
+			if (need(m, &L->mlp[k], false, k == 2 ? H : I, k == 2 ? I : H, "%s%zu.mlp.%s.weight", p, l, proj[k]))
+				return -1;
+	} else {
+		uint64_t E = (uint64_t)c->n_routed_experts, I = (uint64_t)c->moe_intermediate_size;
+		uint64_t S = I * (uint64_t)(c->n_shared_experts > 0 ? c->n_shared_experts : 0);
+		if (need(m, &L->router, false, E, H, "%s%zu.mlp.gate.weight", p, l) ||
+		    need(m, &L->bias, true, E, 0, "%s%zu.mlp.gate.e_score_correction_bias", p, l))
+			return -1;
+		if (!L->expert)
+			L->expert = xcalloc(E * 3, sizeof *L->expert);
+		for (uint64_t e = 0; e < E; e++)
+			for (int k = 0; k < 3; k++)
+				if (need(m, &L->expert[e * 3 + k], false, k == 2 ? H : I, k == 2 ? I : H,
+					 "%s%zu.mlp.experts.%" PRIu64 ".%s.weight", p, l, e, proj[k]))
+					return -1;
+		for (int k = 0; S && k < 3; k++)
+			if (need(m, &L->shared[k], false, k == 2 ? H : S, k == 2 ? S : H, "%s%zu.mlp.shared_experts.%s.weight",
+				 p, l, proj[k]))
+				return -1;
+	}
+	if (L->mtp) {
+		uint64_t V = (uint64_t)c->vocab_size;
+		if (need(m, &L->embed, true, V, H, "%s%zu.embed_tokens.weight", p, l) ||
+		    need(m, &L->enorm, false, H, 0, "%s%zu.enorm.weight", p, l) ||
+		    need(m, &L->hnorm, false, H, 0, "%s%zu.hnorm.weight", p, l) ||
+		    need(m, &L->eh_proj, false, H, 2 * H, "%s%zu.eh_proj.weight", p, l) ||
+		    need(m, &L->head_norm, false, H, 0, "%s%zu.shared_head.norm.weight", p, l) ||
+		    need(m, &L->head, true, V, H, "%s%zu.shared_head.head.weight", p, l))
+			return -1;
+		if (!L->embed && need(m, &m->embed, false, V, H, "model.embed_tokens.weight"))
+			return -1;
+		if (!L->head && !m->head && need(m, &m->head, false, V, H, "lm_head.weight"))
+			return -1;
+	}
+	L->ready = true;
+	return 0;
+}
+
+int infer_open(struct infer_model *m, const struct view *v, const struct ds_config *cfg, struct pool *pool,
+	       unsigned flags)
+{
+	memset(m, 0, sizeof *m);
+	m->v = v;
+	m->cfg = *cfg;
+	m->pool = pool;
+	m->flags = flags;
+	const struct ds_config *c = &m->cfg;
+	if (ds_config_require(c, v->path))
+		return -1;
+	if (c->num_hidden_layers > 100000 || c->num_nextn_predict_layers > 100 || c->hidden_size <= 0 ||
+	    c->num_attention_heads <= 0 || c->vocab_size <= 0 || c->kv_lora_rank <= 0 || c->v_head_dim <= 0)
+		return err_set("%s: the config's model sizes are out of range", v->path);
+	if (c->rms_norm_eps < 0 || !isfinite(c->rms_norm_eps))
+		return err_set("%s: rms_norm_eps is not a finite non-negative number", v->path);
+	if (rope_init(&m->rope, c))
+		return err_prefix("%s: ", v->path);
+	if (c->first_k_dense_replace < c->num_hidden_layers + c->num_nextn_predict_layers &&
+	    route_cfg_init(&m->route, c)) {
+		rope_free(&m->rope);
+		return err_prefix("%s: ", v->path);
+	}
+	m->nlayers = (size_t)c->num_hidden_layers;
+	m->nmtp = (size_t)c->num_nextn_predict_layers;
+	m->layer = xcalloc(m->nlayers + m->nmtp + 1, sizeof *m->layer);
+	lin_init(&m->lin, pool, VIEW_ROUND_BF16);
+	m->lin.release = (flags & INFER_RELEASE) != 0;
+	return 0;
+}
+
+void infer_close(struct infer_model *m)
+{
+	for (size_t l = 0; m->layer && l < m->nlayers + m->nmtp; l++)
+		free(m->layer[l].expert);
+	free(m->layer);
+	rope_free(&m->rope);
+	lin_fini(&m->lin);
+	memset(m, 0, sizeof *m);
+}
+
+/* ---- pieces of a layer ---- */
+
+static int read_vec(const struct infer_model *m, const struct vtensor *t, float *out)
+{
+	int rc = view_read_rows(t, 0, 1, out, (size_t)t->cols, VIEW_ROUND_BF16);
+	if (m->flags & INFER_RELEASE)
+		vtensor_release(t);
+	return rc;
+}
+
+/* out[n] = rmsnorm(x[n]) * w for n rows of d values (ldx, ldo apart). */
+static int norm_rows(const struct infer_model *m, const struct vtensor *w, const float *x, size_t ldx, float *out,
+		     size_t ldo, size_t n, size_t d)
+{
+	float *wv = xmalloc(d * sizeof *wv);
+	int rc = read_vec(m, w, wv);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		kern_rmsnorm(out + i * ldo, x + i * ldx, wv, d, m->cfg.rms_norm_eps);
+	free(wv);
+	return rc;
+}
+
+static struct lin_job job(const struct vtensor *w, const float *x, size_t ldx, size_t n, float *y, size_t ldy)
+{
+	return (struct lin_job){w, x, ldx, n, y, ldy};
+}
+
+struct attn_ctx {
+	const struct infer_model *m;
+	size_t B, T, nh, dq, dv;
+	const float *Q, *K, *V;      /* [N][nh][dq], [N][nh][dq], V rows ldv apart, head h at h*vstride */
+	size_t ldv, vstride;
+	float *out;                  /* [N][nh * dv] */
+};
+
+/* One sequence and one head: causal softmax attention over its T positions. */
+static void attn_task(void *ctx, size_t i, unsigned worker)
+{
+	(void)worker;
+	struct attn_ctx *a = ctx;
+	size_t b = i / a->nh, h = i % a->nh, T = a->T, dq = a->dq, dv = a->dv;
+	double *p = xmalloc(T * sizeof *p), *acc = xmalloc(dv * sizeof *acc);
+	double scale = a->m->rope.softmax_scale;
+	for (size_t s = 0; s < T; s++) {
+		const float *q = a->Q + ((b * T + s) * a->nh + h) * dq;
+		double mx = -INFINITY, sum = 0;
+		for (size_t t = 0; t <= s; t++) {
+			p[t] = (double)kern_dot(q, a->K + ((b * T + t) * a->nh + h) * dq, dq) * scale;
+			mx = p[t] > mx ? p[t] : mx;
+		}
+		for (size_t t = 0; t <= s; t++)
+			sum += p[t] = exp(p[t] - mx);
+		for (size_t j = 0; j < dv; j++)
+			acc[j] = 0;
+		for (size_t t = 0; t <= s; t++) {
+			/* the reference rounds the probabilities to float32 */
+			double w = (float)(p[t] / sum);
+			const float *v = a->V + (b * T + t) * a->ldv + h * a->vstride;
+			for (size_t j = 0; j < dv; j++)
+				acc[j] += w * v[j];
+		}
+		float *o = a->out + (b * T + s) * a->nh * dv + h * dv;
+		for (size_t j = 0; j < dv; j++)
+			o[j] = (float)acc[j];
+	}
+	free(p);
+	free(acc);
+}
+
+/* MLA: x [N][H] (normed) -> out [N][H]. */
+static int attention(struct infer_model *m, struct infer_layer *L, const float *x, size_t B, size_t T, float *out)
+{
+	const struct ds_config *c = &m->cfg;
+	size_t N = B * T, H = (size_t)c->hidden_size, nh = (size_t)c->num_attention_heads;
+	size_t dn = (size_t)c->qk_nope_head_dim, dr = (size_t)c->qk_rope_head_dim, dv = (size_t)c->v_head_dim;
+	size_t C = (size_t)c->kv_lora_rank, ql = (size_t)c->q_lora_rank, dq = dn + dr;
+	float *q = xmalloc(N * nh * dq * sizeof *q), *kv = xmalloc(N * (C + dr) * sizeof *kv);
+	float *qa = ql ? xmalloc(N * ql * sizeof *qa) : NULL, *cn = xmalloc(N * C * sizeof *cn);
+	float *kvb = xmalloc(N * nh * (dn + dv) * sizeof *kvb), *k = xmalloc(N * nh * dq * sizeof *k);
+	float *ao = xmalloc(N * nh * dv * sizeof *ao);
+	int rc = -1;
+	struct lin_job j[2];
+	if (ql) {
+		j[0] = job(L->wq_a, x, H, N, qa, ql);
+		j[1] = job(L->wkv_a, x, H, N, kv, C + dr);
+		if (lin_run(&m->lin, j, 2) || norm_rows(m, L->q_norm, qa, ql, qa, ql, N, ql))
+			goto out;
+		j[0] = job(L->wq_b, qa, ql, N, q, nh * dq);
+		if (lin_run(&m->lin, j, 1))
+			goto out;
+	} else {
+		j[0] = job(L->wq, x, H, N, q, nh * dq);
+		j[1] = job(L->wkv_a, x, H, N, kv, C + dr);
+		if (lin_run(&m->lin, j, 2))
+			goto out;
+	}
+	if (norm_rows(m, L->kv_norm, kv, C + dr, cn, C, N, C))
+		goto out;
+	j[0] = job(L->wkv_b, cn, C, N, kvb, nh * (dn + dv));
+	if (lin_run(&m->lin, j, 1))
+		goto out;
+	rope_positions(&m->rope, T);
+	for (size_t n = 0; n < N; n++) {
+		size_t pos = n % T;
+		float *kpe = kv + n * (C + dr) + C;
+		rope_apply(&m->rope, kpe, pos);
+		for (size_t h = 0; h < nh; h++) {
+			rope_apply(&m->rope, q + (n * nh + h) * dq + dn, pos);
+			float *kh = k + (n * nh + h) * dq;
+			memcpy(kh, kvb + n * nh * (dn + dv) + h * (dn + dv), dn * sizeof *kh);
+			memcpy(kh + dn, kpe, dr * sizeof *kh);
+		}
+	}
+	struct attn_ctx a = {m, B, T, nh, dq, dv, q, k, kvb + dn, nh * (dn + dv), dn + dv, ao};
+	pool_for(m->pool, B * nh, attn_task, &a);
+	j[0] = job(L->wo, ao, nh * dv, N, out, H);
+	rc = lin_run(&m->lin, j, 1);
+out:
+	free(q);
+	free(kv);
+	free(qa);
+	free(cn);
+	free(kvb);
+	free(k);
+	free(ao);
+	return rc;
+}
+
+/* down(silu(gate(x)) * up(x)) for several MLPs at once: w[3 * i + {0,1,2}], inputs x_i
+ * (n_i rows of H), outputs y_i (n_i rows of H), inner sizes from the weights. */
+static int mlps(struct infer_model *m, const struct vtensor *const *w, const float *const *x, const size_t *n,
+		float *const *y, size_t count)
+{
+	size_t H = (size_t)m->cfg.hidden_size, tot = 0;
+	for (size_t i = 0; i < count; i++)
+		tot += n[i] * (size_t)w[3 * i]->rows;
+	float *g = xmalloc((tot ? tot : 1) * sizeof *g), *u = xmalloc((tot ? tot : 1) * sizeof *u);
+	struct lin_job *j = xmalloc(2 * (count ? count : 1) * sizeof *j);
+	size_t off = 0;
+	for (size_t i = 0; i < count; i++) {
+		size_t I = (size_t)w[3 * i]->rows;
+		j[2 * i] = job(w[3 * i], x[i], H, n[i], g + off, I);
+		j[2 * i + 1] = job(w[3 * i + 1], x[i], H, n[i], u + off, I);
+		off += n[i] * I;
+	}
+	int rc = lin_run(&m->lin, j, 2 * count);
+	if (rc == 0) {
+		kern_silu_mul(g, u, tot);
+		off = 0;
+		for (size_t i = 0; i < count; i++) {
+			size_t I = (size_t)w[3 * i]->rows;
+			j[i] = job(w[3 * i + 2], g + off, I, n[i], y[i], H);
+			off += n[i] * I;
+		}
+		rc = lin_run(&m->lin, j, count);
+	}
+	free(g);
+	free(u);
+	free(j);
+	return rc;
+}
+
+/* Routed experts plus shared experts: x [N][H] (normed) -> out [N][H]. */
+static int moe(struct infer_model *m, struct infer_layer *L, const float *x, size_t N, float *out)
+{
+	const struct route_cfg *rt = &m->route;
+	size_t H = (size_t)m->cfg.hidden_size, E = rt->n_experts, K = rt->top_k;
+	float *logits = xmalloc(N * E * sizeof *logits), *bias = NULL;
+	unsigned *idx = xmalloc(N * K * sizeof *idx);
+	float *wt = xmalloc(N * K * sizeof *wt);
+	size_t *cnt = xcalloc(E + 1, sizeof *cnt), *start = xcalloc(E + 1, sizeof *start);
+	size_t *tok = xmalloc(N * K * sizeof *tok);
+	float *tw = xmalloc(N * K * sizeof *tw), *xin = xmalloc(N * K * H * sizeof *xin);
+	float *yout = xmalloc(N * K * H * sizeof *yout), *acc = xcalloc(N * H, sizeof *acc);
+	const struct vtensor **w = xmalloc(3 * E * sizeof *w);
+	const float **xs = xmalloc(E * sizeof *xs);
+	float **ys = xmalloc(E * sizeof *ys);
+	size_t *ns = xmalloc(E * sizeof *ns);
+	int rc = -1;
+	struct lin_job j = job(L->router, x, H, N, logits, E);
+	if (lin_run(&m->lin, &j, 1))
+		goto out;
+	if (L->bias) {
+		bias = xmalloc(E * sizeof *bias);
+		if (read_vec(m, L->bias, bias))
+			goto out;
+	}
+	for (size_t n = 0; n < N; n++) {
+		route_token(rt, logits + n * E, bias, idx + n * K, wt + n * K);
+		for (size_t k = 0; k < K; k++)
+			cnt[idx[n * K + k]]++;
+	}
+	for (size_t e = 0; e < E; e++)
+		start[e + 1] = start[e] + cnt[e];
+	memset(cnt, 0, E * sizeof *cnt);
+	/* the tokens of each expert, in token order, with their inputs gathered */
+	for (size_t n = 0; n < N; n++)
+		for (size_t k = 0; k < K; k++) {
+			size_t e = idx[n * K + k], at = start[e] + cnt[e]++;
+			tok[at] = n;
+			tw[at] = wt[n * K + k];
+			memcpy(xin + at * H, x + n * H, H * sizeof *xin);
+		}
+	/* all active experts in one pass, or one at a time when pages are given back after
+	 * use (then only one expert's weights are resident at once) */
+	size_t batch = (m->flags & INFER_RELEASE) ? 1 : E, nb = 0;
+	for (size_t e = 0; e < E; e++) {
+		if (cnt[e]) {
+			memcpy(w + 3 * nb, L->expert + 3 * e, 3 * sizeof *w);
+			xs[nb] = xin + start[e] * H;
+			ys[nb] = yout + start[e] * H;
+			ns[nb] = cnt[e];
+			nb++;
+			m->experts_run++;
+		}
+		if (nb && (nb == batch || e + 1 == E)) {
+			if (mlps(m, w, xs, ns, ys, nb))
+				goto out;
+			nb = 0;
+		}
+	}
+	/* weighted sum in expert order, as transformers adds them (into float32) */
+	for (size_t e = 0; e < E; e++)
+		for (size_t at = start[e]; at < start[e + 1]; at++) {
+			float *a = acc + tok[at] * H;
+			const float *y = yout + at * H;
+			for (size_t i = 0; i < H; i++)
+				a[i] = (float)((double)a[i] + (double)tw[at] * y[i]);
+		}
+	if (L->shared[0]) {
+		const float *xv[1] = {x};
+		float *yv[1] = {out};
+		if (mlps(m, L->shared, xv, &N, yv, 1))
+			goto out;
+		for (size_t i = 0; i < N * H; i++)
+			out[i] = (float)((double)acc[i] + out[i]);
+	} else {
+		memcpy(out, acc, N * H * sizeof *out);
+	}
+	rc = 0;
+out:
+	free(logits);
+	free(bias);
+	free(idx);
+	free(wt);
+	free(cnt);
+	free(start);
+	free(tok);
+	free(tw);
+	free(xin);
+	free(yout);
+	free(acc);
+	free(w);
+	free(xs);
+	free(ys);
+	free(ns);
+	return rc;
+}
+
+int infer_layer(struct infer_model *m, size_t l, float *h, size_t B, size_t T)
+{
+	struct infer_layer *L;
+	if (l >= m->nlayers + m->nmtp)
+		return err_set("%s: there is no layer %zu (%zu layers, %zu MTP)", m->v->path, l, m->nlayers, m->nmtp);
+	if (layer_get(m, l, &L))
+		return -1;
+	size_t N = B * T, H = (size_t)m->cfg.hidden_size;
+	float *x = xmalloc(N * H * sizeof *x), *y = xmalloc(N * H * sizeof *y);
+	int rc = -1;
+	if (norm_rows(m, L->attn_norm, h, H, x, H, N, H) || attention(m, L, x, B, T, y))
+		goto out;
+	for (size_t i = 0; i < N * H; i++)
+		h[i] += y[i];
+	if (norm_rows(m, L->ffn_norm, h, H, x, H, N, H))
+		goto out;
+	if (L->moe) {
+		if (moe(m, L, x, N, y))
+			goto out;
+	} else {
+		const float *xv[1] = {x};
+		float *yv[1] = {y};
+		if (mlps(m, L->mlp, xv, &N, yv, 1))
+			goto out;
+	}
+	for (size_t i = 0; i < N * H; i++)
+		h[i] += y[i];
+	rc = 0;
+out:
+	free(x);
+	free(y);
+	return rc;
+}
+
+static int embed_rows(struct infer_model *m, const struct vtensor *emb, const int64_t *tokens, size_t N, float *h,
+		      size_t ldh)
+{
+	for (size_t n = 0; n < N; n++) {
+		if (tokens[n] < 0 || tokens[n] >= m->cfg.vocab_size)
+			return err_set("token %" PRId64 " is outside the vocabulary (vocab_size %" PRId64 ")", tokens[n],
+				       m->cfg.vocab_size);
+		if (view_read_rows(emb, (uint64_t)tokens[n], 1, h + n * ldh, ldh, VIEW_ROUND_BF16))
+			return -1;
+	}
+	if (m->flags & INFER_RELEASE)
+		vtensor_release(emb);
+	return 0;
+}
+
+static int head_rows(struct infer_model *m, const struct vtensor *norm, const struct vtensor *head, const float *h,
+		     size_t N, float *logits, float *normed_out)
+{
+	size_t H = (size_t)m->cfg.hidden_size, V = (size_t)m->cfg.vocab_size;
+	float *x = normed_out ? normed_out : xmalloc(N * H * sizeof *x);
+	struct lin_job j = job(head, x, H, N, logits, V);
+	int rc = norm_rows(m, norm, h, H, x, H, N, H);
+	if (rc == 0 && logits)
+		rc = lin_run(&m->lin, &j, 1);
+	if (!normed_out)
+		free(x);
+	return rc;
+}
+
+int infer_forward(struct infer_model *m, const int64_t *tokens, size_t B, size_t T, float *logits,
+		  float *last_hidden, const struct infer_hook *hook)
+{
+	const struct ds_config *c = &m->cfg;
+	size_t N = B * T, H = (size_t)c->hidden_size, V = (size_t)c->vocab_size;
+	if (!m->embed && need(m, &m->embed, false, V, H, "model.embed_tokens.weight"))
+		return -1;
+	if (!m->norm && need(m, &m->norm, false, H, 0, "model.norm.weight"))
+		return -1;
+	if (!m->head && need(m, &m->head, c->tie_word_embeddings, V, H, "lm_head.weight"))
+		return -1;
+	if (!m->head)
+		m->head = m->embed;
+	for (size_t l = 0; l < m->nlayers; l++) {
+		struct infer_layer *L;
+		if (layer_get(m, l, &L))
+			return -1;
+	}
+	float *h = xmalloc((N ? N : 1) * H * sizeof *h), *x = xmalloc((N ? N : 1) * H * sizeof *x);
+	int rc = -1;
+	if (embed_rows(m, m->embed, tokens, N, h, H))
+		goto out;
+	if (hook && hook->hidden)
+		hook->hidden(hook->ctx, 0, h, N, H);
+	for (size_t l = 0; l < m->nlayers; l++) {
+		if (infer_layer(m, l, h, B, T))
+			goto out;
+		if (hook && hook->hidden)
+			hook->hidden(hook->ctx, l + 1, h, N, H);
+	}
+	if (last_hidden)
+		memcpy(last_hidden, h, N * H * sizeof *h);
+	if (head_rows(m, m->norm, m->head, h, N, logits, x))
+		goto out;
+	if (hook && hook->hidden)
+		hook->hidden(hook->ctx, m->nlayers + 1, x, N, H);
+	rc = 0;
+out:
+	free(h);
+	free(x);
+	return rc;
+}
+
+int infer_mtp(struct infer_model *m, const int64_t *tokens, size_t B, size_t T, const float *last_hidden,
+	      float **logits)
+{
+	size_t H = (size_t)m->cfg.hidden_size, Tp = T;
+	const float *prev = last_hidden;
+	float *own = NULL;
+	int rc = 0;
+	for (size_t d = 1; d <= m->nmtp && d < T; d++) {
+		size_t l = m->nlayers + d - 1, Tn = T - d, N = B * Tn;
+		struct infer_layer *L;
+		if (layer_get(m, l, &L))
+			return -1;
+		float *cat = xmalloc(N * 2 * H * sizeof *cat), *e = xmalloc(H * sizeof *e);
+		float *hn = xmalloc(N * H * sizeof *hn);
+		rc = -1;
+		for (size_t b = 0; b < B; b++)
+			for (size_t i = 0; i < Tn; i++) {
+				size_t n = b * Tn + i;
+				if (embed_rows(m, L->embed ? L->embed : m->embed, tokens + b * T + i + d, 1, e, H) ||
+				    norm_rows(m, L->enorm, e, H, cat + n * 2 * H, 2 * H, 1, H) ||
+				    norm_rows(m, L->hnorm, prev + (b * Tp + i) * H, H, cat + n * 2 * H + H, 2 * H, 1, H))
+					goto step_out;
+			}
+		struct lin_job j = job(L->eh_proj, cat, 2 * H, N, hn, H);
+		if (lin_run(&m->lin, &j, 1) || infer_layer(m, l, hn, B, Tn))
+			goto step_out;
+		if (logits && logits[d - 1] &&
+		    head_rows(m, L->head_norm, L->head ? L->head : m->head, hn, N, logits[d - 1], NULL))
+			goto step_out;
+		rc = 0;
+step_out:
+		free(cat);
+		free(e);
+		free(own);
+		own = hn;
+		prev = hn;
+		Tp = Tn;
+		if (rc)
+			break;
+	}
+	free(own);
+	return rc;
+}

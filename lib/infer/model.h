@@ -1,0 +1,82 @@
+/* A DeepSeek-V3 forward pass in float32 over weights read through a view (any layout of
+ * formats/): embedding, MLA attention with YaRN rotary, dense and MoE feed-forward layers,
+ * final norm and head; the multi-token-prediction (MTP) layers on request.
+ *
+ * The reference is transformers' DeepseekV3ForCausalLM (docs/forward.md lists where it and
+ * DeepSeek's model.py differ and which one is followed).  Weights are what DeepSeek's
+ * dequantization makes of FP8 checkpoints: bf16(float32(w) * scale). */
+#ifndef CKPT_INFER_MODEL_H
+#define CKPT_INFER_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "linear.h"
+#include "pool.h"
+#include "rope.h"
+#include "route.h"
+#include "view.h"
+
+struct infer_layer {
+	bool ready, moe, mtp;
+	const struct vtensor *attn_norm, *ffn_norm;
+	const struct vtensor *wq, *wq_a, *q_norm, *wq_b, *wkv_a, *kv_norm, *wkv_b, *wo;
+	const struct vtensor *mlp[3];        /* dense: gate, up, down */
+	const struct vtensor *router, *bias;
+	const struct vtensor **expert;       /* n_routed_experts x {gate, up, down} */
+	const struct vtensor *shared[3];
+	/* MTP only (embed and head fall back to the model's) */
+	const struct vtensor *embed, *enorm, *hnorm, *eh_proj, *head_norm, *head;
+};
+
+enum {
+	/* Give the pages of each weight back after use (vtensor_release): memory stays
+	 * bounded by what one step needs, at the price of reading them again next time. */
+	INFER_RELEASE = 1,
+};
+
+struct infer_model {
+	const struct view *v;
+	struct ds_config cfg;
+	struct pool *pool;
+	unsigned flags;
+	const struct vtensor *embed, *norm, *head;
+	size_t nlayers, nmtp;                /* main layers; MTP layers follow them */
+	struct infer_layer *layer;
+	struct rope rope;
+	struct route_cfg route;
+	struct lin lin;
+	uint64_t experts_run;                /* routed expert evaluations so far */
+};
+
+/* Prepare a forward pass over v with hyper-parameters cfg (checked here).  Tensors are
+ * found when first needed, so a checkpoint with only some layers can run those. */
+int infer_open(struct infer_model *m, const struct view *v, const struct ds_config *cfg, struct pool *pool,
+	       unsigned flags);
+void infer_close(struct infer_model *m);
+
+/* Called with the hidden states of all B*T tokens: k = 0 after the embedding, k = l + 1
+ * after layer l, k = nlayers + 1 after the final norm (what the head sees). */
+struct infer_hook {
+	void (*hidden)(void *ctx, size_t k, const float *h, size_t ntok, size_t dim);
+	void *ctx;
+};
+
+/* B sequences of T tokens each (row-major), positions 0..T-1 in each.  logits: B*T*vocab
+ * values; last_hidden (or NULL): the B*T*hidden states before the final norm, for MTP. */
+int infer_forward(struct infer_model *m, const int64_t *tokens, size_t B, size_t T, float *logits,
+		  float *last_hidden, const struct infer_hook *hook);
+
+/* Layer l (0 <= l < nlayers + nmtp) on B*T hidden states, in place. */
+int infer_layer(struct infer_model *m, size_t l, float *h, size_t B, size_t T);
+
+/* The MTP layers after a forward pass: depth d (1..nmtp) predicts token i + d + 1 from
+ * position i, for i < T - d, chaining the previous depth's states (the DeepSeek-V3
+ * report: eh_proj over [enorm(embedding of token i + d); hnorm(state)], one block, the
+ * shared head).  logits[d - 1]: B*(T-d)*vocab values each (NULL to skip a depth). */
+int infer_mtp(struct infer_model *m, const int64_t *tokens, size_t B, size_t T, const float *last_hidden,
+	      float **logits);
+
+#endif
