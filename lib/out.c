@@ -54,11 +54,16 @@ static void live_remove(int slot)
 		atomic_store(&live_state[slot], 0);
 }
 
-static void on_signal(int sig)
+void out_remove_temporaries(void)
 {
 	for (int i = 0; i < LIVE_SLOTS; i++)
 		if (atomic_load(&live_state[i]) == 2)
 			unlink(live_path[i]);
+}
+
+static void on_signal(int sig)
+{
+	out_remove_temporaries();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }

@@ -41,5 +41,7 @@ int path_within(const char *a, const char *b);
  * of the signal as usual; SIGPIPE and SIGXFSZ are ignored so that a closed pipe or a file
  * size limit is a write error with a message, not a silent death.  Call once, early. */
 void out_handle_signals(void);
+/* Unlink every temporary file still open; async-signal-safe (for signal handlers). */
+void out_remove_temporaries(void);
 
 #endif

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +13,7 @@
 #include "err.h"
 #include "json.h"
 #include "jsonw.h"
+#include "mapped.h"
 
 struct st_priv {
 	struct json_doc *doc;    /* names and metadata strings point into it */
@@ -380,9 +380,8 @@ int st_open(struct st_file **out, const char *path)
 	}
 	struct st_file *f = new_file(path, (uint64_t)sb.st_size);
 	if (f->size >= 8) {
-		void *m = mmap(NULL, (size_t)f->size, PROT_READ, MAP_SHARED, fd, 0);
-		if (m == MAP_FAILED) {
-			err_errno(path);
+		const void *m = map_file(fd, (size_t)f->size, path);
+		if (!m) {
 			close(fd);
 			st_close(f);
 			return -1;
@@ -405,7 +404,7 @@ void st_close(struct st_file *f)
 	if (!f)
 		return;
 	if (f->map)
-		munmap((void *)f->map, f->priv->map_len);
+		unmap_file(f->map, f->priv->map_len);
 	json_free(f->priv->doc);
 	free(f->priv->dims);
 	free(f->priv->slots);

@@ -1,13 +1,15 @@
 /* Hostile input at the library's level (fixtures/bad has the file cases, tests/cli/hostile.sh
  * the tools): tar entry names that would escape the extraction directory, written (refused
  * by the writer) and read (refused by the archive reader), JSON nested a
- * million deep, headers claiming more than they hold, and symbolic links, with the hub
- * cache layout that is allowed and the environment variable that lifts the check. */
+ * million deep, headers claiming more than they hold, symbolic links, with the hub
+ * cache layout that is allowed and the environment variable that lifts the check, and a
+ * mapped file truncated by another program while it is read. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "archive_in.h"
@@ -15,6 +17,8 @@
 #include "confine.h"
 #include "err.h"
 #include "json.h"
+#include "out.h"
+#include "readfile.h"
 #include "st.h"
 #include "t.h"
 #include "tarstream.h"
@@ -244,6 +248,56 @@ static void test_tar_escapes(void)
 	unlink("e.tar");
 }
 
+/* Truncated under our feet: the read past the new end is SIGBUS.  In a child: one line
+ * naming the file, the temporaries removed, exit 2. */
+static void test_truncated_while_mapped(void)
+{
+	enum { N = 1 << 16 };
+	char h[] = "{\"x\":{\"dtype\":\"U8\",\"shape\":[65536],\"data_offsets\":[0,65536]}}   ";
+	size_t hl = strlen(h);
+	uint8_t len[8] = {(uint8_t)hl};
+	FILE *f = fopen("shrinks.safetensors", "wb");
+	fwrite(len, 1, 8, f);
+	fwrite(h, 1, hl, f);
+	for (int i = 0; i < N; i++)
+		fputc(i & 255, f);
+	fclose(f);
+	CHECK(hl % 8 == 0, "the test header is padded");
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int e = open("shrinks.err", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(e, 2);
+		err_init("ckpt-test");
+		struct out *o;
+		struct st_file *sf;
+		if (out_open(&o, "partial.bin") || out_write(o, "abc", 3) || st_open(&sf, "shrinks.safetensors"))
+			_exit(9);
+		if (truncate("shrinks.safetensors", 4096))
+			_exit(8);
+		volatile uint8_t v = sf->data[N - 1]; /* past the new end */
+		(void)v;
+		_exit(0);
+	}
+	int status = 0;
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2, "a mapped file truncated while read: exit 2 (status %#x)",
+	      status);
+	struct buf b = {0};
+	file_read("shrinks.err", 1 << 20, &b);
+	bool one_line = b.len && b.p[b.len - 1] == '\n' && !memchr(b.p, '\n', b.len - 1);
+	if (one_line)
+		b.len--;
+	CHECK(one_line && strcmp(buf_str(&b), "ckpt-test: shrinks.safetensors: truncated while being read (changed by another "
+				  "program); nothing was written under a final name") == 0,
+	      "... one line naming the file: %s", buf_str(&b));
+	buf_free(&b);
+	CHECK(access(".partial.bin.ckpt-tmp", F_OK) != 0 && access("partial.bin", F_OK) != 0,
+	      "... the temporary removed, nothing under the final name");
+	unlink("shrinks.safetensors");
+	unlink("shrinks.err");
+}
+
 int main(void)
 {
 	err_init("test_hostile");
@@ -252,5 +306,6 @@ int main(void)
 	test_huge_claims();
 	test_links();
 	test_tar_escapes();
+	test_truncated_while_mapped();
 	return t_done();
 }

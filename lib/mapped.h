@@ -1,0 +1,15 @@
+/* Read-only mappings of input files.  Another program that truncates a file while it is
+ * mapped turns the next read past the new end into SIGBUS: without a handler, a crash that
+ * names nothing.  Mappings made here are remembered with their file's name, and a SIGBUS
+ * inside one is reported as "PROG: FILE: truncated while being read (...)", the temporary
+ * files removed (lib/out.h), exit status 2. */
+#ifndef CKPT_MAPPED_H
+#define CKPT_MAPPED_H
+
+#include <stddef.h>
+
+/* Map size bytes of fd read-only, shared; NULL with the error set (naming path). */
+const void *map_file(int fd, size_t size, const char *path);
+void unmap_file(const void *p, size_t size);
+
+#endif
