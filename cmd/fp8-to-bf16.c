@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "ckpt.h"
 #include "convert.h"
 #include "err.h"
@@ -14,32 +15,29 @@
 #include "out.h"
 #include "progress.h"
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: ckpt-fp8-to-bf16 [options] INPUT_DIR OUTPUT_DIR\n"
-		"       ckpt-fp8-to-bf16 --shard NAME [options] INPUT_DIR OUTPUT_DIR\n"
-		"       ckpt-fp8-to-bf16 --finalize [options] INPUT_DIR OUTPUT_DIR\n"
-		"       ckpt-fp8-to-bf16 --list-shards INPUT_DIR\n"
-		"Convert an FP8 block-quantized checkpoint (DeepSeek-V3/R1) to BF16, bit for bit as\n"
-		"DeepSeek's fp8_cast_bf16.py does, into a complete directory: shards, index, config.json\n"
-		"without quantization_config, and every other file of INPUT_DIR.  OUTPUT_DIR \"-\" writes\n"
-		"the directory as a tar stream on standard output.\n"
-		"\n"
-		"  -j, --threads N    threads (default: all cores); the output does not depend on N\n"
-		"      --drop-mtp     leave out the MTP layers and set num_nextn_predict_layers to 0\n"
-		"      --strict       fail where the conversion would warn (a weight without a scale,\n"
-		"                     a scale without a weight, a shard the index does not name)\n"
-		"  -f, --force        rewrite shards that are complete; write into a non-empty\n"
-		"                     OUTPUT_DIR that holds no earlier run of this conversion\n"
-		"      --shard NAME   convert the one input shard NAME (for GNU parallel)\n"
-		"      --finalize     after every shard is converted: index, config.json, other files\n"
-		"      --list-shards  print the input's shard names, one a line\n"
-		"  -q, --quiet        no progress bar, no warnings\n"
-		"      --progress     show progress even when standard error is not a terminal\n"
-		"  -h, --help         this text\n"
-		"  -V, --version      the version\n");
-}
+static const char usage_text[] =
+	"usage: ckpt-fp8-to-bf16 [options] INPUT_DIR OUTPUT_DIR\n"
+	"       ckpt-fp8-to-bf16 --shard NAME [options] INPUT_DIR OUTPUT_DIR\n"
+	"       ckpt-fp8-to-bf16 --finalize [options] INPUT_DIR OUTPUT_DIR\n"
+	"       ckpt-fp8-to-bf16 --list-shards INPUT_DIR\n"
+	"Convert an FP8 block-quantized checkpoint (DeepSeek-V3/R1) to BF16, bit for bit as\n"
+	"DeepSeek's fp8_cast_bf16.py does, into a complete directory: shards, index, config.json\n"
+	"without quantization_config, and every other file of INPUT_DIR.  OUTPUT_DIR \"-\" writes\n"
+	"the directory as a tar stream on standard output.\n"
+	"\n"
+	"  -j, --threads N    threads (default: all cores); the output does not depend on N\n"
+	"      --drop-mtp     leave out the MTP layers and set num_nextn_predict_layers to 0\n"
+	"      --strict       fail where the conversion would warn (a weight without a scale,\n"
+	"                     a scale without a weight, a shard the index does not name)\n"
+	"  -f, --force        rewrite shards that are complete; write into a non-empty\n"
+	"                     OUTPUT_DIR that holds no earlier run of this conversion\n"
+	"      --shard NAME   convert the one input shard NAME (for GNU parallel)\n"
+	"      --finalize     after every shard is converted: index, config.json, other files\n"
+	"      --list-shards  print the input's shard names, one a line\n"
+	"  -q, --quiet        no progress bar, no warnings\n"
+	"      --progress     show progress even when standard error is not a terminal\n"
+	"  -h, --help         this text\n"
+	"  -V, --version      the version\n";
 
 static int fail(void)
 {
@@ -79,18 +77,13 @@ int main(int argc, char **argv)
 	int ch;
 	err_init(argv[0]);
 	out_handle_signals();
-	while ((ch = getopt_long(argc, argv, "j:fqhV", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":j:fqhV", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'j': {
-			char *end;
-			long n = strtol(optarg, &end, 10);
-			if (*end || n < 1 || n > 4096) {
-				err_say("-j: not a number of threads from 1 to 4096: %s", optarg);
+		case 'j':
+			if (cli_jobs(optarg, &co.threads))
 				return EXIT_USAGE;
-			}
-			co.threads = (unsigned)n;
 			break;
-		}
 		case O_DROP_MTP: fo.drop_mtp = true; break;
 		case O_STRICT: fo.strict = true; break;
 		case 'f': co.force = true; break;
@@ -99,28 +92,22 @@ int main(int argc, char **argv)
 		case O_LIST: list = true; break;
 		case 'q': quiet = true; pm = PROGRESS_OFF; break;
 		case O_PROGRESS: pm = PROGRESS_ON; break;
-		case 'h': usage(stdout); return EXIT_OK;
+		case 'h': fputs(usage_text, stdout); return EXIT_OK;
 		case 'V': printf("ckpt-fp8-to-bf16 %s\n", CKPT_VERSION); return EXIT_OK;
-		default: usage(stderr); return EXIT_USAGE;
+		default: return cli_bad_option(argv, ch);
 		}
 	}
 	if (quiet)
 		pm = PROGRESS_OFF;
 	int nargs = argc - optind;
-	if (nargs != (list ? 1 : 2)) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
+	if (nargs != (list ? 1 : 2))
+		return cli_usage("%s", list ? "--list-shards takes INPUT_DIR only" : "INPUT_DIR and OUTPUT_DIR are needed");
 	const char *in = argv[optind], *out = list ? NULL : argv[optind + 1];
-	if (shard && co.finalize) {
-		err_say("--shard and --finalize are separate steps: convert every shard, then finalize");
-		return EXIT_USAGE;
-	}
+	if (shard && co.finalize)
+		return cli_usage("%s", "--shard and --finalize are separate steps: convert every shard, then finalize");
 	bool tar = out && strcmp(out, "-") == 0;
-	if (tar && (shard || co.finalize)) {
-		err_say("--shard and --finalize write into a directory, not a tar stream");
-		return EXIT_USAGE;
-	}
+	if (tar && (shard || co.finalize))
+		return cli_usage("%s", "--shard and --finalize write into a directory, not a tar stream");
 	if (tar && isatty(STDOUT_FILENO)) {
 		err_say("standard output is a terminal: not writing a tar stream there (redirect it)");
 		return EXIT_USAGE;

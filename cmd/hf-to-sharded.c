@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "buf.h"
 #include "ckpt.h"
 #include "config.h"
@@ -64,27 +65,6 @@ struct opts {
 	const char *in, *out;
 };
 
-static int usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "%s: ", err_prog());
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (see %s --help)\n", err_prog());
-	return EXIT_USAGE;
-}
-
-static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-	char *end;
-	if (*s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
 static int parse_args(struct opts *o, int argc, char **argv)
 {
 	enum { O_MP = 256, O_EXPERTS, O_RANK, O_CONFIG, O_FORCE, O_JSON, O_VERSION, O_PROGRESS, O_LAYOUT, O_DTYPE };
@@ -104,26 +84,26 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		{"version", no_argument, NULL, O_VERSION},
 		{NULL, 0, NULL, 0},
 	};
-	uint64_t v;
+	long v;
 	int c;
 	*o = (struct opts){.rank = -1, .dtype = DT_BF16};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":j:qh", lo, NULL)) != -1) {
 		switch (c) {
 		case O_MP:
-			if (!parse_u64(optarg, 65536, &v) || v == 0)
-				return usage_error("--model-parallel: \"%s\" is not a positive number", optarg);
+			if (cli_number("--model-parallel", optarg, 1, 65536, &v))
+				return EXIT_USAGE;
 			o->mp = (unsigned)v;
 			break;
 		case O_EXPERTS:
-			if (!parse_u64(optarg, UINT32_MAX, &v) || v == 0)
-				return usage_error("--n-experts: \"%s\" is not a positive number", optarg);
+			if (cli_number("--n-experts", optarg, 1, UINT32_MAX, &v))
+				return EXIT_USAGE;
 			o->n_experts = v;
 			o->have_experts = true;
 			break;
 		case O_RANK:
-			if (!parse_u64(optarg, 65535, &v))
-				return usage_error("--rank: \"%s\" is not a rank number", optarg);
+			if (cli_number("--rank", optarg, 0, 65535, &v))
+				return EXIT_USAGE;
 			o->rank = (int)v;
 			break;
 		case O_CONFIG:
@@ -131,12 +111,12 @@ static int parse_args(struct opts *o, int argc, char **argv)
 			break;
 		case O_LAYOUT:
 			if (strcmp(optarg, "mindspore-train") != 0 && strcmp(optarg, "dsmp") != 0)
-				return usage_error("--layout: \"%s\" is not dsmp or mindspore-train", optarg);
+				return cli_usage("--layout: \"%s\" is not dsmp or mindspore-train", optarg);
 			o->mindspore = strcmp(optarg, "mindspore-train") == 0;
 			break;
 		case O_DTYPE:
 			if (strcmp(optarg, "bf16") != 0 && strcmp(optarg, "fp16") != 0 && strcmp(optarg, "fp32") != 0)
-				return usage_error("--dtype: \"%s\" is not bf16, fp16 or fp32", optarg);
+				return cli_usage("--dtype: \"%s\" is not bf16, fp16 or fp32", optarg);
 			o->dtype = optarg[0] == 'b' ? DT_BF16 : optarg[2] == '1' ? DT_F16 : DT_F32;
 			o->have_dtype = true;
 			break;
@@ -144,9 +124,8 @@ static int parse_args(struct opts *o, int argc, char **argv)
 			o->force = true;
 			break;
 		case 'j':
-			if (!parse_u64(optarg, 4096, &v) || v == 0)
-				return usage_error("-j: \"%s\" is not a positive number", optarg);
-			o->jobs = (unsigned)v;
+			if (cli_jobs(optarg, &o->jobs))
+				return EXIT_USAGE;
 			break;
 		case 'q':
 			o->quiet = true;
@@ -163,27 +142,25 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		case O_VERSION:
 			printf("ckpt-hf-to-sharded %s\n", CKPT_VERSION);
 			exit(EXIT_OK);
-		case ':':
-			return usage_error("%s needs a value", argv[optind - 1]);
 		default:
-			return usage_error("unknown option %s", argv[optind - 1]);
+			return cli_bad_option(argv, c);
 		}
 	}
 	if (argc - optind != 2)
-		return usage_error("%s", "expected INPUT_DIR and OUTPUT_DIR");
+		return cli_usage("%s", "expected INPUT_DIR and OUTPUT_DIR");
 	if (o->mindspore && (o->mp || o->have_experts || o->rank >= 0))
-		return usage_error("%s", "--model-parallel, --n-experts and --rank are for --layout dsmp");
+		return cli_usage("%s", "--model-parallel, --n-experts and --rank are for --layout dsmp");
 	if (!o->mindspore && o->have_dtype)
-		return usage_error("%s", "--dtype is for --layout mindspore-train");
+		return cli_usage("%s", "--dtype is for --layout mindspore-train");
 	if (o->mindspore) {
 		o->in = argv[optind];
 		o->out = argv[optind + 1];
 		return 0;
 	}
 	if (!o->mp)
-		return usage_error("%s", "--model-parallel M is required");
+		return cli_usage("%s", "--model-parallel M is required");
 	if (o->rank >= 0 && (unsigned)o->rank >= o->mp)
-		return usage_error("%s", "--rank must be below --model-parallel");
+		return cli_usage("%s", "--rank must be below --model-parallel");
 	o->in = argv[optind];
 	o->out = argv[optind + 1];
 	return 0;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "buf.h"
 #include "ckpt.h"
 #include "err.h"
@@ -52,14 +53,6 @@ struct opts {
 	const char *header;
 	unsigned jobs;
 };
-
-static int usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "%s: ", err_prog());
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (see %s --help)\n", err_prog());
-	return EXIT_USAGE;
-}
 
 /* Everything printed goes through one buffer per checkpoint; a failed write is an error. */
 static int emit(struct buf *b)
@@ -237,32 +230,21 @@ int main(int argc, char **argv)
 			o.match = xreallocarray(o.match, o.nmatch + 1, sizeof *o.match);
 			o.match[o.nmatch++] = optarg;
 			break;
-		case 'j': {
-			char *end;
-			errno = 0;
-			long v = strtol(optarg, &end, 10);
-			if (errno || end == optarg || *end || v < 1 || v > 4096)
-				return usage_error("-j wants a number of threads from 1 to 4096, not '%s'", optarg);
-			o.jobs = (unsigned)v;
+		case 'j':
+			if (cli_jobs(optarg, &o.jobs))
+				return EXIT_USAGE;
 			break;
-		}
 		case 'h': fputs(usage_text, stdout); return EXIT_OK;
 		case OPT_VERSION: printf("ckpt-inspect %s\n", CKPT_VERSION); return EXIT_OK;
-		case ':': return usage_error("option '%s' needs an argument", argv[optind - 1]);
-		default:
-			if (optopt) {
-				char opt[3] = {'-', (char)optopt, 0};
-				return usage_error("unknown option '%s'", opt);
-			}
-			return usage_error("unknown option '%s'", argv[optind - 1]);
+		default: return cli_bad_option(argv, ch);
 		}
 	}
 	if (o.raw && !o.stats)
-		return usage_error("%s only applies with --stats", "--raw");
+		return cli_usage("%s only applies with --stats", "--raw");
 	if (o.header && (optind < argc || o.stats || o.nmatch))
-		return usage_error("%s takes one FILE and no PATH, --match or --stats", "--header");
+		return cli_usage("%s takes one FILE and no PATH, --match or --stats", "--header");
 	if (!o.header && optind == argc)
-		return usage_error("%s", "no PATH given");
+		return cli_usage("%s", "no PATH given");
 
 	struct buf out = {0};
 	int rc = EXIT_OK;

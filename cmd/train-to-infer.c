@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "config.h"
 #include "convert.h"
 #include "err.h"
@@ -49,28 +50,6 @@ static const char usage_text[] =
 	"      --version                  print the version\n"
 	"\n"
 	"Exit status: 0 success, 2 usage, input or output error.\n";
-
-static int usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "%s: ", err_prog());
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (see %s --help)\n", err_prog());
-	return EXIT_USAGE;
-}
-
-static int number(const char *opt, const char *arg, long lo, long hi, long *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(arg, &end, 10);
-	if (errno || end == arg || *end || v < lo || v > hi) {
-		char msg[128];
-		snprintf(msg, sizeof msg, "%s wants a number from %ld to %ld, not '%%s'", opt, lo, hi);
-		return usage_error(msg, arg);
-	}
-	*out = v;
-	return 0;
-}
 
 /* Up to a few names of a list in a warning: "a, b, c and 7 more". */
 static void say_names(const char *what, char **names, size_t n)
@@ -121,25 +100,25 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":fj:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_FIRSTK:
-			if (number("--first-k-dense-replace", optarg, 0, 1000000, &v))
+			if (cli_number("--first-k-dense-replace", optarg, 0, 1000000, &v))
 				return EXIT_USAGE;
 			o.first_k_dense = (struct ms_opt){v, "--first-k-dense-replace"};
 			given[0] = true;
 			break;
 		case O_HEADS:
-			if (number("--num-heads", optarg, 1, 1000000, &v))
+			if (cli_number("--num-heads", optarg, 1, 1000000, &v))
 				return EXIT_USAGE;
 			o.heads = (struct ms_opt){v, "--num-heads"};
 			given[1] = true;
 			break;
 		case O_NOPE:
-			if (number("--qk-nope-head-dim", optarg, 0, 1000000, &v))
+			if (cli_number("--qk-nope-head-dim", optarg, 0, 1000000, &v))
 				return EXIT_USAGE;
 			o.nope = (struct ms_opt){v, "--qk-nope-head-dim"};
 			given[2] = true;
 			break;
 		case O_ROPE:
-			if (number("--qk-rope-head-dim", optarg, 1, 1000000, &v))
+			if (cli_number("--qk-rope-head-dim", optarg, 1, 1000000, &v))
 				return EXIT_USAGE;
 			o.rope = (struct ms_opt){v, "--qk-rope-head-dim"};
 			given[3] = true;
@@ -148,9 +127,8 @@ int main(int argc, char **argv)
 		case O_STRICT: strict = true; break;
 		case 'f': co.force = true; break;
 		case 'j':
-			if (number("-j", optarg, 1, 4096, &v))
+			if (cli_jobs(optarg, &co.threads))
 				return EXIT_USAGE;
-			co.threads = (unsigned)v;
 			break;
 		case 'q': quiet = true; break;
 		case O_FILE: co.only = optarg; break;
@@ -159,26 +137,20 @@ int main(int argc, char **argv)
 		case O_PROGRESS: pm = PROGRESS_ON; break;
 		case 'h': fputs(usage_text, stdout); return EXIT_OK;
 		case O_VERSION: printf("ckpt-train-to-infer %s\n", CKPT_VERSION); return EXIT_OK;
-		case ':': return usage_error("option '%s' needs an argument", argv[optind - 1]);
-		default:
-			if (optopt) {
-				char opt[3] = {'-', (char)optopt, 0};
-				return usage_error("unknown option '%s'", opt);
-			}
-			return usage_error("unknown option '%s'", argv[optind - 1]);
+		default: return cli_bad_option(argv, c);
 		}
 	}
 	if (quiet)
 		pm = PROGRESS_OFF;
 	if (argc - optind != (list ? 1 : 2))
-		return usage_error("%s", list ? "--list-files takes INPUT_DIR only"
+		return cli_usage("%s", list ? "--list-files takes INPUT_DIR only"
 				   : argc - optind < 2 ? "INPUT_DIR and OUTPUT_DIR are needed" : "too many arguments");
 	if (co.only && co.finalize)
-		return usage_error("%s", "--file and --finalize are separate steps: write every file, then finalize");
+		return cli_usage("%s", "--file and --finalize are separate steps: write every file, then finalize");
 	const char *in = argv[optind], *outdir = list ? NULL : argv[optind + 1];
 	bool tar = outdir && strcmp(outdir, "-") == 0;
 	if (tar && (co.only || co.finalize))
-		return usage_error("%s", "--file and --finalize write into a directory, not a tar stream");
+		return cli_usage("%s", "--file and --finalize write into a directory, not a tar stream");
 	if (tar && isatty(STDOUT_FILENO)) {
 		err_say("standard output is a terminal: not writing a tar stream there (redirect it)");
 		return EXIT_USAGE;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "buf.h"
 #include "compare.h"
 #include "err.h"
@@ -77,14 +78,6 @@ struct opts {
 	bool forward, forward_opt, max_abs_set;
 	struct vforward_opts fw;
 };
-
-static int usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "%s: ", err_prog());
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (see %s --help)\n", err_prog());
-	return EXIT_USAGE;
-}
 
 static int parse_tol(const char *s, double *out)
 {
@@ -187,12 +180,12 @@ int main(int argc, char **argv)
 		case OPT_EXACT: o.cmp.exact = true; break;
 		case OPT_ATOL:
 			if (parse_tol(optarg, &o.cmp.atol))
-				return usage_error("--atol wants a non-negative number, not '%s'", optarg);
+				return cli_usage("--atol wants a non-negative number, not '%s'", optarg);
 			o.atol_set = true;
 			break;
 		case OPT_RTOL:
 			if (parse_tol(optarg, &o.cmp.rtol))
-				return usage_error("--rtol wants a non-negative number, not '%s'", optarg);
+				return cli_usage("--rtol wants a non-negative number, not '%s'", optarg);
 			o.rtol_set = true;
 			break;
 		case OPT_LAYOUT: o.layout = optarg; break;
@@ -204,7 +197,7 @@ int main(int argc, char **argv)
 			errno = 0;
 			long v = strtol(optarg, &end, 10);
 			if (errno || end == optarg || *end || v < 1 || v > 1000000)
-				return usage_error("--positions wants a number from 1 to 1000000, not '%s'", optarg);
+				return cli_usage("--positions wants a number from 1 to 1000000, not '%s'", optarg);
 			o.fw.positions = (size_t)v;
 			o.forward_opt = true;
 			break;
@@ -216,76 +209,65 @@ int main(int argc, char **argv)
 		case OPT_CONFIG: o.fw.config = optarg; o.forward_opt = true; break;
 		case OPT_MAX_ABS:
 			if (parse_tol(optarg, &o.fw.lim.max_abs))
-				return usage_error("--max-abs wants a non-negative number, not '%s'", optarg);
+				return cli_usage("--max-abs wants a non-negative number, not '%s'", optarg);
 			o.fw.ref_max_abs = o.fw.lim.max_abs;
 			o.forward_opt = o.max_abs_set = true;
 			break;
 		case OPT_MIN_COS:
 			if (parse_tol(optarg, &o.fw.lim.min_cos) || o.fw.lim.min_cos > 1)
-				return usage_error("--min-cos wants a number from 0 to 1, not '%s'", optarg);
+				return cli_usage("--min-cos wants a number from 0 to 1, not '%s'", optarg);
 			o.forward_opt = true;
 			break;
 		case OPT_MIN_TOP1:
 			if (parse_tol(optarg, &o.fw.lim.min_top1) || o.fw.lim.min_top1 > 1)
-				return usage_error("--min-top1 wants a number from 0 to 1, not '%s'", optarg);
+				return cli_usage("--min-top1 wants a number from 0 to 1, not '%s'", optarg);
 			o.forward_opt = true;
 			break;
 		case OPT_JSON: o.json = true; break;
 		case 'v': o.cmp.verbose = true; break;
 		case 'q': o.quiet = true; break;
-		case 'j': {
-			char *end;
-			errno = 0;
-			long v = strtol(optarg, &end, 10);
-			if (errno || end == optarg || *end || v < 1 || v > 4096)
-				return usage_error("-j wants a number of threads from 1 to 4096, not '%s'", optarg);
-			o.jobs = (unsigned)v;
+		case 'j':
+			if (cli_jobs(optarg, &o.jobs))
+				return EXIT_USAGE;
 			break;
-		}
 		case 'h': fputs(usage_text, stdout); return EXIT_OK;
 		case OPT_VERSION: printf("ckpt-verify %s\n", CKPT_VERSION); return EXIT_OK;
-		case ':': return usage_error("option '%s' needs an argument", argv[optind - 1]);
-		default:
-			if (optopt) {
-				char opt[3] = {'-', (char)optopt, 0};
-				return usage_error("unknown option '%s'", opt);
-			}
-			return usage_error("unknown option '%s'", argv[optind - 1]);
+		default: return cli_bad_option(argv, ch);
 		}
 	}
 	if (optind == argc)
-		return usage_error("%s", "no PATH given");
+		return cli_usage("%s", "no PATH given");
 	if (argc - optind > 1)
-		return usage_error("one PATH only, not also '%s'", argv[optind + 1]);
+		return cli_usage("one PATH only, not also '%s'", argv[optind + 1]);
 	if (o.manifest && o.write_manifest)
-		return usage_error("%s", "--manifest and --write-manifest do not go together");
+		return cli_usage("%s", "--manifest and --write-manifest do not go together");
 	if (o.manifest_root && !o.manifest)
-		return usage_error("%s only applies with --manifest", "--manifest-root");
+		return cli_usage("%s only applies with --manifest", "--manifest-root");
 	if (o.forward_opt && !o.forward)
-		return usage_error("%s only apply with --forward",
+		return cli_usage("%s only apply with --forward",
 				   "--tokens, --tokens-file, --positions, --mtp, --logits-out, --layers, --reference, "
 				   "--max-abs, --min-cos, --min-top1 and --config");
 	if (o.forward) {
 		if (o.fw.tokens && o.fw.tokens_file)
-			return usage_error("%s", "--tokens and --tokens-file do not go together");
+			return cli_usage("%s", "--tokens and --tokens-file do not go together");
 		if (o.fw.reference && (o.against || o.fw.layers || o.fw.tokens || o.fw.tokens_file || o.fw.mtp))
-			return usage_error("%s", "--reference brings its own tokens and goes alone (no --against, "
+			return cli_usage("%s", "--reference brings its own tokens and goes alone (no --against, "
 					   "--layers, --tokens, --tokens-file or --mtp)");
 		if (o.fw.layers && (o.fw.tokens || o.fw.tokens_file || o.fw.mtp))
-			return usage_error("%s", "--layers runs a fixed hidden state: no --tokens, --tokens-file or --mtp");
+			return cli_usage("%s", "--layers runs a fixed hidden state: no --tokens, --tokens-file or --mtp");
 		if (o.fw.logits_out && (o.against || o.fw.layers || o.fw.reference))
-			return usage_error("%s", "--logits-out writes the logits of a plain --forward run");
+			return cli_usage("%s", "--logits-out writes the logits of a plain --forward run");
 		if (o.cmp.exact || o.atol_set || o.rtol_set)
-			return usage_error("%s compare tensors, not with --forward (use --max-abs, --min-cos, --min-top1)",
+			return cli_usage("%s compare tensors, not with --forward (use --max-abs, --min-cos, --min-top1)",
 					   "--exact, --atol and --rtol");
 		o.fw.against = o.against;
 	}
 	if ((o.cmp.exact || o.atol_set || o.rtol_set) && !o.against)
-		return usage_error("%s only apply with --against", "--exact, --atol and --rtol");
+		return cli_usage("%s only apply with --against", "--exact, --atol and --rtol");
 	if (o.cmp.exact && (o.atol_set || o.rtol_set))
-		return usage_error("%s", "--exact and --atol/--rtol do not go together");
+		return cli_usage("%s", "--exact and --atol/--rtol do not go together");
 	if (o.quiet && o.json)
-		return usage_error("%s", "--quiet and --json do not go together");
+		return cli_usage("%s", "--quiet and --json do not go together");
 
 	const char *path = argv[optind];
 	struct vtarget t;

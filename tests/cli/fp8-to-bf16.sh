@@ -190,11 +190,15 @@ check "a damaged input shard: exit 2, the library's message" \
 run "$T" nowhere x
 check "a missing input: exit 2" [ $rc -eq 2 -a "$err" = "ckpt-fp8-to-bf16: nowhere: No such file or directory" ]
 run "$T" "$IN"
-check "one argument: usage, exit 2" [ $rc -eq 2 ]
+check "one argument: usage error, exit 2" [ $rc -eq 2 -a "$err" = "ckpt-fp8-to-bf16: INPUT_DIR and OUTPUT_DIR are needed (see ckpt-fp8-to-bf16 --help)" ]
+run "$T" -x "$IN" x
+check "an unknown option: named, exit 2" [ $rc -eq 2 -a "$err" = "ckpt-fp8-to-bf16: unknown option '-x' (see ckpt-fp8-to-bf16 --help)" ]
+run "$T" "$IN" x --shard
+check "--shard without its NAME: named, exit 2" [ $rc -eq 2 -a "$err" = "ckpt-fp8-to-bf16: option '--shard' needs an argument (see ckpt-fp8-to-bf16 --help)" ]
 check "--version prints the version" [ "$("$T" --version)" = "ckpt-fp8-to-bf16 0.1.0" ]
 check "--help prints the usage, exit 0" eval '"$T" --help | head -1 | grep -q "^usage: ckpt-fp8-to-bf16 \[options\] INPUT_DIR OUTPUT_DIR$"'
 run "$T" -j 0 "$IN" j0
-check "-j 0: usage error, exit 2" [ $rc -eq 2 -a "$err" = "ckpt-fp8-to-bf16: -j: not a number of threads from 1 to 4096: 0" ]
+check "-j 0: usage error, exit 2" [ $rc -eq 2 -a "$err" = "ckpt-fp8-to-bf16: -j wants a number of threads from 1 to 4096, not '0' (see ckpt-fp8-to-bf16 --help)" ]
 
 # --- full disks ---
 err=$("$T" "$IN" - 2>&1 >/dev/full); rc=$?

@@ -224,8 +224,13 @@ run "$tool" --model-parallel 2 --rank 2 "$tiny" x
 expect_rc "--rank beyond the ranks: exit 2" 2
 run "$tool" --model-parallel 0 "$tiny" x
 expect_rc "--model-parallel 0: exit 2" 2
+expect_err "--model-parallel 0: the range" \
+	"ckpt-hf-to-sharded: --model-parallel wants a number from 1 to 65536, not '0' (see ckpt-hf-to-sharded --help)"
 run "$tool" --bogus "$tiny" x
 expect_rc "unknown option: exit 2" 2
+expect_err "unknown option: named" "ckpt-hf-to-sharded: unknown option '--bogus' (see ckpt-hf-to-sharded --help)"
+run "$tool" "$tiny" x --model-parallel
+expect_err "an option without its value" "ckpt-hf-to-sharded: option '--model-parallel' needs an argument (see ckpt-hf-to-sharded --help)"
 run "$tool" --model-parallel 2 nowhere x
 expect_rc "missing input: exit 2" 2
 expect_err "missing input: message" "ckpt-hf-to-sharded: nowhere: No such file or directory"
