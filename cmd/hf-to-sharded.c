@@ -166,20 +166,26 @@ static int parse_args(struct opts *o, int argc, char **argv)
 	return 0;
 }
 
-static void report(const struct opts *o, const struct dsmp_plan *p)
+/* What was written (or kept), one line per file, or as JSON; p: the model-parallel plan, or
+ * NULL for the MindSpore training layout. */
+static void report(const struct opts *o, const struct cv_job *j, const struct dsmp_plan *p)
 {
 	struct buf b = {0};
-	const struct cv_job *j = &p->job;
 	if (o->json) {
 		struct jw w;
 		jw_init(&w, &b, 2, true);
 		jw_obj(&w);
 		jw_key(&w, "output");
 		jw_str(&w, o->out);
-		jw_key(&w, "model_parallel");
-		jw_u64(&w, o->mp);
-		jw_key(&w, "n_experts");
-		jw_u64(&w, p->rec.n_experts);
+		if (p) {
+			jw_key(&w, "model_parallel");
+			jw_u64(&w, o->mp);
+			jw_key(&w, "n_experts");
+			jw_u64(&w, p->rec.n_experts);
+		} else {
+			jw_key(&w, "layout");
+			jw_str(&w, "mindspore-train");
+		}
 		jw_key(&w, "files");
 		jw_arr(&w);
 		for (size_t i = 0; i < j->nfiles; i++) {
@@ -187,7 +193,7 @@ static void report(const struct opts *o, const struct dsmp_plan *p)
 			jw_key(&w, "name");
 			jw_str(&w, j->files[i].name);
 			jw_key(&w, "tensors");
-			jw_u64(&w, p->tensors[i]);
+			jw_u64(&w, j->files[i].n);
 			jw_key(&w, "bytes");
 			jw_u64(&w, j->files[i].L.file_size);
 			jw_key(&w, "kept");
@@ -195,20 +201,22 @@ static void report(const struct opts *o, const struct dsmp_plan *p)
 			jw_obj_end(&w);
 		}
 		jw_arr_end(&w);
-		jw_key(&w, "layers_left_out");
-		jw_arr(&w);
-		for (size_t i = 0; i < p->rec.nlayers_left_out; i++)
-			jw_u64(&w, p->rec.layers_left_out[i]);
-		jw_arr_end(&w);
-		jw_key(&w, "tensors_left_out");
-		jw_u64(&w, p->rec.tensors_left_out);
+		if (p) {
+			jw_key(&w, "layers_left_out");
+			jw_arr(&w);
+			for (size_t i = 0; i < p->rec.nlayers_left_out; i++)
+				jw_u64(&w, p->rec.layers_left_out[i]);
+			jw_arr_end(&w);
+			jw_key(&w, "tensors_left_out");
+			jw_u64(&w, p->rec.tensors_left_out);
+		}
 		jw_obj_end(&w);
 		buf_addc(&b, '\n');
 	} else {
 		for (size_t i = 0; i < j->nfiles; i++)
-			buf_printf(&b, "%s: %zu tensors, %" PRIu64 " bytes, %s\n", j->files[i].name, p->tensors[i],
+			buf_printf(&b, "%s: %zu tensors, %" PRIu64 " bytes, %s\n", j->files[i].name, j->files[i].n,
 				   j->files[i].L.file_size, j->files[i].skip ? "kept (already complete)" : "written");
-		if (p->rec.nlayers_left_out) {
+		if (p && p->rec.nlayers_left_out) {
 			buf_printf(&b, "left out: MTP layer%s", p->rec.nlayers_left_out > 1 ? "s" : "");
 			for (size_t i = 0; i < p->rec.nlayers_left_out; i++)
 				buf_printf(&b, "%s%" PRIu64, i ? ", " : " ", p->rec.layers_left_out[i]);
@@ -278,7 +286,7 @@ static int run(const struct opts *o)
 	if (failed)
 		goto out;
 	if (!o->quiet)
-		report(o, &plan);
+		report(o, &plan.job, &plan);
 	rc = EXIT_OK;
 out:
 	if (rc)
@@ -290,44 +298,6 @@ out:
 	free(options);
 	ckpt_close(c);
 	return rc;
-}
-
-/* What was written (or kept), one line per file, or as JSON. */
-static void report_files(const struct opts *o, const struct cv_job *j)
-{
-	struct buf b = {0};
-	if (o->json) {
-		struct jw w;
-		jw_init(&w, &b, 2, true);
-		jw_obj(&w);
-		jw_key(&w, "output");
-		jw_str(&w, o->out);
-		jw_key(&w, "layout");
-		jw_str(&w, "mindspore-train");
-		jw_key(&w, "files");
-		jw_arr(&w);
-		for (size_t i = 0; i < j->nfiles; i++) {
-			jw_obj(&w);
-			jw_key(&w, "name");
-			jw_str(&w, j->files[i].name);
-			jw_key(&w, "tensors");
-			jw_u64(&w, j->files[i].n);
-			jw_key(&w, "bytes");
-			jw_u64(&w, j->files[i].L.file_size);
-			jw_key(&w, "kept");
-			jw_bool(&w, j->files[i].skip);
-			jw_obj_end(&w);
-		}
-		jw_arr_end(&w);
-		jw_obj_end(&w);
-		buf_addc(&b, '\n');
-	} else {
-		for (size_t i = 0; i < j->nfiles; i++)
-			buf_printf(&b, "%s: %zu tensors, %" PRIu64 " bytes, %s\n", j->files[i].name, j->files[i].n,
-				   j->files[i].L.file_size, j->files[i].skip ? "kept (already complete)" : "written");
-	}
-	fwrite(b.p, 1, b.len, stdout);
-	buf_free(&b);
 }
 
 /* --layout mindspore-train: the training layout from the input seen through its view. */
@@ -356,7 +326,7 @@ static int run_mindspore(const struct opts *o)
 	if (bad)
 		goto out;
 	if (!o->quiet)
-		report_files(o, &job);
+		report(o, &job, NULL);
 	rc = EXIT_OK;
 out:
 	if (rc)

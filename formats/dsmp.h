@@ -117,7 +117,6 @@ struct dsmp_opts {
 struct dsmp_plan {
 	struct cv_job job;               /* the rank files and side files to write */
 	struct dsmp_record rec;
-	size_t *tensors;                 /* per job file: its number of tensors */
 	size_t nnames;
 	char **names;                    /* owned model-parallel names */
 	size_t ngathers;

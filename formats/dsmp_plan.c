@@ -74,7 +74,6 @@ static void add_whole(struct dsmp_plan *p, size_t fi, const char *name, const st
 	o->copy = ckpt_bytes(t);
 	o->in = o->copy;
 	o->in_len = st_nbytes(t->t);
-	p->tensors[fi]++;
 }
 
 /* An FP8 weight may be cut only on its scale blocks, or its slices get the wrong scales. */
@@ -127,7 +126,6 @@ static int place_cut(struct dsmp_plan *p, const struct ckpt *c, const struct ckp
 		if (fidx[r] < 0)
 			continue;
 		struct cv_tensor *ot = cv_add_tensor(&p->job.files[fidx[r]], name, st->dtype, st->ndim, shape);
-		p->tensors[fidx[r]]++;
 		const uint8_t *src = ckpt_bytes(t);
 		if (outer == 1) {
 			ot->copy = src + r * row;
@@ -219,7 +217,6 @@ int dsmp_plan(struct dsmp_plan *p, const struct ckpt *c, const struct dsmp_opts 
 		cv_add_file(&p->job, name, 0);
 		free(name);
 	}
-	p->tensors = xcalloc(p->job.nfiles, sizeof *p->tensors);
 	struct named *all = xcalloc(c->n + 1, sizeof *all);
 	size_t nall = 0;
 	for (size_t i = 0; i < c->n; i++) {
@@ -283,6 +280,5 @@ void dsmp_plan_free(struct dsmp_plan *p)
 		free(p->gathers[i]);
 	free(p->names);
 	free(p->gathers);
-	free(p->tensors);
 	memset(p, 0, sizeof *p);
 }
