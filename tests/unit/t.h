@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int t_failures;
 
@@ -54,6 +55,27 @@ static inline const char *t_path(const char *env, const char *rel)
 	char *b = buf[k++ % 4];
 	snprintf(b, sizeof buf[0], "%s/%s", base ? base : ".", rel);
 	return b;
+}
+
+/* dst as a hard link to src, else a copy: a symbolic link would lead outside the checkpoint
+ * directory it is put in, and that is refused (lib/confine.h).  0, or -1 with a message. */
+static inline int t_link_or_copy(const char *src, const char *dst)
+{
+	if (link(src, dst) == 0)
+		return 0;
+	FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+	char b[65536];
+	size_t n;
+	int rc = in && out ? 0 : -1;
+	while (!rc && (n = fread(b, 1, sizeof b, in)) > 0)
+		rc = fwrite(b, 1, n, out) == n ? 0 : -1;
+	if (in)
+		fclose(in);
+	if (out && fclose(out))
+		rc = -1;
+	if (rc)
+		perror(dst);
+	return rc;
 }
 
 #endif

@@ -204,27 +204,11 @@ static void test_view_of_upstream_mp2(void)
 	view_free(hf);
 }
 
-/* dst as a hard link to src, else a copy (a symbolic link would lead outside the directory) */
-static void link_or_copy(const char *src, const char *dst)
-{
-	if (link(src, dst) == 0)
-		return;
-	FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
-	char b[65536];
-	size_t n;
-	while (in && out && (n = fread(b, 1, sizeof b, in)) > 0)
-		fwrite(b, 1, n, out);
-	if (in)
-		fclose(in);
-	if (!out || fclose(out))
-		perror(dst);
-}
-
 /* A directory that lacks rank 1: strict opening fails naming the file; lenient records it. */
 static void test_view_problems(void)
 {
 	mkdir("half", 0777);
-	link_or_copy(t_path("CKPT_GOLDEN", "tiny-v3.convert-mp2/model0-mp2.safetensors"), "half/model0-mp2.safetensors");
+	t_link_or_copy(t_path("CKPT_GOLDEN", "tiny-v3.convert-mp2/model0-mp2.safetensors"), "half/model0-mp2.safetensors");
 	struct view *v;
 	int rc = layout_open(&v, "half", NULL, 0);
 	CHECK(rc == -1 && strstr(err_last(), "half/model1-mp2.safetensors"), "a missing rank is an error: %s",
@@ -233,7 +217,7 @@ static void test_view_problems(void)
 	CHECK(rc == 0 && v->nproblems > 0 && v->n > 0, "leniently, the problems are recorded (%zu)", rc ? 0 : v->nproblems);
 	if (!rc)
 		view_free(v);
-	link_or_copy(t_path("CKPT_GOLDEN", "tiny-v3.convert-mp2/model0-mp2.safetensors"), "half/model1-mp2.safetensors");
+	t_link_or_copy(t_path("CKPT_GOLDEN", "tiny-v3.convert-mp2/model0-mp2.safetensors"), "half/model1-mp2.safetensors");
 	rc = layout_open(&v, "half", NULL, 0);
 	CHECK(rc == -1 && strstr(err_last(), "is on rank 1, but belongs to rank 0"),
 	      "rank 0's file as rank 1: its experts are on the wrong rank: %s", err_last());
