@@ -245,38 +245,18 @@ static int run(const struct opts *o)
 	}
 	if (ds_config_load(&cfg, cfg_path))
 		goto out;
-	if (cfg.num_hidden_layers < 0) {
-		err_set("%s: no num_hidden_layers: it says which layers are MTP layers to leave out", cfg_path);
+	struct dsmp_opts dopts = {.mp = o->mp, .rank = o->rank, .config_path = cfg_path};
+	if (dsmp_opts_config(&dopts, &cfg, cfg_path, o->have_experts ? o->n_experts : 0))
 		goto out;
-	}
-	uint64_t n_experts = o->n_experts;
-	if (!o->have_experts) {
-		if (cfg.n_routed_experts <= 0) {
-			err_set("%s: no n_routed_experts: give --n-experts N", cfg_path);
-			goto out;
-		}
-		n_experts = (uint64_t)cfg.n_routed_experts;
-	} else if (cfg.n_routed_experts > 0 && (uint64_t)cfg.n_routed_experts != n_experts) {
-		err_set("%s: n_routed_experts is %" PRId64 " but --n-experts is %" PRIu64
-			" (DeepSeek's model.py places experts by the former)", cfg_path, cfg.n_routed_experts, n_experts);
-		goto out;
-	}
-	if (n_experts % o->mp) {
-		err_set("%" PRIu64 " experts do not divide into %u ranks (--model-parallel)", n_experts, o->mp);
-		goto out;
-	}
 	source = realpath(o->in, NULL);
 	tool = xasprintf("ckpt-hf-to-sharded %s", CKPT_VERSION);
-	struct dsmp_opts dopts = {
-		.mp = o->mp, .n_experts = n_experts, .num_layers = cfg.num_hidden_layers,
-		.block = {(uint64_t)cfg.quant.block[0], (uint64_t)cfg.quant.block[1]}, .rank = o->rank,
-		.config_path = cfg_path, .tool = tool, .source = source,
-	};
+	dopts.tool = tool;
+	dopts.source = source;
 	if (dsmp_plan(&plan, c, &dopts))
 		goto out;
 	planned = true;
 	/* the options that change the output: a run with others is a different conversion */
-	options = xasprintf("--model-parallel %u --n-experts %" PRIu64, o->mp, n_experts);
+	options = xasprintf("--model-parallel %u --n-experts %" PRIu64, o->mp, dopts.n_experts);
 	struct progress *pg = progress_new(o->quiet ? PROGRESS_OFF : o->progress ? PROGRESS_ON : PROGRESS_AUTO);
 	struct cv_opts copts = {.outdir = o->out, .threads = o->jobs, .force = o->force,
 				.no_side = o->rank > 0, .input = o->in, .options = options,

@@ -126,6 +126,10 @@ struct dsmp_plan {
 /* Plan the conversion of checkpoint c: every tensor placed (or refused, with the reason),
  * the rank files as one group (rank < 0) or rank `rank` alone, and, unless only a rank
  * other than 0 is written, the tokenizer files, config.json and the record. */
+/* What config.json (at cfg_path) decides of o: the MTP layers (from num_hidden_layers on),
+ * the FP8 scale blocks, and the experts: n_experts 0 takes n_routed_experts, another value
+ * must equal it (model.py places experts by it) and divide into o->mp ranks. */
+int dsmp_opts_config(struct dsmp_opts *o, const struct ds_config *cfg, const char *cfg_path, uint64_t n_experts);
 int dsmp_plan(struct dsmp_plan *p, const struct ckpt *c, const struct dsmp_opts *o);
 void dsmp_plan_free(struct dsmp_plan *p);
 

@@ -191,6 +191,28 @@ static int add_side_files(struct dsmp_plan *p, const struct ckpt *c, const struc
 	return 0;
 }
 
+int dsmp_opts_config(struct dsmp_opts *o, const struct ds_config *cfg, const char *cfg_path, uint64_t n_experts)
+{
+	if (cfg->num_hidden_layers < 0)
+		return err_set("%s: no num_hidden_layers: it says which layers are MTP layers to leave out", cfg_path);
+	if (!n_experts) {
+		if (cfg->n_routed_experts <= 0)
+			return err_set("%s: no n_routed_experts: give --n-experts N", cfg_path);
+		n_experts = (uint64_t)cfg->n_routed_experts;
+	} else if (cfg->n_routed_experts > 0 && (uint64_t)cfg->n_routed_experts != n_experts) {
+		return err_set("%s: n_routed_experts is %" PRId64 " but --n-experts is %" PRIu64
+			       " (DeepSeek's model.py places experts by the former)", cfg_path, cfg->n_routed_experts,
+			       n_experts);
+	}
+	if (n_experts % o->mp)
+		return err_set("%" PRIu64 " experts do not divide into %u ranks (--model-parallel)", n_experts, o->mp);
+	o->n_experts = n_experts;
+	o->num_layers = cfg->num_hidden_layers;
+	o->block[0] = (uint64_t)cfg->quant.block[0];
+	o->block[1] = (uint64_t)cfg->quant.block[1];
+	return 0;
+}
+
 int dsmp_plan(struct dsmp_plan *p, const struct ckpt *c, const struct dsmp_opts *o)
 {
 	char q[ERR_QUOTE], q2[ERR_QUOTE];
