@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dsmp.h"
 #include "err.h"
+#include "mindspore.h"
 
 /* Most specific first: HF is what a directory of safetensors is when nothing else fits. */
 static const struct layout_ops *const layouts[] = {
@@ -52,4 +54,29 @@ int layout_open(struct view **v, const char *path, const char *name, int flags)
 		return l->open(v, path, flags);
 	}
 	return layout_detect(path)->open(v, path, flags);
+}
+
+static bool ms_shard_name(const char *name)
+{
+	size_t n = strlen(name), ext = strlen(".safetensors");
+	if (n <= ext || strcmp(name + n - ext, ".safetensors") != 0)
+		return false;
+	return strcmp(name, "general.safetensors") == 0 || strncmp(name, "layer_", 6) == 0 ||
+	       strncmp(name, "model_layer_", 12) == 0;
+}
+
+const char *layout_of_names(const char *const *names, size_t n, const char **which)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned r, m;
+		*which = names[i];
+		if (strchr(names[i], '/'))
+			continue;
+		if (dsmp_parse_file_name(names[i], &r, &m))
+			return "dsmp";
+		if (strcmp(names[i], MS_MAP_NAME) == 0 || ms_shard_name(names[i]))
+			return "mindspore";
+	}
+	*which = NULL;
+	return NULL;
 }

@@ -28,6 +28,11 @@ int layout_hf_view(struct view **v, struct ckpt *c, const char *path, int flags)
 /* The layout path looks like (cheap): the first in the table that claims it, else HF. */
 const struct layout_ops *layout_detect(const char *path);
 
+/* The layout a list of file names (an archive's, relative to its checkpoint) says, without
+ * reading a byte: "dsmp" for DeepSeek's rank files, "mindspore" for param_name_map.json or
+ * MindSpore's shard names; NULL when nothing but HF fits.  *which: the name that said it. */
+const char *layout_of_names(const char *const *names, size_t n, const char **which);
+
 /* Open path in the named layout, or the detected one when name is NULL. */
 int layout_open(struct view **v, const char *path, const char *name, int flags);
 const struct layout_ops *layout_named(const char *name);

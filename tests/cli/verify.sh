@@ -366,6 +366,18 @@ expect_err "archive: --scan refused: message" "ckpt-verify: t.tar: --scan reads 
 printf 'not a tar' >junk.tar
 run "$tool" junk.tar
 expect_rc "not an archive: exit 2" 2
+# other layouts inside an archive: said, not misread as HF
+"$CKPT_BIN/ckpt-hf-to-sharded" -q --model-parallel 2 "$CKPT_ROOT/fixtures/tiny-v3" mpdir
+"$CKPT_BIN/ckpt-hf-to-sharded" -q --layout mindspore-train "$CKPT_ROOT/fixtures/tiny-v3" msdir
+tar cf mp.tar mpdir
+tar cf ms.tar msdir
+run "$tool" --manifest m.sha mp.tar
+expect_rc "archive of model-parallel shards: exit 2" 2
+expect_err "archive of model-parallel shards: the layout named, the way out" \
+	"ckpt-verify: mp.tar/mpdir: holds a dsmp checkpoint (\"model0-mp2.safetensors\"), and archives are read in the hf layout only: extract it first"
+run "$tool" ms.tar
+expect_err "archive of MindSpore's training layout: the layout named" \
+	"ckpt-verify: ms.tar/msdir: holds a mindspore checkpoint (\"param_name_map.json\"), and archives are read in the hf layout only: extract it first"
 
 # ---- usage and input errors: one line, exit 2 ----
 run "$tool"
