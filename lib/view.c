@@ -321,37 +321,33 @@ static void fp8_tab_scalar(const uint8_t *w, size_t n, const uint16_t *tab, uint
 }
 
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
-typedef uint16_t v32s __attribute__((vector_size(64)));
-typedef uint8_t v32b __attribute__((vector_size(32)));
+#include <immintrin.h>
 
-/* 32 codes at a time: two-register word permutes look the 128 entries up (the shuffle
- * takes its index modulo 64, so bit 6 picks the pair of registers). */
-__attribute__((target("avx512f,avx512bw,avx512vl"))) static void fp8_tab_avx512(const uint8_t *w, size_t n,
-										    const uint16_t *tab, uint16_t *out)
+/* 32 codes at a time: two-table word permutes look the 128 entries up (an index picks
+ * among 64 words, so bit 6 of the code picks the pair of tables), the sign bit goes on
+ * after.  Intrinsics, not GCC's __builtin_shuffle: clang builds this too. */
+__attribute__((target("avx512f,avx512bw"))) static void fp8_tab_avx512(const uint8_t *w, size_t n,
+									const uint16_t *tab, uint16_t *out)
 {
-	v32s t0, t1, t2, t3;
-	memcpy(&t0, tab, 64);
-	memcpy(&t1, tab + 32, 64);
-	memcpy(&t2, tab + 64, 64);
-	memcpy(&t3, tab + 96, 64);
+	const __m512i t0 = _mm512_loadu_si512(tab), t1 = _mm512_loadu_si512(tab + 32);
+	const __m512i t2 = _mm512_loadu_si512(tab + 64), t3 = _mm512_loadu_si512(tab + 96);
+	const __m512i bit6 = _mm512_set1_epi16(0x40), sign = _mm512_set1_epi16(0x80);
 	size_t j = 0;
 	for (; j + 32 <= n; j += 32) {
-		v32b b;
 		/* the codes come from memory once: ask for them well ahead */
 		__builtin_prefetch(w + j + 2048);
-		memcpy(&b, w + j, sizeof b);
-		v32s c = __builtin_convertvector(b, v32s);
-		v32s lo = __builtin_shuffle(t0, t1, c), hi = __builtin_shuffle(t2, t3, c);
-		v32s m = (v32s)((c & 0x40) != 0);
-		v32s r = ((lo & ~m) | (hi & m)) ^ ((c & 0x80) << 8);
-		memcpy(out + j, &r, sizeof r);
+		__m512i c = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(w + j)));
+		__m512i lo = _mm512_permutex2var_epi16(t0, c, t1), hi = _mm512_permutex2var_epi16(t2, c, t3);
+		__m512i r = _mm512_mask_blend_epi16(_mm512_test_epi16_mask(c, bit6), lo, hi);
+		r = _mm512_xor_si512(r, _mm512_slli_epi16(_mm512_and_si512(c, sign), 8));
+		_mm512_storeu_si512(out + j, r);
 	}
 	fp8_tab_scalar(w + j, n - j, tab, out + j);
 }
 
 static void fp8_tab_run(const uint8_t *w, size_t n, const uint16_t *tab, uint16_t *out)
 {
-	if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+	if (__builtin_cpu_supports("avx512bw"))
 		fp8_tab_avx512(w, n, tab, out);
 	else
 		fp8_tab_scalar(w, n, tab, out);
