@@ -16,8 +16,10 @@ CC      ?= cc
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 # (-Wno-psabi: the forward pass's 16-lane vectors pass between inlined helpers only, never
-#  across an ABI boundary; clang warns on every such helper built without AVX-512)
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-psabi -pthread \
+#  across an ABI boundary; clang warns on every such helper built without AVX-512.
+#  -ffp-contract=off: no fused multiply-adds, so every clone gives the same bits; GCC's
+#  -std=c11 implies it, clang's does not)
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-psabi -ffp-contract=off -pthread \
            -Ilib -Iformats -DCKPT_VERSION='"$(VERSION)"' $(SANFLAGS)
 CFLAGS  += $(shell pkg-config --cflags $(PKGS))
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm -pthread

@@ -33,28 +33,28 @@ typedef uint8_t v16b __attribute__((vector_size(16)));
 #define CKPT_CLONES
 #endif
 
-static inline __attribute__((always_inline)) v16f v16f_load(const float *p)
+/* Loads write through a pointer rather than return a vector: clang refuses a 64-byte vector
+ * returned inside a function cloned for AVX2 (target_clones), inlined or not. */
+static inline __attribute__((always_inline)) void v16f_load(v16f *v, const float *p)
 {
-	v16f v;
-	memcpy(&v, p, sizeof v);
-	return v;
+	memcpy(v, p, sizeof *v);
 }
 
 
 /* 16 bytes widened to 32-bit lanes (through 16 bits: GCC turns that into two zero-extends;
  * the direct conversion comes out as scalar code). */
-static inline __attribute__((always_inline)) v16u v16u_from_bytes(const uint8_t *p)
+static inline __attribute__((always_inline)) void v16u_from_bytes(v16u *v, const uint8_t *p)
 {
 	v16b b;
 	memcpy(&b, p, sizeof b);
-	return __builtin_convertvector(__builtin_convertvector(b, v16s), v16u);
+	*v = __builtin_convertvector(__builtin_convertvector(b, v16s), v16u);
 }
 
-static inline __attribute__((always_inline)) v16u v16u_from_u16(const void *p)
+static inline __attribute__((always_inline)) void v16u_from_u16(v16u *v, const void *p)
 {
 	v16s s;
 	memcpy(&s, p, sizeof s);
-	return __builtin_convertvector(s, v16u);
+	*v = __builtin_convertvector(s, v16u);
 }
 
 static inline __attribute__((always_inline)) v16f v16f_set1(float x) { return (v16f){0} + x; }

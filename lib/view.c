@@ -198,7 +198,8 @@ CKPT_CLONES static void e4m3_run(const uint8_t *w, size_t n, float s, bool rnd, 
 {
 	size_t j = 0;
 	for (; j + 16 <= n; j += 16) {
-		v16u c = v16u_from_bytes(w + j);
+		v16u c;
+		v16u_from_bytes(&c, w + j);
 		v16u sign = (c & 0x80) << 24;
 		v16f f = (v16f)((c & 0x7f) << 20) * 0x1p120f;
 		f = (v16f)((v16u)f | sign) * s;
@@ -224,7 +225,9 @@ CKPT_CLONES static void bf16_run(const uint8_t *src, size_t n, float *out)
 {
 	size_t j = 0;
 	for (; j + 16 <= n; j += 16) {
-		v16u u = v16u_from_u16(src + 2 * j) << 16;
+		v16u u;
+		v16u_from_u16(&u, src + 2 * j);
+		u <<= 16;
 		memcpy(out + j, &u, sizeof u);
 	}
 	for (; j < n; j++) {
@@ -372,7 +375,9 @@ bool vtensor_bf16_readable(const struct vtensor *t)
 CKPT_CLONES static void bf16_table(const float *mag, float s, uint16_t *tab)
 {
 	for (int i = 0; i < 128; i += 16) {
-		v16u u = (v16u)(v16f_load(mag + i) * s);
+		v16f m;
+		v16f_load(&m, mag + i);
+		v16u u = (v16u)(m * s);
 		v16u nan = (v16u)((u & 0x7fffffffu) > 0x7f800000u);
 		v16u r = ((u | 0x400000u) & nan) | ((u + 0x7fffu + ((u >> 16) & 1)) & ~nan);
 		v16s h = __builtin_convertvector(r >> 16, v16s);

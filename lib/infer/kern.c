@@ -8,12 +8,15 @@
 /* R x C dot products over K: R + C loads feed R * C multiply-adds per 16 values.  The last
  * partial chunk is copied into zero-padded lanes (adding 0 * 0 changes nothing). */
 /* 16 weights from element off of a row of float32 (bf == 0) or BF16 bit patterns. */
-static inline __attribute__((always_inline)) v16f wload(const void *w, size_t off, int bf)
+static inline __attribute__((always_inline)) void wload(v16f *v, const void *w, size_t off, int bf)
 {
-	if (!bf)
-		return v16f_load((const float *)w + off);
-	v16u u = v16u_from_u16((const uint16_t *)w + off) << 16;
-	return (v16f)u;
+	if (!bf) {
+		v16f_load(v, (const float *)w + off);
+		return;
+	}
+	v16u u;
+	v16u_from_u16(&u, (const uint16_t *)w + off);
+	*v = (v16f)(u << 16);
 }
 
 static inline __attribute__((always_inline)) float wget(const void *w, size_t off, int bf)
@@ -39,10 +42,10 @@ static inline __attribute__((always_inline)) void block(const void *w, size_t ld
 		v16f wv[4], xv[4];
 #pragma GCC unroll 4
 		for (int r = 0; r < R; r++)
-			wv[r] = wload(w, r * ldw + k, bf);
+			wload(&wv[r], w, r * ldw + k, bf);
 #pragma GCC unroll 4
 		for (int c = 0; c < C; c++)
-			xv[c] = v16f_load(x + c * ldx + k);
+			v16f_load(&xv[c], x + c * ldx + k);
 #pragma GCC unroll 4
 		for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
@@ -61,8 +64,12 @@ static inline __attribute__((always_inline)) void block(const void *w, size_t ld
 #pragma GCC unroll 4
 		for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
-			for (int c = 0; c < C; c++)
-				acc[r][c] += v16f_load(wt[r]) * v16f_load(xt[c]);
+			for (int c = 0; c < C; c++) {
+				v16f a, b;
+				v16f_load(&a, wt[r]);
+				v16f_load(&b, xt[c]);
+				acc[r][c] += a * b;
+			}
 	}
 #pragma GCC unroll 4
 	for (int r = 0; r < R; r++)
@@ -96,10 +103,18 @@ static inline __attribute__((always_inline)) void blocks(const void *w, size_t l
 	}
 }
 
-CKPT_CLONES void kern_dot_block(const float *w, size_t ldw, size_t R, const float *x, size_t ldx, size_t C,
-				size_t K, float *y, size_t ldy)
+/* Clones stay static: clang 14 names the dispatcher of an exported clone so that other
+ * files' calls do not find it. */
+CKPT_CLONES static void dot_block_f32(const float *w, size_t ldw, size_t R, const float *x, size_t ldx, size_t C,
+				      size_t K, float *y, size_t ldy)
 {
 	blocks(w, ldw, 0, R, x, ldx, C, K, y, ldy);
+}
+
+void kern_dot_block(const float *w, size_t ldw, size_t R, const float *x, size_t ldx, size_t C, size_t K, float *y,
+		    size_t ldy)
+{
+	dot_block_f32(w, ldw, R, x, ldx, C, K, y, ldy);
 }
 
 CKPT_CLONES static void dot_block_bf16(const uint16_t *w, size_t ldw, size_t R, const float *x, size_t ldx, size_t C,

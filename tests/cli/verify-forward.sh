@@ -46,8 +46,13 @@ case "$CKPT_BUILD" in
 *)
 	if command -v valgrind >/dev/null; then
 		valgrind -q "$tool" --forward --tokens-file "$partial/forward/hf_logits.safetensors" \
-			--logits-out vg.safetensors "$partial/input" >/dev/null 2>&1
-		expect_same "without AVX-512 (valgrind): the same logits, bit for bit" j1.safetensors vg.safetensors
+			--logits-out vg.safetensors "$partial/input" >/dev/null 2>vg.err
+		# (Debian 12's valgrind cannot read the DWARF 5 that clang writes)
+		if grep -q "debuginfo reader: Possibly corrupted debuginfo" vg.err; then
+			echo "ok - without AVX-512: the same logits # SKIP valgrind cannot read this build's debug info"
+		else
+			expect_same "without AVX-512 (valgrind): the same logits, bit for bit" j1.safetensors vg.safetensors
+		fi
 	else
 		echo "ok - without AVX-512: the same logits # SKIP no valgrind"
 	fi ;;
