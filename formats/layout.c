@@ -56,6 +56,7 @@ int layout_open(struct view **v, const char *path, const char *name, int flags)
 	return layout_detect(path)->open(v, path, flags);
 }
 
+/* The inference layout's shard names (train2infer's and convert_weight.py --infer's). */
 static bool ms_shard_name(const char *name)
 {
 	size_t n = strlen(name), ext = strlen(".safetensors");
@@ -65,18 +66,19 @@ static bool ms_shard_name(const char *name)
 	       strncmp(name, "model_layer_", 12) == 0;
 }
 
-const char *layout_of_names(const char *const *names, size_t n, const char **which)
+const char *layout_of_names(const char *const *names, size_t n)
 {
+	bool map = false;
 	for (size_t i = 0; i < n; i++) {
 		unsigned r, m;
-		*which = names[i];
 		if (strchr(names[i], '/'))
 			continue;
 		if (dsmp_parse_file_name(names[i], &r, &m))
-			return "dsmp";
-		if (strcmp(names[i], MS_MAP_NAME) == 0 || ms_shard_name(names[i]))
-			return "mindspore";
+			return layout_dsmp.name;
+		if (ms_shard_name(names[i]))
+			return layout_msinfer.name;
+		map |= strcmp(names[i], MS_MAP_NAME) == 0;
 	}
-	*which = NULL;
-	return NULL;
+	/* a map beside shards of no inference name: the training layout's */
+	return map ? layout_mstrain.name : NULL;
 }

@@ -29,9 +29,10 @@ int layout_hf_view(struct view **v, struct ckpt *c, const char *path, int flags)
 const struct layout_ops *layout_detect(const char *path);
 
 /* The layout a list of file names (an archive's, relative to its checkpoint) says, without
- * reading a byte: "dsmp" for DeepSeek's rank files, "mindspore" for param_name_map.json or
- * MindSpore's shard names; NULL when nothing but HF fits.  *which: the name that said it. */
-const char *layout_of_names(const char *const *names, size_t n, const char **which);
+ * reading a byte: dsmp for DeepSeek's rank files, mindspore-infer for MindSpore's
+ * inference shard names, mindspore-train for its param_name_map.json beside other shards;
+ * NULL when nothing but HF fits. */
+const char *layout_of_names(const char *const *names, size_t n);
 
 /* Open path in the named layout, or the detected one when name is NULL. */
 int layout_open(struct view **v, const char *path, const char *name, int flags);

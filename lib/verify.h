@@ -28,6 +28,9 @@ struct vtarget {
 				    at all, and for other layouts) */
 	struct view *v;          /* the checkpoint under canonical names, or NULL */
 	char *error;             /* why c or v could not be opened (a structure problem) */
+	bool files_only;         /* an archive of a layout other than HF: its files are read
+				    one by one (each against the safetensors rules, hashed), but
+				    no view is built: the checks across files are not made */
 };
 
 /* Open path in the named layout (NULL: detect it).  hash: an archive's files are hashed

@@ -104,6 +104,11 @@ void verify_model(const struct vtarget *t, struct report *r)
 {
 	struct rcheck *k = report_check(r, "model");
 	const struct view *v = t->v;
+	if (t->files_only) {
+		report_skip(k, "a %s checkpoint in an archive: its tensors are only put together from the "
+			    "extracted directory (extract it for this check)", t->layout);
+		return;
+	}
 	if (!v) {
 		report_skip(k, "the checkpoint could not be read");
 		return;

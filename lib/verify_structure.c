@@ -41,6 +41,16 @@ void verify_structure(const struct vtarget *t, struct report *r)
 		report_problem_msg(k, t->arc.error, files, nf);
 	if (t->error)
 		report_problem_msg(k, t->error, files, nf);
+	size_t nst = 0, ntensors = 0;
+	for (size_t i = 0; t->files_only && i < t->arc.n; i++) {
+		const struct arc_file *f = &t->arc.f[i];
+		if (f->error && !(t->arc.error && strcmp(f->error, t->arc.error) == 0))
+			report_problem_msg(k, f->error, files, nf);
+		if (f->st) {
+			nst++;
+			ntensors += f->st->n;
+		}
+	}
 	uint64_t bytes = 0;
 	bool all = false;
 	if (c) {
@@ -67,6 +77,10 @@ void verify_structure(const struct vtarget *t, struct report *r)
 		if (c->index && c->index->has_total_size && all)
 			buf_printf(&s, ", total_size %" PRIu64 "%s", c->index->total_size,
 				   c->index->total_size == bytes ? " = tensor bytes" : "");
+	} else if (t->files_only) {
+		buf_printf(&s, "%zu .safetensors %s, %zu tensors, each file by the safetensors rules (a %s "
+			   "checkpoint in an archive: extract it for the checks across files)",
+			   nst, nst == 1 ? "file" : "files", ntensors, t->layout);
 	} else if (t->v) {
 		buf_printf(&s, "%zu tensors (layout %s)", t->v->n, t->layout);
 	} else {

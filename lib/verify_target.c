@@ -56,10 +56,6 @@ int vtarget_open(struct vtarget *t, const char *path, const char *layout, bool h
 		goto fail;
 	}
 	if (S_ISREG(sb.st_mode) && arc_is_archive_name(path)) {
-		if (L && L != layout_named("hf")) {
-			err_set("%s: archives are read in the hf layout only", path);
-			goto fail;
-		}
 		t->archive = true;
 		if (arc_read(&t->arc, path, hash))
 			goto fail;
@@ -67,19 +63,18 @@ int vtarget_open(struct vtarget *t, const char *path, const char *layout, bool h
 			err_set("%s: no .safetensors files and no %s at the archive's top", t->arc.dir, INDEX_NAME);
 			goto fail;
 		}
-		const char **names = xcalloc(t->arc.n + 1, sizeof *names), *which;
+		const char **names = xcalloc(t->arc.n + 1, sizeof *names);
 		for (size_t i = 0; i < t->arc.n; i++)
 			names[i] = t->arc.f[i].name;
-		const char *other = L ? NULL : layout_of_names(names, t->arc.n, &which);
-		if (other) {
-			char q[ERR_QUOTE];
-			err_set("%s: holds a %s checkpoint (%s), and archives are read in the hf layout only: "
-				"extract it first", t->arc.dir, other, err_quote(which, q));
-			free(names);
-			goto fail;
-		}
+		const char *other = L ? (L == layout_named("hf") ? NULL : L->name)
+				      : layout_of_names(names, t->arc.n);
 		free(names);
 		t->dir = xstrdup(t->arc.dir);
+		if (other) {
+			t->files_only = true;
+			t->layout = other;
+			return 0;
+		}
 		t->layout = "hf";
 		if (arc_ckpt(&t->arc, &t->c, CKPT_LENIENT) || layout_hf_view(&t->v, t->c, t->arc.dir, CKPT_LENIENT))
 			t->error = xstrdup(err_last());

@@ -366,18 +366,31 @@ expect_err "archive: --scan refused: message" "ckpt-verify: t.tar: --scan reads 
 printf 'not a tar' >junk.tar
 run "$tool" junk.tar
 expect_rc "not an archive: exit 2" 2
-# other layouts inside an archive: said, not misread as HF
+# other layouts inside an archive: not misread as HF; each file checked, the manifest too
 "$CKPT_BIN/ckpt-hf-to-sharded" -q --model-parallel 2 "$CKPT_ROOT/fixtures/tiny-v3" mpdir
 "$CKPT_BIN/ckpt-hf-to-sharded" -q --layout mindspore-train "$CKPT_ROOT/fixtures/tiny-v3" msdir
 tar cf mp.tar mpdir
 tar cf ms.tar msdir
-run "$tool" --manifest m.sha mp.tar
-expect_rc "archive of model-parallel shards: exit 2" 2
-expect_err "archive of model-parallel shards: the layout named, the way out" \
-	"ckpt-verify: mp.tar/mpdir: holds a dsmp checkpoint (\"model0-mp2.safetensors\"), and archives are read in the hf layout only: extract it first"
+"$tool" -q --write-manifest mp.sha mpdir
+run "$tool" --manifest mp.sha mp.tar
+expect_rc "archive of model-parallel shards: exit 0" 0
+expect_has "archive of model-parallel shards: the layout named" "checkpoint  mp.tar (layout dsmp)"
+expect_has "... each file checked, the checks across files not made" \
+	"structure   passed   2 .safetensors files, 230 tensors, each file by the safetensors rules (a dsmp checkpoint in an archive: extract it for the checks across files); GNU tar format, 6 files (1 other entries skipped)"
+expect_has "... the model check skipped, said why" \
+	"model       skipped  a dsmp checkpoint in an archive: its tensors are only put together from the extracted directory (extract it for this check)"
+expect_has "... the manifest checked" "manifest    passed   6 files listed, 6 hashed"
+mkdir -p mpbad && cp mpdir/* mpbad/
+head -c 100000 mpdir/model1-mp2.safetensors >mpbad/model1-mp2.safetensors
+tar cf mpbad.tar mpbad
+run "$tool" --manifest mp.sha mpbad.tar
+expect_rc "archive of model-parallel shards, one truncated: exit 1" 1
+expect_problem "... the file's own problem" \
+	"mpbad.tar/mpbad/model1-mp2.safetensors: file is truncated: the header describes 2881632 bytes of tensor data, the file holds 89216"
 run "$tool" ms.tar
-expect_err "archive of MindSpore's training layout: the layout named" \
-	"ckpt-verify: ms.tar/msdir: holds a mindspore checkpoint (\"param_name_map.json\"), and archives are read in the hf layout only: extract it first"
+expect_has "archive of MindSpore's training layout: the layout named" "checkpoint  ms.tar (layout mindspore-train)"
+run "$tool" --layout dsmp t.tar
+expect_has "--layout dsmp on an archive: as asked" "checkpoint  t.tar (layout dsmp)"
 
 # ---- usage and input errors: one line, exit 2 ----
 run "$tool"
