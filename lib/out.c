@@ -229,8 +229,11 @@ int out_open(struct out **op, const char *final_path)
 		 * and our lock: then the name is no longer ours, and we start again */
 		struct stat a, b;
 		if (fstat(o->fd, &a) == 0 && stat(o->tmp, &b) == 0 && a.st_dev == b.st_dev &&
-		    a.st_ino == b.st_ino)
+		    a.st_ino == b.st_ino) {
+			/* ours from here on: a signal from now removes it */
+			o->slot = live_add(o->tmp);
 			break;
+		}
 		close(o->fd);
 		o->fd = -1;
 		if (tries == 10) {
@@ -243,11 +246,11 @@ int out_open(struct out **op, const char *final_path)
 		goto fail_unlink;
 	}
 	o->buf = xmalloc(OUT_BUF);
-	o->slot = live_add(o->tmp);
 	*op = o;
 	return 0;
 fail_unlink:
 	unlink(o->tmp);
+	live_remove(o->slot);
 	close(o->fd);
 	o->fd = -1;
 fail:

@@ -259,8 +259,9 @@ if [ -x "$CKPT_BUILD/dev/ckpt-synth" ] && [ -f "$CKPT_ROOT/fixtures/specs/drop-s
 		kill -TERM $pid
 		wait $pid
 		rc=$?
-		check "SIGTERM while writing: dies of the signal (143), temporary removed, nothing under a final name" \
-			eval '[ $rc -eq 143 ] && [ "$(ls -A sig)" = .ckpt-run.json ]'
+		left=$(ls -A sig | tr '\n' ' ')
+		check "SIGTERM while writing: dies of the signal (143), temporary removed, nothing under a final name (status $rc, left: $left)" \
+			eval '[ $rc -eq 143 ] && [ "$left" = ".ckpt-run.json " ]'
 	else
 		wait $pid
 		skip "SIGTERM while writing" "the conversion ended before the signal"
