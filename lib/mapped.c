@@ -15,8 +15,8 @@
 /* The live mappings, for the handler: fixed slots read without a lock.  A slot's base is
  * published last and cleared first, so the handler never sees a half-made slot; a fault
  * inside a mapping means the mapping is still in use, so its name is not freed under the
- * handler.  A mapping that finds no free slot still works; its SIGBUS is reported without
- * the file's name. */
+ * handler.  A mapping that finds no free slot still works, but a SIGBUS in it is left to
+ * crash, as any fault outside the table is. */
 #define MAP_SLOTS 1024
 static struct {
 	_Atomic uintptr_t base;
@@ -47,9 +47,15 @@ static void on_sigbus(int sig, siginfo_t *si, void *ctx)
 		if (b && a >= b && a - b < slot[i].size)
 			path = slot[i].path;
 	}
+	if (!path) {
+		/* not one of our mappings: a fault of another kind, left to crash as it would */
+		signal(SIGBUS, SIG_DFL);
+		raise(SIGBUS);
+		return;
+	}
 	say(err_prog());
 	say(": ");
-	say(path ? path : "an input file");
+	say(path);
 	say(": truncated while being read (changed by another program); nothing was written under a final name\n");
 	out_remove_temporaries();
 	_exit(EXIT_USAGE);
