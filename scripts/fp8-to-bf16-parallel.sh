@@ -15,32 +15,8 @@
 # CKPT_FP8_TO_BF16 names the tool if it is not ckpt-fp8-to-bf16 on the PATH.
 set -euo pipefail
 
-usage() {
-	sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
-	exit 2
-}
-
 tool=${CKPT_FP8_TO_BF16:-ckpt-fp8-to-bf16}
-jobs=
-logins=
-while getopts P:S:h o; do
-	case $o in
-	P) jobs=$OPTARG ;;
-	S) logins=$OPTARG ;;
-	*) usage ;;
-	esac
-done
-shift $((OPTIND - 1))
-[ $# -ge 2 ] || usage
-command -v parallel >/dev/null || { echo "$0: GNU parallel is not installed (Debian: apt-get install parallel)" >&2; exit 2; }
-in=$(realpath "$1")
-out=$(realpath -m "$2")
-shift 2
-
-args=(--halt now,fail=1 -q)
-[ -n "$jobs" ] && args+=(-j "$jobs")
-# remote hosts run the same command with the same absolute paths
-[ -n "$logins" ] && args+=(--sshlogin "$logins")
+. "$(dirname "$0")/parallel-common.sh"
 
 "$tool" --list-shards "$in" |
 	parallel "${args[@]}" "$tool" -j 1 --quiet "$@" --shard {} "$in" "$out"

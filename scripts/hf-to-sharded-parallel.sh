@@ -16,27 +16,8 @@
 # CKPT_HF_TO_SHARDED names the tool if it is not ckpt-hf-to-sharded on the PATH.
 set -euo pipefail
 
-usage() {
-	sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
-	exit 2
-}
-
 tool=${CKPT_HF_TO_SHARDED:-ckpt-hf-to-sharded}
-jobs=
-logins=
-while getopts P:S:h o; do
-	case $o in
-	P) jobs=$OPTARG ;;
-	S) logins=$OPTARG ;;
-	*) usage ;;
-	esac
-done
-shift $((OPTIND - 1))
-[ $# -ge 2 ] || usage
-command -v parallel >/dev/null || { echo "$0: GNU parallel is not installed (Debian: apt-get install parallel)" >&2; exit 2; }
-in=$(realpath "$1")
-out=$(realpath -m "$2")
-shift 2
+. "$(dirname "$0")/parallel-common.sh"
 
 # the number of ranks, from the options passed on
 mp=
@@ -50,7 +31,4 @@ case $mp in
 '' | *[!0-9]* | 0) echo "$0: --model-parallel M is required (a positive number)" >&2; exit 2 ;;
 esac
 
-args=(--halt now,fail=1 -q)
-[ -n "$jobs" ] && args+=(-j "$jobs")
-[ -n "$logins" ] && args+=(--sshlogin "$logins")
 seq 0 $((mp - 1)) | parallel "${args[@]}" "$tool" -q "$@" --rank '{}' "$in" "$out"
