@@ -19,37 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench.h"
+#include "clock.h"
 #include "err.h"
 #include "forward.h"
 #include "infer/kern.h"
 #include "pool.h"
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof *v, cmp_d);
-	return v[n / 2];
-}
-
-static double best(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof *v, cmp_d);
-	return v[0];
-}
 
 struct sum_ctx {
 	const uint64_t *p;
@@ -83,9 +59,9 @@ static double bandwidth(struct pool *p, int runs)
 	double t[32];
 	uint64_t keep = 0;
 	for (int r = 0; r < runs; r++) {
-		double t0 = now();
+		double t0 = clock_now();
 		pool_for(p, c->parts, sum_part, c);
-		t[r] = now() - t0;
+		t[r] = clock_now() - t0;
 		for (size_t i = 0; i < c->parts; i++)
 			keep += c->out[i];
 	}
@@ -125,9 +101,9 @@ static double mac_rate(struct pool *p, size_t tok, int runs)
 	}
 	double t[32];
 	for (int r = 0; r < runs; r++) {
-		double t0 = now();
+		double t0 = clock_now();
 		pool_for(p, 16 * n, mac_part, &c);
-		t[r] = now() - t0;
+		t[r] = clock_now() - t0;
 	}
 	for (unsigned i = 0; i < n; i++) {
 		free(c.w[i]);

@@ -9,25 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench.h"
+#include "clock.h"
 #include "err.h"
 #include "pool.h"
 #include "quant.h"
 #include "stats.h"
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
 
 struct sum_ctx {
 	const uint8_t *p;
@@ -51,21 +39,15 @@ static double baseline(struct pool *p, const uint8_t *buf, size_t n)
 {
 	uint64_t out[256];
 	struct sum_ctx c = {buf, n, 256, out};
-	double t = now();
+	double t = clock_now();
 	pool_for(p, 256, sum_part, &c);
-	t = now() - t;
+	t = clock_now() - t;
 	uint64_t s = 0;
 	for (int i = 0; i < 256; i++)
 		s += out[i];
 	if (s == 42)
 		puts(""); /* keep the sum alive */
 	return t;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof *v, cmp_d);
-	return v[n / 2];
 }
 
 int main(int argc, char **argv)
@@ -107,9 +89,9 @@ int main(int argc, char **argv)
 		struct tstats r;
 		for (int i = 0; i < 5; i++) {
 			tb[i] = baseline(p, w, cases[k].bytes);
-			double t = now();
+			double t = clock_now();
 			stats_run(&cases[k].src, 1, p, &r);
-			ts[i] = now() - t;
+			ts[i] = clock_now() - t;
 		}
 		double b = median(tb, 5), t = median(ts, 5);
 		printf("%-16s stats %7.1f MB/s %7.1f Melem/s   baseline %8.1f MB/s   stats/baseline time %.1fx\n",

@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "err.h"
 #include "layout.h"
 #include "out.h"
@@ -250,13 +250,6 @@ void fwd_close(struct fwd_model *f)
 
 /* ---- one forward pass ---- */
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 int fwd_forward(struct fwd_model *f, const struct fwd_tokens *t, bool mtp, struct fwd_run *r)
 {
 	size_t B = t->B, T = t->T, V = (size_t)f->cfg.vocab_size, H = (size_t)f->cfg.hidden_size;
@@ -279,7 +272,7 @@ int fwd_forward(struct fwd_model *f, const struct fwd_tokens *t, bool mtp, struc
 	r->no_mtp = r->no_mtp || (mtp && f->m.nmtp == 0);
 	float *last = nmtp ? xmalloc(B * T * H * sizeof *last) : NULL;
 	uint64_t bytes0 = f->m.lin.bytes, macs0 = f->m.lin.macs;
-	double t0 = now();
+	double t0 = clock_now();
 	int rc = infer_forward(&f->m, t->ids, B, T, r->logits, last, NULL);
 	if (rc == 0 && nmtp) {
 		r->nmtp = nmtp;
@@ -288,7 +281,7 @@ int fwd_forward(struct fwd_model *f, const struct fwd_tokens *t, bool mtp, struc
 			r->mtp[d - 1] = xmalloc(B * (T - d) * V * sizeof **r->mtp);
 		rc = infer_mtp(&f->m, t->ids, B, T, last, r->mtp);
 	}
-	r->seconds = now() - t0;
+	r->seconds = clock_now() - t0;
 	r->weight_bytes = f->m.lin.bytes - bytes0;
 	r->macs = f->m.lin.macs - macs0;
 	free(last);

@@ -6,20 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "err.h"
 #include "forward.h"
 #include "st.h"
 
 const struct fwd_limits fwd_default_limits = {1e-3, 0.99999, 1.0};
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static size_t argmax(const float *v, size_t n)
 {
@@ -295,10 +288,10 @@ int fwd_layers(struct fwd_model *a, struct fwd_model *b, const size_t *layers, s
 		r->layer[i] = l;
 		memcpy(ha, h0, T * H * sizeof *ha);
 		uint64_t e0 = a->m.experts_run;
-		double t0 = now();
+		double t0 = clock_now();
 		if ((rc = infer_layer(&a->m, l, ha, 1, T)))
 			break;
-		r->seconds[2 * i] = now() - t0;
+		r->seconds[2 * i] = clock_now() - t0;
 		r->experts[i] = a->m.experts_run - e0;
 		double ss = 0;
 		for (size_t k = 0; k < T * H; k++)
@@ -306,10 +299,10 @@ int fwd_layers(struct fwd_model *a, struct fwd_model *b, const size_t *layers, s
 		r->rms[i] = sqrt(ss / (double)(T * H));
 		if (b) {
 			memcpy(hb, h0, T * H * sizeof *hb);
-			t0 = now();
+			t0 = clock_now();
 			if ((rc = infer_layer(&b->m, l, hb, 1, T)))
 				break;
-			r->seconds[2 * i + 1] = now() - t0;
+			r->seconds[2 * i + 1] = clock_now() - t0;
 			r->cmp[i].what = "layer";
 			fwd_compare(ha, hb, T, H, false, lim, &r->cmp[i]);
 		}

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "err.h"
 
 struct progress {
@@ -19,13 +19,6 @@ struct progress {
 	char what[256];
 	bool drawn;
 };
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 const char *progress_bytes(uint64_t n, char *out)
 {
@@ -48,7 +41,7 @@ struct progress *progress_new(enum progress_mode mode)
 	struct progress *p = xcalloc(1, sizeof *p);
 	p->tty = tty;
 	pthread_mutex_init(&p->mu, NULL);
-	p->start = now();
+	p->start = clock_now();
 	p->last = -1;
 	return p;
 }
@@ -64,7 +57,7 @@ static void clock_str(double s, char *out, size_t n)
 
 static void draw(struct progress *p, bool final)
 {
-	double el = now() - p->start;
+	double el = clock_now() - p->start;
 	double rate = el > 0 ? (double)p->done / el : 0;
 	char d[16], t[16], r[16], eta[32], line[512];
 	int pct = p->total ? (int)((double)p->done * 100 / (double)p->total) : 100;
@@ -126,7 +119,7 @@ void progress_update(void *arg, uint64_t done, uint64_t total, const char *what)
 	p->done = done;
 	p->total = total;
 	snprintf(p->what, sizeof p->what, "%s", what ? what : "");
-	double t = now();
+	double t = clock_now();
 	if (p->last < 0 || t - p->last >= (p->tty ? 0.1 : 5.0)) {
 		p->last = t;
 		draw(p, false);
