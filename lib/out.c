@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -54,18 +55,77 @@ static void live_remove(int slot)
 		atomic_store(&live_state[slot], 0);
 }
 
+/* Between creating a temporary and entering it in the table, a signal would leave the
+ * file behind; so would another thread creating one while the table is being emptied.
+ * Creation is therefore a window: the one emptying the table first closes the gate (no
+ * thread enters a window after that; each one that would waits to die), then waits until
+ * no thread is inside one.  Each side writes its own flag before it reads the other's
+ * (sequentially consistent), so a window is either seen or never opened.  A signal taken
+ * by a thread inside a window is put off until that thread leaves it. */
+static atomic_int opening;              /* threads inside a window */
+static atomic_int closing;              /* the gate: set once the process is dying */
+static _Thread_local int in_window;
+static _Thread_local volatile sig_atomic_t put_off;
+
 void out_remove_temporaries(void)
 {
+	atomic_store(&closing, 1);
+	/* a thread cannot wait for its own window; others hold no lock and leave theirs in
+	 * microseconds, unless an open() hangs (a FIFO under the temporary's name): then
+	 * after two seconds the table is emptied anyway */
+	for (int i = 0; i < 20000 && !in_window && atomic_load(&opening) > 0; i++) {
+		struct timespec ts = {0, 100000};
+		nanosleep(&ts, NULL);
+	}
 	for (int i = 0; i < LIVE_SLOTS; i++)
 		if (atomic_load(&live_state[i]) == 2)
 			unlink(live_path[i]);
 }
 
-static void on_signal(int sig)
+static void die_of(int sig)
 {
 	out_remove_temporaries();
 	signal(sig, SIG_DFL);
 	raise(sig);
+}
+
+/* The process is dying: by a signal this thread put off, or else by the thread that
+ * closed the gate. */
+static void wait_to_die(void)
+{
+	if (put_off)
+		die_of(put_off);
+	for (;;)
+		pause();
+}
+
+static void on_signal(int sig)
+{
+	if (in_window) {
+		put_off = sig;
+		atomic_store(&closing, 1);
+		return;
+	}
+	die_of(sig);
+}
+
+static void window_enter(void)
+{
+	in_window = 1;
+	atomic_fetch_add(&opening, 1);
+	if (atomic_load(&closing)) {
+		atomic_fetch_sub(&opening, 1);
+		in_window = 0;
+		wait_to_die();
+	}
+}
+
+static void window_leave(void)
+{
+	atomic_fetch_sub(&opening, 1);
+	in_window = 0;
+	if (put_off || atomic_load(&closing))
+		wait_to_die();
 }
 
 void out_handle_signals(void)
@@ -205,6 +265,39 @@ char *out_tmp_name(const char *final_path)
 	return name;
 }
 
+/* Creates and locks o->tmp and enters it in the table of live temporaries. */
+static int claim_tmp(struct out *o)
+{
+	for (int tries = 0;; tries++) {
+		o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+		if (o->fd < 0) {
+			/* named by the file the user asked for (the temporary name is ours) */
+			err_set("%s: cannot create its temporary file: %s", o->final, strerror(errno));
+			return -1;
+		}
+		if (flock(o->fd, LOCK_EX | LOCK_NB) < 0) {
+			err_set("%s: another process is writing this file", o->final);
+			close(o->fd);
+			o->fd = -1;
+			return -1;
+		}
+		/* a cleaner may have removed a stale temporary of this name between our open
+		 * and our lock: then the name is no longer ours, and we start again */
+		struct stat a, b;
+		if (fstat(o->fd, &a) == 0 && stat(o->tmp, &b) == 0 && a.st_dev == b.st_dev &&
+		    a.st_ino == b.st_ino) {
+			o->slot = live_add(o->tmp);
+			return 0;
+		}
+		close(o->fd);
+		o->fd = -1;
+		if (tries == 10) {
+			err_set("%s: its temporary file keeps being removed", o->final);
+			return -1;
+		}
+	}
+}
+
 int out_open(struct out **op, const char *final_path)
 {
 	struct out *o = xcalloc(1, sizeof *o);
@@ -212,35 +305,11 @@ int out_open(struct out **op, const char *final_path)
 	o->final = xstrdup(final_path);
 	o->tmp = out_tmp_name(final_path);
 	o->slot = -1;
-	for (int tries = 0;; tries++) {
-		o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
-		if (o->fd < 0) {
-			/* named by the file the user asked for (the temporary name is ours) */
-			err_set("%s: cannot create its temporary file: %s", o->final, strerror(errno));
-			goto fail;
-		}
-		if (flock(o->fd, LOCK_EX | LOCK_NB) < 0) {
-			err_set("%s: another process is writing this file", o->final);
-			close(o->fd);
-			o->fd = -1;
-			goto fail;
-		}
-		/* a cleaner may have removed a stale temporary of this name between our open
-		 * and our lock: then the name is no longer ours, and we start again */
-		struct stat a, b;
-		if (fstat(o->fd, &a) == 0 && stat(o->tmp, &b) == 0 && a.st_dev == b.st_dev &&
-		    a.st_ino == b.st_ino) {
-			/* ours from here on: a signal from now removes it */
-			o->slot = live_add(o->tmp);
-			break;
-		}
-		close(o->fd);
-		o->fd = -1;
-		if (tries == 10) {
-			err_set("%s: its temporary file keeps being removed", o->final);
-			goto fail;
-		}
-	}
+	window_enter();
+	int claimed = claim_tmp(o);
+	window_leave();
+	if (claimed < 0)
+		goto fail;
 	if (ftruncate(o->fd, 0) < 0) {
 		err_errno(o->tmp);
 		goto fail_unlink;
