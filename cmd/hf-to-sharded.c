@@ -175,29 +175,21 @@ static void report(const struct opts *o, const struct cv_job *j, const struct ds
 		struct jw w;
 		jw_init(&w, &b, 2, true);
 		jw_obj(&w);
-		jw_key(&w, "output");
-		jw_str(&w, o->out);
+		jw_kv_str(&w, "output", o->out);
 		if (p) {
-			jw_key(&w, "model_parallel");
-			jw_u64(&w, o->mp);
-			jw_key(&w, "n_experts");
-			jw_u64(&w, p->rec.n_experts);
+			jw_kv_u64(&w, "model_parallel", o->mp);
+			jw_kv_u64(&w, "n_experts", p->rec.n_experts);
 		} else {
-			jw_key(&w, "layout");
-			jw_str(&w, "mindspore-train");
+			jw_kv_str(&w, "layout", "mindspore-train");
 		}
 		jw_key(&w, "files");
 		jw_arr(&w);
 		for (size_t i = 0; i < j->nfiles; i++) {
 			jw_obj(&w);
-			jw_key(&w, "name");
-			jw_str(&w, j->files[i].name);
-			jw_key(&w, "tensors");
-			jw_u64(&w, j->files[i].n);
-			jw_key(&w, "bytes");
-			jw_u64(&w, j->files[i].L.file_size);
-			jw_key(&w, "kept");
-			jw_bool(&w, j->files[i].skip);
+			jw_kv_str(&w, "name", j->files[i].name);
+			jw_kv_u64(&w, "tensors", j->files[i].n);
+			jw_kv_u64(&w, "bytes", j->files[i].L.file_size);
+			jw_kv_bool(&w, "kept", j->files[i].skip);
 			jw_obj_end(&w);
 		}
 		jw_arr_end(&w);
@@ -207,8 +199,7 @@ static void report(const struct opts *o, const struct cv_job *j, const struct ds
 			for (size_t i = 0; i < p->rec.nlayers_left_out; i++)
 				jw_u64(&w, p->rec.layers_left_out[i]);
 			jw_arr_end(&w);
-			jw_key(&w, "tensors_left_out");
-			jw_u64(&w, p->rec.tensors_left_out);
+			jw_kv_u64(&w, "tensors_left_out", p->rec.tensors_left_out);
 		}
 		jw_obj_end(&w);
 		buf_addc(&b, '\n');

@@ -82,12 +82,9 @@ static int header(const struct opts *o, struct buf *out)
 	jw_init(&w, out, 2, true);
 	if (o->json) {
 		jw_obj(&w);
-		jw_key(&w, "version");
-		jw_u64(&w, SCHEMA_VERSION);
-		jw_key(&w, "file");
-		jw_str(&w, o->header);
-		jw_key(&w, "header_length");
-		jw_u64(&w, f->header_len);
+		jw_kv_u64(&w, "version", SCHEMA_VERSION);
+		jw_kv_str(&w, "file", o->header);
+		jw_kv_u64(&w, "header_length", f->header_len);
 		jw_key(&w, "header");
 	} else {
 		buf_printf(out, "header length: %llu\n", (unsigned long long)f->header_len);
@@ -258,8 +255,7 @@ int main(int argc, char **argv)
 	jw_init(&w, &out, 2, true);
 	if (o.json) {
 		jw_obj(&w);
-		jw_key(&w, "version");
-		jw_u64(&w, SCHEMA_VERSION);
+		jw_kv_u64(&w, "version", SCHEMA_VERSION);
 		jw_key(&w, "checkpoints");
 		jw_arr(&w);
 	}

@@ -296,8 +296,7 @@ int main(int argc, char **argv)
 		struct jw w;
 		jw_init(&w, &out, 2, true);
 		jw_obj(&w);
-		jw_key(&w, "version");
-		jw_u64(&w, SCHEMA_VERSION);
+		jw_kv_u64(&w, "version", SCHEMA_VERSION);
 		jw_key(&w, "report");
 		report_json(&r, &w);
 		jw_obj_end(&w);

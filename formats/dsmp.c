@@ -274,16 +274,11 @@ void dsmp_record_render(struct buf *out, const struct dsmp_record *r)
 	struct jw w;
 	jw_init(&w, out, 2, true);
 	jw_obj(&w);
-	jw_key(&w, "layout");
-	jw_str(&w, DSMP_LAYOUT_NAME);
-	jw_key(&w, "tool");
-	jw_str(&w, r->tool ? r->tool : "");
-	jw_key(&w, "model_parallel");
-	jw_u64(&w, r->mp);
-	jw_key(&w, "n_experts");
-	jw_u64(&w, r->n_experts);
-	jw_key(&w, "experts_per_rank");
-	jw_u64(&w, r->mp ? r->n_experts / r->mp : 0);
+	jw_kv_str(&w, "layout", DSMP_LAYOUT_NAME);
+	jw_kv_str(&w, "tool", r->tool ? r->tool : "");
+	jw_kv_u64(&w, "model_parallel", r->mp);
+	jw_kv_u64(&w, "n_experts", r->n_experts);
+	jw_kv_u64(&w, "experts_per_rank", r->mp ? r->n_experts / r->mp : 0);
 	jw_key(&w, "files");
 	jw_arr(&w);
 	for (unsigned i = 0; i < r->mp; i++) {
@@ -307,16 +302,12 @@ void dsmp_record_render(struct buf *out, const struct dsmp_record *r)
 	for (size_t i = 0; i < r->nlayers_left_out; i++)
 		jw_u64(&w, r->layers_left_out[i]);
 	jw_arr_end(&w);
-	jw_key(&w, "tensors_left_out");
-	jw_u64(&w, r->tensors_left_out);
+	jw_kv_u64(&w, "tensors_left_out", r->tensors_left_out);
 	jw_key(&w, "source");
 	jw_obj(&w);
-	jw_key(&w, "path");
-	jw_str(&w, r->source ? r->source : "");
-	jw_key(&w, "tensors");
-	jw_u64(&w, r->source_tensors);
-	jw_key(&w, "bytes");
-	jw_u64(&w, r->source_bytes);
+	jw_kv_str(&w, "path", r->source ? r->source : "");
+	jw_kv_u64(&w, "tensors", r->source_tensors);
+	jw_kv_u64(&w, "bytes", r->source_bytes);
 	jw_obj_end(&w);
 	jw_obj_end(&w);
 	buf_addc(out, '\n');

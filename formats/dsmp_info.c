@@ -66,21 +66,16 @@ void dsmp_info_rows(const struct dsmp_info *d, struct table *t)
 
 void dsmp_info_json(const struct dsmp_info *d, struct jw *w)
 {
-	jw_key(w, "model_parallel");
-	jw_u64(w, d->mp);
-	jw_key(w, "n_experts");
-	jw_u64(w, d->n_experts);
-	jw_key(w, "experts_from");
-	jw_str(w, d->experts_from);
+	jw_kv_u64(w, "model_parallel", d->mp);
+	jw_kv_u64(w, "n_experts", d->n_experts);
+	jw_kv_str(w, "experts_from", d->experts_from);
 	jw_key(w, "ranks");
 	jw_arr(w);
 	for (unsigned i = 0; i < d->mp; i++) {
 		char *name = dsmp_file_name(i, d->mp);
 		jw_obj(w);
-		jw_key(w, "rank");
-		jw_u64(w, i);
-		jw_key(w, "file");
-		jw_str(w, name);
+		jw_kv_u64(w, "rank", i);
+		jw_kv_str(w, "file", name);
 		jw_key(w, "tensors");
 		d->ranks[i] ? jw_u64(w, d->ranks[i]->n) : jw_null(w);
 		jw_key(w, "bytes");
@@ -95,10 +90,8 @@ void dsmp_info_json(const struct dsmp_info *d, struct jw *w)
 		return;
 	}
 	jw_obj(w);
-	jw_key(w, "tool");
-	jw_str(w, d->rec.tool);
-	jw_key(w, "source");
-	jw_str(w, d->rec.source);
+	jw_kv_str(w, "tool", d->rec.tool);
+	jw_kv_str(w, "source", d->rec.source);
 	jw_key(w, "num_hidden_layers");
 	d->rec.num_hidden_layers >= 0 ? jw_i64(w, d->rec.num_hidden_layers) : jw_null(w);
 	jw_key(w, "layers_left_out");
@@ -106,7 +99,6 @@ void dsmp_info_json(const struct dsmp_info *d, struct jw *w)
 	for (size_t i = 0; i < d->rec.nlayers_left_out; i++)
 		jw_u64(w, d->rec.layers_left_out[i]);
 	jw_arr_end(w);
-	jw_key(w, "tensors_left_out");
-	jw_u64(w, d->rec.tensors_left_out);
+	jw_kv_u64(w, "tensors_left_out", d->rec.tensors_left_out);
 	jw_obj_end(w);
 }

@@ -67,8 +67,7 @@ static void emit(struct layer_ctx *x, char *name, struct cv_rows *r, unsigned nd
 	x->o->names = xreallocarray(x->o->names, x->o->nnames + 1, sizeof *x->o->names);
 	x->o->names[x->o->nnames++] = name;
 	cv_tensor_rows(cv_add_tensor(x->f, name, r->out, ndim, shape), r);
-	jw_key(&x->o->w, name);
-	jw_str(&x->o->w, x->f->name);
+	jw_kv_str(&x->o->w, name, x->f->name);
 }
 
 /* The rows that stored tensor `part` of a split role takes from canonical tensor t. */

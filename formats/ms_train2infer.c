@@ -332,8 +332,7 @@ static void render_map(struct ms_t2i *p)
 	jw_init(&w, &p->map, 4, true);
 	jw_obj(&w);
 	for (size_t i = 0; i < q->nout; i++) {
-		jw_key(&w, q->out_name[i]);
-		jw_str(&w, q->out_file[i]);
+		jw_kv_str(&w, q->out_name[i], q->out_file[i]);
 	}
 	jw_obj_end(&w);
 }

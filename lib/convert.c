@@ -617,14 +617,10 @@ static char *record_text(const char *input, const char *options)
 	struct jw w;
 	jw_init(&w, &b, 0, false);
 	jw_obj(&w);
-	jw_key(&w, "tool");
-	jw_str(&w, err_prog());
-	jw_key(&w, "version");
-	jw_str(&w, CKPT_VERSION);
-	jw_key(&w, "input");
-	jw_str(&w, input);
-	jw_key(&w, "options");
-	jw_str(&w, options ? options : "");
+	jw_kv_str(&w, "tool", err_prog());
+	jw_kv_str(&w, "version", CKPT_VERSION);
+	jw_kv_str(&w, "input", input);
+	jw_kv_str(&w, "options", options ? options : "");
 	jw_obj_end(&w);
 	buf_addc(&b, '\n');
 	return b.p;

@@ -337,10 +337,8 @@ static void top_json(struct jw *w, const float *lg, size_t V)
 	jw_arr(w);
 	for (size_t k = 0; k < FWD_TOP && idx[k] != SIZE_MAX; k++) {
 		jw_obj(w);
-		jw_key(w, "token");
-		jw_u64(w, idx[k]);
-		jw_key(w, "logit");
-		jw_double(w, lg[idx[k]]);
+		jw_kv_u64(w, "token", idx[k]);
+		jw_kv_double(w, "logit", lg[idx[k]]);
 		jw_obj_end(w);
 	}
 	jw_arr_end(w);
@@ -400,12 +398,9 @@ void fwd_run_json(const void *run, struct jw *w)
 		jw_obj_end(w);
 	}
 	jw_arr_end(w);
-	jw_key(w, "mtp_layers");
-	jw_u64(w, r->nmtp);
-	jw_key(w, "seconds");
-	jw_double(w, r->seconds);
-	jw_key(w, "weight_bytes");
-	jw_u64(w, r->weight_bytes);
+	jw_kv_u64(w, "mtp_layers", r->nmtp);
+	jw_kv_double(w, "seconds", r->seconds);
+	jw_kv_u64(w, "weight_bytes", r->weight_bytes);
 }
 
 int fwd_write_logits(const struct fwd_run *r, const char *path)

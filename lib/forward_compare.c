@@ -79,29 +79,21 @@ void fwd_cmp_line(const struct fwd_cmp *c, struct buf *out)
 void fwd_cmp_json(const struct fwd_cmp *c, struct jw *w)
 {
 	jw_obj(w);
-	jw_key(w, "what");
-	jw_str(w, c->what);
-	jw_key(w, "rows");
-	jw_u64(w, c->rows);
-	jw_key(w, "max_abs");
-	jw_double(w, c->max_abs);
-	jw_key(w, "max_abs_row");
-	jw_u64(w, c->max_row);
-	jw_key(w, "cosine");
-	jw_double(w, c->cos);
+	jw_kv_str(w, "what", c->what);
+	jw_kv_u64(w, "rows", c->rows);
+	jw_kv_double(w, "max_abs", c->max_abs);
+	jw_kv_u64(w, "max_abs_row", c->max_row);
+	jw_kv_double(w, "cosine", c->cos);
 	jw_key(w, "rms");
 	jw_arr(w);
 	jw_double(w, c->rms_a);
 	jw_double(w, c->rms_b);
 	jw_arr_end(w);
 	if (c->use_top1) {
-		jw_key(w, "top1_agree");
-		jw_u64(w, c->top1_same);
-		jw_key(w, "top1_near_ties");
-		jw_u64(w, c->ties);
+		jw_kv_u64(w, "top1_agree", c->top1_same);
+		jw_kv_u64(w, "top1_near_ties", c->ties);
 	}
-	jw_key(w, "pass");
-	jw_bool(w, c->pass);
+	jw_kv_bool(w, "pass", c->pass);
 	jw_obj_end(w);
 }
 
@@ -109,12 +101,9 @@ static void limits_json(const struct fwd_limits *l, struct jw *w)
 {
 	jw_key(w, "limits");
 	jw_obj(w);
-	jw_key(w, "max_abs");
-	jw_double(w, l->max_abs);
-	jw_key(w, "min_cosine");
-	jw_double(w, l->min_cos);
-	jw_key(w, "min_top1");
-	jw_double(w, l->min_top1);
+	jw_kv_double(w, "max_abs", l->max_abs);
+	jw_kv_double(w, "min_cosine", l->min_cos);
+	jw_kv_double(w, "min_top1", l->min_top1);
 	jw_obj_end(w);
 }
 
@@ -357,21 +346,14 @@ void fwd_layers_json(const void *p, struct jw *w)
 	jw_arr(w);
 	for (size_t i = 0; i < r->n; i++) {
 		jw_obj(w);
-		jw_key(w, "layer");
-		jw_u64(w, r->layer[i]);
-		jw_key(w, "rms");
-		jw_double(w, r->rms[i]);
-		jw_key(w, "routed_expert_runs");
-		jw_u64(w, r->experts[i]);
-		jw_key(w, "seconds");
-		jw_double(w, r->seconds[2 * i]);
+		jw_kv_u64(w, "layer", r->layer[i]);
+		jw_kv_double(w, "rms", r->rms[i]);
+		jw_kv_u64(w, "routed_expert_runs", r->experts[i]);
+		jw_kv_double(w, "seconds", r->seconds[2 * i]);
 		if (r->compared) {
-			jw_key(w, "max_abs");
-			jw_double(w, r->cmp[i].max_abs);
-			jw_key(w, "cosine");
-			jw_double(w, r->cmp[i].cos);
-			jw_key(w, "pass");
-			jw_bool(w, r->cmp[i].pass);
+			jw_kv_double(w, "max_abs", r->cmp[i].max_abs);
+			jw_kv_double(w, "cosine", r->cmp[i].cos);
+			jw_kv_bool(w, "pass", r->cmp[i].pass);
 		}
 		jw_obj_end(w);
 	}
@@ -506,8 +488,7 @@ void fwd_reference_text(const void *p, struct buf *out)
 void fwd_reference_json(const void *p, struct jw *w)
 {
 	const struct fwd_reference *r = p;
-	jw_key(w, "max_abs_limit");
-	jw_double(w, r->max_abs);
+	jw_kv_double(w, "max_abs_limit", r->max_abs);
 	jw_key(w, "comparisons");
 	jw_arr(w);
 	for (size_t i = 0; i < r->n; i++)

@@ -151,15 +151,13 @@ void idx_render(struct buf *out, const struct idx_entry *e, size_t n, const uint
 	jw_key(&w, "metadata");
 	jw_obj(&w);
 	if (total_size) {
-		jw_key(&w, "total_size");
-		jw_u64(&w, *total_size);
+		jw_kv_u64(&w, "total_size", *total_size);
 	}
 	jw_obj_end(&w);
 	jw_key(&w, "weight_map");
 	jw_obj(&w);
 	for (size_t i = 0; i < n; i++) {
-		jw_key(&w, e[i].name);
-		jw_str(&w, e[i].file);
+		jw_kv_str(&w, e[i].name, e[i].file);
 	}
 	jw_obj_end(&w);
 	jw_obj_end(&w);

@@ -36,6 +36,12 @@ void jw_i64(struct jw *w, int64_t v);
 void jw_double(struct jw *w, double v);
 void jw_bool(struct jw *w, bool v);
 void jw_null(struct jw *w);
+/* A member: its key, then its value. */
+void jw_kv_str(struct jw *w, const char *k, const char *v);
+void jw_kv_u64(struct jw *w, const char *k, uint64_t v);
+void jw_kv_i64(struct jw *w, const char *k, int64_t v);
+void jw_kv_double(struct jw *w, const char *k, double v);
+void jw_kv_bool(struct jw *w, const char *k, bool v);
 /* A value spelled verbatim (e.g. a number kept as it was read). */
 void jw_raw(struct jw *w, const char *s, size_t n);
 

@@ -287,8 +287,7 @@ static void json_items(const struct rcheck *c, struct jw *w, enum rsev sev)
 			jw_str(w, it->tensor);
 		else
 			jw_null(w);
-		jw_key(w, "message");
-		jw_str(w, it->msg);
+		jw_kv_str(w, "message", it->msg);
 		jw_obj_end(w);
 	}
 	jw_arr_end(w);
@@ -297,28 +296,22 @@ static void json_items(const struct rcheck *c, struct jw *w, enum rsev sev)
 void report_json(const struct report *r, struct jw *w)
 {
 	jw_obj(w);
-	jw_key(w, "path");
-	jw_str(w, r->path);
+	jw_kv_str(w, "path", r->path);
 	jw_key(w, "layout");
 	if (r->layout)
 		jw_str(w, r->layout);
 	else
 		jw_null(w);
-	jw_key(w, "passed");
-	jw_bool(w, !report_failed(r));
-	jw_key(w, "problems");
-	jw_u64(w, report_problems(r));
-	jw_key(w, "warnings");
-	jw_u64(w, report_warnings(r));
+	jw_kv_bool(w, "passed", !report_failed(r));
+	jw_kv_u64(w, "problems", report_problems(r));
+	jw_kv_u64(w, "warnings", report_warnings(r));
 	jw_key(w, "checks");
 	jw_arr(w);
 	for (size_t i = 0; i < r->n; i++) {
 		const struct rcheck *c = r->checks[i];
 		jw_obj(w);
-		jw_key(w, "name");
-		jw_str(w, c->name);
-		jw_key(w, "status");
-		jw_str(w, c->nproblems ? "failed" : c->skipped ? "skipped" : "passed");
+		jw_kv_str(w, "name", c->name);
+		jw_kv_str(w, "status", c->nproblems ? "failed" : c->skipped ? "skipped" : "passed");
 		jw_key(w, "summary");
 		if (c->summary)
 			jw_str(w, c->summary);

@@ -455,8 +455,7 @@ static void header_entry(struct jw *w, const struct st_entry *t, uint64_t begin,
 {
 	jw_key(w, t->name);
 	jw_obj(w);
-	jw_key(w, "dtype");
-	jw_str(w, dt_name(t->dtype));
+	jw_kv_str(w, "dtype", dt_name(t->dtype));
 	jw_key(w, "shape");
 	jw_arr(w);
 	for (unsigned d = 0; d < t->ndim; d++)
@@ -494,8 +493,7 @@ int st_layout(struct st_layout *L, const struct st_entry *e, size_t n,
 		jw_key(&w, "__metadata__");
 		jw_obj(&w);
 		for (size_t i = 0; i < nmeta; i++) {
-			jw_key(&w, meta[i].key);
-			jw_str(&w, meta[i].value);
+			jw_kv_str(&w, meta[i].key, meta[i].value);
 		}
 		jw_obj_end(&w);
 	}

@@ -257,22 +257,17 @@ static void u64_array(struct jw *w, const uint64_t *v, size_t n)
 void summary_json(const struct summary *s, struct jw *w)
 {
 	const struct ckpt *c = s->c;
-	jw_key(w, "path");
-	jw_str(w, s->path);
-	jw_key(w, "layout");
-	jw_str(w, "hf");
+	jw_kv_str(w, "path", s->path);
+	jw_kv_str(w, "layout", "hf");
 	jw_key(w, "index");
 	c->index_path ? jw_str(w, c->index_path) : jw_null(w);
 	jw_key(w, "files");
 	jw_arr(w);
 	for (size_t i = 0; i < c->nshards; i++) {
 		jw_obj(w);
-		jw_key(w, "name");
-		jw_str(w, c->shards[i].name);
-		jw_key(w, "bytes");
-		jw_u64(w, c->shards[i].st ? c->shards[i].st->size : 0);
-		jw_key(w, "tensors");
-		jw_u64(w, s->shard_tensors[i]);
+		jw_kv_str(w, "name", c->shards[i].name);
+		jw_kv_u64(w, "bytes", c->shards[i].st ? c->shards[i].st->size : 0);
+		jw_kv_u64(w, "tensors", s->shard_tensors[i]);
 		jw_obj_end(w);
 	}
 	jw_arr_end(w);
@@ -281,14 +276,10 @@ void summary_json(const struct summary *s, struct jw *w)
 	for (size_t i = 0; i < c->nstray; i++)
 		jw_str(w, c->stray[i]);
 	jw_arr_end(w);
-	jw_key(w, "file_bytes");
-	jw_u64(w, s->file_bytes);
-	jw_key(w, "tensor_count");
-	jw_u64(w, c->n);
-	jw_key(w, "parameters");
-	jw_u64(w, s->params);
-	jw_key(w, "tensor_bytes");
-	jw_u64(w, s->bytes);
+	jw_kv_u64(w, "file_bytes", s->file_bytes);
+	jw_kv_u64(w, "tensor_count", c->n);
+	jw_kv_u64(w, "parameters", s->params);
+	jw_kv_u64(w, "tensor_bytes", s->bytes);
 	jw_key(w, "index_total_size");
 	c->index && c->index->has_total_size ? jw_u64(w, c->index->total_size) : jw_null(w);
 	jw_key(w, "total_size_matches");
@@ -297,23 +288,17 @@ void summary_json(const struct summary *s, struct jw *w)
 	jw_arr(w);
 	for (size_t i = 0; i < s->ndtypes; i++) {
 		jw_obj(w);
-		jw_key(w, "dtype");
-		jw_str(w, dt_name(s->dtypes[i].dtype));
-		jw_key(w, "tensors");
-		jw_u64(w, s->dtypes[i].tensors);
-		jw_key(w, "parameters");
-		jw_u64(w, s->dtypes[i].params);
-		jw_key(w, "bytes");
-		jw_u64(w, s->dtypes[i].bytes);
+		jw_kv_str(w, "dtype", dt_name(s->dtypes[i].dtype));
+		jw_kv_u64(w, "tensors", s->dtypes[i].tensors);
+		jw_kv_u64(w, "parameters", s->dtypes[i].params);
+		jw_kv_u64(w, "bytes", s->dtypes[i].bytes);
 		jw_obj_end(w);
 	}
 	jw_arr_end(w);
 	jw_key(w, "fp8_weights");
 	jw_obj(w);
-	jw_key(w, "with_scales");
-	jw_u64(w, s->fp8_scaled);
-	jw_key(w, "without_scales");
-	jw_u64(w, s->fp8_unscaled);
+	jw_kv_u64(w, "with_scales", s->fp8_scaled);
+	jw_kv_u64(w, "without_scales", s->fp8_unscaled);
 	jw_key(w, "unscaled");
 	jw_arr(w);
 	for (size_t i = 0; i < s->fp8_unscaled; i++)

@@ -66,21 +66,16 @@ void tensortab_json(const struct ckpt_tensor *const *ts, size_t n, const struct 
 	for (size_t i = 0; i < n; i++) {
 		const struct st_tensor *x = ts[i]->t;
 		jw_obj(w);
-		jw_key(w, "name");
-		jw_str(w, ts[i]->name);
-		jw_key(w, "dtype");
-		jw_str(w, dt_name(x->dtype));
+		jw_kv_str(w, "name", ts[i]->name);
+		jw_kv_str(w, "dtype", dt_name(x->dtype));
 		jw_key(w, "shape");
 		jw_arr(w);
 		for (unsigned d = 0; d < x->ndim; d++)
 			jw_u64(w, x->shape[d]);
 		jw_arr_end(w);
-		jw_key(w, "parameters");
-		jw_u64(w, x->nelem);
-		jw_key(w, "bytes");
-		jw_u64(w, st_nbytes(x));
-		jw_key(w, "shard");
-		jw_str(w, ts[i]->shard->name);
+		jw_kv_u64(w, "parameters", x->nelem);
+		jw_kv_u64(w, "bytes", st_nbytes(x));
+		jw_kv_str(w, "shard", ts[i]->shard->name);
 		jw_key(w, "data_offsets");
 		jw_arr(w);
 		jw_u64(w, x->begin);
@@ -93,24 +88,15 @@ void tensortab_json(const struct ckpt_tensor *const *ts, size_t n, const struct 
 				jw_null(w);
 			} else {
 				jw_obj(w);
-				jw_key(w, "values");
-				jw_str(w, s->dequantized ? "scaled" : "stored");
-				jw_key(w, "count");
-				jw_u64(w, s->count);
-				jw_key(w, "min");
-				jw_double(w, s->min);
-				jw_key(w, "max");
-				jw_double(w, s->max);
-				jw_key(w, "mean");
-				jw_double(w, s->mean);
-				jw_key(w, "std");
-				jw_double(w, s->std);
-				jw_key(w, "absmax");
-				jw_double(w, s->absmax);
-				jw_key(w, "nan");
-				jw_u64(w, s->nan);
-				jw_key(w, "inf");
-				jw_u64(w, s->inf);
+				jw_kv_str(w, "values", s->dequantized ? "scaled" : "stored");
+				jw_kv_u64(w, "count", s->count);
+				jw_kv_double(w, "min", s->min);
+				jw_kv_double(w, "max", s->max);
+				jw_kv_double(w, "mean", s->mean);
+				jw_kv_double(w, "std", s->std);
+				jw_kv_double(w, "absmax", s->absmax);
+				jw_kv_u64(w, "nan", s->nan);
+				jw_kv_u64(w, "inf", s->inf);
 				jw_obj_end(w);
 			}
 		}

@@ -38,37 +38,24 @@ static void against_free(void *data)
 static void against_json(const void *data, struct jw *w)
 {
 	const struct against_details *d = data;
-	jw_key(w, "other");
-	jw_str(w, d->other);
-	jw_key(w, "mode");
-	jw_str(w, d->o.exact ? "exact" : "tolerance");
-	jw_key(w, "atol");
-	jw_double(w, d->o.exact ? 0 : d->o.atol);
-	jw_key(w, "rtol");
-	jw_double(w, d->o.exact ? 0 : d->o.rtol);
+	jw_kv_str(w, "other", d->other);
+	jw_kv_str(w, "mode", d->o.exact ? "exact" : "tolerance");
+	jw_kv_double(w, "atol", d->o.exact ? 0 : d->o.atol);
+	jw_kv_double(w, "rtol", d->o.exact ? 0 : d->o.rtol);
 	jw_key(w, "tensors");
 	jw_arr(w);
 	for (size_t i = 0; i < d->n; i++) {
 		const struct row *r = &d->rows[i];
 		jw_obj(w);
-		jw_key(w, "name");
-		jw_str(w, r->name);
-		jw_key(w, "dtype");
-		jw_str(w, dt_name(r->da));
-		jw_key(w, "other_dtype");
-		jw_str(w, dt_name(r->db));
-		jw_key(w, "compared_as");
-		jw_str(w, dt_name(r->res.as));
-		jw_key(w, "values");
-		jw_u64(w, r->res.values);
-		jw_key(w, "identical");
-		jw_bool(w, r->res.identical);
-		jw_key(w, "mismatches");
-		jw_u64(w, r->res.mismatches);
-		jw_key(w, "max_abs_error");
-		jw_double(w, r->res.max_abs);
-		jw_key(w, "max_rel_error");
-		jw_double(w, r->res.max_rel);
+		jw_kv_str(w, "name", r->name);
+		jw_kv_str(w, "dtype", dt_name(r->da));
+		jw_kv_str(w, "other_dtype", dt_name(r->db));
+		jw_kv_str(w, "compared_as", dt_name(r->res.as));
+		jw_kv_u64(w, "values", r->res.values);
+		jw_kv_bool(w, "identical", r->res.identical);
+		jw_kv_u64(w, "mismatches", r->res.mismatches);
+		jw_kv_double(w, "max_abs_error", r->res.max_abs);
+		jw_kv_double(w, "max_rel_error", r->res.max_rel);
 		jw_obj_end(w);
 	}
 	jw_arr_end(w);

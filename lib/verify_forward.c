@@ -35,11 +35,9 @@ static void details_json(const void *data, struct jw *w)
 {
 	const struct details *d = data;
 	static const char *const kinds[] = {"run", "against", "layers", "reference"};
-	jw_key(w, "mode");
-	jw_str(w, kinds[d->kind]);
+	jw_kv_str(w, "mode", kinds[d->kind]);
 	if (d->other) {
-		jw_key(w, "other");
-		jw_str(w, d->other);
+		jw_kv_str(w, "other", d->other);
 	}
 	switch (d->kind) {
 	case K_RUN: fwd_run_json(&d->run, w); break;

@@ -28,20 +28,13 @@ static void scan_json(const void *data, struct jw *w)
 	for (size_t i = 0; i < d->n; i++) {
 		const struct tstats *s = &d->st[i];
 		jw_obj(w);
-		jw_key(w, "name");
-		jw_str(w, d->t[i]->name);
-		jw_key(w, "values");
-		jw_u64(w, s->count);
-		jw_key(w, "read");
-		jw_bool(w, s->valid);
-		jw_key(w, "dequantized");
-		jw_bool(w, s->dequantized);
-		jw_key(w, "nan");
-		jw_u64(w, s->nan);
-		jw_key(w, "inf");
-		jw_u64(w, s->inf);
-		jw_key(w, "all_zero");
-		jw_bool(w, all_zero(s));
+		jw_kv_str(w, "name", d->t[i]->name);
+		jw_kv_u64(w, "values", s->count);
+		jw_kv_bool(w, "read", s->valid);
+		jw_kv_bool(w, "dequantized", s->dequantized);
+		jw_kv_u64(w, "nan", s->nan);
+		jw_kv_u64(w, "inf", s->inf);
+		jw_kv_bool(w, "all_zero", all_zero(s));
 		jw_obj_end(w);
 	}
 	jw_arr_end(w);

@@ -62,18 +62,12 @@ void viewsum_json(const struct view *v, struct jw *w)
 		for (size_t k = 0; k < x->nreplicas; k++)
 			copies += piece_bytes(&x->replica[k]);
 	}
-	jw_key(w, "path");
-	jw_str(w, v->path);
-	jw_key(w, "layout");
-	jw_str(w, v->layout_name);
-	jw_key(w, "tensor_count");
-	jw_u64(w, v->n);
-	jw_key(w, "parameters");
-	jw_u64(w, params);
-	jw_key(w, "tensor_bytes");
-	jw_u64(w, stored);
-	jw_key(w, "copy_bytes");
-	jw_u64(w, copies);
+	jw_kv_str(w, "path", v->path);
+	jw_kv_str(w, "layout", v->layout_name);
+	jw_kv_u64(w, "tensor_count", v->n);
+	jw_kv_u64(w, "parameters", params);
+	jw_kv_u64(w, "tensor_bytes", stored);
+	jw_kv_u64(w, "copy_bytes", copies);
 	jw_key(w, "problems");
 	jw_arr(w);
 	for (size_t i = 0; i < v->nproblems; i++)
@@ -178,28 +172,22 @@ void viewtab_json(const struct vtensor *const *ts, size_t n, struct jw *w)
 	for (size_t i = 0; i < n; i++) {
 		const struct vtensor *x = ts[i];
 		jw_obj(w);
-		jw_key(w, "name");
-		jw_str(w, x->name);
-		jw_key(w, "dtype");
-		jw_str(w, dt_name(x->stored));
-		jw_key(w, "scaled");
-		jw_bool(w, x->p[0].s != NULL);
+		jw_kv_str(w, "name", x->name);
+		jw_kv_str(w, "dtype", dt_name(x->stored));
+		jw_kv_bool(w, "scaled", x->p[0].s != NULL);
 		jw_key(w, "shape");
 		jw_arr(w);
 		for (unsigned d = 0; d < x->ndim; d++)
 			jw_u64(w, x->shape[d]);
 		jw_arr_end(w);
-		jw_key(w, "parameters");
-		jw_u64(w, x->rows * x->cols);
+		jw_kv_u64(w, "parameters", x->rows * x->cols);
 		jw_key(w, "pieces");
 		jw_arr(w);
 		for (size_t k = 0; k < x->npieces; k++) {
 			const struct vpiece *p = &x->p[k];
 			jw_obj(w);
-			jw_key(w, "file");
-			jw_str(w, base_name(p->f->path));
-			jw_key(w, "tensor");
-			jw_str(w, p->t->name);
+			jw_kv_str(w, "file", base_name(p->f->path));
+			jw_kv_str(w, "tensor", p->t->name);
 			range(w, "rows", p->dr, p->nr);
 			range(w, "cols", p->dc, p->nc);
 			jw_key(w, "scale");
@@ -211,10 +199,8 @@ void viewtab_json(const struct vtensor *const *ts, size_t n, struct jw *w)
 		jw_arr(w);
 		for (size_t k = 0; k < x->nreplicas; k++) {
 			jw_obj(w);
-			jw_key(w, "file");
-			jw_str(w, base_name(x->replica[k].f->path));
-			jw_key(w, "tensor");
-			jw_str(w, x->replica[k].t->name);
+			jw_kv_str(w, "file", base_name(x->replica[k].f->path));
+			jw_kv_str(w, "tensor", x->replica[k].t->name);
 			jw_obj_end(w);
 		}
 		jw_arr_end(w);
