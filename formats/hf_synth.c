@@ -361,13 +361,9 @@ void hf_synth_tensor(const struct hf_synth *s, const struct hf_tensor *t, struct
 
 /* ---- planning ---- */
 
+/* A stored tensor to write: the layout's entry, with the spec's scale dtype. */
 struct gen {
-	const char *name;
-	enum dt dtype;
-	unsigned ndim;
-	const uint64_t *shape;
-	const struct hf_tensor *t;
-	bool scale;
+	struct hf_entry e;
 	unsigned shard;
 	uint64_t bytes;
 };
@@ -461,12 +457,12 @@ static int make_plan(const struct hf_synth *s, struct plan *p, struct buf *notes
 		const struct hf_tensor *t = &L->t[i];
 		if (!kept[i])
 			continue;
-		p->g[p->n++] = (struct gen){t->name, t->dtype, t->ndim, t->shape, t, false, 0, 0};
+		p->g[p->n++] = (struct gen){{t->name, t->dtype, t->ndim, t->shape, t, false}, 0, 0};
 		if (t->quantized && !dropped[i])
-			p->g[p->n++] = (struct gen){t->scale.name, s->scale_dtype, 2, t->scale.shape, t, true, 0, 0};
+			p->g[p->n++] = (struct gen){{t->scale.name, s->scale_dtype, 2, t->scale.shape, t, true}, 0, 0};
 	}
 	for (size_t i = 0; i < p->n; i++) {
-		p->g[i].bytes = nbytes(p->g[i].dtype, p->g[i].ndim, p->g[i].shape);
+		p->g[i].bytes = nbytes(p->g[i].e.dtype, p->g[i].e.ndim, p->g[i].e.shape);
 		total += p->g[i].bytes;
 	}
 	if (p->n == 0) {
@@ -478,7 +474,7 @@ static int make_plan(const struct hf_synth *s, struct plan *p, struct buf *notes
 	unsigned k = 0;
 	uint64_t acc = 0, cur = 0;
 	for (size_t i = 0; i < p->n;) {
-		size_t j = i + 1 < p->n && p->g[i + 1].scale ? i + 2 : i + 1;
+		size_t j = i + 1 < p->n && p->g[i + 1].e.scale ? i + 2 : i + 1;
 		uint64_t b = 0;
 		for (size_t m = i; m < j; m++)
 			b += p->g[m].bytes;
@@ -517,18 +513,18 @@ static int make_plan(const struct hf_synth *s, struct plan *p, struct buf *notes
 
 	for (size_t i = 0; i < p->n; i++) {
 		const struct gen *g = &p->g[i];
-		size_t ti = (size_t)(g->t - L->t);
-		if (g->scale && moved[ti]) {
+		size_t ti = (size_t)(g->e.t - L->t);
+		if (g->e.scale && moved[ti]) {
 			if (p->nshards < 2) {
 				err_set("%s: \"scale_in_other_shard\" needs at least 2 shards", s->path);
 				goto out;
 			}
 			p->g[i].shard = (p->g[i - 1].shard + 1) % p->nshards;
-			buf_printf(notes, "moved %s to %s (its weight is in %s)\n", g->name, p->files[p->g[i].shard],
+			buf_printf(notes, "moved %s to %s (its weight is in %s)\n", g->e.name, p->files[p->g[i].shard],
 				   p->files[p->g[i - 1].shard]);
 		}
-		if (!g->scale && dropped[ti])
-			buf_printf(notes, "dropped %s\n", g->t->scale.name);
+		if (!g->e.scale && dropped[ti])
+			buf_printf(notes, "dropped %s\n", g->e.t->scale.name);
 	}
 	rc = 0;
 out:
@@ -567,22 +563,22 @@ static int gen_fill(const void *arg, uint64_t off, uint64_t n, uint8_t *dst, voi
 
 static int plan_fill(const struct hf_synth *s, const struct gen *g, struct gen_fill *f)
 {
-	hf_synth_tensor(s, g->t, &f->sy);
+	hf_synth_tensor(s, g->e.t, &f->sy);
 	if (synth_check(&f->sy))
-		return err_prefix("%s: %s: ", s->path, g->name);
+		return err_prefix("%s: %s: ", s->path, g->e.name);
 	uint64_t n;
-	f->scale = g->scale;
-	if (g->scale) {
-		n = g->shape[0];
-		f->row_bytes = g->shape[1] * (dt_bits(g->dtype) / 8);
+	f->scale = g->e.scale;
+	if (g->e.scale) {
+		n = g->e.shape[0];
+		f->row_bytes = g->e.shape[1] * (dt_bits(g->e.dtype) / 8);
 		f->piece = f->sy.mode == SYNTH_CHEAP ? (1u << 20) / (f->row_bytes ? f->row_bytes : 1) + 1 : 1;
 	} else {
 		n = f->sy.rows;
-		f->row_bytes = f->sy.cols * (dt_bits(g->dtype) / 8);
+		f->row_bytes = f->sy.cols * (dt_bits(g->e.dtype) / 8);
 		f->piece = synth_piece_rows(&f->sy);
 	}
 	if (n * f->row_bytes != g->bytes)
-		return err_set("%s: internal: %s has %" PRIu64 " bytes, not %" PRIu64, s->path, g->name,
+		return err_set("%s: internal: %s has %" PRIu64 " bytes, not %" PRIu64, s->path, g->e.name,
 			       n * f->row_bytes, g->bytes);
 	return 0;
 }
@@ -602,7 +598,7 @@ static void add_side_files(const struct hf_synth *s, const struct plan *p, uint6
 {
 	struct idx_entry *e = xcalloc(p->n, sizeof *e);
 	for (size_t i = 0; i < p->n; i++)
-		e[i] = (struct idx_entry){p->g[i].name, p->files[p->g[i].shard]};
+		e[i] = (struct idx_entry){p->g[i].e.name, p->files[p->g[i].shard]};
 	qsort(e, p->n, sizeof *e, by_name);
 	struct buf b = {0};
 	idx_render(&b, e, p->n, &total);
@@ -641,7 +637,7 @@ int hf_synth_write(const struct hf_synth *s, const char *dir, unsigned threads, 
 		const struct gen *g = &p.g[i];
 		if (plan_fill(s, g, &fills[i]))
 			goto out;
-		struct cv_tensor *t = cv_add_tensor(&j.files[g->shard], g->name, g->dtype, g->ndim, g->shape);
+		struct cv_tensor *t = cv_add_tensor(&j.files[g->shard], g->e.name, g->e.dtype, g->e.ndim, g->e.shape);
 		t->fill = (struct cv_fill){gen_fill, &fills[i], fills[i].piece * fills[i].row_bytes,
 					   synth_scratch_bytes(&fills[i].sy)};
 		r->tensor_bytes += g->bytes;
