@@ -99,6 +99,15 @@ static int header(const struct opts *o, struct buf *out)
 
 /* A layout other than HF (a model-parallel directory): its own description, then its
  * tensors under their canonical names, as the view assembles them. */
+static void match_json(const struct opts *o, struct jw *w)
+{
+	jw_key(w, "match");
+	jw_arr(w);
+	for (size_t i = 0; i < o->nmatch; i++)
+		jw_str(w, o->match[i]);
+	jw_arr_end(w);
+}
+
 static int inspect_view(const struct opts *o, const char *path, struct jw *w, struct buf *out)
 {
 	struct view *v;
@@ -118,11 +127,7 @@ static int inspect_view(const struct opts *o, const char *path, struct jw *w, st
 		viewsum_json(v, w);
 		if (d)
 			dsmp_info_json(d, w);
-		jw_key(w, "match");
-		jw_arr(w);
-		for (size_t i = 0; i < o->nmatch; i++)
-			jw_str(w, o->match[i]);
-		jw_arr_end(w);
+		match_json(o, w);
 		jw_key(w, "tensors");
 		viewtab_json(ts, n, w);
 		jw_obj_end(w);
@@ -173,11 +178,7 @@ static int inspect(const struct opts *o, const char *path, struct pool *pool, st
 	if (o->json) {
 		jw_obj(w);
 		summary_json(&s, w);
-		jw_key(w, "match");
-		jw_arr(w);
-		for (size_t i = 0; i < o->nmatch; i++)
-			jw_str(w, o->match[i]);
-		jw_arr_end(w);
+		match_json(o, w);
 		jw_key(w, "tensors");
 		tensortab_json(ts, n, st, w);
 		jw_obj_end(w);
