@@ -109,23 +109,20 @@ static void on_signal(int sig)
 	die_of(sig);
 }
 
-static void window_enter(void)
-{
-	in_window = 1;
-	atomic_fetch_add(&opening, 1);
-	if (atomic_load(&closing)) {
-		atomic_fetch_sub(&opening, 1);
-		in_window = 0;
-		wait_to_die();
-	}
-}
-
 static void window_leave(void)
 {
 	atomic_fetch_sub(&opening, 1);
 	in_window = 0;
 	if (put_off || atomic_load(&closing))
 		wait_to_die();
+}
+
+static void window_enter(void)
+{
+	in_window = 1;
+	atomic_fetch_add(&opening, 1);
+	if (atomic_load(&closing))
+		window_leave(); /* the gate is closed: never returns */
 }
 
 void out_handle_signals(void)
