@@ -132,6 +132,9 @@ struct ms_t2i {
  * input has one).  Options are checked against the tensor shapes: a mismatch is an error
  * naming the tensor. */
 int ms_t2i_plan(struct ms_t2i **out, const char *dir, const struct ms_t2i_opts *o);
+/* The same for a checkpoint already open (e.g. read from memory) and its
+ * param_name_map.json (NULL: none, every stored tensor is listed); both are taken over. */
+int ms_t2i_plan_ckpt(struct ms_t2i **out, struct ckpt *c, struct json_doc *map, const struct ms_t2i_opts *o);
 void ms_t2i_free(struct ms_t2i *p);
 
 #endif

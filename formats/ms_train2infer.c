@@ -80,15 +80,13 @@ static int read_map(struct ms_t2i *p, const char *dir)
 	struct ckpt *c = p->c;
 	char *mp = path_join(dir, MS_MAP_NAME), qn[ERR_QUOTE];
 	int rc = -1;
-	if (access(mp, F_OK) != 0) {
+	if (!q->map) {
 		q->e = xcalloc(c->n + 1, sizeof *q->e);
 		for (size_t i = 0; i < c->n; i++)
 			q->e[q->n++] = (struct entry){c->t[i].name, c->t[i].shard->name, ms_layer_of(c->t[i].name)};
 		rc = 0;
 		goto out;
 	}
-	if (json_load(&q->map, mp, 0))
-		goto out;
 	const struct json *root = json_root(q->map);
 	if (root->type != JSON_OBJECT) {
 		err_set("%s: not a JSON object of tensor names and file names", mp);
@@ -339,12 +337,30 @@ static void render_map(struct ms_t2i *p)
 
 int ms_t2i_plan(struct ms_t2i **out, const char *dir, const struct ms_t2i_opts *o)
 {
+	struct ckpt *c;
+	struct json_doc *map = NULL;
+	char *mp = path_join(dir, MS_MAP_NAME);
+	*out = NULL;
+	int bad = ckpt_open(&c, dir, 0);
+	if (!bad && access(mp, F_OK) == 0 && json_load(&map, mp, 0)) {
+		ckpt_close(c);
+		bad = -1;
+	}
+	free(mp);
+	return bad ? -1 : ms_t2i_plan_ckpt(out, c, map, o);
+}
+
+int ms_t2i_plan_ckpt(struct ms_t2i **out, struct ckpt *c, struct json_doc *map, const struct ms_t2i_opts *o)
+{
 	struct ms_t2i *p = xcalloc(1, sizeof *p);
 	struct t2i_priv *q = p->priv = xcalloc(1, sizeof *q);
+	const char *dir = c->dir;
 	char lname[64], *mp = path_join(dir, MS_MAP_NAME);
 	bool *used = NULL;
 	*out = NULL;
-	if (ckpt_open(&p->c, dir, 0) || read_map(p, dir))
+	p->c = c;
+	q->map = map;
+	if (read_map(p, dir))
 		goto fail;
 	const struct ms_opt *bad = o->heads.v <= 0 ? &o->heads : o->nope.v < 0 ? &o->nope : o->rope.v <= 0 ? &o->rope : NULL;
 	if (bad || o->first_k_dense.v < 0) {
