@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -159,9 +160,8 @@ int main(int argc, char **argv)
 	/* config.json beside the input gives what the command line does not */
 	char *cfg_path = path_join(in, "config.json");
 	struct ds_config cfg;
-	FILE *probe = fopen(cfg_path, "r");
-	if (probe) {
-		fclose(probe);
+	struct stat sb;
+	if (stat(cfg_path, &sb) == 0) {
 		if (ds_config_load(&cfg, cfg_path)) {
 			err_print();
 			free(cfg_path);

@@ -15,6 +15,7 @@
 #include "err.h"
 #include "out.h"
 #include "quant.h"
+#include "readfile.h"
 
 /* One rank's slice of a tensor cut along a dim > 0: `outer` runs of `row` bytes, `stride`
  * apart, starting `start` bytes into each stride. */
@@ -162,7 +163,9 @@ static int add_side_files(struct dsmp_plan *p, const struct ckpt *c, const struc
 			continue;
 		char *path = path_join(c->dir, e->d_name);
 		struct stat sb;
-		if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
+		/* a directory is not copied (convert.py's copy would fail on it); a FIFO or a
+		 * socket is refused below, not left out */
+		if (stat(path, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
 			names = xreallocarray(names, n + 1, sizeof *names);
 			names[n++] = xstrdup(e->d_name);
 		}
@@ -173,7 +176,9 @@ static int add_side_files(struct dsmp_plan *p, const struct ckpt *c, const struc
 	int rc = confine_init(&conf, c->dir);
 	for (size_t i = 0; i < n; i++) {
 		char *path = path_join(c->dir, names[i]);
-		if (!rc && !(rc = confine_check(&conf, path)))
+		struct stat sb;
+		if (!rc && !(rc = confine_check(&conf, path)) &&
+		    !(rc = stat(path, &sb) < 0 ? err_errno(path) : file_regular(path, &sb)))
 			cv_add_side_copy(&p->job, names[i], path);
 		free(path);
 		free(names[i]);

@@ -231,7 +231,9 @@ static int detect_kind(const char *path)
 	char *mp = map_path(path);
 	struct json_doc *d = NULL;
 	int kind = -1;
-	if (exists(mp) && json_load(&d, mp, 0) == 0 && json_root(d)->type == JSON_OBJECT) {
+	if (exists(mp) && json_load(&d, mp, 0) < 0) {
+		kind = MS_TRAIN; /* a map that cannot be read (a FIFO, bad JSON): opening it says why */
+	} else if (d && json_root(d)->type == JSON_OBJECT) {
 		for (const struct json *m = json_root(d)->kid; m && kind < 0; m = m->next) {
 			struct ms_name n;
 			if (ms_parse(m->key, MS_TRAIN, &n) == 0 && (n.part == MS_NOPE || n.part == MS_ROPE) &&

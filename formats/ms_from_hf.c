@@ -14,6 +14,7 @@
 #include "jsonw.h"
 #include "mindspore.h"
 #include "out.h"
+#include "readfile.h"
 
 struct ms_train_out {
 	size_t nrows;
@@ -209,9 +210,13 @@ int ms_train_plan(struct ms_train_out **outp, struct cv_job *job, const struct v
 	cv_add_side_bytes(job, MS_MAP_NAME, o->map.p, o->map.len);
 	char *cfg = path_join(src->path, "config.json");
 	struct stat sb;
-	if (stat(cfg, &sb) == 0 && S_ISREG(sb.st_mode))
+	bool have = stat(cfg, &sb) == 0;
+	int bad = have ? file_regular(cfg, &sb) : 0;
+	if (have && !bad)
 		cv_add_side_copy(job, "config.json", cfg);
 	free(cfg);
+	if (bad)
+		goto fail;
 	*outp = o;
 	return 0;
 fail:

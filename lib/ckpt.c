@@ -12,6 +12,7 @@
 #include "confine.h"
 #include "err.h"
 #include "out.h"
+#include "readfile.h"
 
 /* In lenient mode the message joins problems[]; otherwise it is the error. */
 static int problem(struct ckpt *c, int flags, const char *fmt, ...)
@@ -361,7 +362,7 @@ int ckpt_open(struct ckpt **out, const char *path, int flags)
 		else
 			single = basename(tmp);
 	} else {
-		err_set("%s: not a file or directory", path);
+		err_set("%s: not a regular file or directory (%s)", path, file_kind(sb.st_mode));
 		goto fail;
 	}
 	if (confine_init(&conf, c->dir))

@@ -22,6 +22,7 @@
 #include "out.h"
 #include "pool.h"
 #include "progress.h"
+#include "readfile.h"
 
 /* ---- building a job ---- */
 
@@ -112,7 +113,8 @@ static int side_tree(struct cv_job *j, const struct confine *conf, const char *d
 			rc = err_errno(path);
 		else if (!rc && S_ISDIR(sb.st_mode))
 			rc = confine_check(conf, path) ? -1 : side_tree(j, conf, path, r, depth + 1, keep, arg);
-		else if (!rc && S_ISREG(sb.st_mode) && (!keep || keep(r, arg)) && !(rc = confine_check(conf, path)))
+		else if (!rc && (!keep || keep(r, arg)) && !(rc = confine_check(conf, path)) &&
+			 !(rc = file_regular(path, &sb)))
 			cv_add_side_copy(j, r, path);
 		free(path);
 		free(r);
@@ -169,14 +171,20 @@ int cv_plan(struct cv_job *j)
 	return 0;
 }
 
+/* A file is kept only when it is a regular file of the directory: a symbolic link there
+ * (to a file elsewhere that happens to hold the right bytes) is not ours, and is replaced. */
 bool cv_file_complete(const struct cv_file *f, const char *path)
 {
 	struct stat sb;
-	if (stat(path, &sb) < 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != f->L.file_size)
+	int fd = file_open(path, O_NOFOLLOW, &sb);
+	if (fd < 0) {
+		err_clear();
 		return false;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	}
+	if ((uint64_t)sb.st_size != f->L.file_size) {
+		close(fd);
 		return false;
+	}
 	uint8_t *h = xmalloc(f->L.header_size);
 	bool same = pread(fd, h, f->L.header_size, 0) == (ssize_t)f->L.header_size &&
 		    memcmp(h, f->L.header, f->L.header_size) == 0;
@@ -561,9 +569,9 @@ static int write_side(struct run *r, const struct cv_side *s)
 		}
 		return 0;
 	}
-	int fd = open(s->src, O_RDONLY | O_CLOEXEC);
+	int fd = file_open(s->src, 0, NULL);
 	if (fd < 0)
-		return err_errno(s->src);
+		return -1;
 	if (dst_open(r, &d, s->name, size)) {
 		close(fd);
 		return -1;
@@ -602,10 +610,8 @@ static int ensure_parent(const char *outdir, const char *name)
 	if (!slash)
 		return 0;
 	char *rel = xstrndup(name, (size_t)(slash - name));
-	char *dir = path_join(outdir, rel);
-	int rc = mkdir_p(dir);
+	int rc = mkdir_inside(outdir, rel);
 	free(rel);
-	free(dir);
 	return rc;
 }
 
@@ -632,28 +638,21 @@ static bool is_tmp_name(const char *name)
 	return name[0] == '.' && n > k && strcmp(name + n - k, ".ckpt-tmp") == 0;
 }
 
-/* A temporary file whose writer is gone (no lock on it) is removed. */
-static void remove_if_stale(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return;
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-		unlink(path);
-	close(fd);
-}
-
+/* Whether the directory's own regular file path holds text (a link to one elsewhere does not). */
 static bool file_equals(const char *path, const char *text)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return false;
+	struct buf b = {0};
 	size_t n = strlen(text);
-	char *b = xmalloc(n + 2);
-	size_t got = fread(b, 1, n + 1, f);
-	fclose(f);
-	bool same = got == n && memcmp(b, text, n) == 0;
-	free(b);
+	int fd = file_open(path, O_NOFOLLOW, NULL);
+	bool same = false;
+	if (fd >= 0) {
+		buf_reserve(&b, n + 1);
+		ssize_t got = read(fd, b.p, n + 1);
+		same = got == (ssize_t)n && memcmp(b.p, text, n) == 0;
+		close(fd);
+	}
+	err_clear();
+	buf_free(&b);
 	return same;
 }
 
@@ -702,7 +701,8 @@ static int claim_outdir(const struct cv_opts *o)
 	while ((e = readdir(d)))
 		if (is_tmp_name(e->d_name)) {
 			char *p = path_join(o->outdir, e->d_name);
-			remove_if_stale(p);
+			out_remove_stale(p); /* what stays is the business of the writer of that name */
+			err_clear();
 			free(p);
 		}
 	closedir(d);
@@ -793,6 +793,8 @@ int cv_run(struct cv_job *j, const struct cv_opts *o)
 			struct cv_file *f = &j->files[i];
 			if (o->only && i != only)
 				continue;
+			if (ensure_parent(o->outdir, f->name))
+				goto out;
 			char *path = path_join(o->outdir, f->name);
 			bool complete = cv_file_complete(f, path);
 			free(path);
@@ -803,15 +805,17 @@ int cv_run(struct cv_job *j, const struct cv_opts *o)
 			}
 			if (!files)
 				continue;
-			if (ensure_parent(o->outdir, f->name))
-				goto out;
 			f->skip = complete && !o->force;
 			want[i] = !f->skip;
 			need += want[i] ? f->L.file_size : 0;
 		}
-		for (size_t i = 0; i < j->nside && sides; i++)
+		/* a link planted where a side file's directory goes is refused before any work */
+		for (size_t i = 0; i < j->nside && sides; i++) {
+			if (ensure_parent(o->outdir, j->side[i].name))
+				goto out;
 			if (side_size(&j->side[i], &k) == 0)
 				need += k;
+		}
 		if (check_space(o->outdir, need))
 			goto out;
 	}
@@ -822,10 +826,7 @@ int cv_run(struct cv_job *j, const struct cv_opts *o)
 	rc = write_files(&r, j, want);
 	pool_free(r.pool);
 	for (size_t i = 0; i < j->nside && !rc && sides; i++) {
-		const struct cv_side *s = &j->side[i];
-		rc = r.tar ? 0 : ensure_parent(o->outdir, s->name);
-		if (!rc)
-			rc = write_side(&r, s);
+		rc = write_side(&r, &j->side[i]);
 	}
 	if (r.tar) {
 		struct tar *t = r.tar;

@@ -13,6 +13,7 @@
 #include "err.h"
 #include "layout.h"
 #include "out.h"
+#include "readfile.h"
 #include "st.h"
 
 /* ---- tokens ---- */
@@ -120,9 +121,15 @@ int fwd_tokens_file(struct fwd_tokens *t, const char *path)
 	size_t len = strlen(path);
 	if (len > 12 && strcmp(path + len - 12, ".safetensors") == 0)
 		return tokens_safetensors(t, path);
-	FILE *fp = fopen(path, "r");
-	if (!fp)
-		return err_errno(path);
+	int fd = file_open(path, 0, NULL);
+	FILE *fp = fd < 0 ? NULL : fdopen(fd, "r");
+	if (!fp) {
+		if (fd >= 0) {
+			err_errno(path);
+			close(fd);
+		}
+		return -1;
+	}
 	char *line = NULL;
 	size_t lcap = 0, n = 0, cap = 0, lineno = 0;
 	ssize_t got;

@@ -9,6 +9,7 @@
 #include <zlib.h>
 
 #include "err.h"
+#include "readfile.h"
 
 void sha256_init(struct sha256 *h)
 {
@@ -43,9 +44,9 @@ void sha256_buf(const void *p, size_t n, uint8_t out[SHA256_LEN])
 int sha256_file(const char *path, uint8_t out[SHA256_LEN])
 {
 	enum { BLOCK = 4 << 20 };
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = file_open(path, 0, NULL);
 	if (fd < 0)
-		return err_errno(path);
+		return -1;
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	char *b = xmalloc(BLOCK);
 	struct sha256 h;

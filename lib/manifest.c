@@ -249,7 +249,7 @@ int manifest_load(struct manifest *m, const char *path)
 	struct buf b = {0};
 	memset(m, 0, sizeof *m);
 	/* a manifest of a million files is about 100 MB */
-	if (file_read(path, 1ull << 30, &b)) {
+	if (file_read_stream(path, 1ull << 30, &b)) {
 		buf_free(&b);
 		return -1;
 	}
@@ -343,8 +343,10 @@ static int walk(struct lister *L, const char *dir, const char *rel, int depth)
 			rc = walk(L, p, r, depth + 1);
 		} else if (S_ISLNK(ls.st_mode) && confine_check(&L->conf, p)) {
 			rc = -1;
-		} else if (stat(p, &sb) == 0 && S_ISREG(sb.st_mode)) {
-			if (!(L->has_skip && sb.st_dev == L->skip_dev && sb.st_ino == L->skip_ino)) {
+		} else if (stat(p, &sb) == 0 && !S_ISDIR(sb.st_mode) &&
+			   !(L->has_skip && sb.st_dev == L->skip_dev && sb.st_ino == L->skip_ino)) {
+			/* a FIFO would block the hashing; left out, it would pass unseen */
+			if ((rc = file_regular(p, &sb)) == 0) {
 				if (L->n % 64 == 0)
 					L->f = xreallocarray(L->f, L->n + 64, sizeof *L->f);
 				L->f[L->n++] = (struct mfile){r, (uint64_t)sb.st_size};

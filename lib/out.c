@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,8 +72,9 @@ void out_remove_temporaries(void)
 {
 	atomic_store(&closing, 1);
 	/* a thread cannot wait for its own window; others hold no lock and leave theirs in
-	 * microseconds, unless an open() hangs (a FIFO under the temporary's name): then
-	 * after two seconds the table is emptied anyway */
+	 * microseconds (nothing in a window opens what could block, a FIFO under the
+	 * temporary's name included), unless the file system hangs: then after two seconds
+	 * the table is emptied anyway */
 	for (int i = 0; i < 20000 && !in_window && atomic_load(&opening) > 0; i++) {
 		struct timespec ts = {0, 100000};
 		nanosleep(&ts, NULL);
@@ -190,6 +192,33 @@ int mkdir_p(const char *dir)
 	return rc;
 }
 
+int mkdir_inside(const char *dir, const char *rel)
+{
+	char *p = path_join(dir, rel);
+	size_t base = strlen(p) - strlen(rel);
+	int rc = 0;
+	for (char *s = p + base;; s++) {
+		if (*s != '/' && *s)
+			continue;
+		char c = *s;
+		*s = 0;
+		struct stat sb;
+		if (mkdir(p, 0777) < 0 && errno != EEXIST)
+			rc = err_errno(p);
+		else if (lstat(p, &sb) < 0)
+			rc = err_errno(p);
+		else if (S_ISLNK(sb.st_mode))
+			rc = err_set("%s: a symbolic link inside the output directory; not writing through it", p);
+		else if (!S_ISDIR(sb.st_mode))
+			rc = err_set("%s: not a directory", p);
+		*s = c;
+		if (rc || !c)
+			break;
+	}
+	free(p);
+	return rc;
+}
+
 char *path_resolve(const char *path)
 {
 	char *abs;
@@ -262,36 +291,79 @@ char *out_tmp_name(const char *final_path)
 	return name;
 }
 
-/* Creates and locks o->tmp and enters it in the table of live temporaries. */
+int out_remove_stale(const char *tmp)
+{
+	struct stat a, b;
+	if (lstat(tmp, &a) < 0)
+		return errno == ENOENT ? 0 : err_errno(tmp);
+	if (S_ISDIR(a.st_mode))
+		return err_set("%s: a directory where a temporary file goes", tmp);
+	/* anything but a regular file (a symbolic link planted there, a FIFO) is removed
+	 * unopened: unlink removes the link itself, never what it points to */
+	if (!S_ISREG(a.st_mode))
+		return unlink(tmp) < 0 && errno != ENOENT ? err_errno(tmp) : 0;
+	int fd = open(tmp, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ELOOP ? 0 : err_errno(tmp); /* replaced since: again */
+	int rc = 0;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		rc = 1;
+	else if (fstat(fd, &a) == 0 && lstat(tmp, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino &&
+		 unlink(tmp) < 0 && errno != ENOENT)
+		rc = err_errno(tmp);
+	close(fd);
+	return rc;
+}
+
+/* Creates and locks o->tmp and enters it in the table of live temporaries.  The name is
+ * created afresh (O_EXCL, O_NOFOLLOW): whatever was there is never opened for writing, so
+ * a link planted at the name cannot redirect the write, nor a FIFO block it. */
 static int claim_tmp(struct out *o)
 {
 	for (int tries = 0;; tries++) {
-		o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+		if (tries == 10) {
+			err_set("%s: its temporary file keeps being removed or recreated", o->final);
+			return -1;
+		}
+		o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0666);
+		if (o->fd < 0 && errno == EEXIST) {
+			int r = out_remove_stale(o->tmp);
+			if (r == 1) {
+				err_set("%s: another process is writing this file", o->final);
+				return -1;
+			}
+			if (r < 0) {
+				err_prefix("%s: cannot create its temporary file: ", o->final);
+				return -1;
+			}
+			continue;
+		}
 		if (o->fd < 0) {
 			/* named by the file the user asked for (the temporary name is ours) */
 			err_set("%s: cannot create its temporary file: %s", o->final, strerror(errno));
 			return -1;
 		}
-		if (flock(o->fd, LOCK_EX | LOCK_NB) < 0) {
-			err_set("%s: another process is writing this file", o->final);
-			close(o->fd);
-			o->fd = -1;
-			return -1;
-		}
-		/* a cleaner may have removed a stale temporary of this name between our open
-		 * and our lock: then the name is no longer ours, and we start again */
+		/* our new file is locked by another only while a cleaner looks whether it is
+		 * stale; and a cleaner may have removed it between our open and our lock: then
+		 * the name is no longer ours, and we start again */
 		struct stat a, b;
-		if (fstat(o->fd, &a) == 0 && stat(o->tmp, &b) == 0 && a.st_dev == b.st_dev &&
-		    a.st_ino == b.st_ino) {
+		int locked = flock(o->fd, LOCK_EX | LOCK_NB) == 0 ? 0 : errno;
+		bool same = fstat(o->fd, &a) == 0 && lstat(o->tmp, &b) == 0 && a.st_dev == b.st_dev &&
+			    a.st_ino == b.st_ino;
+		if (!locked && same) {
 			o->slot = live_add(o->tmp);
 			return 0;
 		}
-		close(o->fd);
-		o->fd = -1;
-		if (tries == 10) {
-			err_set("%s: its temporary file keeps being removed", o->final);
+		if (locked && locked != EWOULDBLOCK) {
+			if (same)
+				unlink(o->tmp);
+			close(o->fd);
+			o->fd = -1;
+			err_set("%s: cannot lock its temporary file: %s", o->final, strerror(locked));
 			return -1;
 		}
+		close(o->fd);
+		o->fd = -1;
 	}
 }
 
@@ -305,25 +377,15 @@ int out_open(struct out **op, const char *final_path)
 	window_enter();
 	int claimed = claim_tmp(o);
 	window_leave();
-	if (claimed < 0)
-		goto fail;
-	if (ftruncate(o->fd, 0) < 0) {
-		err_errno(o->tmp);
-		goto fail_unlink;
+	if (claimed < 0) {
+		free(o->final);
+		free(o->tmp);
+		free(o);
+		return -1;
 	}
 	o->buf = xmalloc(OUT_BUF);
 	*op = o;
 	return 0;
-fail_unlink:
-	unlink(o->tmp);
-	live_remove(o->slot);
-	close(o->fd);
-	o->fd = -1;
-fail:
-	free(o->final);
-	free(o->tmp);
-	free(o);
-	return -1;
 }
 
 static int write_all(struct out *o, const void *p, size_t n)

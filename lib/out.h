@@ -23,6 +23,11 @@ int out_write_file(const char *path, const void *p, size_t n);
 
 /* The temporary name used for final_path (caller frees). */
 char *out_tmp_name(const char *final_path);
+/* Remove what is at temporary name tmp unless a writer holds it: a stale temporary, or
+ * anything else planted there (a symbolic link is removed, never followed; a FIFO never
+ * opened).  0 when the name is free, 1 when a writer holds it, -1 and a message when it
+ * cannot be removed (a directory). */
+int out_remove_stale(const char *tmp);
 
 /* Paths. */
 char *path_join(const char *dir, const char *name);
@@ -31,6 +36,13 @@ char *path_join(const char *dir, const char *name);
 int path_is_contained(const char *name);
 /* Create a directory and its parents (mode 0777 & ~umask). */
 int mkdir_p(const char *dir);
+/* The directories of the relative path rel inside the existing directory dir, as mkdir_p
+ * does, but none may be a symbolic link: an output is never written through a link
+ * planted inside its directory ("PATH: a symbolic link inside the output directory; not
+ * writing through it").  The directory itself is the user's choice, links and all.  (A
+ * check, then the writes: it refuses what the directory holds, not a link swapped in by
+ * someone racing the tool.) */
+int mkdir_inside(const char *dir, const char *rel);
 /* An absolute path without symbolic links, "." or "..", also for a path whose last
  * components do not exist yet (they are appended as given).  NULL and a message on error. */
 char *path_resolve(const char *path);

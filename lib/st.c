@@ -14,6 +14,7 @@
 #include "json.h"
 #include "jsonw.h"
 #include "mapped.h"
+#include "readfile.h"
 
 struct st_priv {
 	struct json_doc *doc;    /* names and metadata strings point into it */
@@ -365,19 +366,10 @@ int st_parse(struct st_file **out, const char *name, const uint8_t *buf, size_t 
 int st_open(struct st_file **out, const char *path)
 {
 	*out = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return err_errno(path);
 	struct stat sb;
-	if (fstat(fd, &sb) < 0) {
-		err_errno(path);
-		close(fd);
+	int fd = file_open(path, 0, &sb);
+	if (fd < 0)
 		return -1;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		close(fd);
-		return err_set("%s: not a regular file", path);
-	}
 	struct st_file *f = new_file(path, (uint64_t)sb.st_size);
 	if (f->size >= 8) {
 		const void *m = map_file(fd, (size_t)f->size, path);

@@ -9,6 +9,7 @@
 #include "err.h"
 #include "layout.h"
 #include "out.h"
+#include "readfile.h"
 #include "verify.h"
 
 static bool ends_with(const char *s, const char *suffix)
@@ -96,7 +97,7 @@ int vtarget_open(struct vtarget *t, const char *path, const char *layout, bool h
 			free(tmp);
 		}
 	} else {
-		err_set("%s: not a file or directory", path);
+		err_set("%s: not a regular file or directory (%s)", path, file_kind(sb.st_mode));
 		goto fail;
 	}
 	if (!L)
