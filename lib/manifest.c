@@ -321,6 +321,24 @@ static int cmp_mfile(const void *a, const void *b)
 	return strcmp(((const struct mfile *)a)->name, ((const struct mfile *)b)->name);
 }
 
+/* The entry at p (lstat: *ls), named *rel: taken (and *rel with it) when it is a regular
+ * file or a link to one that stays inside. */
+static int add_file(struct lister *L, const char *p, char **rel, const struct stat *ls)
+{
+	struct stat sb;
+	if (S_ISLNK(ls->st_mode) && confine_check(&L->conf, p))
+		return -1;
+	if (stat(p, &sb) < 0 || !S_ISREG(sb.st_mode))
+		return 0;
+	if (L->has_skip && sb.st_dev == L->skip_dev && sb.st_ino == L->skip_ino)
+		return 0;
+	if (L->n % 64 == 0)
+		L->f = xreallocarray(L->f, L->n + 64, sizeof *L->f);
+	L->f[L->n++] = (struct mfile){*rel, (uint64_t)sb.st_size};
+	*rel = NULL;
+	return 0;
+}
+
 static int walk(struct lister *L, const char *dir, const char *rel, int depth)
 {
 	if (depth > 64)
@@ -335,22 +353,14 @@ static int walk(struct lister *L, const char *dir, const char *rel, int depth)
 			continue;
 		char *p = path_join(dir, e->d_name);
 		char *r = *rel ? xasprintf("%s/%s", rel, e->d_name) : xstrdup(e->d_name);
-		struct stat ls, sb;
-		if (lstat(p, &ls) < 0) {
+		struct stat ls;
+		if (lstat(p, &ls) < 0)
 			rc = err_errno(p);
-		} else if (S_ISDIR(ls.st_mode)) {
+		else if (S_ISDIR(ls.st_mode))
 			/* real directories only: a link to a directory could make a loop */
 			rc = walk(L, p, r, depth + 1);
-		} else if (S_ISLNK(ls.st_mode) && confine_check(&L->conf, p)) {
-			rc = -1;
-		} else if (stat(p, &sb) == 0 && S_ISREG(sb.st_mode)) {
-			if (!(L->has_skip && sb.st_dev == L->skip_dev && sb.st_ino == L->skip_ino)) {
-				if (L->n % 64 == 0)
-					L->f = xreallocarray(L->f, L->n + 64, sizeof *L->f);
-				L->f[L->n++] = (struct mfile){r, (uint64_t)sb.st_size};
-				r = NULL;
-			}
-		}
+		else
+			rc = add_file(L, p, &r, &ls);
 		free(r);
 		free(p);
 	}
@@ -358,16 +368,55 @@ static int walk(struct lister *L, const char *dir, const char *rel, int depth)
 	return rc;
 }
 
-int manifest_list(const char *dir, const char *skip, struct mfile **out, size_t *n)
+/* A hidden name the caller asked for, by walk's rules: every directory on its way a real
+ * one, the file itself regular or a link to one inside. */
+static int add_named(struct lister *L, const char *dir, const char *name)
+{
+	char *p = path_join(dir, name), *r = NULL;
+	struct stat ls;
+	bool there = true;
+	int rc = 0;
+	for (char *s = p + strlen(p) - strlen(name); there && (s = strchr(s, '/')); *s++ = '/') {
+		*s = 0;
+		there = lstat(p, &ls) == 0 && S_ISDIR(ls.st_mode);
+	}
+	if (there && lstat(p, &ls) == 0 && !S_ISDIR(ls.st_mode)) {
+		r = xstrdup(name);
+		rc = add_file(L, p, &r, &ls);
+	}
+	free(r);
+	free(p);
+	return rc;
+}
+
+bool manifest_hidden(const char *name)
+{
+	for (const char *p = name;; p++) {
+		if (*p == '.')
+			return true;
+		if (!(p = strchr(p, '/')))
+			return false;
+	}
+}
+
+int manifest_list(const char *dir, const char *skip, const char *const *also, size_t nalso, struct mfile **out,
+		  size_t *n)
 {
 	struct lister L = {0};
+	int rc = 0;
 	struct stat sb;
 	if (skip && stat(skip, &sb) == 0) {
 		L.has_skip = true;
 		L.skip_dev = sb.st_dev;
 		L.skip_ino = sb.st_ino;
 	}
-	if (confine_init(&L.conf, dir) || walk(&L, dir, "", 0)) {
+	if (confine_init(&L.conf, dir))
+		return -1;
+	rc = walk(&L, dir, "", 0);
+	for (size_t i = 0; rc == 0 && i < nalso; i++)
+		if (manifest_hidden(also[i]))
+			rc = add_named(&L, dir, also[i]);
+	if (rc) {
 		confine_free(&L.conf);
 		mfiles_free(L.f, L.n);
 		return -1;

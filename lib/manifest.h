@@ -47,14 +47,18 @@ void manifest_line(struct buf *out, const char *name, const uint8_t sha[SHA256_L
 
 /* A directory's files: every regular file below it (symbolic links to files followed when
  * they stay inside dir, an error when they lead out: lib/confine.h; names starting with
- * "." skipped at every level), as sorted names relative to dir, with
+ * "." skipped at every level, .git and the like), as sorted names relative to dir, with
  * their sizes.  skip: a path (as the user spelt it, may be NULL) that is left out when it
- * is one of these files, e.g. the manifest itself. */
+ * is one of these files, e.g. the manifest itself.  also: hidden names taken by the same
+ * rules when they are there (a manifest that names .gitattributes). */
 struct mfile {
 	char *name;
 	uint64_t size;
 };
-int manifest_list(const char *dir, const char *skip, struct mfile **out, size_t *n);
+int manifest_list(const char *dir, const char *skip, const char *const *also, size_t nalso, struct mfile **out,
+		  size_t *n);
+/* Whether some component of the name starts with "." */
+bool manifest_hidden(const char *name);
 void mfiles_free(struct mfile *f, size_t n);
 
 /* Hash files root/names[i] in parallel, largest first: sha[i], or err[i] set to the

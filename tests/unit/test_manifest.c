@@ -130,7 +130,7 @@ static void test_list_and_hash(void)
 	struct mfile *f;
 	size_t n;
 	char *skip = xasprintf("%s/SUMS", d);
-	int rc = manifest_list(d, skip, &f, &n);
+	int rc = manifest_list(d, skip, NULL, 0, &f, &n);
 	CHECK(rc == 0 && n == 4 && strcmp(f[0].name, "a.json") == 0 && strcmp(f[1].name, "b.safetensors") == 0 &&
 		      strcmp(f[2].name, "link.json") == 0 && strcmp(f[3].name, "sub/deep/c.txt") == 0 && f[1].size == 13,
 	      "listing: sorted, recursive, links to files followed, hidden names and the manifest left out (%zu)", n);
@@ -152,8 +152,26 @@ static void test_list_and_hash(void)
 		pool_free(pool);
 		mfiles_free(f, n);
 	}
+	/* hidden names asked for: taken when they are files, once, in order */
+	const char *also[] = {".hidden", "sub/.git/x", ".nothere", "a.json", "sub/.git", ".hidden/x"};
+	rc = manifest_list(d, skip, also, 6, &f, &n);
+	CHECK(rc == 0 && n == 6 && strcmp(f[0].name, ".hidden") == 0 && strcmp(f[1].name, "a.json") == 0 &&
+		      strcmp(f[4].name, "sub/.git/x") == 0 && strcmp(f[5].name, "sub/deep/c.txt") == 0 &&
+		      f[0].size == 7,
+	      "listing with hidden names asked for: the files among them added, sorted (%zu)", n);
+	if (rc == 0)
+		mfiles_free(f, n);
 	free(skip);
 	free(d);
+}
+
+static void test_hidden(void)
+{
+	CHECK(manifest_hidden(".gitattributes") && manifest_hidden("a/.b") && manifest_hidden("a/b/.c/d") &&
+		      manifest_hidden("..x"),
+	      "hidden: a component starting with a dot");
+	CHECK(!manifest_hidden("a.b") && !manifest_hidden("a/b.c/d.") && !manifest_hidden("config.json"),
+	      "not hidden: dots elsewhere");
 }
 
 int main(void)
@@ -163,6 +181,7 @@ int main(void)
 	test_escapes();
 	test_refused();
 	test_list_and_hash();
+	test_hidden();
 	CHECK(manifest_name("./././a") && strcmp(manifest_name("./././a"), "a") == 0 && !manifest_name("a//b") &&
 		      !manifest_name("") && !manifest_name("./"),
 	      "manifest_name: leading ./ dropped, empty components refused");
