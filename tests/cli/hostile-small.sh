@@ -114,3 +114,82 @@ tar -C outer -cf outer.tar d .gitattributes
 run "$verify" --manifest hidden.sha outer.tar
 expect_problem "archive, a hidden entry beside the top directory: not taken for the listed one" \
 	"outer.tar/d/.gitattributes: listed in the manifest, but missing"
+
+# ---- (b) an input truncated while several threads read it ----
+# The tool runs under strace with its Nth rename held for 2 s: long enough to see the file
+# it completes appear and truncate an input that a later step reads (mapped: SIGBUS).
+# Every thread that reads the file faults; one line is printed, and it says which outputs
+# are complete.
+fp8=$CKPT_BIN/ckpt-fp8-to-bf16
+sharded=$CKPT_BIN/ckpt-hf-to-sharded
+t2i=$CKPT_BIN/ckpt-train-to-infer
+truncated_midway() { # RENAME_NO SEEN FILE SIZE CMD...: run CMD, truncate FILE once SEEN exists
+	local n=$1 seen=$2 file=$3 size=$4
+	shift 4
+	rc=0
+	strace -f -qq -o /dev/null -e trace=rename -e inject=rename:delay_exit=2000000:when=$n "$@" >out 2>err &
+	local pid=$! i
+	for i in $(seq 1 500); do
+		[ -e "$seen" ] && break
+		sleep 0.01
+	done
+	truncate -s "$size" "$file"
+	wait $pid || rc=$?
+}
+TRUNC="truncated while being read (changed by another program)"
+if ! strace -f -qq -o /dev/null true 2>/dev/null; then
+	skip "inputs truncated midway" "strace cannot run here"
+else
+	S1=model-00001-of-00003.safetensors S2=model-00002-of-00003.safetensors S3=model-00003-of-00003.safetensors
+	cp -r "$tiny" in
+	"$fp8" -q in fp8-ref
+	for j in "-j 2" "--threads 2"; do
+		rm -rf fp8-out && cp "$tiny/$S3" in/$S3
+		# renames: the run's record, then shard 1; shard 3 is read last
+		truncated_midway 2 fp8-out/$S1 in/$S3 1000000 "$fp8" -q $j in fp8-out
+		expect_rc "fp8-to-bf16 $j, shard 3 truncated midway: exit 2" 2
+		expect_err "fp8-to-bf16 $j, shard 3 truncated midway: one line, the shards completed named" \
+			"ckpt-fp8-to-bf16: in/$S3: $TRUNC; only fp8-out/$S1, fp8-out/$S2 were completed under their final names: the same command run again keeps them and writes the rest"
+		check "fp8-to-bf16 $j: what is under a final name is complete" no_partial fp8-out fp8-ref
+		expect_eq "fp8-to-bf16 $j: no temporary left" "$(tmp_count fp8-out)" 0
+		cp "$tiny/$S3" in/$S3
+		ls -i fp8-out/$S1 fp8-out/$S2 >inodes
+		run "$fp8" -q $j in fp8-out
+		expect_rc "fp8-to-bf16 $j: the same command resumes: exit 0" 0
+		check "fp8-to-bf16 $j: ... to the clean run's bytes" same_tree fp8-out fp8-ref
+		expect_eq "fp8-to-bf16 $j: ... keeping the completed shards" "$(ls -i fp8-out/$S1 fp8-out/$S2)" "$(cat inodes)"
+	done
+	# the first shard truncated before any output is complete: as before, nothing written
+	rm -rf in fp8-out && cp -r "$tiny" in
+	truncated_midway 1 fp8-out/.ckpt-run.json in/$S1 100000 "$fp8" -q -j 2 in fp8-out
+	expect_rc "fp8-to-bf16 -j 2, shard 1 truncated at the start: exit 2" 2
+	expect_err "fp8-to-bf16 -j 2, shard 1 truncated at the start: nothing written" \
+		"ckpt-fp8-to-bf16: in/$S1: $TRUNC; nothing was written under a final name"
+	check "fp8-to-bf16 -j 2, shard 1 truncated at the start: no shard there" \
+		test ! -e fp8-out/$S1 -a ! -e fp8-out/$S2 -a "$(tmp_count fp8-out)" -eq 0
+
+	# model-parallel ranks are written in one pass: none complete
+	rm -rf in mp-out && cp -r "$tiny" in
+	truncated_midway 1 mp-out/.ckpt-run.json in/$S2 1000000 "$sharded" -j 2 --model-parallel 2 in mp-out
+	expect_rc "hf-to-sharded -j 2, a shard truncated midway: exit 2" 2
+	expect_err "hf-to-sharded -j 2, a shard truncated midway: one line, nothing written" \
+		"ckpt-hf-to-sharded: in/$S2: $TRUNC; nothing was written under a final name"
+	check "hf-to-sharded: no rank file, no temporary" \
+		test ! -e mp-out/model0-mp2.safetensors -a ! -e mp-out/model1-mp2.safetensors -a "$(tmp_count mp-out)" -eq 0
+
+	# a training checkpoint, one file per layer: general.safetensors first, then layer by layer
+	rm -rf train t2i-out t2i-ref
+	"$sharded" -q --layout mindspore-train "$tiny" train
+	"$t2i" -q train t2i-ref
+	cp train/ms-model-00004-of-00004.safetensors train2.keep
+	truncated_midway 3 t2i-out/layer_0.safetensors train/ms-model-00004-of-00004.safetensors 100000 \
+		"$t2i" -q -j 2 train t2i-out
+	expect_rc "train-to-infer -j 2, an input truncated midway: exit 2" 2
+	expect_err "train-to-infer -j 2, an input truncated midway: one line, the files completed named" \
+		"ckpt-train-to-infer: train/ms-model-00004-of-00004.safetensors: $TRUNC; only 4 files (t2i-out/general.safetensors, t2i-out/layer_0.safetensors, t2i-out/layer_1.safetensors, ...) were completed under their final names: the same command run again keeps them and writes the rest"
+	check "train-to-infer: what is under a final name is complete" no_partial t2i-out t2i-ref
+	cp train2.keep train/ms-model-00004-of-00004.safetensors
+	run "$t2i" -q -j 2 train t2i-out
+	expect_rc "train-to-infer: the same command resumes: exit 0" 0
+	check "train-to-infer: ... to the clean run's bytes" same_tree t2i-out t2i-ref
+fi
