@@ -12,7 +12,7 @@ printf '*.safetensors filter=lfs diff=lfs merge=lfs -text\n' >d/.gitattributes
 mkdir -p d/.cache/hub d/sub
 echo cached >d/.cache/hub/ref
 echo nested >d/sub/.keep
-(cd d && sha256sum -- * .gitattributes .cache/hub/ref sub/.keep) >hidden.sha
+(cd d && sha256sum -- *.json *.safetensors .gitattributes .cache/hub/ref sub/.keep) >hidden.sha
 # hidden files the manifest does not name: left out, as before
 mkdir d/.git && echo '[core]' >d/.git/config && echo x >d/.unlisted
 
@@ -63,7 +63,7 @@ expect_problem "a listed file below a linked hidden directory: missing" "d/.cach
 rm d/.cache && mv d/.cache-real d/.cache
 
 # --manifest-root: names one directory up
-(cd d && sha256sum -- * .gitattributes .cache/hub/ref sub/.keep) | sed 's#  #  d/#' >up.sha
+(cd d && sha256sum -- *.json *.safetensors .gitattributes .cache/hub/ref sub/.keep) | sed 's#  #  d/#' >up.sha
 run "$verify" --manifest up.sha --manifest-root . d
 expect_line "--manifest-root with hidden names" "manifest    passed   11 files listed, 11 hashed (8.01 MiB): all match"
 
@@ -137,10 +137,11 @@ truncated_midway() { # RENAME_NO SEEN FILE SIZE CMD...: run CMD, truncate FILE o
 	wait $pid || rc=$?
 }
 TRUNC="truncated while being read (changed by another program)"
+S1=model-00001-of-00003.safetensors S2=model-00002-of-00003.safetensors S3=model-00003-of-00003.safetensors
+"$sharded" -q --layout mindspore-train "$tiny" train
 if ! strace -f -qq -o /dev/null true 2>/dev/null; then
 	skip "inputs truncated midway" "strace cannot run here"
 else
-	S1=model-00001-of-00003.safetensors S2=model-00002-of-00003.safetensors S3=model-00003-of-00003.safetensors
 	cp -r "$tiny" in
 	"$fp8" -q in fp8-ref
 	for j in "-j 2" "--threads 2"; do
@@ -178,8 +179,7 @@ else
 		test ! -e mp-out/model0-mp2.safetensors -a ! -e mp-out/model1-mp2.safetensors -a "$(tmp_count mp-out)" -eq 0
 
 	# a training checkpoint, one file per layer: general.safetensors first, then layer by layer
-	rm -rf train t2i-out t2i-ref
-	"$sharded" -q --layout mindspore-train "$tiny" train
+	rm -rf t2i-out t2i-ref
 	"$t2i" -q train t2i-ref
 	cp train/ms-model-00004-of-00004.safetensors train2.keep
 	truncated_midway 3 t2i-out/layer_0.safetensors train/ms-model-00004-of-00004.safetensors 100000 \
@@ -193,3 +193,88 @@ else
 	expect_rc "train-to-infer: the same command resumes: exit 0" 0
 	check "train-to-infer: ... to the clean run's bytes" same_tree t2i-out t2i-ref
 fi
+
+# ---- (c) standard output that cannot be written ----
+# Every tool checks standard output at exit: what could not be written is one line,
+# "PROG: write error on standard output: REASON", and exit status 2, whatever the tool was
+# about to return.  A closed pipe ends it as SIGPIPE does (no message), as for any filter.
+WFULL="write error on standard output: No space left on device"
+full_case() { # NAME PROG ARGS...: PROG ARGS >/dev/full exits 2 with the one line
+	local name=$1 prog=$2
+	shift 2
+	rc=0
+	"$CKPT_BIN/$prog" "$@" >/dev/full 2>err || rc=$?
+	expect_rc "$name into /dev/full: exit 2" 2
+	expect_err "$name into /dev/full: the one line" "$prog: $WFULL"
+}
+if [ -w /dev/full ]; then
+	full_case "ckpt --version" ckpt --version
+	full_case "ckpt --help" ckpt --help
+	full_case "ckpt help" ckpt help
+	for t in inspect verify fp8-to-bf16 hf-to-sharded train-to-infer; do
+		full_case "ckpt-$t --help" ckpt-$t --help
+		full_case "ckpt-$t --version" ckpt-$t --version
+	done
+	full_case "ckpt-fp8-to-bf16 --list-shards" ckpt-fp8-to-bf16 --list-shards "$tiny"
+	full_case "ckpt-train-to-infer --list-files" ckpt-train-to-infer --list-files train
+	full_case "ckpt-inspect" ckpt-inspect "$tiny"
+	full_case "ckpt-inspect --json" ckpt-inspect --json "$tiny"
+	# more than a buffer's worth: the first write fails midway, still one line
+	full_case "ckpt-inspect --json of four checkpoints" ckpt-inspect --json "$tiny" "$tiny" "$tiny" "$tiny"
+	full_case "ckpt-inspect --header" ckpt-inspect --header "$tiny/$S1"
+	full_case "ckpt-verify" ckpt-verify "$tiny"
+	full_case "ckpt-verify --json" ckpt-verify --json "$tiny"
+	# a check that fails (exit 1) whose report is lost: 2
+	full_case "ckpt-verify of a failing checkpoint" ckpt-verify --manifest hidden.sha d
+	rm -rf mp-full
+	full_case "ckpt-hf-to-sharded's report" ckpt-hf-to-sharded --model-parallel 2 "$tiny" mp-full
+	check "ckpt-hf-to-sharded's report lost: the conversion itself complete" \
+		test -s mp-full/model0-mp2.safetensors -a -s mp-full/model1-mp2.safetensors
+	rm -rf mp-full
+	full_case "ckpt-hf-to-sharded --json" ckpt-hf-to-sharded --json --model-parallel 2 "$tiny" mp-full
+	# a tool that writes nothing there is not concerned
+	rm -rf fp8-full
+	run "$CKPT_BIN/ckpt-fp8-to-bf16" -q "$tiny" fp8-full >/dev/full
+	expect_rc "ckpt-fp8-to-bf16 printing nothing, standard output /dev/full: exit 0" 0
+else
+	skip "standard output into /dev/full" "no writable /dev/full"
+fi
+# standard output closed: nothing can be written
+rc=0
+"$CKPT_BIN/ckpt-inspect" "$tiny" >&- 2>err || rc=$?
+expect_rc "ckpt-inspect, standard output closed: exit 2" 2
+expect_err "ckpt-inspect, standard output closed: the one line" \
+	"ckpt-inspect: write error on standard output: Bad file descriptor"
+rc=0
+"$CKPT_BIN/ckpt-verify" --version >&- 2>err || rc=$?
+expect_err "ckpt-verify --version, standard output closed: the one line" \
+	"ckpt-verify: write error on standard output: Bad file descriptor"
+rc=0
+"$CKPT_BIN/ckpt-verify" --quiet "$tiny" >&- 2>err || rc=$?
+expect_rc "ckpt-verify --quiet printing nothing, standard output closed: exit 0" 0
+
+# a pipe whose reader is gone: SIGPIPE's end (status -13 from Python: killed by signal 13),
+# nothing on stderr, whether SIGPIPE was left alone or ignored by the caller (the converters
+# ignore it themselves, for their tar streams)
+epipe() { # default|ignored PROG ARGS...: prints "STATUS STDERR"
+	python3 - "$@" <<'PYEOF'
+import os, subprocess, sys
+r, w = os.pipe()
+os.close(r)
+p = subprocess.run(sys.argv[2:], stdout=w, stderr=subprocess.PIPE, restore_signals=sys.argv[1] == 'default')
+print(p.returncode, p.stderr.decode().strip())
+PYEOF
+}
+for how in default ignored; do
+	expect_eq "closed pipe ($how SIGPIPE): ckpt --version" "$(epipe $how "$CKPT_BIN/ckpt" --version)" "-13 "
+	expect_eq "closed pipe ($how SIGPIPE): ckpt-inspect --json" "$(epipe $how "$CKPT_BIN/ckpt-inspect" --json "$tiny")" "-13 "
+	expect_eq "closed pipe ($how SIGPIPE): ckpt-verify" "$(epipe $how "$CKPT_BIN/ckpt-verify" "$tiny")" "-13 "
+	expect_eq "closed pipe ($how SIGPIPE): ckpt-fp8-to-bf16 --list-shards" \
+		"$(epipe $how "$CKPT_BIN/ckpt-fp8-to-bf16" --list-shards "$tiny")" "-13 "
+	expect_eq "closed pipe ($how SIGPIPE): ckpt-train-to-infer --help" \
+		"$(epipe $how "$CKPT_BIN/ckpt-train-to-infer" --help)" "-13 "
+	# the tar stream is the conversion's output: cut short, it is an error that says so
+	expect_eq "closed pipe ($how SIGPIPE): a tar stream cut short is an error" \
+		"$(epipe $how "$CKPT_BIN/ckpt-fp8-to-bf16" -q "$tiny" -)" \
+		"2 ckpt-fp8-to-bf16: standard output: cannot write the header of $S1: Broken pipe"
+done
