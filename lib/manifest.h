@@ -34,8 +34,9 @@ struct manifest {
 	struct mentry *e;        /* sorted by name */
 };
 
-/* Read and check a manifest: a malformed line or entry, a name that leaves the root, or a
- * name listed twice is an error naming the file (and line). */
+/* Read and check a manifest (a file, a pipe, or "-": standard input): a malformed line or
+ * entry, a name that leaves the root, or a name listed twice is an error naming the file
+ * (and line). */
 int manifest_load(struct manifest *m, const char *path);
 /* The same from text in memory; path is used in messages. */
 int manifest_parse(struct manifest *m, const char *path, const char *text, size_t len);

@@ -231,7 +231,9 @@ int verify_manifest(const struct vtarget *t, const char *manifest, const char *r
 		if (name && manifest_hidden(name))
 			also[nalso++] = name;
 	}
-	int rc = fileset_of(&s, t, manifest, also, nalso);
+	/* the manifest is left out of the listing when it is one of the files: "-" by what
+	 * standard input is */
+	int rc = fileset_of(&s, t, strcmp(manifest, "-") == 0 ? "/dev/stdin" : manifest, also, nalso);
 	free(also);
 	if (rc) {
 		free(rel);

@@ -278,3 +278,136 @@ for how in default ignored; do
 		"$(epipe $how "$CKPT_BIN/ckpt-fp8-to-bf16" -q "$tiny" -)" \
 		"2 ckpt-fp8-to-bf16: standard output: cannot write the header of $S1: Broken pipe"
 done
+
+# ---- (d) manifests as sha256sum -c reads them ----
+# Each manifest is given to `sha256sum --strict -c` and to ckpt-verify: both take it (and
+# then agree on whether every listed file matches) or both refuse it (sha256sum: "improperly
+# formatted"; ckpt-verify: exit 2, "m: line N ..."; plain `sha256sum -c` only warns about
+# such a line, ckpt-verify refuses it, for a line skipped is a file not checked).
+mkdir -p c && cp "$tiny"/* c/
+printf 'q\n' >'c/x\y'
+printf 'q\n' >"c/$(printf 'n\nl')"
+printf 'q\n' >"c/$(printf 'c\rr')"
+printf 'q\n' >'c/r(s)t'
+printf 'q\n' >'c/ lead'
+H=$(sha256sum <c/config.json | cut -c1-64)
+G=$(sha256sum <c/generation_config.json | cut -c1-64)
+Q=$(sha256sum <c/'x\y' | cut -c1-64)
+HU=$(echo "$H" | tr a-f A-F)
+sums_verdict() { # what sha256sum --strict -c says of ./m: refused, ok or failed
+	local r=0 o
+	o=$(cd c && LC_ALL=C sha256sum --strict -c ../m 2>&1) || r=$?
+	case $o in
+	*"improperly formatted"* | *"no properly formatted"*) echo refused ;;
+	*) [ $r -eq 0 ] && echo ok || echo failed ;;
+	esac
+}
+ckpt_verdict() { # what ckpt-verify --manifest m says: refused, ok or failed
+	run "$verify" --manifest m c
+	if [ "$rc" -eq 2 ] && grep -q '^ckpt-verify: m: ' err; then echo refused
+	elif [ "$rc" -eq 2 ]; then echo "error: $(cat err)"
+	elif grep '^manifest ' out | grep -q 'differ\|missing'; then echo failed
+	else echo ok; fi
+}
+same_as_sha256sum() { # NAME WANT TEXT: both read TEXT (printf format) as WANT
+	printf "$3" >m
+	local s k
+	s=$(sums_verdict)
+	k=$(ckpt_verdict)
+	if [ "$s" = "$2" ] && [ "$k" = "$2" ]; then ok "manifest as sha256sum reads it: $1 ($2)"
+	else not_ok "manifest as sha256sum reads it: $1" "sha256sum --strict -c: $s, ckpt-verify: $k, wanted: $2" \
+		"$(cat err)"; fi
+}
+same_as_sha256sum "two spaces" ok "$H  config.json\n"
+same_as_sha256sum "binary mode" ok "$H *config.json\n"
+same_as_sha256sum "one space" ok "$H config.json\n$G generation_config.json\n"
+same_as_sha256sum "a tab" ok "$H\tconfig.json\n"
+same_as_sha256sum "a tab, then the text-mode space" ok "$H\t config.json\n"
+same_as_sha256sum "a tab, then the binary-mode star" ok "$H\t*config.json\n"
+same_as_sha256sum "two tabs: a name starting with a tab" failed "$H\t\tconfig.json\n"
+same_as_sha256sum "three spaces: a name starting with a space" failed "$H   config.json\n"
+same_as_sha256sum "three spaces, that name there" ok "$Q   lead\n"
+same_as_sha256sum "upper-case hex" ok "$HU  config.json\n"
+same_as_sha256sum "blanks before the hash" ok "  $H  config.json\n\t$G  generation_config.json\n"
+same_as_sha256sum "a comment" ok "# made by hand\n$H  config.json\n#$G  nothing\n"
+same_as_sha256sum "a comment after a blank" refused " # made by hand\n$H  config.json\n"
+same_as_sha256sum "blank lines" ok "\n\n$H  config.json\n\n\n$G  generation_config.json\n\n"
+same_as_sha256sum "a line of blanks" refused "$H  config.json\n   \n"
+same_as_sha256sum "CRLF" ok "$H  config.json\r\n$G  generation_config.json\r\n"
+same_as_sha256sum "two CRs: the name ends with one" failed "$H  config.json\r\r\n"
+same_as_sha256sum "no newline at the end" ok "$H  config.json"
+same_as_sha256sum "a blank after the name: part of it" failed "$H  config.json \n"
+same_as_sha256sum "one space after lines of two" refused "$H  config.json\n$G generation_config.json\n"
+same_as_sha256sum "two spaces after lines of one: a name with a space" failed "$G generation_config.json\n$H  config.json\n"
+same_as_sha256sum "a hash too long" refused "${H}0  config.json\n"
+same_as_sha256sum "a hash too short" refused "${H:1}  config.json\n"
+same_as_sha256sum "a hash that is not hex" refused "${H:1}g  config.json\n"
+same_as_sha256sum "a hash and one blank" refused "$H \n"
+same_as_sha256sum "a hash and two blanks: the name is a blank" failed "$H  \n"
+same_as_sha256sum "no separator" refused "${H}config.json\n"
+same_as_sha256sum "--tag" ok "SHA256 (config.json) = $H\nSHA256 (generation_config.json) = $G\n"
+same_as_sha256sum "--tag without blanks" ok "SHA256(config.json)=$H\n"
+same_as_sha256sum "--tag, more blanks after =" ok "SHA256 (config.json) =  \t$H\n"
+same_as_sha256sum "--tag, CRLF" ok "SHA256 (config.json) = $H\r\n"
+same_as_sha256sum "--tag after blanks" ok " SHA256 (config.json) = $H\n"
+same_as_sha256sum "--tag, a name with parentheses" ok "SHA256 (r(s)t) = $Q\n"
+same_as_sha256sum "--tag, mixed with two spaces" ok "SHA256 (config.json) = $H\n$G  generation_config.json\n"
+same_as_sha256sum "--tag, a blank after the hash" refused "SHA256 (config.json) = $H \n"
+same_as_sha256sum "--tag in lower case" refused "sha256 (config.json) = $H\n"
+same_as_sha256sum "--tag, two blanks before (" refused "SHA256  (config.json) = $H\n"
+same_as_sha256sum "--tag of another algorithm" refused "MD5 (config.json) = $H\n"
+same_as_sha256sum "--tag without =" refused "SHA256 (config.json) $H\n"
+same_as_sha256sum "--tag without )" refused "SHA256 (config.json = $H\n"
+same_as_sha256sum "escaped: a backslash" ok "\\\\$Q  x\\\\\\\\y\n"
+same_as_sha256sum "escaped: a newline" ok "\\\\$Q  n\\\\nl\n"
+same_as_sha256sum "escaped: a carriage return" ok "\\\\$Q  c\\\\rr\n"
+same_as_sha256sum "escaped, nothing to unescape" ok "\\\\$H  config.json\n"
+same_as_sha256sum "escaped, binary mode" ok "\\\\$Q *x\\\\\\\\y\n"
+same_as_sha256sum "escaped after blanks" ok " \\\\$Q  x\\\\\\\\y\n"
+same_as_sha256sum "escaped --tag" ok "\\\\SHA256 (n\\\\nl) = $Q\n"
+same_as_sha256sum "a backslash in a name not escaped" ok "$Q  x\\\\y\n"
+same_as_sha256sum "escaped: an unknown escape" refused "\\\\$Q  x\\\\qy\n"
+same_as_sha256sum "escaped: a backslash at the end" refused "\\\\$Q  x\\\\\n"
+same_as_sha256sum "escaped: a blank after the backslash" refused "\\\\ $Q  x\\\\\\\\y\n"
+same_as_sha256sum "only comments" refused "# nothing\n\n"
+same_as_sha256sum "empty" refused ""
+# the messages: the manifest and the line
+printf '%s  config.json\n\n# x\n%s\n' "$H" "$H" >m
+run "$verify" --manifest m c
+expect_err "a refused line: its number" "ckpt-verify: m: line 4 is not \"SHA256  NAME\" (sha256sum's format)"
+printf '%s  config.json\n%s generation_config.json\n' "$H" "$G" >m
+run "$verify" --manifest m c
+expect_err "the two forms mixed: said so" \
+	"ckpt-verify: m: line 2 is \"SHA256 NAME\" with one blank, after lines of \"SHA256  NAME\" (sha256sum refuses the mix)"
+printf '# x\n\n' >m
+run "$verify" --manifest m c
+expect_err "only comments: said so" "ckpt-verify: m: no checksum lines (sha256sum's format), only comments and blank lines"
+
+# a manifest through a pipe: <(...), /dev/stdin, "-"
+run "$verify" --manifest <(cd "$tiny" && sha256sum -- *) "$tiny"
+expect_line "manifest from <(sha256sum ...)" "manifest    passed   8 files listed, 8 hashed (8.01 MiB): all match"
+(cd "$tiny" && sha256sum --tag -- *) >tag.sha
+rc=0
+"$verify" --manifest /dev/stdin "$tiny" <tag.sha >out 2>err || rc=$?
+expect_line "manifest from /dev/stdin" "manifest    passed   8 files listed, 8 hashed (8.01 MiB): all match"
+rc=0
+cat tag.sha | "$verify" --manifest - "$tiny" >out 2>err || rc=$?
+expect_line "manifest from - (a pipe)" "manifest    passed   8 files listed, 8 hashed (8.01 MiB): all match"
+rc=0
+printf '%s  config.json\nbad\n' "$H" | "$verify" --manifest - "$tiny" >out 2>err || rc=$?
+expect_rc "a bad line from standard input: exit 2" 2
+expect_err "a bad line from standard input: named so" \
+	"ckpt-verify: standard input: line 2 is not \"SHA256  NAME\" (sha256sum's format)"
+rc=0
+"$verify" --manifest - "$tiny" </dev/null >out 2>err || rc=$?
+expect_err "nothing on standard input" \
+	"ckpt-verify: standard input: no checksum lines (sha256sum's format), only comments and blank lines"
+run "$verify" --manifest "$tiny" "$tiny"
+expect_err "a directory as the manifest" "ckpt-verify: $tiny: Is a directory"
+# a manifest inside the checkpoint given on standard input is still left out of the listing
+(cd d && sha256sum -- *.json *.safetensors) >d/SHA256SUMS
+rc=0
+"$verify" --manifest - d <d/SHA256SUMS >out 2>err || rc=$?
+expect_line "manifest inside the checkpoint, from standard input: not an unlisted file" \
+	"manifest    passed   8 files listed, 8 hashed (8.01 MiB): all match"
+rm d/SHA256SUMS
