@@ -39,7 +39,9 @@ int path_within(const char *a, const char *b);
 
 /* Signals: on SIGINT, SIGTERM or SIGHUP remove every temporary file still open, then die
  * of the signal as usual; SIGPIPE and SIGXFSZ are ignored so that a closed pipe or a file
- * size limit is a write error with a message, not a silent death.  Call once, early. */
+ * size limit is a write error with a message, not a silent death (a tar stream cut short;
+ * a listing or report cut short still ends the tool as SIGPIPE does, lib/cli.h).  Call
+ * once, early. */
 void out_handle_signals(void);
 /* Unlink every temporary file still open; async-signal-safe (for signal handlers).  It
  * also closes the gate: no file is created or completed after it. */
