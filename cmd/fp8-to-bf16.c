@@ -75,7 +75,7 @@ int main(int argc, char **argv)
 	bool quiet = false, list = false;
 	const char *shard = NULL;
 	int ch;
-	err_init(argv[0]);
+	cli_init(argv[0]);
 	out_handle_signals();
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":j:fqhV", longopts, NULL)) != -1) {
@@ -125,7 +125,7 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < c->nshards; i++)
 			printf("%s\n", c->shards[i].name);
 		ckpt_close(c);
-		return fflush(stdout) == 0 ? EXIT_OK : EXIT_USAGE;
+		return EXIT_OK;
 	}
 	if (shard && !(co.only = shard_named(c, shard))) {
 		err_set("%s: not a shard of %s (see --list-shards)", shard, in);

@@ -311,7 +311,7 @@ out:
 int main(int argc, char **argv)
 {
 	struct opts o;
-	err_init(argv[0]);
+	cli_init(argv[0]);
 	out_handle_signals();
 	int rc = parse_args(&o, argc, argv);
 	if (rc)

@@ -54,11 +54,11 @@ struct opts {
 	unsigned jobs;
 };
 
-/* Everything printed goes through one buffer per checkpoint; a failed write is an error. */
+/* Everything printed goes through one buffer per checkpoint; a failed write ends the run. */
 static int emit(struct buf *b)
 {
 	if (b->len && fwrite(b->p, 1, b->len, stdout) != b->len)
-		return err_errno("standard output");
+		return cli_stdout_error();
 	buf_clear(b);
 	return 0;
 }
@@ -216,7 +216,7 @@ int main(int argc, char **argv)
 	};
 	struct opts o = {0};
 	int ch;
-	err_init(argv[0]);
+	cli_init(argv[0]);
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":j:h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -278,10 +278,6 @@ int main(int argc, char **argv)
 	}
 	pool_free(pool);
 done:
-	if (rc == EXIT_OK && fflush(stdout) != 0) {
-		err_errno("standard output");
-		rc = EXIT_USAGE;
-	}
 	if (rc != EXIT_OK)
 		err_print();
 	buf_free(&out);

@@ -95,7 +95,7 @@ int main(int argc, char **argv)
 	enum progress_mode pm = PROGRESS_AUTO;
 	long v;
 	int c;
-	err_init(argv[0]);
+	cli_init(argv[0]);
 	out_handle_signals();
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":fj:qh", longopts, NULL)) != -1) {
@@ -190,7 +190,7 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < p->job.nfiles; i++)
 			printf("%s\n", p->job.files[i].name);
 		ms_t2i_free(p);
-		return fflush(stdout) == 0 ? EXIT_OK : EXIT_USAGE;
+		return EXIT_OK;
 	}
 	/* with --file, the warnings are each file's business only once: at --finalize */
 	bool warn = !quiet && !co.only;

@@ -34,7 +34,8 @@ static const char usage_text[] =
 	"the shards) and the model (the exact tensors, shapes and dtypes config.json implies).\n"
 	"\n"
 	"  --manifest FILE        check every file's SHA-256 against FILE (sha256sum format,\n"
-	"                         or a JSON map of file -> sha256 as model hubs publish)\n"
+	"                         or a JSON map of file -> sha256 as model hubs publish;\n"
+	"                         a pipe, or - for standard input)\n"
 	"  --manifest-root DIR    FILE's names are relative to DIR (default: PATH's directory)\n"
 	"  --write-manifest FILE  write the SHA-256 of every file to FILE (sha256sum format)\n"
 	"  --scan                 read every value: NaN and infinities per tensor (FP8\n"
@@ -94,7 +95,7 @@ static int parse_tol(const char *s, double *out)
 static int emit(struct buf *b)
 {
 	if (b->len && fwrite(b->p, 1, b->len, stdout) != b->len)
-		return err_errno("standard output");
+		return cli_stdout_error();
 	buf_clear(b);
 	return 0;
 }
@@ -169,7 +170,7 @@ int main(int argc, char **argv)
 	struct opts o = {.cmp = {.atol = CMP_ATOL, .rtol = CMP_RTOL},
 			 .fw = {.positions = 16, .lim = fwd_default_limits, .ref_max_abs = 1e-4}};
 	int ch;
-	err_init(argv[0]);
+	cli_init(argv[0]);
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":j:hqv", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -304,8 +305,7 @@ int main(int argc, char **argv)
 	} else {
 		report_text(&r, &out, o.quiet);
 	}
-	if (emit(&out) || fflush(stdout) != 0) {
-		err_errno("standard output");
+	if (emit(&out)) {
 		rc = EXIT_USAGE;
 		goto done;
 	}

@@ -92,17 +92,21 @@ static int read_entry(struct archive *ar, struct reading *r)
 	}
 }
 
-static void add_file(struct arc *a, struct archive *ar, const char *entry, uint64_t size, bool hash)
+static void add_file(struct arc *a, struct archive *ar, const char *entry, uint64_t size, bool hash, bool hide)
 {
-	if (a->n % 64 == 0)
-		a->f = xreallocarray(a->f, a->n + 64, sizeof *a->f);
-	struct arc_file *f = &a->f[a->n++];
+	struct arc_file **v = hide ? &a->hidden : &a->f;
+	size_t *n = hide ? &a->nhidden : &a->n;
+	if (*n % 64 == 0)
+		*v = xreallocarray(*v, *n + 64, sizeof **v);
+	struct arc_file *f = &(*v)[(*n)++];
 	memset(f, 0, sizeof *f);
 	f->entry = xstrdup(entry);
 	f->path = xasprintf("%s/%s", a->path, entry);
 	f->size = size;
 	struct reading r = {.f = f, .hash = hash};
-	if (ends_with(entry, ".json")) {
+	if (hide) {
+		/* hashed only */
+	} else if (ends_with(entry, ".json")) {
 		r.want_text = size <= ARC_MAX_JSON;
 		r.need = r.want_text ? size : 0;
 	} else {
@@ -130,7 +134,7 @@ static void add_file(struct arc *a, struct archive *ar, const char *entry, uint6
 		buf_addc(&r.head, 0);
 		f->text = r.head.p;
 		r.head.p = NULL;
-	} else if (ends_with(entry, ".json")) {
+	} else if (!hide && ends_with(entry, ".json")) {
 		f->error = xasprintf("%s: %llu bytes is too large for a JSON file", f->path, (unsigned long long)size);
 	} else if (r.want_header) {
 		if (st_parse(&f->st, f->path, (const uint8_t *)r.head.p, r.head.len, size))
@@ -161,12 +165,18 @@ static void find_root(struct arc *a)
 	a->dir = xasprintf("%s/%s", a->path, a->root);
 	for (size_t i = 0; i < a->n; i++)
 		a->f[i].name = xstrdup(a->f[i].entry + k + 1);
+	/* hidden files outside the root keep no name */
+	for (size_t i = 0; i < a->nhidden; i++)
+		if (strncmp(a->hidden[i].entry, first, k) == 0 && a->hidden[i].entry[k] == '/')
+			a->hidden[i].name = xstrdup(a->hidden[i].entry + k + 1);
 	return;
 none:
 	a->root = xstrdup("");
 	a->dir = xstrdup(a->path);
 	for (size_t i = 0; i < a->n; i++)
 		a->f[i].name = xstrdup(a->f[i].entry);
+	for (size_t i = 0; i < a->nhidden; i++)
+		a->hidden[i].name = xstrdup(a->hidden[i].entry);
 }
 
 /* Whether a path relative to directory `dir` (of `dn` bytes, "" for the root) climbs above
@@ -263,11 +273,13 @@ int arc_read(struct arc *a, const char *path, bool hash)
 				break;
 			name += 2;
 		}
-		if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e) || !*name || hidden(name)) {
+		bool hide = hidden(name);
+		if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e) || !*name) {
 			a->nskipped += archive_entry_filetype(e) != AE_IFDIR;
 			continue;
 		}
-		add_file(a, ar, name, archive_entry_size_is_set(e) ? (uint64_t)archive_entry_size(e) : 0, hash);
+		a->nskipped += hide;
+		add_file(a, ar, name, archive_entry_size_is_set(e) ? (uint64_t)archive_entry_size(e) : 0, hash, hide);
 		if (a->error)
 			break;
 	}
@@ -284,10 +296,10 @@ fail:
 	return -1;
 }
 
-void arc_free(struct arc *a)
+static void files_free(struct arc_file *v, size_t n)
 {
-	for (size_t i = 0; i < a->n; i++) {
-		struct arc_file *f = &a->f[i];
+	for (size_t i = 0; i < n; i++) {
+		struct arc_file *f = &v[i];
 		free(f->entry);
 		free(f->name);
 		free(f->path);
@@ -295,7 +307,13 @@ void arc_free(struct arc *a)
 		free(f->error);
 		free(f->text);
 	}
-	free(a->f);
+	free(v);
+}
+
+void arc_free(struct arc *a)
+{
+	files_free(a->f, a->n);
+	files_free(a->hidden, a->nhidden);
 	free(a->path);
 	free(a->root);
 	free(a->dir);

@@ -6,7 +6,8 @@
  *
  * The checkpoint's root is the archive's top directory when every file lies in the same
  * one ("tiny-v3/config.json" ...), else the archive's root; a leading "./" is ignored.
- * Names starting with "." (at any level) are skipped, as in a directory's manifest. */
+ * Names starting with "." (at any level) are skipped, as in a directory's manifest: kept
+ * apart, hashed, for a manifest that names them (.gitattributes). */
 #ifndef CKPT_ARCHIVE_IN_H
 #define CKPT_ARCHIVE_IN_H
 
@@ -42,6 +43,9 @@ struct arc {
 	size_t n;
 	struct arc_file *f;      /* in archive order */
 	size_t nskipped;         /* entries that are not regular files, or hidden */
+	size_t nhidden;
+	struct arc_file *hidden; /* the hidden regular files: hashed, nothing else; name NULL
+				    when outside the root */
 	char *error;             /* the stream broke (truncated, corrupt): the message; the
 				    files before it are kept, the one it broke in is not hashed */
 };

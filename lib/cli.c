@@ -2,11 +2,58 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "err.h"
+
+static bool stdout_said;
+
+int cli_stdout_error(void)
+{
+	int e = errno;
+	if (e == EPIPE) {
+		/* the reader is gone: end as a tool that leaves SIGPIPE alone ends */
+		signal(SIGPIPE, SIG_DFL);
+		raise(SIGPIPE);
+	}
+	stdout_said = true;
+	if (!e)
+		return err_set("write error on standard output");
+	return err_set("write error on standard output: %s", strerror(e));
+}
+
+static void close_stdout(void)
+{
+	bool failed = ferror(stdout) != 0, pending = __fpending(stdout) != 0;
+	errno = 0;
+	if (fflush(stdout) != 0)
+		failed = true;
+	int e = errno;
+	/* EBADF with nothing written: standard output was closed and nothing was lost */
+	if (fclose(stdout) != 0 && (pending || errno != EBADF) && !failed) {
+		failed = true;
+		e = errno;
+	}
+	if (!failed || stdout_said)
+		return;
+	errno = e;
+	cli_stdout_error();
+	err_print();
+	_exit(EXIT_USAGE);
+}
+
+void cli_init(const char *argv0)
+{
+	err_init(argv0);
+	atexit(close_stdout);
+}
 
 int cli_usage(const char *fmt, ...)
 {

@@ -3,6 +3,18 @@
 #ifndef CKPT_CLI_H
 #define CKPT_CLI_H
 
+/* First thing in every tool's main: err_init(argv0), and standard output checked at exit
+ * as coreutils' close_stdout does (flushed, its error flag read, closed).  Output that
+ * could not be written (a full disk, /dev/full, an I/O error) ends the tool with
+ * "PROG: write error on standard output: REASON" and exit status 2, whatever it was about
+ * to return; a closed pipe (EPIPE) ends it as SIGPIPE does, silently, as it ends a tool
+ * that leaves SIGPIPE alone (`ckpt-inspect --json | head`). */
+void cli_init(const char *argv0);
+/* For a tool that stops at the first write to standard output that fails (errno set by
+ * it): the message above, recorded (err_set) for the tool to print, and not printed again
+ * at exit; -1.  EPIPE ends the process as SIGPIPE does. */
+int cli_stdout_error(void);
+
 /* "PROG: MESSAGE (see PROG --help)" on standard error; returns EXIT_USAGE. */
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

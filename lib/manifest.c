@@ -75,47 +75,84 @@ static int unescape(const char *s, size_t len, bool escaped, struct buf *out)
 	return 0;
 }
 
-static int parse_line(struct manifest *m, const char *path, size_t lineno, const char *s, size_t len,
-		      struct buf *name)
+static bool white(char c) { return c == ' ' || c == '\t'; }
+
+static bool hex64(const char *s, size_t len)
 {
-	bool escaped = len && s[0] == '\\';
+	if (len != 2 * SHA256_LEN)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || ((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'f')))
+			return false;
+	return true;
+}
+
+/* The lines sha256sum -c reads, read as it reads them (coreutils' split_3), so that what it
+ * accepts is accepted here and what it calls improperly formatted (a warning; an error with
+ * --strict) is refused: blanks before the hash; a backslash first when the name is escaped
+ * (\\, \n, \r); "SHA256 (NAME) = HASH", the blank before "(" and those around "=" optional,
+ * NAME up to the last ")"; or HASH, one blank, then " " or "*" and NAME -- or, on a line
+ * whose blank is not followed by " " or "*" (md5 -r's "HASH NAME"), NAME right after the
+ * blank, a form that a manifest may not mix with the other (*reversed: -1 none yet, 0, 1). */
+static int parse_line(struct manifest *m, const char *path, size_t lineno, const char *s, size_t len,
+		      struct buf *name, int *reversed)
+{
+	size_t i = 0, nlen;
 	const char *hex, *nm;
-	size_t hlen, nlen;
-	if (escaped) {
-		s++;
-		len--;
-	}
-	if (len > 8 && memcmp(s, "SHA256 (", 8) == 0) {
-		/* the --tag form: SHA256 (NAME) = HEX */
-		const char *eq = NULL;
-		for (size_t i = len; i-- > 8;)
-			if (i + 4 <= len && memcmp(s + i, ") = ", 4) == 0) {
-				eq = s + i;
-				break;
-			}
-		if (!eq)
+	while (i < len && white(s[i]))
+		i++;
+	bool escaped = i < len && s[i] == '\\';
+	i += escaped;
+	if (len - i >= 6 && memcmp(s + i, "SHA256", 6) == 0) {
+		i += 6;
+		i += i < len && s[i] == ' ';
+		if (i == len || s[i] != '(' || ++i == len)
 			goto bad;
-		nm = s + 8;
-		nlen = (size_t)(eq - nm);
-		hex = eq + 4;
-		hlen = len - (size_t)(hex - s);
+		size_t k = len - 1;
+		while (k > i && s[k] != ')')
+			k--;
+		if (s[k] != ')')
+			goto bad;
+		nm = s + i;
+		nlen = k - i;
+		for (k++; k < len && white(s[k]); k++)
+			;
+		if (k == len || s[k] != '=')
+			goto bad;
+		for (k++; k < len && white(s[k]); k++)
+			;
+		hex = s + k;
+		if (!hex64(hex, len - k))
+			goto bad;
 	} else {
-		if (len < 2 * SHA256_LEN + 3 || s[2 * SHA256_LEN] != ' ' ||
-		    (s[2 * SHA256_LEN + 1] != ' ' && s[2 * SHA256_LEN + 1] != '*'))
+		if (len - i < 2 * SHA256_LEN + 2 + (size_t)(i < len && s[i] == '\\'))
 			goto bad;
-		hex = s;
-		hlen = 2 * SHA256_LEN;
-		nm = s + 2 * SHA256_LEN + 2;
-		nlen = len - 2 * SHA256_LEN - 2;
+		hex = s + i;
+		i += 2 * SHA256_LEN;
+		if (!white(s[i++]) || !hex64(hex, 2 * SHA256_LEN))
+			goto bad;
+		if (len - i == 1 || (s[i] != ' ' && s[i] != '*')) {
+			if (*reversed == 0)
+				return err_set("%s: line %zu is \"SHA256 NAME\" with one blank, after lines of \"SHA256  "
+					       "NAME\" (sha256sum refuses the mix)",
+					       path, lineno);
+			*reversed = 1;
+		} else if (*reversed != 1) {
+			*reversed = 0;
+			i++;
+		}
+		nm = s + i;
+		nlen = len - i;
 	}
 	uint8_t sha[SHA256_LEN];
-	if (parse_sha(hex, hlen, sha) || unescape(nm, nlen, escaped, name) || memchr(name->p, 0, name->len))
+	if (parse_sha(hex, 2 * SHA256_LEN, sha) || unescape(nm, nlen, escaped, name) ||
+	    memchr(name->p ? name->p : "", 0, name->len))
 		goto bad;
 	const char *n = manifest_name(buf_str(name));
 	if (!n) {
 		char q[ERR_QUOTE];
 		return err_set("%s: line %zu: %s is not a name inside the checkpoint", path, lineno,
-			       err_quoten(name->p, name->len, q));
+			       err_quoten(name->p ? name->p : "", name->len, q));
 	}
 	struct mentry *e = add_entry(m, n, strlen(n));
 	e->has_sha = true;
@@ -129,18 +166,22 @@ static int parse_text(struct manifest *m, const char *path, const char *text, si
 {
 	struct buf name = {0};
 	size_t lineno = 0;
-	int rc = 0;
+	int rc = 0, reversed = -1;
 	for (size_t i = 0; i < len && rc == 0;) {
 		const char *nl = memchr(text + i, '\n', len - i);
 		size_t end = nl ? (size_t)(nl - text) : len, n = end - i;
 		lineno++;
 		if (n && text[i + n - 1] == '\r')
 			n--; /* written on Windows */
-		if (n)
-			rc = parse_line(m, path, lineno, text + i, n, &name);
+		/* as sha256sum: "#" first on the line is a comment; an empty line is skipped, a
+		 * line of blanks is not */
+		if (n && text[i] != '#')
+			rc = parse_line(m, path, lineno, text + i, n, &name, &reversed);
 		i = end + 1;
 	}
 	buf_free(&name);
+	if (rc == 0 && m->n == 0)
+		rc = err_set("%s: no checksum lines (sha256sum's format), only comments and blank lines", path);
 	return rc;
 }
 
@@ -248,12 +289,12 @@ int manifest_load(struct manifest *m, const char *path)
 {
 	struct buf b = {0};
 	memset(m, 0, sizeof *m);
-	/* a manifest of a million files is about 100 MB */
+	/* a manifest of a million files is about 100 MB; a pipe is read as sha256sum -c reads it */
 	if (file_read_stream(path, 1ull << 30, &b)) {
 		buf_free(&b);
 		return -1;
 	}
-	int rc = manifest_parse(m, path, b.p ? b.p : "", b.len);
+	int rc = manifest_parse(m, strcmp(path, "-") == 0 ? "standard input" : path, b.p ? b.p : "", b.len);
 	buf_free(&b);
 	return rc;
 }
@@ -321,6 +362,27 @@ static int cmp_mfile(const void *a, const void *b)
 	return strcmp(((const struct mfile *)a)->name, ((const struct mfile *)b)->name);
 }
 
+/* The entry at p (lstat: *ls), named *rel: taken (and *rel with it) when it is a regular
+ * file or a link to one that stays inside. */
+static int add_file(struct lister *L, const char *p, char **rel, const struct stat *ls)
+{
+	struct stat sb;
+	if (S_ISLNK(ls->st_mode) && confine_check(&L->conf, p))
+		return -1;
+	if (stat(p, &sb) < 0 || S_ISDIR(sb.st_mode))
+		return 0;
+	if (L->has_skip && sb.st_dev == L->skip_dev && sb.st_ino == L->skip_ino)
+		return 0;
+	/* a FIFO would block the hashing; left out, it would pass unseen */
+	if (file_regular(p, &sb))
+		return -1;
+	if (L->n % 64 == 0)
+		L->f = xreallocarray(L->f, L->n + 64, sizeof *L->f);
+	L->f[L->n++] = (struct mfile){*rel, (uint64_t)sb.st_size};
+	*rel = NULL;
+	return 0;
+}
+
 static int walk(struct lister *L, const char *dir, const char *rel, int depth)
 {
 	if (depth > 64)
@@ -335,24 +397,14 @@ static int walk(struct lister *L, const char *dir, const char *rel, int depth)
 			continue;
 		char *p = path_join(dir, e->d_name);
 		char *r = *rel ? xasprintf("%s/%s", rel, e->d_name) : xstrdup(e->d_name);
-		struct stat ls, sb;
-		if (lstat(p, &ls) < 0) {
+		struct stat ls;
+		if (lstat(p, &ls) < 0)
 			rc = err_errno(p);
-		} else if (S_ISDIR(ls.st_mode)) {
+		else if (S_ISDIR(ls.st_mode))
 			/* real directories only: a link to a directory could make a loop */
 			rc = walk(L, p, r, depth + 1);
-		} else if (S_ISLNK(ls.st_mode) && confine_check(&L->conf, p)) {
-			rc = -1;
-		} else if (stat(p, &sb) == 0 && !S_ISDIR(sb.st_mode) &&
-			   !(L->has_skip && sb.st_dev == L->skip_dev && sb.st_ino == L->skip_ino)) {
-			/* a FIFO would block the hashing; left out, it would pass unseen */
-			if ((rc = file_regular(p, &sb)) == 0) {
-				if (L->n % 64 == 0)
-					L->f = xreallocarray(L->f, L->n + 64, sizeof *L->f);
-				L->f[L->n++] = (struct mfile){r, (uint64_t)sb.st_size};
-				r = NULL;
-			}
-		}
+		else
+			rc = add_file(L, p, &r, &ls);
 		free(r);
 		free(p);
 	}
@@ -360,16 +412,55 @@ static int walk(struct lister *L, const char *dir, const char *rel, int depth)
 	return rc;
 }
 
-int manifest_list(const char *dir, const char *skip, struct mfile **out, size_t *n)
+/* A hidden name the caller asked for, by walk's rules: every directory on its way a real
+ * one, the file itself regular or a link to one inside. */
+static int add_named(struct lister *L, const char *dir, const char *name)
+{
+	char *p = path_join(dir, name), *r = NULL;
+	struct stat ls;
+	bool there = true;
+	int rc = 0;
+	for (char *s = p + strlen(p) - strlen(name); there && (s = strchr(s, '/')); *s++ = '/') {
+		*s = 0;
+		there = lstat(p, &ls) == 0 && S_ISDIR(ls.st_mode);
+	}
+	if (there && lstat(p, &ls) == 0 && !S_ISDIR(ls.st_mode)) {
+		r = xstrdup(name);
+		rc = add_file(L, p, &r, &ls);
+	}
+	free(r);
+	free(p);
+	return rc;
+}
+
+bool manifest_hidden(const char *name)
+{
+	for (const char *p = name;; p++) {
+		if (*p == '.')
+			return true;
+		if (!(p = strchr(p, '/')))
+			return false;
+	}
+}
+
+int manifest_list(const char *dir, const char *skip, const char *const *also, size_t nalso, struct mfile **out,
+		  size_t *n)
 {
 	struct lister L = {0};
+	int rc = 0;
 	struct stat sb;
 	if (skip && stat(skip, &sb) == 0) {
 		L.has_skip = true;
 		L.skip_dev = sb.st_dev;
 		L.skip_ino = sb.st_ino;
 	}
-	if (confine_init(&L.conf, dir) || walk(&L, dir, "", 0)) {
+	if (confine_init(&L.conf, dir))
+		return -1;
+	rc = walk(&L, dir, "", 0);
+	for (size_t i = 0; rc == 0 && i < nalso; i++)
+		if (manifest_hidden(also[i]))
+			rc = add_named(&L, dir, also[i]);
+	if (rc) {
 		confine_free(&L.conf);
 		mfiles_free(L.f, L.n);
 		return -1;

@@ -34,8 +34,9 @@ struct manifest {
 	struct mentry *e;        /* sorted by name */
 };
 
-/* Read and check a manifest: a malformed line or entry, a name that leaves the root, or a
- * name listed twice is an error naming the file (and line). */
+/* Read and check a manifest (a file, a pipe, or "-": standard input): a malformed line or
+ * entry, a name that leaves the root, or a name listed twice is an error naming the file
+ * (and line). */
 int manifest_load(struct manifest *m, const char *path);
 /* The same from text in memory; path is used in messages. */
 int manifest_parse(struct manifest *m, const char *path, const char *text, size_t len);
@@ -47,14 +48,18 @@ void manifest_line(struct buf *out, const char *name, const uint8_t sha[SHA256_L
 
 /* A directory's files: every regular file below it (symbolic links to files followed when
  * they stay inside dir, an error when they lead out: lib/confine.h; names starting with
- * "." skipped at every level), as sorted names relative to dir, with
+ * "." skipped at every level, .git and the like), as sorted names relative to dir, with
  * their sizes.  skip: a path (as the user spelt it, may be NULL) that is left out when it
- * is one of these files, e.g. the manifest itself. */
+ * is one of these files, e.g. the manifest itself.  also: hidden names taken by the same
+ * rules when they are there (a manifest that names .gitattributes). */
 struct mfile {
 	char *name;
 	uint64_t size;
 };
-int manifest_list(const char *dir, const char *skip, struct mfile **out, size_t *n);
+int manifest_list(const char *dir, const char *skip, const char *const *also, size_t nalso, struct mfile **out,
+		  size_t *n);
+/* Whether some component of the name starts with "." */
+bool manifest_hidden(const char *name);
 void mfiles_free(struct mfile *f, size_t n);
 
 /* Hash files root/names[i] in parallel, largest first: sha[i], or err[i] set to the

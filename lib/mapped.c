@@ -53,11 +53,22 @@ static void on_sigbus(int sig, siginfo_t *si, void *ctx)
 		raise(SIGBUS);
 		return;
 	}
+	/* threads reading the same file fault together: the first one speaks, the others wait
+	 * for it to end the process */
+	static atomic_flag reported = ATOMIC_FLAG_INIT;
+	if (atomic_flag_test_and_set(&reported))
+		for (;;)
+			pause();
+	/* first: once the temporaries are gone no file is completed, so what is said holds */
+	out_remove_temporaries();
+	static char done[3 * 4096 + 256];
+	out_say_done(done, sizeof done);
 	say(err_prog());
 	say(": ");
 	say(path);
-	say(": truncated while being read (changed by another program); nothing was written under a final name\n");
-	out_remove_temporaries();
+	say(": truncated while being read (changed by another program); ");
+	say(done);
+	say("\n");
 	_exit(EXIT_USAGE);
 }
 

@@ -1,8 +1,9 @@
 /* Read-only mappings of input files.  Another program that truncates a file while it is
  * mapped turns the next read past the new end into SIGBUS: without a handler, a crash that
  * names nothing.  Mappings made here are remembered with their file's name, and a SIGBUS
- * inside one is reported as "PROG: FILE: truncated while being read (...)", the temporary
- * files removed (lib/out.h), exit status 2. */
+ * inside one is reported as "PROG: FILE: truncated while being read (...); " and what is
+ * complete under a final name (out_say_done), the temporary files removed (lib/out.h),
+ * exit status 2.  Threads that fault together print one line, the first's. */
 #ifndef CKPT_MAPPED_H
 #define CKPT_MAPPED_H
 

@@ -84,6 +84,60 @@ void out_remove_temporaries(void)
 			unlink(live_path[i]);
 }
 
+/* The files this process completed under their final names, for the message of one that
+ * dies of a changed input (lib/mapped.c): how many, and the first few names.  Noted inside
+ * a window (out_commit), so they stop changing once the gate is closed. */
+#define DONE_NAMED 3
+static atomic_size_t done_n;
+static char done_path[DONE_NAMED][PATH_MAX];
+
+static void note_done(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	if ((base ? base[1] : path[0]) == '.')
+		return; /* bookkeeping (the run's record), not an output */
+	size_t k = atomic_load(&done_n);
+	if (k < DONE_NAMED && strlen(path) < PATH_MAX)
+		strcpy(done_path[k], path);
+	atomic_store(&done_n, k + 1);
+}
+
+static char *put(char *p, char *end, const char *s)
+{
+	while (*s && p < end)
+		*p++ = *s++;
+	return p;
+}
+
+size_t out_say_done(char *buf, size_t cap)
+{
+	char *p = buf, *end = buf + cap - 1, num[24];
+	size_t n = atomic_load(&done_n);
+	if (n == 0) {
+		p = put(p, end, "nothing was written under a final name");
+	} else {
+		p = put(p, end, "only ");
+		if (n > DONE_NAMED) {
+			int i = (int)sizeof num;
+			num[--i] = 0;
+			for (size_t v = n; v || i == (int)sizeof num - 1; v /= 10)
+				num[--i] = (char)('0' + v % 10);
+			p = put(p, end, num + i);
+			p = put(p, end, " files (");
+		}
+		for (size_t i = 0; i < n && i < DONE_NAMED; i++) {
+			p = put(p, end, i ? ", " : "");
+			p = put(p, end, done_path[i]);
+		}
+		p = put(p, end, n > DONE_NAMED ? ", ...)" : "");
+		p = put(p, end, n == 1 ? " was completed under its final name: the same command run again keeps it"
+				       : " were completed under their final names: the same command run again keeps them");
+		p = put(p, end, " and writes the rest");
+	}
+	*p = 0;
+	return (size_t)(p - buf);
+}
+
 static void die_of(int sig)
 {
 	out_remove_temporaries();
@@ -463,8 +517,14 @@ int out_commit(struct out *o)
 		err_set("%s: fsync failed: %s", o->final, strerror(errno));
 		goto fail;
 	}
-	if (rename(o->tmp, o->final) < 0) {
-		err_set("%s: rename from %s failed: %s", o->final, o->tmp, strerror(errno));
+	/* in a window: a process dying meanwhile says whether this file is complete */
+	window_enter();
+	int renamed = rename(o->tmp, o->final), e = errno;
+	if (renamed == 0)
+		note_done(o->final);
+	window_leave();
+	if (renamed < 0) {
+		err_set("%s: rename from %s failed: %s", o->final, o->tmp, strerror(e));
 		goto fail;
 	}
 	int rc = fsync_dir_of(o->final);

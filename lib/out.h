@@ -51,9 +51,18 @@ int path_within(const char *a, const char *b);
 
 /* Signals: on SIGINT, SIGTERM or SIGHUP remove every temporary file still open, then die
  * of the signal as usual; SIGPIPE and SIGXFSZ are ignored so that a closed pipe or a file
- * size limit is a write error with a message, not a silent death.  Call once, early. */
+ * size limit is a write error with a message, not a silent death (a tar stream cut short;
+ * a listing or report cut short still ends the tool as SIGPIPE does, lib/cli.h).  Call
+ * once, early. */
 void out_handle_signals(void);
-/* Unlink every temporary file still open; async-signal-safe (for signal handlers). */
+/* Unlink every temporary file still open; async-signal-safe (for signal handlers).  It
+ * also closes the gate: no file is created or completed after it. */
 void out_remove_temporaries(void);
+/* What this process completed under final names, for a dying process's message (after
+ * out_remove_temporaries): "nothing was written under a final name", or "only A, B were
+ * completed under their final names: the same command run again keeps them and writes the
+ * rest" ("only N files (A, B, C, ...)" past three).  Async-signal-safe; into buf (cap
+ * bytes, NUL-terminated, cut short to fit); returns the length. */
+size_t out_say_done(char *buf, size_t cap);
 
 #endif

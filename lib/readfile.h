@@ -26,7 +26,8 @@ int file_open(const char *path, int flags, struct stat *sb);
  * Messages name the path. */
 int file_read(const char *path, uint64_t max, struct buf *out);
 /* The same for a stream read to its end, as sha256sum reads a list of sums: any file that
- * can be read, a pipe included, and "-" standard input. */
+ * can be read, a pipe included (<(sha256sum ...), /dev/stdin), and "-" standard input; a
+ * directory is refused ("PATH: Is a directory"), and so is more than max bytes. */
 int file_read_stream(const char *path, uint64_t max, struct buf *out);
 
 #endif

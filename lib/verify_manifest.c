@@ -35,15 +35,37 @@ static int cmp_mfile(const void *a, const void *b)
 	return strcmp(((const struct mfile *)a)->name, ((const struct mfile *)b)->name);
 }
 
-/* skip: a file left out of a directory's listing (the manifest itself). */
-static int fileset_of(struct fileset *s, const struct vtarget *t, const char *skip)
+/* Whether name is one of names (sorted). */
+static bool named(const char *const *names, size_t n, const char *name)
+{
+	size_t lo = 0, hi = n;
+	while (name && lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(names[mid], name);
+		if (c == 0)
+			return true;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* skip: a file left out of a directory's listing (the manifest itself).  also: hidden
+ * names (relative to the target) a manifest lists, taken when they are there; other
+ * hidden files are not the checkpoint's (.git, .cache). */
+static int fileset_of(struct fileset *s, const struct vtarget *t, const char *skip, const char *const *also,
+		      size_t nalso)
 {
 	memset(s, 0, sizeof *s);
 	if (t->archive) {
-		s->n = t->arc.n;
-		s->f = xcalloc(s->n ? s->n : 1, sizeof *s->f);
-		for (size_t i = 0; i < s->n; i++)
-			s->f[i] = (struct mfile){xstrdup(t->arc.f[i].name), t->arc.f[i].size};
+		s->f = xcalloc(t->arc.n + t->arc.nhidden + 1, sizeof *s->f);
+		for (size_t i = 0; i < t->arc.n; i++)
+			s->f[s->n++] = (struct mfile){xstrdup(t->arc.f[i].name), t->arc.f[i].size};
+		for (size_t i = 0; i < t->arc.nhidden; i++)
+			if (named(also, nalso, t->arc.hidden[i].name))
+				s->f[s->n++] = (struct mfile){xstrdup(t->arc.hidden[i].name), t->arc.hidden[i].size};
 		if (s->n > 1)
 			qsort(s->f, s->n, sizeof *s->f, cmp_mfile);
 	} else if (t->single) {
@@ -59,7 +81,7 @@ static int fileset_of(struct fileset *s, const struct vtarget *t, const char *sk
 		s->n = 1;
 		s->f = xcalloc(1, sizeof *s->f);
 		s->f[0] = (struct mfile){xstrdup(t->single), size};
-	} else if (manifest_list(t->dir, skip, &s->f, &s->n)) {
+	} else if (manifest_list(t->dir, skip, also, nalso, &s->f, &s->n)) {
 		return -1;
 	}
 	s->sha = xcalloc(s->n ? s->n : 1, sizeof *s->sha);
@@ -73,6 +95,9 @@ static const struct arc_file *arc_named(const struct arc *a, const char *name)
 	for (size_t i = 0; i < a->n; i++)
 		if (strcmp(a->f[i].name, name) == 0)
 			return &a->f[i];
+	for (size_t i = 0; i < a->nhidden; i++)
+		if (a->hidden[i].name && strcmp(a->hidden[i].name, name) == 0)
+			return &a->hidden[i];
 	return NULL;
 }
 
@@ -193,27 +218,38 @@ int verify_manifest(const struct vtarget *t, const char *manifest, const char *r
 		free(prefix);
 		return -1;
 	}
-	if (fileset_of(&s, t, manifest)) {
+	size_t plen = prefix ? strlen(prefix) : 0, nalso = 0;
+	/* the manifest's names, relative to the target, sorted as the manifest is */
+	const char **rel = xcalloc(m.n + 1, sizeof *rel), **also = xcalloc(m.n + 1, sizeof *also);
+	for (size_t i = 0; i < m.n; i++) {
+		const char *name = m.e[i].name;
+		if (plen)
+			name = strncmp(name, prefix, plen) == 0 && name[plen] == '/' ? name + plen + 1 : NULL;
+		if (name && t->single && strcmp(name, t->single) != 0)
+			name = NULL;
+		rel[i] = name;
+		if (name && manifest_hidden(name))
+			also[nalso++] = name;
+	}
+	/* the manifest is left out of the listing when it is one of the files: "-" by what
+	 * standard input is */
+	int rc = fileset_of(&s, t, strcmp(manifest, "-") == 0 ? "/dev/stdin" : manifest, also, nalso);
+	free(also);
+	if (rc) {
+		free(rel);
 		free(prefix);
 		manifest_free(&m);
 		return -1;
 	}
 	struct rcheck *k = report_check(r, "manifest");
-	size_t plen = prefix ? strlen(prefix) : 0, ignored = 0, listed = 0, missing = 0, unlisted = 0;
+	size_t ignored = 0, listed = 0, missing = 0, unlisted = 0;
 	size_t differ = 0, unhashed = 0;
 	/* per file of the set: the manifest entry that names it */
 	const struct mentry **ent = xcalloc(s.n ? s.n : 1, sizeof *ent);
 	bool *want = xcalloc(s.n ? s.n : 1, sizeof *want);
 	for (size_t i = 0; i < m.n; i++) {
-		const char *name = m.e[i].name;
-		if (plen) {
-			if (strncmp(name, prefix, plen) != 0 || name[plen] != '/') {
-				ignored++;
-				continue;
-			}
-			name += plen + 1;
-		}
-		if (t->single && strcmp(name, t->single) != 0) {
+		const char *name = rel[i];
+		if (!name) {
 			ignored++;
 			continue;
 		}
@@ -287,6 +323,7 @@ int verify_manifest(const struct vtarget *t, const char *manifest, const char *r
 	buf_free(&b);
 	free(want);
 	free(ent);
+	free(rel);
 	fileset_free(&s);
 	manifest_free(&m);
 	free(prefix);
@@ -296,7 +333,7 @@ int verify_manifest(const struct vtarget *t, const char *manifest, const char *r
 int verify_write_manifest(const struct vtarget *t, const char *out, struct pool *p, struct report *r)
 {
 	struct fileset s;
-	if (fileset_of(&s, t, out))
+	if (fileset_of(&s, t, out, NULL, 0))
 		return -1;
 	uint64_t bytes = fileset_hash(&s, t, NULL, p);
 	int rc = 0;

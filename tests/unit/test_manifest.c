@@ -100,6 +100,61 @@ static void test_refused(void)
 	refused("{\"siblings\": [{\"lfs\": {}}]}", "m: siblings[0] has no usable \"rfilename\"");
 }
 
+/* sha256sum -c's reading (tests/cli/hostile-small.sh runs it on the same texts): the names
+ * it takes from each spelling. */
+static void test_sha256sum_rules(void)
+{
+	static const struct {
+		const char *text, *name;
+	} cases[] = {
+		{H1 "\tb\n", "b"},
+		{H1 "\t b\n", "b"},
+		{H1 "\t*b\n", "b"},
+		{H1 "\t\tb\n", "\tb"},
+		{H1 "   b\n", " b"},
+		{"  \t" H1 "  b\n", "b"},
+		{"# c\n\n\r\n" H1 "  b\n#" H1 "  x\n", "b"},
+		{H1 "  b\r\r\n", "b\r"},
+		{"SHA256(b)=" H1, "b"},
+		{"SHA256 (b) = \t " H1 "\r\n", "b"},
+		{" SHA256 (r(s)t) = " H1, "r(s)t"},
+		{"\\" H1 "  c\\rr\\nx\\\\\n", "c\rr\nx\\"},
+		{" \\SHA256 (a\\\\b) = " H1, "a\\b"},
+		{H1 "  a\\b", "a\\b"},
+		{H1 "  ", " "},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct manifest m;
+		int rc = parse(&m, cases[i].text);
+		CHECK(rc == 0 && m.n == 1 && has(&m, cases[i].name, H1), "sha256sum's reading %zu: one entry, its name%s%s",
+		      i, rc ? ": " : "", rc ? err_last() : "");
+		if (rc == 0)
+			manifest_free(&m);
+	}
+	/* "HASH NAME" (one blank, md5 -r) first: a later "HASH  NAME" is a name with a blank */
+	struct manifest m;
+	int rc = parse(&m, H1 " b\n" H2 "  c\n");
+	CHECK(rc == 0 && m.n == 2 && has(&m, "b", H1) && has(&m, " c", H2), "one blank first, then two: \" c\"");
+	if (rc == 0)
+		manifest_free(&m);
+	refused(H1 "  b\n" H2 " c\n",
+		"m: line 2 is \"SHA256 NAME\" with one blank, after lines of \"SHA256  NAME\" (sha256sum refuses the mix)");
+	refused(H1 " *b\n" H2 "\tc\n",
+		"m: line 2 is \"SHA256 NAME\" with one blank, after lines of \"SHA256  NAME\" (sha256sum refuses the mix)");
+	refused(" # c\n" H1 "  b\n", "m: line 1 is not \"SHA256  NAME\" (sha256sum's format)");
+	refused(H1 "  b\n \t\n", "m: line 2 is not \"SHA256  NAME\" (sha256sum's format)");
+	refused(H1 " \n", "m: line 1 is not \"SHA256  NAME\" (sha256sum's format)");
+	refused("SHA256 (b) = " H1 " \n", "m: line 1 is not \"SHA256  NAME\" (sha256sum's format)");
+	refused("SHA256  (b) = " H1 "\n", "m: line 1 is not \"SHA256  NAME\" (sha256sum's format)");
+	refused("SHA256 (b = " H1 "\n", "m: line 1 is not \"SHA256  NAME\" (sha256sum's format)");
+	refused("SHA256 (", "m: line 1 is not \"SHA256  NAME\" (sha256sum's format)");
+	refused("\\ " H1 "  b\n", "m: line 1 is not \"SHA256  NAME\" (sha256sum's format)");
+	refused("\\" H1 "  b\\", "m: line 1 is not \"SHA256  NAME\" (sha256sum's format)");
+	refused("SHA256 () = " H1 "\n", "m: line 1: \"\" is not a name inside the checkpoint");
+	refused("# only\n\n\r\n", "m: no checksum lines (sha256sum's format), only comments and blank lines");
+	refused("", "m: no checksum lines (sha256sum's format), only comments and blank lines");
+}
+
 static void write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "wb");
@@ -130,7 +185,7 @@ static void test_list_and_hash(void)
 	struct mfile *f;
 	size_t n;
 	char *skip = xasprintf("%s/SUMS", d);
-	int rc = manifest_list(d, skip, &f, &n);
+	int rc = manifest_list(d, skip, NULL, 0, &f, &n);
 	CHECK(rc == 0 && n == 4 && strcmp(f[0].name, "a.json") == 0 && strcmp(f[1].name, "b.safetensors") == 0 &&
 		      strcmp(f[2].name, "link.json") == 0 && strcmp(f[3].name, "sub/deep/c.txt") == 0 && f[1].size == 13,
 	      "listing: sorted, recursive, links to files followed, hidden names and the manifest left out (%zu)", n);
@@ -152,8 +207,26 @@ static void test_list_and_hash(void)
 		pool_free(pool);
 		mfiles_free(f, n);
 	}
+	/* hidden names asked for: taken when they are files, once, in order */
+	const char *also[] = {".hidden", "sub/.git/x", ".nothere", "a.json", "sub/.git", ".hidden/x"};
+	rc = manifest_list(d, skip, also, 6, &f, &n);
+	CHECK(rc == 0 && n == 6 && strcmp(f[0].name, ".hidden") == 0 && strcmp(f[1].name, "a.json") == 0 &&
+		      strcmp(f[4].name, "sub/.git/x") == 0 && strcmp(f[5].name, "sub/deep/c.txt") == 0 &&
+		      f[0].size == 7,
+	      "listing with hidden names asked for: the files among them added, sorted (%zu)", n);
+	if (rc == 0)
+		mfiles_free(f, n);
 	free(skip);
 	free(d);
+}
+
+static void test_hidden(void)
+{
+	CHECK(manifest_hidden(".gitattributes") && manifest_hidden("a/.b") && manifest_hidden("a/b/.c/d") &&
+		      manifest_hidden("..x"),
+	      "hidden: a component starting with a dot");
+	CHECK(!manifest_hidden("a.b") && !manifest_hidden("a/b.c/d.") && !manifest_hidden("config.json"),
+	      "not hidden: dots elsewhere");
 }
 
 int main(void)
@@ -162,7 +235,9 @@ int main(void)
 	test_spellings();
 	test_escapes();
 	test_refused();
+	test_sha256sum_rules();
 	test_list_and_hash();
+	test_hidden();
 	CHECK(manifest_name("./././a") && strcmp(manifest_name("./././a"), "a") == 0 && !manifest_name("a//b") &&
 		      !manifest_name("") && !manifest_name("./"),
 	      "manifest_name: leading ./ dropped, empty components refused");
