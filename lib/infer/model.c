@@ -123,13 +123,9 @@ int infer_open(struct infer_model *m, const struct view *v, const struct ds_conf
 	m->pool = pool;
 	m->flags = flags;
 	const struct ds_config *c = &m->cfg;
+	/* (the values' ranges were checked as config.json was read) */
 	if (ds_config_require(c, v->path))
 		return -1;
-	if (c->num_hidden_layers > 100000 || c->num_nextn_predict_layers > 100 || c->hidden_size <= 0 ||
-	    c->num_attention_heads <= 0 || c->vocab_size <= 0 || c->kv_lora_rank <= 0 || c->v_head_dim <= 0)
-		return err_set("%s: the config's model sizes are out of range", v->path);
-	if (c->rms_norm_eps < 0 || !isfinite(c->rms_norm_eps))
-		return err_set("%s: rms_norm_eps is not a finite non-negative number", v->path);
 	if (rope_init(&m->rope, c))
 		return err_prefix("%s: ", v->path);
 	if (c->first_k_dense_replace < c->num_hidden_layers + c->num_nextn_predict_layers &&
