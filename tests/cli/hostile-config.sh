@@ -272,6 +272,15 @@ refused "train-to-infer: an attention output missing" \
 msdrop msnonorm ms-model-00004-of-00004.safetensors model.norm_out.weight
 refused "train-to-infer: the final norm missing" \
 	'ckpt-train-to-infer: msnonorm: tensor "model.norm.weight" is missing (config.json implies [256])' "$t2i" msnonorm res
+copy mst msnolayer
+rm msnolayer/ms-model-00002-of-00004.safetensors msnolayer/param_name_map.json
+python3 -c 'import json, sys
+m = json.load(open(sys.argv[1]))
+json.dump({k: v for k, v in m.items() if v != "ms-model-00002-of-00004.safetensors"}, open(sys.argv[2], "w"), indent=2)' \
+	mst/param_name_map.json msnolayer/param_name_map.json
+refused "train-to-infer: layer 1 missing (its file and its names in the map)" \
+	'ckpt-train-to-infer: msnolayer/param_name_map.json: layer 1 has no tensor "model.layers.1.attention.l2q_nope_proj.weight"' \
+	"$t2i" msnolayer res
 copy mst msmore
 rm msmore/config.json
 sed 's/"num_hidden_layers": 3/"num_hidden_layers": 4/' mst/config.json >msmore/config.json
