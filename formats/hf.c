@@ -315,6 +315,15 @@ static int add_layer(struct build *b, int l)
 	return rc;
 }
 
+uint64_t hf_expected_bound(const struct ds_config *c)
+{
+	int64_t nl = c->num_hidden_layers + c->num_nextn_predict_layers;
+	uint64_t count = 3;
+	for (int64_t l = 0; l < nl && count <= MAX_TENSORS; l++)
+		count += 20 + (hf_layer_is_moe(c, l) ? 6 * (uint64_t)c->n_routed_experts : 0);
+	return count;
+}
+
 /* What ds_config_read leaves to the layout: the keys it needs, and a tensor count that
  * the per-value limits (config.h) still let grow absurd. */
 static int check_config(struct build *b)
@@ -323,15 +332,12 @@ static int check_config(struct build *b)
 	const char *path = b->path;
 	if (ds_config_require(c, path))
 		return -1;
+	if (hf_expected_bound(c) > MAX_TENSORS)
+		return err_set("%s: the config implies more than %u tensors", path, MAX_TENSORS);
 	bool dense = false, moe = false;
-	int64_t nl = c->num_hidden_layers + c->num_nextn_predict_layers;
-	uint64_t count = 3;
-	for (int64_t l = 0; l < nl; l++) {
+	for (int64_t l = 0; l < c->num_hidden_layers + c->num_nextn_predict_layers; l++) {
 		bool m = hf_layer_is_moe(c, l);
 		moe |= m, dense |= !m;
-		count += 20 + (m ? 6 * (uint64_t)c->n_routed_experts : 0);
-		if (count > MAX_TENSORS)
-			return err_set("%s: the config implies more than %u tensors", path, MAX_TENSORS);
 	}
 	/* ds_config_require asks for these by first_k_dense_replace alone; moe_layer_freq
 	 * makes more layers dense */

@@ -13,16 +13,18 @@
 
 /* The layers the checkpoint's tensors name: each of 0..total-1 that has one, the highest
  * of all (-1: none) and the first holding an MTP layer's own tensor (enorm, eh_proj ...;
- * INT64_MAX: none). */
-static void layers_present(const struct view *v, bool *has, int64_t total, int64_t *top, int64_t *first_mtp)
+ * INT64_MAX: none); and the highest routed expert (-1: none). */
+static void layers_present(const struct view *v, bool *has, int64_t total, int64_t *top, int64_t *first_mtp,
+			   int64_t *top_expert)
 {
-	*top = -1;
+	*top = *top_expert = -1;
 	*first_mtp = INT64_MAX;
 	for (size_t i = 0; i < v->n; i++) {
 		struct hf_name n;
 		if (hf_parse(v->t[i].name, &n) || n.layer < 0)
 			continue;
 		*top = n.layer > *top ? n.layer : *top;
+		*top_expert = n.expert > *top_expert ? n.expert : *top_expert;
 		if (n.layer < total)
 			has[n.layer] = true;
 		if (n.role >= HF_MTP_EMBED && n.role <= HF_MTP_HEAD && n.layer < *first_mtp)
@@ -30,11 +32,11 @@ static void layers_present(const struct view *v, bool *has, int64_t total, int64
 	}
 }
 
-static int check_layers(const struct view *v, const struct ds_config *c, const char *config_path)
+static int check_counts(const struct view *v, const struct ds_config *c, const char *config_path)
 {
-	int64_t nl = c->num_hidden_layers, nmtp = c->num_nextn_predict_layers, total = nl + nmtp, top, mtp0;
+	int64_t nl = c->num_hidden_layers, nmtp = c->num_nextn_predict_layers, total = nl + nmtp, top, mtp0, top_e;
 	bool *has = xcalloc((size_t)total + 1, sizeof *has);
-	layers_present(v, has, total, &top, &mtp0);
+	layers_present(v, has, total, &top, &mtp0, &top_e);
 	/* the checkpoint's own count: its layers up to the first MTP layer, then MTP layers */
 	int64_t nmain = mtp0 <= top ? mtp0 : top + 1, extra = top + 1 - nmain;
 	char have[96];
@@ -59,6 +61,19 @@ static int check_layers(const struct view *v, const struct ds_config *c, const c
 		if (!has[l])
 			rc = err_set("%s: layer %" PRId64 " is missing (%s says the model has layers 0..%" PRId64 ")", v->path, l,
 				     config_path, total - 1);
+	/* the experts multiply the tensors the config implies: their count is checked before
+	 * those are listed (a config claiming 60000 would list millions) */
+	bool moe = false;
+	for (int64_t l = 0; l < total && !moe; l++)
+		moe = hf_layer_is_moe(c, l);
+	if (!rc && moe && top_e + 1 != c->n_routed_experts) {
+		if (top_e < 0)
+			rc = err_set("%s: n_routed_experts is %" PRId64 " but the checkpoint has no routed expert", config_path,
+				     c->n_routed_experts);
+		else
+			rc = err_set("%s: n_routed_experts is %" PRId64 " but the checkpoint has experts 0..%" PRId64,
+				     config_path, c->n_routed_experts, top_e);
+	}
 	free(has);
 	return rc;
 }
@@ -102,14 +117,29 @@ static int check_tensors(const struct view *v, const struct ds_config *c, const 
 	return rc;
 }
 
+/* The config as the layout stores it. */
+static struct ds_config as_stored(const struct view *v, const struct ds_config *cfg)
+{
+	struct ds_config c = *cfg;
+	if (v->layout == LAYOUT_DSMP)
+		c.num_nextn_predict_layers = 0; /* convert.py leaves the MTP layers out */
+	return c;
+}
+
+int model_check_counts(const struct view *v, const struct ds_config *cfg, const char *config_path)
+{
+	if (cfg->num_hidden_layers < 0)
+		return 0;
+	struct ds_config c = as_stored(v, cfg);
+	return check_counts(v, &c, config_path);
+}
+
 int model_check(const struct view *v, const struct ds_config *cfg, const char *config_path)
 {
 	if (cfg->num_hidden_layers < 0)
 		return 0; /* it describes no model */
-	struct ds_config c = *cfg;
-	if (v->layout == LAYOUT_DSMP)
-		c.num_nextn_predict_layers = 0; /* convert.py leaves the MTP layers out */
-	if (check_layers(v, &c, config_path))
+	struct ds_config c = as_stored(v, cfg);
+	if (check_counts(v, &c, config_path))
 		return -1;
 	/* without every key a tensor shape needs, only the layers could be checked */
 	if (ds_config_require(&c, config_path)) {

@@ -6,7 +6,9 @@
  * looked up through a view of any layout (lib/view.h) under their canonical names:
  *  - the layers: num_hidden_layers + num_nextn_predict_layers of them, numbered 0.. as
  *    the checkpoint's tensors are, none without a tensor ("config.json: num_hidden_layers
- *    is 62 but the checkpoint has layers 0..60");
+ *    is 62 but the checkpoint has layers 0..60"); and n_routed_experts experts, numbered
+ *    as the checkpoint's are (both before the expected tensors are listed: their number
+ *    follows the config);
  *  - every expected tensor present (or one the layout leaves out by design, view.h's
  *    omits), of the shape the config implies;
  *  - in the layouts that store DeepSeek's FP8 block scales (HF, model-parallel), every
@@ -28,6 +30,8 @@
 /* 0, or -1 with one line naming the first thing missing (config_path: the config's name
  * in messages about its values). */
 int model_check(const struct view *v, const struct ds_config *c, const char *config_path);
+/* Only the layers and the experts (what the number of expected tensors follows). */
+int model_check_counts(const struct view *v, const struct ds_config *c, const char *config_path);
 /* The same for an HF checkpoint already open (seen through its HF view). */
 int model_check_ckpt(const struct ckpt *ck, const struct ds_config *c, const char *config_path);
 /* The same for the checkpoint in dir, opened in the named layout.  It is opened leniently:

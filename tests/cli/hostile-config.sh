@@ -208,6 +208,23 @@ every_converter "two MTP layers in config.json" mtp2 \
 cfg mtp0 'c["num_nextn_predict_layers"] = 0'
 every_converter "no MTP layer in config.json" mtp0 \
 	"mtp0/config.json: num_nextn_predict_layers is 0 but the checkpoint has layers 0..2 and MTP layer 3"
+# ---- and on the experts (their number multiplies the tensors the config implies) ----
+cfg e40000 'c["n_routed_experts"] = 40000; c["n_group"] = 1; c["topk_group"] = 1'
+t0=$(ms_now)
+every_converter "40000 experts in config.json, 8 in the checkpoint" e40000 \
+	"e40000/config.json: n_routed_experts is 40000 but the checkpoint has experts 0..7"
+t1=$(ms_now)
+check "... three tools in under three seconds ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 3000
+t0=$(ms_now)
+run "$verify" e40000
+t1=$(ms_now)
+expect_rc "40000 experts: ckpt-verify: a failed model check (exit 1)" 1
+expect_line "... one problem, not the 719856 tensors it implies" "  e40000/config.json: n_routed_experts is 40000 but the checkpoint has experts 0..7"
+expect_eq "... and nothing else" "$(wc -l <out)" 5
+check "... in under a second ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 1000
+cfg e4 'c["n_routed_experts"] = 4'
+every_converter "4 experts in config.json, 8 in the checkpoint" e4 "e4/config.json: n_routed_experts is 4 but the checkpoint has experts 0..7"
+
 # names FILE PREFIX: the tensors of a safetensors file whose names start with PREFIX
 names() {
 	python3 -c 'import json, struct, sys
