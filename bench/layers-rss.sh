@@ -19,6 +19,7 @@ dir=${1:-${TMPDIR:-/tmp}/ckpt-layer671b}
 made=0
 if [ ! -f "$dir/config.json" ]; then
 	"$dev/ckpt-synth" -q --set experts_only=false --set n_routed_experts=256 --set vocab_size=1024 \
+		--set n_group=8 --set topk_group=4 --set num_experts_per_tok=8 \
 		"$root/fixtures/specs/bench-experts.json" "$dir"
 	made=1
 fi

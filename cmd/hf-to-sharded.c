@@ -19,6 +19,7 @@
 #include "jsonw.h"
 #include "layout.h"
 #include "mindspore.h"
+#include "model_check.h"
 #include "out.h"
 #include "progress.h"
 
@@ -237,7 +238,8 @@ static int run(const struct opts *o)
 	if (ds_config_load(&cfg, cfg_path))
 		goto out;
 	struct dsmp_opts dopts = {.mp = o->mp, .rank = o->rank, .config_path = cfg_path};
-	if (dsmp_opts_config(&dopts, &cfg, cfg_path, o->have_experts ? o->n_experts : 0))
+	if (dsmp_opts_config(&dopts, &cfg, cfg_path, o->have_experts ? o->n_experts : 0) ||
+	    model_check_ckpt(c, &cfg, cfg_path))
 		goto out;
 	source = realpath(o->in, NULL);
 	tool = xasprintf("ckpt-hf-to-sharded %s", CKPT_VERSION);
@@ -277,6 +279,7 @@ static int run_mindspore(const struct opts *o)
 	struct view *v = NULL;
 	struct cv_job job = {0};
 	struct ms_train_out *mo = NULL;
+	char *cfg_path = NULL;
 	int rc = EXIT_USAGE;
 	if (layout_open(&v, o->in, NULL, 0))
 		goto out;
@@ -285,6 +288,9 @@ static int run_mindspore(const struct opts *o)
 			goto out;
 		v->has_config = true;
 	}
+	cfg_path = o->config ? xstrdup(o->config) : path_join(o->in, "config.json");
+	if (v->has_config && model_check(v, &v->cfg, cfg_path))
+		goto out;
 	/* the output directory is claimed with a record of this conversion */
 	const char *options = o->dtype == DT_BF16 ? "--layout mindspore-train --dtype bf16"
 			      : o->dtype == DT_F16 ? "--layout mindspore-train --dtype fp16"
@@ -305,6 +311,7 @@ out:
 	ms_train_out_free(mo);
 	cv_job_free(&job);
 	view_free(v);
+	free(cfg_path);
 	return rc;
 }
 

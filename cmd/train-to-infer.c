@@ -15,6 +15,7 @@
 #include "convert.h"
 #include "err.h"
 #include "mindspore.h"
+#include "model_check.h"
 #include "out.h"
 #include "progress.h"
 
@@ -160,6 +161,7 @@ int main(int argc, char **argv)
 	/* config.json beside the input gives what the command line does not */
 	char *cfg_path = path_join(in, "config.json");
 	struct ds_config cfg;
+	bool have_cfg = false;
 	struct stat sb;
 	if (stat(cfg_path, &sb) == 0) {
 		if (ds_config_load(&cfg, cfg_path)) {
@@ -167,6 +169,7 @@ int main(int argc, char **argv)
 			free(cfg_path);
 			return EXIT_USAGE;
 		}
+		have_cfg = true;
 		struct {
 			struct ms_opt *o;
 			int64_t v;
@@ -178,13 +181,21 @@ int main(int argc, char **argv)
 			if (!given[i] && from_cfg[i].v >= 0)
 				*from_cfg[i].o = (struct ms_opt){from_cfg[i].v, "config.json"};
 	}
-	free(cfg_path);
 
 	struct ms_t2i *p;
 	if (ms_t2i_plan(&p, in, &o)) {
 		err_print();
+		free(cfg_path);
 		return EXIT_USAGE;
 	}
+	/* after the plan, which names a problem of the layout itself first */
+	if (have_cfg && model_check_dir(in, "mindspore-train", &cfg, cfg_path)) {
+		err_print();
+		ms_t2i_free(p);
+		free(cfg_path);
+		return EXIT_USAGE;
+	}
+	free(cfg_path);
 	int rc = EXIT_OK;
 	if (list) {
 		for (size_t i = 0; i < p->job.nfiles; i++)

@@ -148,6 +148,9 @@ struct hf_layout {
 /* The tensors a checkpoint of config c holds.  Fails, naming `path` and the key, when a
  * needed key is missing or a value makes no sense (or more than 2^24 tensors). */
 int hf_expected(struct hf_layout **out, const struct ds_config *c, const char *path);
+/* At least as many stored tensors as hf_expected would list (more than 2^24: too many),
+ * counted without listing them. */
+uint64_t hf_expected_bound(const struct ds_config *c);
 /* The same from a config.json file. */
 int hf_expected_file(struct hf_layout **out, const char *config_path);
 void hf_free(struct hf_layout *L);

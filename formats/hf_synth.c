@@ -222,6 +222,22 @@ int hf_synth_load(struct hf_synth **out, const char *text, size_t len, const cha
 		err_set("%s: scale options need a quantization_config", path);
 		goto fail;
 	}
+	if (s->experts_only) {
+		/* routed experts alone are no whole model: a config.json that said how many layers
+		 * and heads it has would imply tensors it lacks (and the converters refuse that), so
+		 * it keeps only the quantization, which reading the tensors needs */
+		const struct json *q = json_get(json_root(cd), "quantization_config");
+		struct buf b = {0};
+		buf_adds(&b, "{");
+		if (q) {
+			buf_adds(&b, "\n  \"quantization_config\": ");
+			buf_add(&b, s->config.p + q->begin, q->end - q->begin);
+			buf_adds(&b, "\n");
+		}
+		buf_adds(&b, "}");
+		buf_free(&s->config);
+		s->config = b;
+	}
 	json_free(cd);
 	json_free(d);
 	*out = s;

@@ -23,14 +23,14 @@ static bool hf_detect(const char *path)
 	return true;
 }
 
-/* The view of c; it owns c when own is set. */
-static int view_of(struct view **out, struct ckpt *c, const char *path, int flags, bool own)
+/* The view of c; it owns c when own is c. */
+static int view_of(struct view **out, const struct ckpt *c, const char *path, int flags, struct ckpt *own)
 {
 	char *scale_name = NULL;
 	*out = NULL;
 	struct view *v = view_new(LAYOUT_HF, "hf", path);
 	if (own) {
-		v->owner = c;
+		v->owner = own;
 		v->free_owner = close_ckpt;
 	}
 	for (size_t i = 0; i < c->nproblems; i++)
@@ -91,12 +91,12 @@ static int hf_open(struct view **out, const char *path, int flags)
 	*out = NULL;
 	if (ckpt_open(&c, path, flags))
 		return -1;
-	return view_of(out, c, path, flags, true);
+	return view_of(out, c, path, flags, c);
 }
 
-int layout_hf_view(struct view **out, struct ckpt *c, const char *path, int flags)
+int layout_hf_view(struct view **out, const struct ckpt *c, const char *path, int flags)
 {
-	return view_of(out, c, path, flags, false);
+	return view_of(out, c, path, flags, NULL);
 }
 
 const struct layout_ops layout_hf = {"hf", hf_detect, hf_open};

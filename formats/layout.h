@@ -23,7 +23,7 @@ extern const struct layout_ops layout_mstrain, layout_msinfer, layout_msinfer_t;
 
 /* The HF view of a checkpoint already open (e.g. read out of an archive), which the view
  * borrows: close c after the view.  Its problems (lenient) include c's. */
-int layout_hf_view(struct view **v, struct ckpt *c, const char *path, int flags);
+int layout_hf_view(struct view **v, const struct ckpt *c, const char *path, int flags);
 
 /* The layout path looks like (cheap): the first in the table that claims it, else HF. */
 const struct layout_ops *layout_detect(const char *path);

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,23 +56,82 @@ static int get_str(const struct json *root, const char *path, const char *key, c
 	return 0;
 }
 
-/* The integer keys, with what a config that leaves them out means (-1: unknown). */
+/* A number given (or its default) must be finite and in [lo, hi], or above lo when
+ * open; what: the range in words for the message. */
+static int num_in(const char *path, const char *key, double v, double lo, bool open, double hi, const char *what)
+{
+	if (isfinite(v) && (open ? v > lo : v >= lo) && v <= hi)
+		return 0;
+	return err_set("%s: %s %g is not %s", path, key, v, what);
+}
+
+/* The integer keys, with what a config that leaves them out means (-1: unknown) and the
+ * range of a value it gives.  0 is allowed where it means "none" (no q LoRA, no shared
+ * experts, no MTP layer, no dense layer, no expert where there is no MoE layer). */
 static const struct {
 	const char *key;
 	size_t off;
-	int64_t dflt;
+	int64_t dflt, min, max;
 } int_keys[] = {
-#define I(k, d) {#k, offsetof(struct ds_config, k), d}
-	I(vocab_size, -1), I(hidden_size, -1), I(intermediate_size, -1),
-	I(moe_intermediate_size, -1), I(num_hidden_layers, -1), I(num_nextn_predict_layers, 0),
-	I(num_attention_heads, -1), I(q_lora_rank, -1), I(kv_lora_rank, -1),
-	I(qk_nope_head_dim, -1), I(qk_rope_head_dim, -1), I(v_head_dim, -1),
-	I(n_routed_experts, -1), I(n_shared_experts, 0), I(num_experts_per_tok, -1),
-	I(n_group, 1), I(topk_group, 1), I(first_k_dense_replace, 0), I(moe_layer_freq, 1),
+#define I(k, d, lo, hi) {#k, offsetof(struct ds_config, k), d, lo, hi}
+	I(vocab_size, -1, 1, CFG_MAX_VOCAB), I(hidden_size, -1, 1, CFG_MAX_DIM),
+	I(intermediate_size, -1, 1, CFG_MAX_DIM), I(moe_intermediate_size, -1, 1, CFG_MAX_DIM),
+	I(num_hidden_layers, -1, 1, CFG_MAX_LAYERS), I(num_nextn_predict_layers, 0, 0, CFG_MAX_LAYERS),
+	I(num_attention_heads, -1, 1, CFG_MAX_HEADS), I(q_lora_rank, -1, 0, CFG_MAX_DIM),
+	I(kv_lora_rank, -1, 1, CFG_MAX_DIM), I(qk_nope_head_dim, -1, 0, CFG_MAX_HEADS),
+	I(qk_rope_head_dim, -1, 2, CFG_MAX_HEADS), I(v_head_dim, -1, 1, CFG_MAX_HEADS),
+	I(n_routed_experts, -1, 0, CFG_MAX_HEADS), I(n_shared_experts, 0, 0, CFG_MAX_HEADS),
+	I(num_experts_per_tok, -1, 0, CFG_MAX_HEADS), I(n_group, 1, 1, CFG_MAX_HEADS),
+	I(topk_group, 1, 1, CFG_MAX_HEADS), I(first_k_dense_replace, 0, 0, CFG_MAX_LAYERS),
+	I(moe_layer_freq, 1, 1, CFG_MAX_LAYERS),
 #undef I
 };
 
 #define INT_FIELD(c, i) ((int64_t *)((char *)(c) + int_keys[i].off))
+
+int ds_config_check_routing(const struct ds_config *c, const char *path)
+{
+	int64_t E = c->n_routed_experts, G = c->n_group, TG = c->topk_group, K = c->num_experts_per_tok;
+	if (G < 1 || TG < 1)
+		return err_set("%s: n_group %" PRId64 " and topk_group %" PRId64 " must be at least 1", path, G, TG);
+	if (TG > G)
+		return err_set("%s: topk_group %" PRId64 " is more than n_group %" PRId64, path, TG, G);
+	if (E <= 0)
+		return 0;
+	if (E % G)
+		return err_set("%s: n_routed_experts %" PRId64 " is not a multiple of n_group %" PRId64, path, E, G);
+	if (K > E)
+		return err_set("%s: num_experts_per_tok %" PRId64 " is more than n_routed_experts %" PRId64, path, K, E);
+	if (K > TG * (E / G))
+		return err_set("%s: num_experts_per_tok %" PRId64 " is more than the %" PRId64 " experts of topk_group %" PRId64
+			       " groups of %" PRId64, path, K, TG * (E / G), TG, E / G);
+	return 0;
+}
+
+/* Values that each are in range but do not fit together. */
+static int check_fit(const struct ds_config *c, const char *path)
+{
+	if (c->qk_rope_head_dim > 0 && c->qk_rope_head_dim % 2)
+		return err_set("%s: qk_rope_head_dim %" PRId64 " is odd (rotary dimensions come in pairs)", path,
+			       c->qk_rope_head_dim);
+	if (ds_config_check_routing(c, path))
+		return -1;
+	/* the layers from first_k_dense_replace on, every moe_layer_freq-th, are MoE layers: they
+	 * need experts to route to */
+	if (c->num_hidden_layers < 0)
+		return 0;
+	int64_t f = c->moe_layer_freq, total = c->num_hidden_layers + c->num_nextn_predict_layers;
+	int64_t first = (c->first_k_dense_replace + f - 1) / f * f;
+	if (first >= total)
+		return 0;
+	if (c->n_routed_experts == 0)
+		return err_set("%s: n_routed_experts is 0, but layer %" PRId64 " is a MoE layer (first_k_dense_replace %" PRId64
+			       ")", path, first, c->first_k_dense_replace);
+	if (c->num_experts_per_tok == 0 && c->n_routed_experts > 0)
+		return err_set("%s: num_experts_per_tok is 0, but layer %" PRId64 " is a MoE layer (first_k_dense_replace %" PRId64
+			       ")", path, first, c->first_k_dense_replace);
+	return 0;
+}
 
 int ds_config_read(struct ds_config *c, const struct json *root, const char *path)
 {
@@ -86,13 +146,28 @@ int ds_config_read(struct ds_config *c, const struct json *root, const char *pat
 	c->quant.block[0] = c->quant.block[1] = 128;
 	if (root->type != JSON_OBJECT)
 		return err_set("%s: not a JSON object", path);
-	for (size_t i = 0; i < sizeof int_keys / sizeof *int_keys; i++)
-		if (get_int(root, path, int_keys[i].key, INT_FIELD(c, i), int_keys[i].off ==
-			    offsetof(struct ds_config, q_lora_rank)))
+	for (size_t i = 0; i < sizeof int_keys / sizeof *int_keys; i++) {
+		int64_t *v = INT_FIELD(c, i);
+		if (get_int(root, path, int_keys[i].key, v, int_keys[i].off == offsetof(struct ds_config, q_lora_rank)))
 			return -1;
+		if (*v == int_keys[i].dflt)
+			continue; /* not given (or given as the default, which is in range) */
+		if (*v > int_keys[i].max)
+			return err_set("%s: %s %" PRId64 " is over the limit %" PRId64, path, int_keys[i].key, *v,
+				       int_keys[i].max);
+		/* (q_lora_rank null reads as 0: no LoRA) */
+		if (*v < int_keys[i].min)
+			return err_set("%s: %s %" PRId64 " is below the minimum %" PRId64, path, int_keys[i].key, *v,
+				       int_keys[i].min);
+	}
 	if (get_num(root, path, "routed_scaling_factor", &c->routed_scaling_factor) ||
 	    get_num(root, path, "rms_norm_eps", &c->rms_norm_eps) ||
 	    get_num(root, path, "rope_theta", &c->rope_theta) ||
+	    num_in(path, "routed_scaling_factor", c->routed_scaling_factor, 0, false, HUGE_VAL,
+		   "a finite number of at least 0") ||
+	    num_in(path, "rms_norm_eps", c->rms_norm_eps, 0, false, 1, "a number from 0 to 1") ||
+	    /* a base of 1 or less has no decaying frequencies, and YaRN divides by its log */
+	    num_in(path, "rope_theta", c->rope_theta, 1, true, HUGE_VAL, "a finite number above 1") ||
 	    get_bool(root, path, "norm_topk_prob", &c->norm_topk_prob) ||
 	    get_bool(root, path, "tie_word_embeddings", &c->tie_word_embeddings) ||
 	    get_bool(root, path, "rope_interleave", &c->rope_interleave) ||
@@ -137,6 +212,23 @@ int ds_config_read(struct ds_config *c, const struct json *root, const char *pat
 			    get_int(rs, path, "original_max_position_embeddings",
 				    &c->rope.original_max_position_embeddings, false))
 				return -1;
+			/* (0 for beta_fast or beta_slow means their default) */
+			if (num_in(path, "rope_scaling factor", c->rope.factor, 0, true, HUGE_VAL, "a finite number above 0") ||
+			    num_in(path, "rope_scaling beta_fast", c->rope.beta_fast, 0, false, HUGE_VAL,
+				   "a finite number of at least 0") ||
+			    num_in(path, "rope_scaling beta_slow", c->rope.beta_slow, 0, false, HUGE_VAL,
+				   "a finite number of at least 0") ||
+			    num_in(path, "rope_scaling mscale", c->rope.mscale, 0, false, HUGE_VAL,
+				   "a finite number of at least 0") ||
+			    num_in(path, "rope_scaling mscale_all_dim", c->rope.mscale_all_dim, 0, false, HUGE_VAL,
+				   "a finite number of at least 0") ||
+			    num_in(path, "rope_scaling attention_factor", c->rope.attention_factor, 0, false, HUGE_VAL,
+				   "a finite number of at least 0"))
+				return -1;
+			int64_t orig = c->rope.original_max_position_embeddings;
+			if (orig < 1 || orig > CFG_MAX_POSITIONS)
+				return err_set("%s: rope_scaling original_max_position_embeddings %" PRId64 " is not from 1 to %" PRId64,
+					       path, orig, (int64_t)CFG_MAX_POSITIONS);
 		} else if (type[0]) {
 			return err_set("%s: rope_scaling type \"%s\" is not supported (only yarn)", path, type);
 		}
@@ -157,11 +249,15 @@ int ds_config_read(struct ds_config *c, const struct json *root, const char *pat
 			    json_i64(b->kid->next, &c->quant.block[1]) || c->quant.block[0] <= 0 ||
 			    c->quant.block[1] <= 0)
 				return err_set("%s: \"weight_block_size\" is not two positive integers", path);
+			for (int k = 0; k < 2; k++)
+				if (c->quant.block[k] > CFG_MAX_DIM)
+					return err_set("%s: weight_block_size %" PRId64 " is over the limit %d", path,
+						       c->quant.block[k], CFG_MAX_DIM);
 		}
 	} else if (q && q->type != JSON_NULL) {
 		return err_set("%s: \"quantization_config\" is not an object", path);
 	}
-	return 0;
+	return check_fit(c, path);
 }
 
 int ds_config_load(struct ds_config *c, const char *path)

@@ -12,6 +12,21 @@
 
 enum score_func { SCORE_SIGMOID, SCORE_SOFTMAX };
 
+/* The largest values config.json may give, checked as it is read: far above what
+ * DeepSeek-V3, V3.2, Kimi-K2 and DeepSeek-V4 use (vocabulary 129280 / 163840, hidden 7168,
+ * intermediate 18432, LoRA ranks 1536 and 512, 128 heads, head dimensions up to 512, 61
+ * layers, 384 experts of 8 per token, 8 groups), low enough that nothing computed from
+ * them overflows and that a hostile config fails before any work rather than after
+ * gigabytes of tables or millions of layers. */
+#define CFG_MAX_VOCAB (1 << 24)      /* vocab_size */
+#define CFG_MAX_DIM (1 << 20)        /* hidden, intermediate and MoE intermediate sizes, LoRA
+					ranks, weight_block_size */
+#define CFG_MAX_HEADS (1 << 16)      /* heads, head dimensions, experts (routed, shared, per
+					token), groups */
+#define CFG_MAX_LAYERS 4096          /* num_hidden_layers, num_nextn_predict_layers,
+					first_k_dense_replace, moe_layer_freq */
+#define CFG_MAX_POSITIONS (1ll << 32) /* rope_scaling original_max_position_embeddings */
+
 /* Integers are -1 where config.json does not give them (q_lora_rank: 0 when null). */
 struct ds_config {
 	int64_t vocab_size, hidden_size, intermediate_size, moe_intermediate_size;
@@ -39,12 +54,20 @@ struct ds_config {
 	} quant;
 };
 
-/* Read the keys that are present; wrong types are errors naming the file and key. */
+/* Read the keys that are present; wrong types are errors naming the file and key, and so
+ * is any value out of its range ("config.json: qk_rope_head_dim 1000000000000 is over the
+ * limit 65536", rope_theta not above 1, a negative rms_norm_eps ...) or that does not fit
+ * with the others (ds_config_check_routing; n_routed_experts or num_experts_per_tok 0
+ * where there are MoE layers; an odd qk_rope_head_dim). */
 int ds_config_read(struct ds_config *c, const struct json *root, const char *path);
 int ds_config_load(struct ds_config *c, const char *path);
 /* Fail, naming the first missing key, unless everything a forward pass or the tensor
  * layout needs is there. */
 int ds_config_require(const struct ds_config *c, const char *path);
+/* The routing keys fit together where they are given: n_routed_experts a multiple of
+ * n_group, topk_group at most n_group, num_experts_per_tok at most the experts of
+ * topk_group groups. */
+int ds_config_check_routing(const struct ds_config *c, const char *path);
 
 /* Rewrite a JSON object's text with top-level members removed, replaced or added, leaving
  * every other byte as it was.  value NULL removes the key; otherwise value is raw JSON. */

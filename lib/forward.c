@@ -279,6 +279,7 @@ int fwd_forward(struct fwd_model *f, const struct fwd_tokens *t, bool mtp, struc
 	r->no_mtp = r->no_mtp || (mtp && f->m.nmtp == 0);
 	float *last = nmtp ? xmalloc(B * T * H * sizeof *last) : NULL;
 	uint64_t bytes0 = f->m.lin.bytes, macs0 = f->m.lin.macs;
+	f->m.nonfinite[0] = 0;
 	double t0 = clock_now();
 	int rc = infer_forward(&f->m, t->ids, B, T, r->logits, last, NULL);
 	if (rc == 0 && nmtp) {
@@ -289,6 +290,7 @@ int fwd_forward(struct fwd_model *f, const struct fwd_tokens *t, bool mtp, struc
 		rc = infer_mtp(&f->m, t->ids, B, T, last, r->mtp);
 	}
 	r->seconds = clock_now() - t0;
+	memcpy(r->nonfinite, f->m.nonfinite, sizeof r->nonfinite);
 	r->weight_bytes = f->m.lin.bytes - bytes0;
 	r->macs = f->m.lin.macs - macs0;
 	free(last);
@@ -334,6 +336,8 @@ static void top_line(struct buf *out, const float *lg, size_t V)
 	top(lg, V, FWD_TOP, idx);
 	for (size_t k = 0; k < FWD_TOP && idx[k] != SIZE_MAX; k++)
 		buf_printf(out, "  %zu:%.4f", idx[k], lg[idx[k]]);
+	if (idx[0] == SIZE_MAX)
+		buf_adds(out, "  (every logit is NaN)");
 	buf_addc(out, '\n');
 }
 
@@ -406,6 +410,11 @@ void fwd_run_json(const void *run, struct jw *w)
 	}
 	jw_arr_end(w);
 	jw_kv_u64(w, "mtp_layers", r->nmtp);
+	jw_key(w, "nonfinite");
+	if (r->nonfinite[0])
+		jw_str(w, r->nonfinite);
+	else
+		jw_null(w);
 	jw_kv_double(w, "seconds", r->seconds);
 	jw_kv_u64(w, "weight_bytes", r->weight_bytes);
 }

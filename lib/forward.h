@@ -72,6 +72,7 @@ struct fwd_run {
 	double seconds;
 	uint64_t weight_bytes;       /* stored bytes of the weights it read */
 	uint64_t macs;               /* multiply-adds of its matrix products */
+	char nonfinite[INFER_WHERE]; /* where NaN or infinity first appeared ("" if nowhere) */
 };
 
 /* mtp: also the MTP layers, where the config names some and the checkpoint holds them
@@ -89,7 +90,8 @@ int fwd_write_logits(const struct fwd_run *r, const char *path);
 
 /* Pass when max abs difference <= max_abs, cosine similarity >= min_cos and the share of
  * positions whose top-1 tokens agree >= min_top1 (a disagreement where both sides' two
- * best logits are within 2 * max abs difference of each other is a tie, not counted). */
+ * best logits are within 2 * max abs difference of each other is a tie, not counted).
+ * A NaN or infinity on either side fails, whatever the rest. */
 struct fwd_limits {
 	double max_abs, min_cos, min_top1;
 };
@@ -104,12 +106,16 @@ struct fwd_cmp {
 	size_t top1_same, ties;      /* rows with the same argmax; disagreements that are ties */
 	double rms_a, rms_b;
 	bool use_top1;
+	/* NaN or infinite values on each side, and the first row holding one: then nothing
+	 * is compared (max_abs is infinite, cos 0) and the comparison fails */
+	size_t nonfinite[2], nonfinite_row;
 	bool pass;
 };
 
 void fwd_compare(const float *a, const float *b, size_t rows, size_t cols, bool top1, const struct fwd_limits *lim,
 		 struct fwd_cmp *c);
-/* One line: "logits: max abs 1.2e-06 (position 3), cosine 1.000000, top-1 48/48". */
+/* One line: "logits: max abs 1.2e-06 (position 3), cosine 1.000000, top-1 48/48", or
+ * "logits: non-finite values, 4608 and 0 (first in row 0): FAIL". */
 void fwd_cmp_line(const struct fwd_cmp *c, struct buf *out);
 void fwd_cmp_json(const struct fwd_cmp *c, struct jw *w);
 
@@ -140,6 +146,8 @@ struct fwd_layers {
 	double *rms;                 /* output rms of a */
 	double *seconds;             /* a's (and b's) time per layer */
 	uint64_t *experts;           /* routed expert evaluations per layer (a's) */
+	char (*nonfinite)[INFER_WHERE]; /* per layer, a's then b's: where NaN or infinity
+					   first appeared ("" if nowhere) */
 	bool compared;
 	struct fwd_limits lim;
 };
@@ -157,6 +165,7 @@ struct fwd_reference {
 	size_t n;
 	struct fwd_cmp *cmp;         /* logits, then hidden.0 ... */
 	double max_abs;
+	char nonfinite[INFER_WHERE]; /* where the run's NaN or infinity first appeared */
 };
 int fwd_reference(struct fwd_model *f, const char *ref_path, double max_abs, struct fwd_reference *r);
 void fwd_reference_free(struct fwd_reference *r);

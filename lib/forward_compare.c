@@ -14,11 +14,12 @@
 
 const struct fwd_limits fwd_default_limits = {1e-3, 0.99999, 1.0};
 
+/* (rows whose values are all finite only) */
 static size_t argmax(const float *v, size_t n)
 {
 	size_t best = 0;
 	for (size_t i = 1; i < n; i++)
-		if (v[i] > v[best] || (isnan(v[best]) && !isnan(v[i])))
+		if (v[i] > v[best])
 			best = i;
 	return best;
 }
@@ -34,19 +35,28 @@ void fwd_compare(const float *a, const float *b, size_t rows, size_t cols, bool 
 	double ab = 0, aa = 0, bb = 0;
 	for (size_t r = 0; r < rows; r++) {
 		const float *x = a + r * cols, *y = b + r * cols;
+		size_t bad = c->nonfinite[0] + c->nonfinite[1];
 		for (size_t i = 0; i < cols; i++) {
+			/* NaN compares false: a difference with one never beats the largest, so
+			 * non-finite values are counted apart and fail the comparison below */
+			if (!isfinite(x[i]) || !isfinite(y[i])) {
+				c->nonfinite[0] += !isfinite(x[i]);
+				c->nonfinite[1] += !isfinite(y[i]);
+				continue;
+			}
 			double d = fabs((double)x[i] - y[i]);
-			if (isnan(d) && !(isnan(x[i]) && isnan(y[i])))
-				d = INFINITY;
 			if (d > c->max_abs) {
 				c->max_abs = d;
 				c->max_row = r;
 			}
-			if (isfinite(x[i]) && isfinite(y[i])) {
-				ab += (double)x[i] * y[i];
-				aa += (double)x[i] * x[i];
-				bb += (double)y[i] * y[i];
-			}
+			ab += (double)x[i] * y[i];
+			aa += (double)x[i] * x[i];
+			bb += (double)y[i] * y[i];
+		}
+		if (c->nonfinite[0] + c->nonfinite[1] > bad) {
+			if (!bad)
+				c->nonfinite_row = r;
+			continue; /* no top-1 of a row holding NaN */
 		}
 		if (top1) {
 			size_t ia = argmax(x, cols), ib = argmax(y, cols);
@@ -61,12 +71,25 @@ void fwd_compare(const float *a, const float *b, size_t rows, size_t cols, bool 
 	c->cos = aa == 0 && bb == 0 ? 1.0 : aa == 0 || bb == 0 ? 0.0 : ab / sqrt(aa * bb);
 	c->rms_a = n ? sqrt(aa / (double)n) : 0;
 	c->rms_b = n ? sqrt(bb / (double)n) : 0;
+	if (c->nonfinite[0] || c->nonfinite[1]) {
+		/* nothing to measure: never "difference 0, cosine 1" */
+		c->max_abs = INFINITY;
+		c->max_row = c->nonfinite_row;
+		c->cos = 0;
+		c->pass = false;
+		return;
+	}
 	c->pass = c->max_abs <= lim->max_abs && c->cos >= lim->min_cos &&
 		  (!top1 || !rows || (double)(c->top1_same + c->ties) / (double)rows >= lim->min_top1);
 }
 
 void fwd_cmp_line(const struct fwd_cmp *c, struct buf *out)
 {
+	if (c->nonfinite[0] || c->nonfinite[1]) {
+		buf_printf(out, "%s: non-finite values, %zu and %zu (first in row %zu): FAIL", c->what, c->nonfinite[0],
+			   c->nonfinite[1], c->nonfinite_row);
+		return;
+	}
 	buf_printf(out, "%s: max abs difference %.3g (row %zu), cosine %.7f", c->what, c->max_abs, c->max_row, c->cos);
 	if (c->use_top1) {
 		buf_printf(out, ", top-1 agreement %zu/%zu", c->top1_same, c->rows);
@@ -81,9 +104,16 @@ void fwd_cmp_json(const struct fwd_cmp *c, struct jw *w)
 	jw_obj(w);
 	jw_kv_str(w, "what", c->what);
 	jw_kv_u64(w, "rows", c->rows);
-	jw_kv_double(w, "max_abs", c->max_abs);
+	/* null where non-finite values left nothing to measure */
+	bool bad = c->nonfinite[0] || c->nonfinite[1];
+	jw_kv_double(w, "max_abs", bad ? NAN : c->max_abs);
 	jw_kv_u64(w, "max_abs_row", c->max_row);
-	jw_kv_double(w, "cosine", c->cos);
+	jw_kv_double(w, "cosine", bad ? NAN : c->cos);
+	jw_key(w, "nonfinite");
+	jw_arr(w);
+	jw_u64(w, c->nonfinite[0]);
+	jw_u64(w, c->nonfinite[1]);
+	jw_arr_end(w);
 	jw_key(w, "rms");
 	jw_arr(w);
 	jw_double(w, c->rms_a);
@@ -172,6 +202,16 @@ void fwd_against_json(const void *p, struct jw *w)
 {
 	const struct fwd_against *r = p;
 	limits_json(&r->lim, w);
+	jw_key(w, "nonfinite");
+	jw_arr(w);
+	for (int k = 0; k < 2; k++) {
+		const char *where = k ? r->b.nonfinite : r->a.nonfinite;
+		if (where[0])
+			jw_str(w, where);
+		else
+			jw_null(w);
+	}
+	jw_arr_end(w);
 	jw_key(w, "comparisons");
 	jw_arr(w);
 	for (size_t i = 0; i < r->n; i++)
@@ -269,6 +309,7 @@ int fwd_layers(struct fwd_model *a, struct fwd_model *b, const size_t *layers, s
 	r->rms = xcalloc(n, sizeof *r->rms);
 	r->seconds = xcalloc(2 * n, sizeof *r->seconds);
 	r->experts = xcalloc(n, sizeof *r->experts);
+	r->nonfinite = xcalloc(2 * n, sizeof *r->nonfinite);
 	float *h0 = xmalloc(T * H * sizeof *h0), *ha = xmalloc(T * H * sizeof *ha), *hb = xmalloc(T * H * sizeof *hb);
 	random_state(h0, T * H);
 	int rc = 0;
@@ -278,9 +319,11 @@ int fwd_layers(struct fwd_model *a, struct fwd_model *b, const size_t *layers, s
 		memcpy(ha, h0, T * H * sizeof *ha);
 		uint64_t e0 = a->m.experts_run;
 		double t0 = clock_now();
+		a->m.nonfinite[0] = 0;
 		if ((rc = infer_layer(&a->m, l, ha, 1, T)))
 			break;
 		r->seconds[2 * i] = clock_now() - t0;
+		memcpy(r->nonfinite[2 * i], a->m.nonfinite, sizeof *r->nonfinite);
 		r->experts[i] = a->m.experts_run - e0;
 		double ss = 0;
 		for (size_t k = 0; k < T * H; k++)
@@ -289,9 +332,11 @@ int fwd_layers(struct fwd_model *a, struct fwd_model *b, const size_t *layers, s
 		if (b) {
 			memcpy(hb, h0, T * H * sizeof *hb);
 			t0 = clock_now();
+			b->m.nonfinite[0] = 0;
 			if ((rc = infer_layer(&b->m, l, hb, 1, T)))
 				break;
 			r->seconds[2 * i + 1] = clock_now() - t0;
+			memcpy(r->nonfinite[2 * i + 1], b->m.nonfinite, sizeof *r->nonfinite);
 			r->cmp[i].what = "layer";
 			fwd_compare(ha, hb, T, H, false, lim, &r->cmp[i]);
 		}
@@ -310,13 +355,14 @@ void fwd_layers_free(struct fwd_layers *r)
 	free(r->rms);
 	free(r->seconds);
 	free(r->experts);
+	free(r->nonfinite);
 	memset(r, 0, sizeof *r);
 }
 
 bool fwd_layers_pass(const struct fwd_layers *r)
 {
-	for (size_t i = 0; r->compared && i < r->n; i++)
-		if (!r->cmp[i].pass)
+	for (size_t i = 0; i < r->n; i++)
+		if ((r->compared && !r->cmp[i].pass) || r->nonfinite[2 * i][0] || r->nonfinite[2 * i + 1][0])
 			return false;
 	return true;
 }
@@ -327,12 +373,18 @@ void fwd_layers_text(const void *p, struct buf *out)
 	if (r->compared)
 		buf_printf(out, "  limits: max abs %g, cosine >= %g\n", r->lim.max_abs, r->lim.min_cos);
 	for (size_t i = 0; i < r->n; i++) {
-		buf_printf(out, "  layer %zu: output rms %.4f, %zu routed expert runs, %.2f s", r->layer[i], r->rms[i],
-			   (size_t)r->experts[i], r->seconds[2 * i]);
-		if (r->compared) {
+		buf_printf(out, "  layer %zu: ", r->layer[i]);
+		if (r->nonfinite[2 * i][0])
+			buf_printf(out, "non-finite values from %s", r->nonfinite[2 * i]);
+		else
+			buf_printf(out, "output rms %.4f", r->rms[i]);
+		buf_printf(out, ", %zu routed expert runs, %.2f s", (size_t)r->experts[i], r->seconds[2 * i]);
+		if (r->compared && (r->cmp[i].nonfinite[0] || r->cmp[i].nonfinite[1]))
+			buf_printf(out, "; non-finite values, %zu and %zu: FAIL", r->cmp[i].nonfinite[0],
+				   r->cmp[i].nonfinite[1]);
+		else if (r->compared)
 			buf_printf(out, "; max abs difference %.3g, cosine %.7f: %s", r->cmp[i].max_abs, r->cmp[i].cos,
 				   r->cmp[i].pass ? "pass" : "FAIL");
-		}
 		buf_addc(out, '\n');
 	}
 }
@@ -350,9 +402,18 @@ void fwd_layers_json(const void *p, struct jw *w)
 		jw_kv_double(w, "rms", r->rms[i]);
 		jw_kv_u64(w, "routed_expert_runs", r->experts[i]);
 		jw_kv_double(w, "seconds", r->seconds[2 * i]);
+		jw_key(w, "nonfinite");
+		jw_arr(w);
+		for (int k = 0; k < 1 + r->compared; k++)
+			if (r->nonfinite[2 * i + k][0])
+				jw_str(w, r->nonfinite[2 * i + k]);
+			else
+				jw_null(w);
+		jw_arr_end(w);
 		if (r->compared) {
-			jw_kv_double(w, "max_abs", r->cmp[i].max_abs);
-			jw_kv_double(w, "cosine", r->cmp[i].cos);
+			bool bad = r->cmp[i].nonfinite[0] || r->cmp[i].nonfinite[1];
+			jw_kv_double(w, "max_abs", bad ? NAN : r->cmp[i].max_abs);
+			jw_kv_double(w, "cosine", bad ? NAN : r->cmp[i].cos);
 			jw_kv_bool(w, "pass", r->cmp[i].pass);
 		}
 		jw_obj_end(w);
@@ -427,7 +488,9 @@ int fwd_reference(struct fwd_model *f, const char *ref_path, double max_abs, str
 	struct ref_ctx c = {sf, f->m.nlayers, r, max_abs, NULL};
 	float *logits = xmalloc(N * V * sizeof *logits);
 	struct infer_hook hook = {ref_hidden, &c};
+	f->m.nonfinite[0] = 0;
 	rc = infer_forward(&f->m, t.ids, t.B, t.T, logits, NULL, &hook);
+	memcpy(r->nonfinite, f->m.nonfinite, sizeof r->nonfinite);
 	if (rc == 0) {
 		/* logits first */
 		ref_add(&c, "logits", logits, N, V);
@@ -472,7 +535,7 @@ bool fwd_reference_pass(const struct fwd_reference *r)
 	for (size_t i = 0; i < r->n; i++)
 		if (!r->cmp[i].pass)
 			return false;
-	return r->n > 0;
+	return r->n > 0 && !r->nonfinite[0];
 }
 
 void fwd_reference_text(const void *p, struct buf *out)
@@ -480,8 +543,13 @@ void fwd_reference_text(const void *p, struct buf *out)
 	const struct fwd_reference *r = p;
 	buf_printf(out, "  limit: max abs %g\n", r->max_abs);
 	for (size_t i = 0; i < r->n; i++) {
-		buf_printf(out, "  %s: max abs difference %.3g (row %zu): %s\n", r->cmp[i].what, r->cmp[i].max_abs,
-			   r->cmp[i].max_row, r->cmp[i].pass ? "pass" : "FAIL");
+		const struct fwd_cmp *c = &r->cmp[i];
+		if (c->nonfinite[0] || c->nonfinite[1])
+			buf_printf(out, "  %s: non-finite values, %zu in the run and %zu in the reference (first in row %zu): FAIL\n",
+				   c->what, c->nonfinite[0], c->nonfinite[1], c->nonfinite_row);
+		else
+			buf_printf(out, "  %s: max abs difference %.3g (row %zu): %s\n", c->what, c->max_abs, c->max_row,
+				   c->pass ? "pass" : "FAIL");
 	}
 }
 
@@ -489,6 +557,11 @@ void fwd_reference_json(const void *p, struct jw *w)
 {
 	const struct fwd_reference *r = p;
 	jw_kv_double(w, "max_abs_limit", r->max_abs);
+	jw_key(w, "nonfinite");
+	if (r->nonfinite[0])
+		jw_str(w, r->nonfinite);
+	else
+		jw_null(w);
 	jw_key(w, "comparisons");
 	jw_arr(w);
 	for (size_t i = 0; i < r->n; i++)

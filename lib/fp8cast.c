@@ -9,6 +9,7 @@
 #include "config.h"
 #include "err.h"
 #include "index.h"
+#include "model_check.h"
 #include "quant.h"
 #include "readfile.h"
 
@@ -214,6 +215,9 @@ int fp8cast_plan(struct fp8cast *p, const struct ckpt *c, const struct fp8cast_o
 		bm = (uint64_t)cfg.quant.block[0];
 		bn = (uint64_t)cfg.quant.block[1];
 		x.nlayers = cfg.num_hidden_layers;
+		/* a tensor, a scale or a layer missing: refused, not converted into less */
+		if (model_check_ckpt(c, &cfg, c->config_path))
+			goto fail;
 	}
 	if (o->drop_mtp) {
 		if (x.nlayers < 0) {

@@ -2,6 +2,7 @@
 #include "verify_forward.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,11 +60,18 @@ static void details_free(void *data)
 	free(d);
 }
 
-/* A failed comparison as a problem: what, how far, against which limit. */
-static void cmp_problems(struct rcheck *k, const struct fwd_cmp *c, const struct fwd_limits *lim, const char *what)
+/* A failed comparison as a problem: what, how far, against which limit; or the non-finite
+ * values that left nothing to compare (sides: what the two arrays are, for the message). */
+static void cmp_problems(struct rcheck *k, const struct fwd_cmp *c, const struct fwd_limits *lim, const char *what,
+			 const char *side_a, const char *side_b)
 {
 	if (c->pass)
 		return;
+	if (c->nonfinite[0] || c->nonfinite[1]) {
+		report_problem(k, NULL, NULL, "%s: not compared: %zu non-finite values in %s, %zu in %s (first in row %zu)",
+			       what, c->nonfinite[0], side_a, c->nonfinite[1], side_b, c->nonfinite_row);
+		return;
+	}
 	if (c->max_abs > lim->max_abs)
 		report_problem(k, NULL, NULL, "%s: max abs difference %.3g (row %zu) is more than %g", what, c->max_abs,
 			       c->max_row, lim->max_abs);
@@ -72,6 +80,17 @@ static void cmp_problems(struct rcheck *k, const struct fwd_cmp *c, const struct
 	if (c->use_top1 && c->rows && (double)(c->top1_same + c->ties) / (double)c->rows < lim->min_top1)
 		report_problem(k, NULL, NULL, "%s: top-1 agreement %zu of %zu (%zu near ties) is below %g", what,
 			       c->top1_same, c->rows, c->ties, lim->min_top1);
+}
+
+/* Where a run met NaN or infinity, as a problem; who: the checkpoint's path when two run. */
+static void nonfinite_problem(struct rcheck *k, const char *who, const char *where)
+{
+	if (!where[0])
+		return;
+	if (who)
+		report_problem(k, NULL, NULL, "%s: non-finite values first appear in %s", who, where);
+	else
+		report_problem(k, NULL, NULL, "non-finite values first appear in %s", where);
 }
 
 static int tokens(const struct vforward_opts *o, const struct fwd_model *f, struct fwd_tokens *t)
@@ -103,6 +122,11 @@ int verify_forward(const struct vtarget *t, const struct vforward_opts *o, struc
 		goto out;
 	}
 	files = vtarget_files(t, &nfiles);
+	if (!t->v->has_config && !o->config && t->c && t->c->config_path) {
+		/* there is one, but it is wrong (a structure problem says how) */
+		report_problem(k, NULL, NULL, "the model cannot run: %s could not be read (see structure)", t->c->config_path);
+		goto out;
+	}
 	if (!t->v->has_config && !o->config) {
 		/* the model's sizes must come from somewhere: a usage matter, not a problem */
 		rc = err_set("%s: no config.json to take the model's hyper-parameters from (give one with --config)",
@@ -128,6 +152,15 @@ int verify_forward(const struct vtarget *t, const struct vforward_opts *o, struc
 			rc = err_set("%s: %s", o->against, other.error ? other.error : "no tensors could be read");
 			goto out;
 		}
+		if (!other.v->has_config && !o->config && other.c && other.c->config_path) {
+			struct ds_config cfg;
+			if (ds_config_load(&cfg, other.c->config_path))
+				report_problem(k, NULL, NULL, "%s cannot run: %s", o->against, err_last());
+			else
+				report_problem(k, NULL, NULL, "%s cannot run: %s could not be read", o->against,
+					       other.c->config_path);
+			goto out;
+		}
 		if (!other.v->has_config && !o->config) {
 			rc = err_set("%s: no config.json to take the model's hyper-parameters from (give one with --config)",
 				     o->against);
@@ -149,11 +182,10 @@ int verify_forward(const struct vtarget *t, const struct vforward_opts *o, struc
 		e = fwd_reference(&a, o->reference, o->ref_max_abs, &d->ref);
 		if (e == 0) {
 			double hid = 0;
+			const struct fwd_limits lim = {o->ref_max_abs, -INFINITY, 0};
+			nonfinite_problem(k, NULL, d->ref.nonfinite);
 			for (size_t i = 0; i < d->ref.n; i++) {
-				if (!d->ref.cmp[i].pass)
-					report_problem(k, NULL, NULL, "%s: max abs difference %.3g (row %zu) is more than %g",
-						       d->ref.cmp[i].what, d->ref.cmp[i].max_abs, d->ref.cmp[i].max_row,
-						       o->ref_max_abs);
+				cmp_problems(k, &d->ref.cmp[i], &lim, d->ref.cmp[i].what, "the run", "the reference");
 				if (i && d->ref.cmp[i].max_abs > hid)
 					hid = d->ref.cmp[i].max_abs;
 			}
@@ -173,10 +205,15 @@ int verify_forward(const struct vtarget *t, const struct vforward_opts *o, struc
 		if (e == 0) {
 			double worst = 0;
 			size_t at = 0;
+			for (size_t i = 0; i < d->ly.n; i++) {
+				nonfinite_problem(k, o->against ? t->path : NULL, d->ly.nonfinite[2 * i]);
+				if (o->against)
+					nonfinite_problem(k, o->against, d->ly.nonfinite[2 * i + 1]);
+			}
 			for (size_t i = 0; o->against && i < d->ly.n; i++) {
 				char what[64];
 				snprintf(what, sizeof what, "layer %zu", d->ly.layer[i]);
-				cmp_problems(k, &d->ly.cmp[i], &o->lim, what);
+				cmp_problems(k, &d->ly.cmp[i], &o->lim, what, t->path, o->against);
 				if (d->ly.cmp[i].max_abs >= worst) {
 					worst = d->ly.cmp[i].max_abs;
 					at = d->ly.layer[i];
@@ -194,17 +231,25 @@ int verify_forward(const struct vtarget *t, const struct vforward_opts *o, struc
 		d->kind = K_AGAINST;
 		e = fwd_against(&a, &b, &d->tok, o->mtp, &o->lim, &d->ag);
 		if (e == 0) {
+			nonfinite_problem(k, t->path, d->ag.a.nonfinite);
+			nonfinite_problem(k, o->against, d->ag.b.nonfinite);
 			for (size_t i = 0; i < d->ag.n; i++)
-				cmp_problems(k, &d->ag.cmp[i], &o->lim, d->ag.cmp[i].what);
+				cmp_problems(k, &d->ag.cmp[i], &o->lim, d->ag.cmp[i].what, t->path, o->against);
 			const struct fwd_cmp *c = &d->ag.cmp[0];
-			report_summary(k, "%zu x %zu tokens through both, against %s: logits max abs difference %.3g, "
-				       "cosine %.7f, top-1 agreement %zu of %zu", d->tok.B, d->tok.T, o->against, c->max_abs,
-				       c->cos, c->top1_same, c->rows);
+			if (c->nonfinite[0] || c->nonfinite[1])
+				report_summary(k, "%zu x %zu tokens through both, against %s: logits not compared, non-finite "
+					       "values (%zu and %zu)", d->tok.B, d->tok.T, o->against, c->nonfinite[0],
+					       c->nonfinite[1]);
+			else
+				report_summary(k, "%zu x %zu tokens through both, against %s: logits max abs difference "
+					       "%.3g, cosine %.7f, top-1 agreement %zu of %zu", d->tok.B, d->tok.T, o->against,
+					       c->max_abs, c->cos, c->top1_same, c->rows);
 		}
 	} else {
 		d->kind = K_RUN;
 		e = fwd_forward(&a, &d->tok, o->mtp, &d->run);
 		if (e == 0) {
+			nonfinite_problem(k, NULL, d->run.nonfinite);
 			if (o->logits_out && fwd_write_logits(&d->run, o->logits_out)) {
 				rc = -1;
 				goto out;

@@ -7,6 +7,7 @@
 
 #include "err.h"
 #include "hf.h"
+#include "model_check.h"
 #include "out.h"
 #include "quant.h"
 #include "verify.h"
@@ -98,6 +99,14 @@ static bool dir_has_index(const char *dir)
 	return yes;
 }
 
+static bool any_unreadable(const struct ckpt *c)
+{
+	for (size_t i = 0; c && i < c->nshards; i++)
+		if (!c->shards[i].st)
+			return true;
+	return false;
+}
+
 static const char *file_of(const struct vpiece *p) { return p->f ? p->f->path : NULL; }
 
 void verify_model(const struct vtarget *t, struct report *r)
@@ -130,6 +139,16 @@ void verify_model(const struct vtarget *t, struct report *r)
 	/* the model-parallel layout leaves the MTP layers out, as convert.py does */
 	if (v->layout == LAYOUT_DSMP)
 		cfg.num_nextn_predict_layers = 0;
+	/* a config implying far more tensors than the checkpoint holds (n_routed_experts 40000
+	 * in a checkpoint of 8): when its layers or experts are not the checkpoint's, that one
+	 * problem rather than every tensor it implies, which may be millions (a sound structure
+	 * only: a shard that cannot be read hides layers that are there) */
+	if (ds_config_require(&cfg, config) == 0 && hf_expected_bound(&cfg) > 4 * (uint64_t)v->n + 4096 &&
+	    !v->nproblems && !any_unreadable(t->c) && model_check_counts(v, &cfg, config)) {
+		report_problem_msg(k, err_last(), &config, 1);
+		report_summary(k, "config.json does not describe this checkpoint: its layers or experts differ");
+		return;
+	}
 	struct hf_layout *L;
 	if (hf_expected(&L, &cfg, config)) {
 		report_problem_msg(k, err_last(), &config, 1);

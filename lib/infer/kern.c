@@ -1,6 +1,7 @@
 #include "kern.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "dtype.h"
 #include "simd.h"
@@ -249,4 +250,25 @@ void kern_silu_mul(float *g, const float *u, size_t n)
 		double v = g[i];
 		g[i] = (float)(v / (1.0 + exp(-v)) * u[i]);
 	}
+}
+
+size_t kern_first_nonfinite(const float *x, size_t n)
+{
+	/* 64 values at a time through the exponent bits (all ones: NaN or infinity), so the
+	 * common all-finite case costs one pass without a branch per value */
+	size_t i = 0;
+	for (; i + 64 <= n; i += 64) {
+		uint32_t bad = 0;
+		for (size_t k = 0; k < 64; k++) {
+			uint32_t b;
+			memcpy(&b, x + i + k, sizeof b);
+			bad |= (uint32_t)((b & 0x7f800000u) == 0x7f800000u);
+		}
+		if (bad)
+			break;
+	}
+	for (; i < n; i++)
+		if (!isfinite(x[i]))
+			return i;
+	return n;
 }

@@ -21,5 +21,7 @@ float kern_dot(const float *a, const float *b, size_t K);
 void kern_rmsnorm(float *out, const float *x, const float *w, size_t n, double eps);
 /* g = silu(g) * u over n values. */
 void kern_silu_mul(float *g, const float *u, size_t n);
+/* The index of the first NaN or infinity of x[0..n), or n when every value is finite. */
+size_t kern_first_nonfinite(const float *x, size_t n);
 
 #endif

@@ -123,13 +123,9 @@ int infer_open(struct infer_model *m, const struct view *v, const struct ds_conf
 	m->pool = pool;
 	m->flags = flags;
 	const struct ds_config *c = &m->cfg;
+	/* (the values' ranges were checked as config.json was read) */
 	if (ds_config_require(c, v->path))
 		return -1;
-	if (c->num_hidden_layers > 100000 || c->num_nextn_predict_layers > 100 || c->hidden_size <= 0 ||
-	    c->num_attention_heads <= 0 || c->vocab_size <= 0 || c->kv_lora_rank <= 0 || c->v_head_dim <= 0)
-		return err_set("%s: the config's model sizes are out of range", v->path);
-	if (c->rms_norm_eps < 0 || !isfinite(c->rms_norm_eps))
-		return err_set("%s: rms_norm_eps is not a finite non-negative number", v->path);
 	if (rope_init(&m->rope, c))
 		return err_prefix("%s: ", v->path);
 	if (c->first_k_dense_replace < c->num_hidden_layers + c->num_nextn_predict_layers &&
@@ -156,6 +152,22 @@ void infer_close(struct infer_model *m)
 }
 
 /* ---- pieces of a layer ---- */
+
+static void note_nonfinite(struct infer_model *m, const float *x, size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Note where NaN or infinity first shows among n values of x: only the first place is
+ * kept, later ones mostly follow from it.  One pass over values the step just wrote:
+ * cheap beside the products that made them. */
+static void note_nonfinite(struct infer_model *m, const float *x, size_t n, const char *fmt, ...)
+{
+	if (m->nonfinite[0] || kern_first_nonfinite(x, n) == n)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(m->nonfinite, sizeof m->nonfinite, fmt, ap);
+	va_end(ap);
+}
 
 static int read_vec(const struct infer_model *m, const struct vtensor *t, float *out)
 {
@@ -317,8 +329,8 @@ static int mlps(struct infer_model *m, const struct vtensor *const *w, const flo
 	return rc;
 }
 
-/* Routed experts plus shared experts: x [N][H] (normed) -> out [N][H]. */
-static int moe(struct infer_model *m, struct infer_layer *L, const float *x, size_t N, float *out)
+/* Routed experts plus shared experts of layer l: x [N][H] (normed) -> out [N][H]. */
+static int moe(struct infer_model *m, struct infer_layer *L, size_t l, const float *x, size_t N, float *out)
 {
 	const struct route_cfg *rt = &m->route;
 	size_t H = (size_t)m->cfg.hidden_size, E = rt->n_experts, K = rt->top_k;
@@ -337,10 +349,13 @@ static int moe(struct infer_model *m, struct infer_layer *L, const float *x, siz
 	struct lin_job j = job(L->router, x, H, N, logits, E);
 	if (lin_run(&m->lin, &j, 1))
 		goto out;
+	/* a NaN score ranks last: its expert would silently never be chosen */
+	note_nonfinite(m, logits, N * E, "layer %zu (router)", l);
 	if (L->bias) {
 		bias = xmalloc(E * sizeof *bias);
 		if (read_vec(m, L->bias, bias))
 			goto out;
+		note_nonfinite(m, bias, E, "layer %zu (router bias)", l);
 	}
 	for (size_t n = 0; n < N; n++) {
 		route_token(rt, logits + n * E, bias, idx + n * K, wt + n * K);
@@ -376,6 +391,8 @@ static int moe(struct infer_model *m, struct infer_layer *L, const float *x, siz
 			nb = 0;
 		}
 	}
+	for (size_t e = 0; e < E; e++)
+		note_nonfinite(m, yout + start[e] * H, cnt[e] * H, "layer %zu (routed expert %zu output)", l, e);
 	/* weighted sum in expert order, as transformers adds them (into float32) */
 	for (size_t e = 0; e < E; e++)
 		for (size_t at = start[e]; at < start[e + 1]; at++) {
@@ -389,6 +406,7 @@ static int moe(struct infer_model *m, struct infer_layer *L, const float *x, siz
 		float *yv[1] = {out};
 		if (mlps(m, L->shared, xv, &N, yv, 1))
 			goto out;
+		note_nonfinite(m, out, N * H, "layer %zu (shared experts output)", l);
 		for (size_t i = 0; i < N * H; i++)
 			out[i] = (float)((double)acc[i] + out[i]);
 	} else {
@@ -424,14 +442,20 @@ int infer_layer(struct infer_model *m, size_t l, float *h, size_t B, size_t T)
 	size_t N = B * T, H = (size_t)m->cfg.hidden_size;
 	float *x = xmalloc(N * H * sizeof *x), *y = xmalloc(N * H * sizeof *y);
 	int rc = -1;
-	if (norm_rows(m, L->attn_norm, h, H, x, H, N, H) || attention(m, L, x, B, T, y))
+	if (norm_rows(m, L->attn_norm, h, H, x, H, N, H))
 		goto out;
+	note_nonfinite(m, x, N * H, "layer %zu (input norm)", l);
+	if (attention(m, L, x, B, T, y))
+		goto out;
+	note_nonfinite(m, y, N * H, "layer %zu (attention output)", l);
 	for (size_t i = 0; i < N * H; i++)
 		h[i] += y[i];
+	note_nonfinite(m, h, N * H, "layer %zu (attention residual)", l);
 	if (norm_rows(m, L->ffn_norm, h, H, x, H, N, H))
 		goto out;
+	note_nonfinite(m, x, N * H, "layer %zu (post-attention norm)", l);
 	if (L->moe) {
-		if (moe(m, L, x, N, y))
+		if (moe(m, L, l, x, N, y))
 			goto out;
 	} else {
 		const float *xv[1] = {x};
@@ -439,8 +463,10 @@ int infer_layer(struct infer_model *m, size_t l, float *h, size_t B, size_t T)
 		if (mlps(m, L->mlp, xv, &N, yv, 1))
 			goto out;
 	}
+	note_nonfinite(m, y, N * H, "layer %zu (%s output)", l, L->moe ? "MoE" : "MLP");
 	for (size_t i = 0; i < N * H; i++)
 		h[i] += y[i];
+	note_nonfinite(m, h, N * H, "layer %zu (output)", l);
 	rc = 0;
 out:
 	free(x);
@@ -448,8 +474,9 @@ out:
 	return rc;
 }
 
+/* what: the embedding's name in messages */
 static int embed_rows(struct infer_model *m, const struct vtensor *emb, const int64_t *tokens, size_t N, float *h,
-		      size_t ldh)
+		      size_t ldh, const char *what)
 {
 	for (size_t n = 0; n < N; n++) {
 		if (tokens[n] < 0 || tokens[n] >= m->cfg.vocab_size)
@@ -457,21 +484,32 @@ static int embed_rows(struct infer_model *m, const struct vtensor *emb, const in
 				       m->cfg.vocab_size);
 		if (view_read_rows(emb, (uint64_t)tokens[n], 1, h + n * ldh, ldh, VIEW_ROUND_BF16))
 			return -1;
+		note_nonfinite(m, h + n * ldh, (size_t)emb->cols, "%s of token %" PRId64, what, tokens[n]);
 	}
 	if (m->flags & INFER_RELEASE)
 		vtensor_release(emb);
 	return 0;
 }
 
+/* mtp: the MTP layer whose head it is, or SIZE_MAX for the model's own (messages). */
 static int head_rows(struct infer_model *m, const struct vtensor *norm, const struct vtensor *head, const float *h,
-		     size_t N, float *logits, float *normed_out)
+		     size_t N, float *logits, float *normed_out, size_t mtp)
 {
 	size_t H = (size_t)m->cfg.hidden_size, V = (size_t)m->cfg.vocab_size;
 	float *x = normed_out ? normed_out : xmalloc(N * H * sizeof *x);
 	struct lin_job j = job(head, x, H, N, logits, V);
 	int rc = norm_rows(m, norm, h, H, x, H, N, H);
-	if (rc == 0 && logits)
+	if (rc == 0 && mtp == SIZE_MAX)
+		note_nonfinite(m, x, N * H, "the final norm");
+	else if (rc == 0)
+		note_nonfinite(m, x, N * H, "layer %zu (MTP head norm)", mtp);
+	if (rc == 0 && logits) {
 		rc = lin_run(&m->lin, &j, 1);
+		if (rc == 0 && mtp == SIZE_MAX)
+			note_nonfinite(m, logits, N * V, "the logits");
+		else if (rc == 0)
+			note_nonfinite(m, logits, N * V, "layer %zu (MTP logits)", mtp);
+	}
 	if (!normed_out)
 		free(x);
 	return rc;
@@ -497,7 +535,7 @@ int infer_forward(struct infer_model *m, const int64_t *tokens, size_t B, size_t
 	}
 	float *h = xmalloc((N ? N : 1) * H * sizeof *h), *x = xmalloc((N ? N : 1) * H * sizeof *x);
 	int rc = -1;
-	if (embed_rows(m, m->embed, tokens, N, h, H))
+	if (embed_rows(m, m->embed, tokens, N, h, H, "the embedding"))
 		goto out;
 	if (hook && hook->hidden)
 		hook->hidden(hook->ctx, 0, h, N, H);
@@ -509,7 +547,7 @@ int infer_forward(struct infer_model *m, const int64_t *tokens, size_t B, size_t
 	}
 	if (last_hidden)
 		memcpy(last_hidden, h, N * H * sizeof *h);
-	if (head_rows(m, m->norm, m->head, h, N, logits, x))
+	if (head_rows(m, m->norm, m->head, h, N, logits, x, SIZE_MAX))
 		goto out;
 	if (hook && hook->hidden)
 		hook->hidden(hook->ctx, m->nlayers + 1, x, N, H);
@@ -534,20 +572,29 @@ int infer_mtp(struct infer_model *m, const int64_t *tokens, size_t B, size_t T, 
 			return -1;
 		float *cat = xmalloc(N * 2 * H * sizeof *cat), *e = xmalloc(H * sizeof *e);
 		float *hn = xmalloc(N * H * sizeof *hn);
+		char what[64];
+		if (L->embed)
+			snprintf(what, sizeof what, "layer %zu (MTP embedding)", l);
+		else
+			snprintf(what, sizeof what, "the embedding");
 		rc = -1;
 		for (size_t b = 0; b < B; b++)
 			for (size_t i = 0; i < Tn; i++) {
 				size_t n = b * Tn + i;
-				if (embed_rows(m, L->embed ? L->embed : m->embed, tokens + b * T + i + d, 1, e, H) ||
+				if (embed_rows(m, L->embed ? L->embed : m->embed, tokens + b * T + i + d, 1, e, H, what) ||
 				    norm_rows(m, L->enorm, e, H, cat + n * 2 * H, 2 * H, 1, H) ||
 				    norm_rows(m, L->hnorm, prev + (b * Tp + i) * H, H, cat + n * 2 * H + H, 2 * H, 1, H))
 					goto step_out;
 			}
+		note_nonfinite(m, cat, N * 2 * H, "layer %zu (MTP enorm and hnorm)", l);
 		struct lin_job j = job(L->eh_proj, cat, 2 * H, N, hn, H);
-		if (lin_run(&m->lin, &j, 1) || infer_layer(m, l, hn, B, Tn))
+		if (lin_run(&m->lin, &j, 1))
+			goto step_out;
+		note_nonfinite(m, hn, N * H, "layer %zu (MTP eh_proj)", l);
+		if (infer_layer(m, l, hn, B, Tn))
 			goto step_out;
 		if (logits && logits[d - 1] &&
-		    head_rows(m, L->head_norm, L->head ? L->head : m->head, hn, N, logits[d - 1], NULL))
+		    head_rows(m, L->head_norm, L->head ? L->head : m->head, hn, N, logits[d - 1], NULL, l))
 			goto step_out;
 		rc = 0;
 step_out:

@@ -37,6 +37,8 @@ enum {
 	INFER_RELEASE = 1,
 };
 
+#define INFER_WHERE 96
+
 struct infer_model {
 	const struct view *v;
 	struct ds_config cfg;
@@ -49,6 +51,10 @@ struct infer_model {
 	struct route_cfg route;
 	struct lin lin;
 	uint64_t experts_run;                /* routed expert evaluations so far */
+	/* Where NaN or infinite values first appeared since the caller last cleared it
+	 * ("layer 2 (attention output)", "the final norm" ...; "" while none did).  A pass
+	 * goes on over them: what they mean is the caller's business. */
+	char nonfinite[INFER_WHERE];
 };
 
 /* Prepare a forward pass over v with hyper-parameters cfg (checked here).  Tensors are

@@ -11,17 +11,10 @@ int route_cfg_init(struct route_cfg *rc, const struct ds_config *c)
 	memset(rc, 0, sizeof *rc);
 	if (c->n_routed_experts <= 0 || c->num_experts_per_tok <= 0 || c->n_group <= 0 || c->topk_group <= 0)
 		return err_set("n_routed_experts, num_experts_per_tok, n_group and topk_group must be positive");
-	if (c->n_routed_experts > 1 << 20)
-		return err_set("n_routed_experts %lld is too large", (long long)c->n_routed_experts);
-	if (c->n_routed_experts % c->n_group)
-		return err_set("n_routed_experts %lld is not a multiple of n_group %lld", (long long)c->n_routed_experts,
-			       (long long)c->n_group);
-	if (c->topk_group > c->n_group)
-		return err_set("topk_group %lld is more than n_group %lld", (long long)c->topk_group,
-			       (long long)c->n_group);
-	if (c->num_experts_per_tok > c->topk_group * (c->n_routed_experts / c->n_group))
-		return err_set("num_experts_per_tok %lld is more than the experts of topk_group groups",
-			       (long long)c->num_experts_per_tok);
+	if (c->n_routed_experts > CFG_MAX_HEADS)
+		return err_set("n_routed_experts %lld is over the limit %d", (long long)c->n_routed_experts, CFG_MAX_HEADS);
+	if (ds_config_check_routing(c, "config.json"))
+		return -1;
 	rc->n_experts = (unsigned)c->n_routed_experts;
 	rc->n_group = (unsigned)c->n_group;
 	rc->topk_group = (unsigned)c->topk_group;

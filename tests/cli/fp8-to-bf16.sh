@@ -220,8 +220,14 @@ fi
 # --- warnings and --strict: a weight without its scale ---
 if [ -x "$CKPT_BUILD/dev/ckpt-synth" ] && [ -f "$CKPT_ROOT/fixtures/specs/drop-scale.json" ]; then
 	"$CKPT_BUILD/dev/ckpt-synth" -q "$CKPT_ROOT/fixtures/specs/drop-scale.json" nosc >/dev/null 2>&1
+	# config.json implies the scale: refused before any work (tests/cli/hostile-config.sh)
 	run "$T" nosc nosc-out
-	check "a weight without a scale: warning, copied unchanged, exit 0" \
+	check "a weight without the scale config.json implies: exit 2, nothing written" \
+		eval '[ $rc -eq 2 ] && [ "$err" = "ckpt-fp8-to-bf16: nosc: tensor \"model.layers.1.mlp.experts.2.up_proj.weight_scale_inv\" is missing (config.json implies F32 [1, 2] for the F8_E4M3 weight)" ] && [ ! -e nosc-out ]'
+	# without a config.json nothing says there should be one: upstream's warning
+	rm nosc/config.json
+	run "$T" nosc nosc-out
+	check "a weight without a scale, no config.json: warning, copied unchanged, exit 0" \
 		eval '[ $rc -eq 0 ] && printf "%s\n" "$err" | grep -q "warning: .*model.layers.1.mlp.experts.2.up_proj.weight\" has no scale model.layers.1.mlp.experts.2.up_proj.weight_scale_inv; copied unchanged"'
 	run "$T" --strict nosc nosc-strict
 	check "--strict with a missing scale: exit 2, nothing written" \

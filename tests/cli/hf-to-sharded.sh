@@ -164,18 +164,20 @@ run "$tool" -q --model-parallel 4 --config "$tiny/config.json" "$bf16" b4
 expect_rc "bf16 mp4: the same cut of the BF16 checkpoint is fine" 0
 expect_eq "bf16 mp4: four ranks" "$(ls b4 | grep -c '^model[0-3]-mp4.safetensors$')" 4
 
+# a config.json whose layer count is not the checkpoint's: refused before any work (convert.py
+# would take the layers past num_hidden_layers for MTP layers and leave them out)
 variant layers4 's/"num_hidden_layers": 3/"num_hidden_layers": 4/'
 run "$tool" --model-parallel 2 layers4 out4
-expect_rc "unknown name: exit 2" 2
-expect_err "unknown name: a clear message" \
-	"ckpt-hf-to-sharded: layers4/model-00002-of-00003.safetensors: tensor \"model.layers.3.eh_proj.weight\": the model-parallel layout has no place for it (convert.py knows only DeepSeek-V3's attention, MLP, expert, norm, embedding and head tensors)"
-
+expect_rc "one layer more in config.json: exit 2" 2
+expect_err "one layer more in config.json: the message names both counts" \
+	"ckpt-hf-to-sharded: layers4/config.json: num_hidden_layers is 4 but the checkpoint has layers 0..2 and MTP layer 3"
+check "one layer more in config.json: nothing written" test ! -e out4
 variant layers2 's/"num_hidden_layers": 3/"num_hidden_layers": 2/'
 run "$tool" --model-parallel 2 layers2 out2
-expect_rc "MTP by number: num_hidden_layers 2 runs" 0
-expect_eq "MTP by number: layers 2 and 3 are left out" "$(tail -1 out)" "left out: MTP layers 2, 3 (146 tensors)"
-check "MTP by number: no layer-2 tensor in the output" bash -c '! head -c 20000 out2/model0-mp2.safetensors | grep -aq "layers\.2\."'
-check "MTP by number: the record lists them" grep -q '"layers_left_out":\[2,3\]' <(tr -d ' \n' <out2/ckpt-sharding.json)
+expect_rc "one layer less in config.json: exit 2" 2
+expect_err "one layer less in config.json: the message names both counts" \
+	"ckpt-hf-to-sharded: layers2/config.json: num_hidden_layers is 2 but the checkpoint has layers 0..2 and MTP layer 3"
+check "one layer less in config.json: nothing written" test ! -e out2
 
 run "$tool" --model-parallel 3 --n-experts 8 "$tiny" mp3
 expect_rc "experts not divisible: exit 2" 2

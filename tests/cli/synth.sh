@@ -32,7 +32,7 @@ expect_fail "--set needs KEY=JSON" 2 "ckpt-synth: --set seed: the value is not J
 	"$synth" --set seed=x "$specs/partial.json" out
 expect_fail "-j needs a count" 2 "ckpt-synth: -j 0: not a thread count from 1 to 1024" "$synth" -j 0 "$specs/partial.json" out
 printf '{"extends": "%s", "hidden_size": 0}' "$specs/partial.json" >bad.json
-expect_fail "a bad config value names the spec and the key" 2 'ckpt-synth: bad.json: "hidden_size" must be positive' \
+expect_fail "a bad config value names the spec and the key" 2 'ckpt-synth: bad.json: hidden_size 0 is below the minimum 1' \
 	"$synth" bad.json out
 check "nothing is written for a bad spec" test ! -e out
 

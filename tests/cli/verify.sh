@@ -257,7 +257,7 @@ expect_problem "model: wrong dtype" "model/$S1: tensor \"model.embed_tokens.weig
 run "$tool" --json model
 expect_eq "model: JSON problem with file and tensor" "$("$jsonq" report.checks.1.problems.0 <out)" \
 	"{\"file\":\"model/$S1\",\"tensor\":\"model.embed_tokens.weight\",\"message\":\"dtype F16, config.json implies BF16\"}"
-sed 's/"n_routed_experts": 8/"n_routed_experts": 9/' t/config.json >model/config.json
+sed 's/"n_routed_experts": 8/"n_routed_experts": 9/; s/"n_group": 4/"n_group": 1/; s/"topk_group": 2/"topk_group": 1/' t/config.json >model/config.json
 cp "t/$S1" model/
 run "$tool" model
 expect_problem "model: config with one more expert: its weights missing" 'tensor "model.layers.1.mlp.experts.8.gate_proj.weight": missing (config.json implies F8_E4M3 [256, 256])'

@@ -1,6 +1,6 @@
-/* libFuzzer target: config.json reading (ds_config_read over json_parse), the checks the
- * tools make on it, the expected tensor layout of small enough configs, and the edits the
- * converters make (json_edit_text). */
+/* libFuzzer target: config.json reading (ds_config_read over json_parse), the limits and
+ * checks the tools make on it, the expected tensor layout of small enough configs, and the
+ * edits the converters make (json_edit_text). */
 #include <stdint.h>
 #include <string.h>
 
@@ -19,7 +19,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (json_parse(&d, text, size, 0))
 		return 0;
 	struct ds_config c;
-	if (ds_config_read(&c, json_root(d), "config.json") == 0 && ds_config_require(&c, "config.json") == 0) {
+	int read = ds_config_read(&c, json_root(d), "config.json");
+	/* what it accepts is within the limits (config.h) and fits together */
+	if (read == 0 &&
+	    (c.vocab_size > CFG_MAX_VOCAB || c.hidden_size > CFG_MAX_DIM || c.intermediate_size > CFG_MAX_DIM ||
+	     c.moe_intermediate_size > CFG_MAX_DIM || c.q_lora_rank > CFG_MAX_DIM || c.kv_lora_rank > CFG_MAX_DIM ||
+	     c.num_attention_heads > CFG_MAX_HEADS || c.qk_rope_head_dim > CFG_MAX_HEADS ||
+	     c.qk_nope_head_dim > CFG_MAX_HEADS || c.v_head_dim > CFG_MAX_HEADS || c.n_routed_experts > CFG_MAX_HEADS ||
+	     c.num_hidden_layers > CFG_MAX_LAYERS || c.num_nextn_predict_layers > CFG_MAX_LAYERS ||
+	     c.quant.block[0] > CFG_MAX_DIM || c.quant.block[1] > CFG_MAX_DIM ||
+	     (c.qk_rope_head_dim >= 0 && (c.qk_rope_head_dim < 2 || c.qk_rope_head_dim % 2)) ||
+	     !(c.rope_theta > 1) || !(c.rms_norm_eps >= 0 && c.rms_norm_eps <= 1) || !(c.routed_scaling_factor >= 0) ||
+	     c.n_group < 1 || c.topk_group > c.n_group ||
+	     ds_config_check_routing(&c, "config.json")))
+		__builtin_trap();
+	if (read == 0 && ds_config_require(&c, "config.json") == 0) {
 		/* a layout of millions of tensors is legitimate but too slow for a fuzzer */
 		int64_t layers = c.num_hidden_layers + c.num_nextn_predict_layers;
 		int64_t experts = c.n_routed_experts > 0 ? c.n_routed_experts : 0;

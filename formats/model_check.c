@@ -1,0 +1,174 @@
+/* A converter's precondition: the checkpoint holds what its config.json implies. */
+#include "model_check.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "hf.h"
+#include "layout.h"
+#include "quant.h"
+
+/* The layers the checkpoint's tensors name: each of 0..total-1 that has one, the highest
+ * of all (-1: none) and the first holding an MTP layer's own tensor (enorm, eh_proj ...;
+ * INT64_MAX: none); and the highest routed expert (-1: none). */
+static void layers_present(const struct view *v, bool *has, int64_t total, int64_t *top, int64_t *first_mtp,
+			   int64_t *top_expert)
+{
+	*top = *top_expert = -1;
+	*first_mtp = INT64_MAX;
+	for (size_t i = 0; i < v->n; i++) {
+		struct hf_name n;
+		if (hf_parse(v->t[i].name, &n) || n.layer < 0)
+			continue;
+		*top = n.layer > *top ? n.layer : *top;
+		*top_expert = n.expert > *top_expert ? n.expert : *top_expert;
+		if (n.layer < total)
+			has[n.layer] = true;
+		if (n.role >= HF_MTP_EMBED && n.role <= HF_MTP_HEAD && n.layer < *first_mtp)
+			*first_mtp = n.layer;
+	}
+}
+
+static int check_counts(const struct view *v, const struct ds_config *c, const char *config_path)
+{
+	int64_t nl = c->num_hidden_layers, nmtp = c->num_nextn_predict_layers, total = nl + nmtp, top, mtp0, top_e;
+	bool *has = xcalloc((size_t)total + 1, sizeof *has);
+	layers_present(v, has, total, &top, &mtp0, &top_e);
+	/* the checkpoint's own count: its layers up to the first MTP layer, then MTP layers */
+	int64_t nmain = mtp0 <= top ? mtp0 : top + 1, extra = top + 1 - nmain;
+	char have[96];
+	if (top < 0)
+		snprintf(have, sizeof have, "no layers");
+	else if (nmain == 0)
+		snprintf(have, sizeof have, "MTP layers 0..%" PRId64 " only", top);
+	else
+		snprintf(have, sizeof have, "layers 0..%" PRId64 "%s", nmain - 1,
+			 extra == 0 ? "" : extra == 1 ? " and MTP layer" : " and MTP layers");
+	if (extra == 1)
+		snprintf(have + strlen(have), sizeof have - strlen(have), " %" PRId64, nmain);
+	else if (extra > 1 && nmain > 0)
+		snprintf(have + strlen(have), sizeof have - strlen(have), " %" PRId64 "..%" PRId64, nmain, top);
+	int rc = 0;
+	if (nmain != nl)
+		rc = err_set("%s: num_hidden_layers is %" PRId64 " but the checkpoint has %s", config_path, nl, have);
+	else if (extra != nmtp)
+		rc = err_set("%s: num_nextn_predict_layers is %" PRId64 " but the checkpoint has %s%s", config_path, nmtp,
+			     have, extra ? "" : " and no MTP layer");
+	for (int64_t l = 0; l < total && !rc; l++)
+		if (!has[l])
+			rc = err_set("%s: layer %" PRId64 " is missing (%s says the model has layers 0..%" PRId64 ")", v->path, l,
+				     config_path, total - 1);
+	/* the experts multiply the tensors the config implies: their count is checked before
+	 * those are listed (a config claiming 60000 would list millions) */
+	bool moe = false;
+	for (int64_t l = 0; l < total && !moe; l++)
+		moe = hf_layer_is_moe(c, l);
+	if (!rc && moe && top_e + 1 != c->n_routed_experts) {
+		if (top_e < 0)
+			rc = err_set("%s: n_routed_experts is %" PRId64 " but the checkpoint has no routed expert", config_path,
+				     c->n_routed_experts);
+		else
+			rc = err_set("%s: n_routed_experts is %" PRId64 " but the checkpoint has experts 0..%" PRId64,
+				     config_path, c->n_routed_experts, top_e);
+	}
+	free(has);
+	return rc;
+}
+
+static bool scaled(const struct vtensor *vt)
+{
+	for (size_t i = 0; i < vt->npieces; i++)
+		if (!vt->p[i].s)
+			return false;
+	return vt->npieces > 0;
+}
+
+static int check_tensors(const struct view *v, const struct ds_config *c, const char *config_path)
+{
+	struct hf_layout *L;
+	if (hf_expected(&L, c, config_path))
+		return -1;
+	/* only these layouts store DeepSeek's dtypes and block scales (as verify's model check) */
+	bool hf_dtypes = v->layout == LAYOUT_HF || v->layout == LAYOUT_DSMP;
+	char q[ERR_QUOTE], a[64], b[64];
+	int rc = 0;
+	for (size_t i = 0; i < L->n && !rc; i++) {
+		const struct hf_tensor *t = &L->t[i];
+		const struct vtensor *vt = view_find(v, t->name);
+		if (!vt) {
+			if (v->omits && v->omits(v, t->name))
+				continue;
+			st_shape_str(t->ndim, t->shape, b, sizeof b);
+			rc = err_set("%s: tensor %s is missing (config.json implies %s%s%s)", v->path, err_quote(t->name, q),
+				     hf_dtypes ? dt_name(t->dtype) : "", hf_dtypes ? " " : "", b);
+		} else if (vt->ndim != t->ndim || memcmp(vt->shape, t->shape, t->ndim * sizeof *t->shape) != 0) {
+			rc = err_set("%s: tensor %s has shape %s, config.json implies %s", v->path, err_quote(t->name, q),
+				     st_shape_str(vt->ndim, vt->shape, a, sizeof a), st_shape_str(t->ndim, t->shape, b, sizeof b));
+		} else if (hf_dtypes && t->quantized && quant_weight_dtype(vt->stored) && !scaled(vt)) {
+			rc = err_set("%s: tensor %s is missing (config.json implies %s %s for the %s weight)", v->path,
+				     err_quote(t->scale.name, q), dt_name(t->scale.dtype),
+				     st_shape_str(2, t->scale.shape, b, sizeof b), dt_name(vt->stored));
+		}
+	}
+	hf_free(L);
+	return rc;
+}
+
+/* The config as the layout stores it. */
+static struct ds_config as_stored(const struct view *v, const struct ds_config *cfg)
+{
+	struct ds_config c = *cfg;
+	if (v->layout == LAYOUT_DSMP)
+		c.num_nextn_predict_layers = 0; /* convert.py leaves the MTP layers out */
+	return c;
+}
+
+int model_check_counts(const struct view *v, const struct ds_config *cfg, const char *config_path)
+{
+	if (cfg->num_hidden_layers < 0)
+		return 0;
+	struct ds_config c = as_stored(v, cfg);
+	return check_counts(v, &c, config_path);
+}
+
+int model_check(const struct view *v, const struct ds_config *cfg, const char *config_path)
+{
+	if (cfg->num_hidden_layers < 0)
+		return 0; /* it describes no model */
+	struct ds_config c = as_stored(v, cfg);
+	if (check_counts(v, &c, config_path))
+		return -1;
+	/* without every key a tensor shape needs, only the layers could be checked */
+	if (ds_config_require(&c, config_path)) {
+		err_clear();
+		return 0;
+	}
+	return check_tensors(v, &c, config_path);
+}
+
+int model_check_ckpt(const struct ckpt *ck, const struct ds_config *c, const char *config_path)
+{
+	struct view *v;
+	if (c->num_hidden_layers < 0)
+		return 0;
+	if (layout_hf_view(&v, ck, ck->dir, 0))
+		return -1;
+	int rc = model_check(v, c, config_path);
+	view_free(v);
+	return rc;
+}
+
+int model_check_dir(const char *dir, const char *layout, const struct ds_config *c, const char *config_path)
+{
+	struct view *v;
+	if (c->num_hidden_layers < 0)
+		return 0;
+	if (layout_open(&v, dir, layout, CKPT_LENIENT))
+		return -1;
+	int rc = model_check(v, c, config_path);
+	view_free(v);
+	return rc;
+}
