@@ -37,6 +37,8 @@ struct blob {
 	struct buf head;         /* the first 8 + N bytes (a safetensors header) */
 	struct buf text;         /* all of it, when small enough to be read as JSON (has_text) */
 	bool json, has_text;
+	bool text_hole;          /* a sparse file: the zeros of a hole would be in its text */
+	bool head_hole;          /* ... or in its header */
 	char *error;             /* the stream broke in it */
 };
 
@@ -82,18 +84,34 @@ static void take(struct reading *r, const uint8_t *p, size_t n)
 	}
 }
 
-/* n bytes of a hole: the zeros extraction writes.  Without a hash or text to feed, only the
- * header needs them, so a hole of any size costs nothing. */
+/* n bytes of a hole: the zeros extraction writes.  Hashed; but neither JSON text nor a
+ * safetensors header holds a NUL byte, so a hole in them (which could be gigabytes) ends
+ * what is kept of them: they are no JSON, and say so. */
 static void take_zeros(struct reading *r, uint64_t n)
 {
 	static const uint8_t zeros[1 << 16];
-	while (n) {
-		if (!r->hash && !r->want_text && r->b->head.len >= r->need) {
-			r->got += n;
-			return;
-		}
-		size_t k = n < sizeof zeros ? (size_t)n : sizeof zeros;
+	struct blob *b = r->b;
+	if (!n)
+		return;
+	if (r->want_text) {
+		r->want_text = b->has_text = false;
+		b->text_hole = true;
+		buf_free(&b->text);
+	}
+	if (b->head.len < 8) {
+		/* the header's length may be zeros: that is a header (of length 0) */
+		size_t k = n < 8 - b->head.len ? (size_t)n : 8 - b->head.len;
 		take(r, zeros, k);
+		n -= k;
+	}
+	if (n && b->head.len < r->need) {
+		b->head_hole = true;
+		r->need = b->head.len;
+	}
+	r->got += n;
+	while (r->hash && n) {
+		size_t k = n < sizeof zeros ? (size_t)n : sizeof zeros;
+		sha256_update(&r->h, zeros, k);
 		n -= k;
 	}
 }
@@ -289,6 +307,8 @@ static void add_file(struct arc *a, const struct atree_file *tf, const struct bl
 		if (b->size > ARC_MAX_JSON)
 			f->error = xasprintf("%s: %llu bytes is too large for a JSON file", f->path,
 					     (unsigned long long)b->size);
+		else if (b->text_hole)
+			f->error = xasprintf("%s: a sparse file: its holes are NUL bytes, which JSON cannot hold", f->path);
 		else if (!b->has_text)
 			f->error = xasprintf("%s: a link to %s, a file over %u KiB not named *.json, which is not "
 					     "kept to be read as JSON",
@@ -301,7 +321,10 @@ static void add_file(struct arc *a, const struct atree_file *tf, const struct bl
 		}
 	} else {
 		const struct buf *h = b->has_text && b->text.len >= b->head.len ? &b->text : &b->head;
-		if (st_parse(&f->st, f->path, (const uint8_t *)(h->p ? h->p : ""), h->len, b->size))
+		if (b->head_hole)
+			f->error = xasprintf("%s: a sparse file with a hole in its safetensors header (NUL bytes)",
+					     f->path);
+		else if (st_parse(&f->st, f->path, (const uint8_t *)(h->p ? h->p : ""), h->len, b->size))
 			f->error = xstrdup(err_last());
 	}
 }

@@ -27,8 +27,9 @@
 
 /* JSON files larger than this are not kept (an index of the 671B model is ~8 MB). */
 #define ARC_MAX_JSON (64u << 20)
-/* Other files up to this size are kept too: a link named .json may lead to one. */
-#define ARC_MAX_LINKED_JSON (1u << 20)
+/* Other files up to this size are kept too: a link named .json may lead to one (a
+ * config.json is 2 kB). */
+#define ARC_MAX_LINKED_JSON (64u << 10)
 /* The most bytes of sparse files' holes hashed (as zeros) in one archive: more is refused
  * rather than spending minutes on bytes the archive does not hold (4 GiB: ~3 s). */
 #define ARC_MAX_HOLES (4ull << 30)
