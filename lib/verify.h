@@ -38,6 +38,9 @@ struct vtarget {
  * at all: missing, neither a file nor a directory, a directory without an index or any
  * .safetensors file, an archive that cannot be read, an unknown layout. */
 int vtarget_open(struct vtarget *t, const char *path, const char *layout, bool hash);
+/* The same for an archive already read (arc_read, arc_read_mem), which t takes over (a is
+ * emptied, also on failure). */
+int vtarget_open_arc(struct vtarget *t, struct arc *a, const char *layout);
 void vtarget_close(struct vtarget *t);
 
 /* "structure": every shard against the safetensors rules, the index against the shards

@@ -18,6 +18,7 @@ struct fileset {
 	uint8_t (*sha)[SHA256_LEN];
 	char **err;              /* why a file could not be hashed */
 	bool *hashed;
+	const struct arc_file **af; /* an archive's: the file of each name */
 };
 
 static void fileset_free(struct fileset *s)
@@ -28,11 +29,12 @@ static void fileset_free(struct fileset *s)
 	free(s->sha);
 	free(s->err);
 	free(s->hashed);
+	free(s->af);
 }
 
-static int cmp_mfile(const void *a, const void *b)
+static int cmp_arc_file(const void *a, const void *b)
 {
-	return strcmp(((const struct mfile *)a)->name, ((const struct mfile *)b)->name);
+	return strcmp((*(const struct arc_file *const *)a)->name, (*(const struct arc_file *const *)b)->name);
 }
 
 /* Whether name is one of names (sorted). */
@@ -60,14 +62,17 @@ static int fileset_of(struct fileset *s, const struct vtarget *t, const char *sk
 {
 	memset(s, 0, sizeof *s);
 	if (t->archive) {
-		s->f = xcalloc(t->arc.n + t->arc.nhidden + 1, sizeof *s->f);
+		s->af = xcalloc(t->arc.n + t->arc.nhidden + 1, sizeof *s->af);
 		for (size_t i = 0; i < t->arc.n; i++)
-			s->f[s->n++] = (struct mfile){xstrdup(t->arc.f[i].name), t->arc.f[i].size};
+			s->af[s->n++] = &t->arc.f[i];
 		for (size_t i = 0; i < t->arc.nhidden; i++)
 			if (named(also, nalso, t->arc.hidden[i].name))
-				s->f[s->n++] = (struct mfile){xstrdup(t->arc.hidden[i].name), t->arc.hidden[i].size};
+				s->af[s->n++] = &t->arc.hidden[i];
+		s->f = xcalloc(s->n ? s->n : 1, sizeof *s->f);
 		if (s->n > 1)
-			qsort(s->f, s->n, sizeof *s->f, cmp_mfile);
+			qsort(s->af, s->n, sizeof *s->af, cmp_arc_file);
+		for (size_t i = 0; i < s->n; i++)
+			s->f[i] = (struct mfile){xstrdup(s->af[i]->name), s->af[i]->size};
 	} else if (t->single) {
 		char *p = path_join(t->dir, t->single);
 		struct stat sb;
@@ -90,17 +95,6 @@ static int fileset_of(struct fileset *s, const struct vtarget *t, const char *sk
 	return 0;
 }
 
-static const struct arc_file *arc_named(const struct arc *a, const char *name)
-{
-	for (size_t i = 0; i < a->n; i++)
-		if (strcmp(a->f[i].name, name) == 0)
-			return &a->f[i];
-	for (size_t i = 0; i < a->nhidden; i++)
-		if (a->hidden[i].name && strcmp(a->hidden[i].name, name) == 0)
-			return &a->hidden[i];
-	return NULL;
-}
-
 /* Hash the files whose want[i] is set (all when want is NULL): in parallel from a
  * directory, or taken from the archive's stream. */
 static uint64_t fileset_hash(struct fileset *s, const struct vtarget *t, const bool *want, struct pool *p)
@@ -110,13 +104,13 @@ static uint64_t fileset_hash(struct fileset *s, const struct vtarget *t, const b
 		for (size_t i = 0; i < s->n; i++) {
 			if (want && !want[i])
 				continue;
-			const struct arc_file *f = arc_named(&t->arc, s->f[i].name);
-			if (f && f->hashed) {
+			const struct arc_file *f = s->af[i];
+			if (f->hashed) {
 				memcpy(s->sha[i], f->sha, SHA256_LEN);
 				s->hashed[i] = true;
 				bytes += f->size;
 			} else {
-				s->err[i] = xasprintf("%s: could not be read to its end", f ? f->path : s->f[i].name);
+				s->err[i] = xasprintf("%s: could not be read to its end", f->path);
 			}
 		}
 		return bytes;

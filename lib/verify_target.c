@@ -41,44 +41,71 @@ static bool arc_has_checkpoint(const struct arc *a)
 	return false;
 }
 
+/* The layout named, or NULL (detect it): -1 with a message when there is none of the name. */
+static int named_layout(const char *layout, const struct layout_ops **L)
+{
+	*L = NULL;
+	if (layout && !(*L = layout_named(layout))) {
+		char known[256];
+		return err_set("unknown layout \"%s\" (known: %s)", layout, layout_names(known, sizeof known));
+	}
+	return 0;
+}
+
+/* t->arc read: the checkpoint in it, in layout L (NULL: from the names). */
+static int open_arc(struct vtarget *t, const struct layout_ops *L)
+{
+	t->archive = true;
+	if (!arc_has_checkpoint(&t->arc))
+		return err_set("%s: no .safetensors files and no %s at the archive's top", t->arc.dir, INDEX_NAME);
+	const char **names = xcalloc(t->arc.n + 1, sizeof *names);
+	for (size_t i = 0; i < t->arc.n; i++)
+		names[i] = t->arc.f[i].name;
+	const char *other = L ? (L == layout_named("hf") ? NULL : L->name) : layout_of_names(names, t->arc.n);
+	free(names);
+	t->dir = xstrdup(t->arc.dir);
+	if (other) {
+		t->files_only = true;
+		t->layout = other;
+		return 0;
+	}
+	t->layout = "hf";
+	if (arc_ckpt(&t->arc, &t->c, CKPT_LENIENT) || layout_hf_view(&t->v, t->c, t->arc.dir, CKPT_LENIENT))
+		t->error = xstrdup(err_last());
+	return 0;
+}
+
+int vtarget_open_arc(struct vtarget *t, struct arc *a, const char *layout)
+{
+	const struct layout_ops *L;
+	memset(t, 0, sizeof *t);
+	t->path = xstrdup(a->path);
+	t->arc = *a;
+	t->archive = true;
+	memset(a, 0, sizeof *a);
+	if (named_layout(layout, &L) || open_arc(t, L)) {
+		vtarget_close(t);
+		return -1;
+	}
+	return 0;
+}
+
 int vtarget_open(struct vtarget *t, const char *path, const char *layout, bool hash)
 {
 	struct stat sb;
 	const struct layout_ops *L = NULL;
 	memset(t, 0, sizeof *t);
 	t->path = xstrdup(path);
-	if (layout && !(L = layout_named(layout))) {
-		char known[256];
-		err_set("unknown layout \"%s\" (known: %s)", layout, layout_names(known, sizeof known));
+	if (named_layout(layout, &L))
 		goto fail;
-	}
 	if (stat(path, &sb) < 0) {
 		err_errno(path);
 		goto fail;
 	}
 	if (S_ISREG(sb.st_mode) && arc_is_archive_name(path)) {
 		t->archive = true;
-		if (arc_read(&t->arc, path, hash))
+		if (arc_read(&t->arc, path, hash) || open_arc(t, L))
 			goto fail;
-		if (!arc_has_checkpoint(&t->arc)) {
-			err_set("%s: no .safetensors files and no %s at the archive's top", t->arc.dir, INDEX_NAME);
-			goto fail;
-		}
-		const char **names = xcalloc(t->arc.n + 1, sizeof *names);
-		for (size_t i = 0; i < t->arc.n; i++)
-			names[i] = t->arc.f[i].name;
-		const char *other = L ? (L == layout_named("hf") ? NULL : L->name)
-				      : layout_of_names(names, t->arc.n);
-		free(names);
-		t->dir = xstrdup(t->arc.dir);
-		if (other) {
-			t->files_only = true;
-			t->layout = other;
-			return 0;
-		}
-		t->layout = "hf";
-		if (arc_ckpt(&t->arc, &t->c, CKPT_LENIENT) || layout_hf_view(&t->v, t->c, t->arc.dir, CKPT_LENIENT))
-			t->error = xstrdup(err_last());
 		return 0;
 	}
 	if (S_ISDIR(sb.st_mode)) {
