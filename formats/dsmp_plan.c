@@ -119,7 +119,7 @@ static int place_cut(struct dsmp_plan *p, const struct ckpt *c, const struct ckp
 	if (dt_nbytes(st->dtype, cut * inner, &row) || dt_nbytes(st->dtype, st->shape[dim] * inner, &stride))
 		return err_set("%s: tensor %s: %s slices do not fill whole bytes", t->shard->path,
 			       err_quote(t->name, q), dt_name(st->dtype));
-	uint64_t shape[8];
+	uint64_t shape[ST_MAX_DIMS];
 	memcpy(shape, st->shape, st->ndim * sizeof *shape);
 	shape[dim] = cut;
 	for (unsigned r = 0; r < o->mp; r++) {

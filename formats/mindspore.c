@@ -389,7 +389,7 @@ static int layer_dims(struct msview *m, int L, struct ms_dims *d, bool *ok)
 	for (size_t i = 0; i < sizeof need / sizeof *need; i++) {
 		if (!need[i].t || (fits && rows_of(need[i].t) == need[i].rows))
 			continue;
-		char shape[64];
+		char shape[ST_SHAPE_LEN];
 		st_shape_str(need[i].t->t->ndim, need[i].t->t->shape, shape, sizeof shape);
 		if (!fits)
 			return problem(m, "%s: tensor %s %s: cannot tell the attention head sizes of layer %d%s",
@@ -407,7 +407,7 @@ static int layer_dims(struct msview *m, int L, struct ms_dims *d, bool *ok)
  * when lenient) otherwise. */
 static int widths(struct msview *m, const struct ckpt_tensor *a, const struct ckpt_tensor *b)
 {
-	char q1[ERR_QUOTE], q2[ERR_QUOTE], s1[64], s2[64];
+	char q1[ERR_QUOTE], q2[ERR_QUOTE], s1[ST_SHAPE_LEN], s2[ST_SHAPE_LEN];
 	if (cols_of(a) == cols_of(b))
 		return 0;
 	problem(m, "%s: tensors %s %s and %s %s are parts of one tensor but have different widths", a->shard->path,
@@ -504,7 +504,7 @@ static bool experts_transposed(const struct msview *m, const struct ckpt_tensor 
  * tensor per expert. */
 static int build_experts(struct msview *m, const struct ckpt_tensor *t, const struct ms_name *n)
 {
-	char name[256], q[ERR_QUOTE], shape[64];
+	char name[256], q[ERR_QUOTE], shape[ST_SHAPE_LEN];
 	const struct st_tensor *s = t->t;
 	if (s->ndim != 3)
 		return problem(m, "%s: tensor %s %s: stacked experts need 3 dimensions", t->shard->path,

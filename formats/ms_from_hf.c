@@ -78,7 +78,7 @@ static int split_rows(struct layer_ctx *x, const struct vtensor *t, enum hf_role
 	const uint32_t *order = ms_rope_order(d->rope);
 	uint64_t head = role == HF_Q_B_PROJ ? d->nope + d->rope : d->nope + d->v;
 	uint64_t want = role == HF_KV_A_PROJ ? d->kv_rank + d->rope : d->heads * head;
-	char s[64];
+	char s[ST_SHAPE_LEN];
 	if (t->rows != want || !order)
 		return err_set("%s: tensor \"%s\" %s does not fit config.json's attention sizes", x->src->path, t->name,
 			       st_shape_str(t->ndim, t->shape, s, sizeof s));

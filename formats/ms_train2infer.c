@@ -142,7 +142,7 @@ static const char *shape_of(const struct st_tensor *t, char *buf, size_t size)
 static int check_rows(const struct ckpt_tensor *t, const char *na, const struct ms_opt *a, const char *nb,
 		      const struct ms_opt *b, const char *fit_name, uint64_t fit)
 {
-	char q[ERR_QUOTE], s[64], more[96] = "";
+	char q[ERR_QUOTE], s[ST_SHAPE_LEN], more[96] = "";
 	uint64_t R = rows_of(t->t), want = (uint64_t)a->v * (uint64_t)(b ? b->v : 1);
 	if (R == want)
 		return 0;
@@ -168,7 +168,7 @@ static int same_dtype(const struct ckpt_tensor *a, const struct ckpt_tensor *b)
 
 static int width_match(const struct ckpt_tensor *a, const struct ckpt_tensor *b)
 {
-	char q1[ERR_QUOTE], q2[ERR_QUOTE], s1[64], s2[64];
+	char q1[ERR_QUOTE], q2[ERR_QUOTE], s1[ST_SHAPE_LEN], s2[ST_SHAPE_LEN];
 	if (cols_of(a->t) == cols_of(b->t))
 		return 0;
 	return err_set("%s: tensors %s %s and %s %s are joined row-wise but have different widths", a->shard->path,
@@ -262,7 +262,7 @@ static int plan_experts(struct ms_t2i *p, const char *dir, long L, const struct 
 			bool *used)
 {
 	struct t2i_priv *q = p->priv;
-	char name[160], qn[ERR_QUOTE], s[64];
+	char name[160], qn[ERR_QUOTE], s[ST_SHAPE_LEN];
 	bool moe = L >= o->first_k_dense.v;
 	for (int i = 0; i < 3; i++) {
 		const struct ckpt_tensor *t = find_layer(p, L, expert_suffix[i], name, sizeof name);

@@ -42,6 +42,9 @@ struct cv_tensor *cv_add_tensor(struct cv_file *f, const char *name, enum dt dty
 		f->cap = f->cap ? 2 * f->cap : 64;
 		f->t = xreallocarray(f->t, f->cap, sizeof *f->t);
 	}
+	/* shapes come from the reader, which refuses more */
+	if (ndim > ST_MAX_DIMS)
+		abort();
 	struct cv_tensor *t = &f->t[f->n++];
 	memset(t, 0, sizeof *t);
 	t->name = name;

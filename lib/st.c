@@ -135,7 +135,7 @@ static int offset(const char *path, const char *tq, const struct json *v, const 
 static int parse_tensor(const char *path, const struct json *e,
 			struct st_tensor *t, uint64_t **dims)
 {
-	char tq[ERR_QUOTE], sh[128], w[JSON_WHAT];
+	char tq[ERR_QUOTE], sh[ST_SHAPE_LEN], w[JSON_WHAT];
 	const struct json *dtype = NULL, *shape = NULL, *offs = NULL;
 	err_quote(t->name, tq);
 	/* (the reference would also take a [dtype, shape, data_offsets] array; nobody writes one) */
@@ -168,6 +168,9 @@ static int parse_tensor(const char *path, const struct json *e,
 	}
 	if (shape->type != JSON_ARRAY)
 		return err_set("%s: tensor %s: shape is %s, not an array", path, tq, json_what(shape, w));
+	if (shape->n > ST_MAX_DIMS)
+		return err_set("%s: tensor %s: %zu dimensions, more than the %d this tool reads", path, tq,
+			       (size_t)shape->n, ST_MAX_DIMS);
 	t->ndim = (unsigned)shape->n;
 	t->shape = *dims;
 	unsigned d = 0;
@@ -502,6 +505,11 @@ int st_layout(struct st_layout *L, const struct st_entry *e, size_t n,
 		const struct st_entry *t = s[k].e;
 		size_t i = s[k].i;
 		uint64_t nelem = 1, nb;
+		if (t->ndim > ST_MAX_DIMS) {
+			err_set("tensor %s: %u dimensions, more than the %d this tool writes", err_quote(t->name, q),
+				t->ndim, ST_MAX_DIMS);
+			goto fail;
+		}
 		for (unsigned d = 0; d < t->ndim; d++)
 			if (__builtin_mul_overflow(nelem, t->shape[d], &nelem)) {
 				err_set("tensor %s: element count overflows 64 bits", err_quote(t->name, q));

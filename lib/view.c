@@ -36,8 +36,11 @@ struct vtensor *view_add(struct view *v, const char *name, unsigned ndim, const 
 	struct vtensor *t = &v->t[v->n++];
 	memset(t, 0, sizeof *t);
 	t->name = xstrdup(name);
-	t->ndim = ndim > VIEW_MAX_DIMS ? VIEW_MAX_DIMS : ndim;
-	memcpy(t->shape, shape, t->ndim * sizeof *shape);
+	/* shapes come from the reader, which refuses more: every dimension is kept */
+	if (ndim > ST_MAX_DIMS)
+		abort();
+	t->ndim = ndim;
+	memcpy(t->shape, shape, ndim * sizeof *shape);
 	fold(t->ndim, t->shape, &t->rows, &t->cols);
 	return t;
 }
