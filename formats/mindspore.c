@@ -232,12 +232,12 @@ static int detect_kind(const char *path)
 	struct json_doc *d = NULL;
 	int kind = -1;
 	if (exists(mp) && json_load(&d, mp, 0) == 0 && json_root(d)->type == JSON_OBJECT) {
-		for (const struct json *m = json_root(d)->kid; m && kind < 0; m = m->next) {
+		for (const struct json *m = json_kid(json_root(d)); m && kind < 0; m = json_next(m)) {
 			struct ms_name n;
-			if (ms_parse(m->key, MS_TRAIN, &n) == 0 && (n.part == MS_NOPE || n.part == MS_ROPE) &&
+			if (ms_parse(json_key(m), MS_TRAIN, &n) == 0 && (n.part == MS_NOPE || n.part == MS_ROPE) &&
 			    n.role != HF_KV_B_PROJ)
 				kind = MS_TRAIN;
-			else if (ms_parse(m->key, MS_INFER, &n) == 0 && n.part == MS_ROPE_INPLACE)
+			else if (ms_parse(json_key(m), MS_INFER, &n) == 0 && n.part == MS_ROPE_INPLACE)
 				kind = MS_INFER;
 		}
 		if (kind < 0)
@@ -550,14 +550,14 @@ static int check_map(struct msview *m, const char *path)
 		rc = problem(m, "%s: not a JSON object of tensor names and file names", mp);
 		goto out;
 	}
-	for (const struct json *e = root->kid; e && !rc; e = e->next) {
-		const struct ckpt_tensor *t = ckpt_find(m->c, e->key);
+	for (const struct json *e = json_kid(root); e && !rc; e = json_next(e)) {
+		const struct ckpt_tensor *t = ckpt_find(m->c, json_key(e));
 		if (e->type != JSON_STRING)
-			rc = problem(m, "%s: the file of tensor %s is not a string", mp, err_quote(e->key, q));
+			rc = problem(m, "%s: the file of tensor %s is not a string", mp, err_quote(json_key(e), q));
 		else if (!t)
-			rc = problem(m, "%s: tensor %s is mapped to %s, which does not hold it", mp, err_quote(e->key, q), e->s);
-		else if (strcmp(t->shard->name, e->s) != 0)
-			rc = problem(m, "%s: tensor %s is mapped to %s, but it is in %s", mp, err_quote(e->key, q), e->s,
+			rc = problem(m, "%s: tensor %s is mapped to %s, which does not hold it", mp, err_quote(json_key(e), q), json_str(e));
+		else if (strcmp(t->shard->name, json_str(e)) != 0)
+			rc = problem(m, "%s: tensor %s is mapped to %s, but it is in %s", mp, err_quote(json_key(e), q), json_str(e),
 				     t->shard->name);
 	}
 	for (size_t i = 0; i < m->c->n && !rc; i++)

@@ -95,14 +95,14 @@ static int read_map(struct ms_t2i *p, const char *dir)
 		goto out;
 	}
 	q->e = xcalloc(root->n + 1, sizeof *q->e);
-	for (const struct json *m = root->kid; m; m = m->next) {
-		const struct ckpt_tensor *t = ckpt_find(c, m->key);
+	for (const struct json *m = json_kid(root); m; m = json_next(m)) {
+		const struct ckpt_tensor *t = ckpt_find(c, json_key(m));
 		if (m->type != JSON_STRING) {
-			err_set("%s: the file of tensor %s is not a string", mp, err_quote(m->key, qn));
+			err_set("%s: the file of tensor %s is not a string", mp, err_quote(json_key(m), qn));
 			goto out;
 		}
-		if (!t || strcmp(t->shard->name, m->s) != 0) {
-			err_set("%s: tensor %s is mapped to %s, which does not hold it", mp, err_quote(m->key, qn), m->s);
+		if (!t || strcmp(t->shard->name, json_str(m)) != 0) {
+			err_set("%s: tensor %s is mapped to %s, which does not hold it", mp, err_quote(json_key(m), qn), json_str(m));
 			goto out;
 		}
 		q->e[q->n++] = (struct entry){t->name, t->shard->name, ms_layer_of(t->name)};

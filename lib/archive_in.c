@@ -7,6 +7,9 @@
 
 #include "buf.h"
 #include "err.h"
+#include "held.h"
+#include "json.h"
+#include "readfile.h"
 
 static bool ends_with(const char *s, const char *suffix)
 {
@@ -103,8 +106,14 @@ static void add_file(struct arc *a, struct archive *ar, const char *entry, uint6
 	f->size = size;
 	struct reading r = {.f = f, .hash = hash};
 	if (ends_with(entry, ".json")) {
-		r.want_text = size <= ARC_MAX_JSON;
-		r.need = r.want_text ? size : 0;
+		char lim[32];
+		if (size > JSON_MAX_FILE)
+			f->error = xasprintf("%s: %llu bytes, more than the %s limit for a JSON file", f->path,
+					     (unsigned long long)size, limit_text(JSON_MAX_FILE, lim));
+		else if (held_take(f->path, "JSON text", size))
+			f->error = xstrdup(err_last());
+		else
+			r.want_text = true, r.need = f->held = size;
 	} else {
 		r.want_header = true;
 		r.need = 8;
@@ -124,14 +133,13 @@ static void add_file(struct arc *a, struct archive *ar, const char *entry, uint6
 		const char *m = archive_error_string(ar);
 		free(a->error);
 		a->error = xasprintf("%s: the archive breaks off in this file: %s", f->path, m ? m : "read error");
+		free(f->error);
 		f->error = xstrdup(a->error);
 	} else if (r.want_text) {
 		f->len = r.head.len;
 		buf_addc(&r.head, 0);
 		f->text = r.head.p;
 		r.head.p = NULL;
-	} else if (ends_with(entry, ".json")) {
-		f->error = xasprintf("%s: %llu bytes is too large for a JSON file", f->path, (unsigned long long)size);
 	} else if (r.want_header) {
 		if (st_parse(&f->st, f->path, (const uint8_t *)r.head.p, r.head.len, size))
 			f->error = xstrdup(err_last());
@@ -294,6 +302,7 @@ void arc_free(struct arc *a)
 		st_close(f->st);
 		free(f->error);
 		free(f->text);
+		held_give(f->held);
 	}
 	free(a->f);
 	free(a->path);

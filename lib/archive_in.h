@@ -1,8 +1,9 @@
 /* A checkpoint inside an archive (tar, optionally compressed: gzip, xz, zstd, bzip2 ...,
  * whatever libarchive reads), read as one stream without extracting anything: each file
  * hashed on the fly, the safetensors header of each file parsed from its first 8 + N
- * bytes (st_parse, with the file's size from the archive), JSON side files kept.  Memory:
- * the headers and the JSON files, never a tensor.
+ * bytes (st_parse, with the file's size from the archive), JSON side files kept (up to
+ * JSON_MAX_FILE each).  Memory: the headers and the JSON files, never a tensor; together
+ * within the limit of lib/held.h.
  *
  * The checkpoint's root is the archive's top directory when every file lies in the same
  * one ("tiny-v3/config.json" ...), else the archive's root; a leading "./" is ignored.
@@ -18,8 +19,6 @@
 #include "hash.h"
 #include "st.h"
 
-/* JSON files larger than this are not kept (an index of the 671B model is ~8 MB). */
-#define ARC_MAX_JSON (64u << 20)
 
 struct arc_file {
 	char *entry;             /* the name in the archive, without "./" */
@@ -32,6 +31,7 @@ struct arc_file {
 	char *error;             /* why it does not (or why it could not be read) */
 	char *text;              /* a .json file's contents */
 	size_t len;
+	uint64_t held;           /* bytes of it counted as held (lib/held.h) */
 };
 
 struct arc {

@@ -11,6 +11,7 @@
 
 #include "confine.h"
 #include "err.h"
+#include "nameset.h"
 #include "out.h"
 
 /* In lenient mode the message joins problems[]; otherwise it is the error. */
@@ -43,14 +44,20 @@ static bool ends_with(const char *s, const char *suffix)
 struct src {
 	struct ckpt_file *f;
 	size_t n;
+	struct nameset names;    /* of f, the first of each name */
 };
+
+static const char *file_name(const void *items, size_t i, size_t *len)
+{
+	const char *s = ((const struct ckpt_file *)items)[i].name;
+	*len = strlen(s);
+	return s;
+}
 
 static struct ckpt_file *src_find(const struct src *src, const char *name)
 {
-	for (size_t i = 0; i < src->n; i++)
-		if (strcmp(src->f[i].name, name) == 0)
-			return &src->f[i];
-	return NULL;
+	long i = nameset_find(&src->names, name, strlen(name));
+	return i < 0 ? NULL : &src->f[i];
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -387,10 +394,14 @@ fail:
 int ckpt_open_files(struct ckpt **out, const char *dir, struct ckpt_file *files, size_t n, int flags)
 {
 	struct ckpt *c = xcalloc(1, sizeof *c);
-	struct src src = {files, n};
+	struct src src = {files, n, {0}};
 	int rc;
 	*out = NULL;
 	c->dir = xstrdup(dir);
+	/* (a file per shard the index names: a lookup each must not take a pass over all) */
+	nameset_init(&src.names, n, file_name, files);
+	for (size_t i = 0; i < n; i++)
+		nameset_add(&src.names, i);
 	if (src_find(&src, INDEX_NAME))
 		c->index_path = path_join(dir, INDEX_NAME);
 	rc = c->index_path ? open_with_index(c, flags, &src, NULL)
@@ -401,6 +412,7 @@ int ckpt_open_files(struct ckpt **out, const char *dir, struct ckpt_file *files,
 		st_close(files[i].st);
 		files[i].st = NULL;
 	}
+	nameset_free(&src.names);
 	if (rc) {
 		ckpt_close(c);
 		return -1;

@@ -182,7 +182,7 @@ static int plan_config(struct ctx *x)
 		{"torch_dtype", "\"bfloat16\""},
 		{"num_nextn_predict_layers", "0"},
 	};
-	int rc = file_read(x->c->config_path, 64u << 20, &text);
+	int rc = file_read(x->c->config_path, JSON_MAX_FILE, "a JSON file", &text);
 	if (!rc)
 		rc = json_edit_text(&out, text.p ? text.p : "", text.len, e, x->drop ? 3 : 2, x->c->config_path);
 	if (!rc)

@@ -128,7 +128,7 @@ void layer_ranges(const uint64_t *v, size_t n, struct buf *out)
 static void config_value_text(const struct json *v, struct buf *out)
 {
 	if (v->type == JSON_STRING) {
-		buf_add(out, v->s, v->len);
+		buf_add(out, json_str(v), v->len);
 		return;
 	}
 	struct jw w;
