@@ -537,6 +537,7 @@ static int check_map(struct msview *m, const char *path)
 {
 	char *mp = map_path(path);
 	struct json_doc *d = NULL;
+	bool *named = NULL;
 	char q[ERR_QUOTE];
 	int rc = 0;
 	if (!is_dir(path) || !exists(mp))
@@ -550,8 +551,12 @@ static int check_map(struct msview *m, const char *path)
 		rc = problem(m, "%s: not a JSON object of tensor names and file names", mp);
 		goto out;
 	}
+	/* which tensors the map names: a lookup in the map per tensor would be quadratic */
+	named = xcalloc(m->c->n + 1, sizeof *named);
 	for (const struct json *e = json_kid(root); e && !rc; e = json_next(e)) {
 		const struct ckpt_tensor *t = ckpt_find(m->c, json_key(e));
+		if (t)
+			named[t - m->c->t] = true;
 		if (e->type != JSON_STRING)
 			rc = problem(m, "%s: the file of tensor %s is not a string", mp, err_quote(json_key(e), q));
 		else if (!t)
@@ -561,10 +566,11 @@ static int check_map(struct msview *m, const char *path)
 				     t->shard->name);
 	}
 	for (size_t i = 0; i < m->c->n && !rc; i++)
-		if (!json_get(root, m->c->t[i].name))
+		if (!named[i])
 			rc = problem(m, "%s: tensor %s is not in %s", m->c->t[i].shard->path,
 				     err_quote(m->c->t[i].name, q), MS_MAP_NAME);
 out:
+	free(named);
 	json_free(d);
 	free(mp);
 	return rc;

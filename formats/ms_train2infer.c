@@ -79,6 +79,7 @@ static int read_map(struct ms_t2i *p, const char *dir)
 	struct t2i_priv *q = p->priv;
 	struct ckpt *c = p->c;
 	char *mp = path_join(dir, MS_MAP_NAME), qn[ERR_QUOTE];
+	bool *named = NULL;
 	int rc = -1;
 	if (access(mp, F_OK) != 0) {
 		q->e = xcalloc(c->n + 1, sizeof *q->e);
@@ -95,6 +96,8 @@ static int read_map(struct ms_t2i *p, const char *dir)
 		goto out;
 	}
 	q->e = xcalloc(root->n + 1, sizeof *q->e);
+	/* which tensors the map names: a lookup in the map per tensor would be quadratic */
+	named = xcalloc(c->n + 1, sizeof *named);
 	for (const struct json *m = json_kid(root); m; m = json_next(m)) {
 		const struct ckpt_tensor *t = ckpt_find(c, json_key(m));
 		if (m->type != JSON_STRING) {
@@ -105,13 +108,15 @@ static int read_map(struct ms_t2i *p, const char *dir)
 			err_set("%s: tensor %s is mapped to %s, which does not hold it", mp, err_quote(json_key(m), qn), json_str(m));
 			goto out;
 		}
+		named[t - c->t] = true;
 		q->e[q->n++] = (struct entry){t->name, t->shard->name, ms_layer_of(t->name)};
 	}
 	for (size_t i = 0; i < c->n; i++)
-		if (!json_get(root, c->t[i].name))
+		if (!named[i])
 			add_list(&p->ignored, &p->nignored, c->t[i].name);
 	rc = 0;
 out:
+	free(named);
 	free(mp);
 	return rc;
 }

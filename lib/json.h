@@ -19,7 +19,8 @@
 
 enum json_type { JSON_NULL, JSON_FALSE, JSON_TRUE, JSON_NUMBER, JSON_STRING, JSON_ARRAY, JSON_OBJECT };
 
-/* Read the links and texts with the functions below, never from the private fields. */
+/* Read the links and texts with the functions below, never from the private fields, and
+ * never copy a value: its links lead from where it lies. */
 struct json {
 	enum json_type type : 3;
 	unsigned key_len : 29;    /* members: the name's length in bytes */
