@@ -149,6 +149,20 @@ run timeout 60 "$inspect" wmdup
 col=$(($(wc -c <wmdup/model.safetensors.index.json) - 25))
 expect_err "an index of 200001 weight_map entries, the last a duplicate: found within 60 s, the named error" \
 	"ckpt-inspect: wmdup/model.safetensors.index.json: invalid JSON: duplicate key \"t7\" at line 1 column $col"
+# MindSpore's param_name_map.json against 300000 tensors (a lookup in the map per tensor
+# took minutes)
+mkdir msmap
+mkst msmap/model.safetensors "$(awk 'BEGIN { printf "{"; for (i = 0; i < 300000; i++)
+	printf "%s\"t%d\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[%d,%d]}", (i ? "," : ""), i, i, i + 1; printf "}" }')" 300000
+awk 'BEGIN { printf "{"; for (i = 0; i < 299999; i++) printf "%s\"t%d\":\"model.safetensors\"", (i ? "," : ""), i; printf "}" }' \
+	>msmap/param_name_map.json
+run timeout 60 "$verify" --layout mindspore-train msmap
+check "a map of 299999 of 300000 tensors: ckpt-verify names the one left out within 60 s" \
+	eval '[ $rc -eq 1 ] && grep -qxF "  msmap/model.safetensors: tensor \"t299999\" is not in param_name_map.json" out'
+run timeout 60 "$t2i" msmap conv
+check "... ckpt-train-to-infer leaves it out (as upstream) within 60 s" \
+	eval '[ $rc -eq 0 ] && grep -qF "1 tensors that param_name_map.json does not list, left out as upstream does: \"t299999\"" err'
+rm -rf conv msmap
 
 # --- memory per byte of header: the worst text there is, a value every 2 bytes ---
 zeros() { # N: "[0,0,...,0]" of 2N + 1 bytes
