@@ -50,8 +50,7 @@ static int by_mp_name(const void *a, const void *b)
 
 static char *keep_name(struct dsmp_plan *p, char *name)
 {
-	if (p->nnames % 256 == 0)
-		p->names = xreallocarray(p->names, p->nnames + 256, sizeof *p->names);
+	p->names = xgrow(p->names, p->nnames, sizeof *p->names);
 	return p->names[p->nnames++] = name;
 }
 
@@ -135,7 +134,7 @@ static int place_cut(struct dsmp_plan *p, const struct ckpt *c, const struct ckp
 		}
 		struct gather *g = xmalloc(sizeof *g);
 		*g = (struct gather){src, stride, r * row, row};
-		p->gathers = xreallocarray(p->gathers, p->ngathers + 1, sizeof *p->gathers);
+		p->gathers = xgrow(p->gathers, p->ngathers, sizeof *p->gathers);
 		p->gathers[p->ngathers++] = g;
 		ot->fill = (struct cv_fill){gather_fill, g, row, 0};
 		/* a chunk spans mp times its size of input: keep that about CV_CHUNK */
@@ -163,7 +162,7 @@ static int add_side_files(struct dsmp_plan *p, const struct ckpt *c, const struc
 		char *path = path_join(c->dir, e->d_name);
 		struct stat sb;
 		if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
-			names = xreallocarray(names, n + 1, sizeof *names);
+			names = xgrow(names, n, sizeof *names);
 			names[n++] = xstrdup(e->d_name);
 		}
 		free(path);

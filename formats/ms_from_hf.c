@@ -28,7 +28,7 @@ static struct cv_rows *new_rows(struct ms_train_out *o, uint64_t cols, enum dt o
 {
 	struct cv_rows *r = xmalloc(sizeof *r);
 	cv_rows_init(r, cols, out);
-	o->rows = xreallocarray(o->rows, o->nrows + 1, sizeof *o->rows);
+	o->rows = xgrow(o->rows, o->nrows, sizeof *o->rows);
 	o->rows[o->nrows++] = r;
 	return r;
 }
@@ -64,7 +64,7 @@ static const struct vtensor *need(const struct view *v, enum hf_role role, int l
 /* Add output tensor `name` of shape made of r's rows. */
 static void emit(struct layer_ctx *x, char *name, struct cv_rows *r, unsigned ndim, const uint64_t *shape)
 {
-	x->o->names = xreallocarray(x->o->names, x->o->nnames + 1, sizeof *x->o->names);
+	x->o->names = xgrow(x->o->names, x->o->nnames, sizeof *x->o->names);
 	x->o->names[x->o->nnames++] = name;
 	cv_tensor_rows(cv_add_tensor(x->f, name, r->out, ndim, shape), r);
 	jw_kv_str(&x->o->w, name, x->f->name);

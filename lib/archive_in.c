@@ -97,8 +97,7 @@ static int read_entry(struct archive *ar, struct reading *r)
 
 static void add_file(struct arc *a, struct archive *ar, const char *entry, uint64_t size, bool hash)
 {
-	if (a->n % 64 == 0)
-		a->f = xreallocarray(a->f, a->n + 64, sizeof *a->f);
+	a->f = xgrow(a->f, a->n, sizeof *a->f);
 	struct arc_file *f = &a->f[a->n++];
 	memset(f, 0, sizeof *f);
 	f->entry = xstrdup(entry);

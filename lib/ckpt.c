@@ -29,7 +29,7 @@ static int problem(struct ckpt *c, int flags, const char *fmt, ...)
 	err_set("%s", msg);
 	if (!(flags & CKPT_LENIENT))
 		return -1;
-	c->problems = xreallocarray(c->problems, c->nproblems + 1, sizeof *c->problems);
+	c->problems = xgrow(c->problems, c->nproblems, sizeof *c->problems);
 	c->problems[c->nproblems++] = xstrdup(err_last());
 	return 0;
 }
@@ -79,7 +79,7 @@ static void add_name(char ***names, size_t *n, const char *name)
 {
 	if (name[0] == '.' || !ends_with(name, ".safetensors"))
 		return;
-	*names = xreallocarray(*names, *n + 1, sizeof **names);
+	*names = xgrow(*names, *n, sizeof **names);
 	(*names)[(*n)++] = xstrdup(name);
 }
 
@@ -108,7 +108,7 @@ static int list_shards(const char *dir, const struct src *src, char ***names, si
 
 static struct ckpt_shard *add_shard(struct ckpt *c, const char *name)
 {
-	c->shards = xreallocarray(c->shards, c->nshards + 1, sizeof *c->shards);
+	c->shards = xgrow(c->shards, c->nshards, sizeof *c->shards);
 	struct ckpt_shard *s = &c->shards[c->nshards++];
 	s->name = xstrdup(name);
 	s->path = path_join(c->dir, name);
@@ -252,7 +252,7 @@ static int open_with_index(struct ckpt *c, int flags, const struct src *src, con
 			free(names[i]);
 			continue;
 		}
-		c->stray = xreallocarray(c->stray, c->nstray + 1, sizeof *c->stray);
+		c->stray = xgrow(c->stray, c->nstray, sizeof *c->stray);
 		c->stray[c->nstray++] = names[i];
 	}
 	free(names);

@@ -27,7 +27,7 @@
 
 struct cv_file *cv_add_file(struct cv_job *j, const char *name, int group)
 {
-	j->files = xreallocarray(j->files, j->nfiles + 1, sizeof *j->files);
+	j->files = xgrow(j->files, j->nfiles, sizeof *j->files);
 	struct cv_file *f = &j->files[j->nfiles++];
 	memset(f, 0, sizeof *f);
 	f->name = xstrdup(name);
@@ -62,7 +62,7 @@ void cv_set_meta(struct cv_file *f, const char *key, const char *value)
 
 static struct cv_side *add_side(struct cv_job *j, const char *name)
 {
-	j->side = xreallocarray(j->side, j->nside + 1, sizeof *j->side);
+	j->side = xgrow(j->side, j->nside, sizeof *j->side);
 	struct cv_side *s = &j->side[j->nside++];
 	memset(s, 0, sizeof *s);
 	s->name = xstrdup(name);
@@ -101,7 +101,7 @@ static int side_tree(struct cv_job *j, const struct confine *conf, const char *d
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
-		names = xreallocarray(names, n + 1, sizeof *names);
+		names = xgrow(names, n, sizeof *names);
 		names[n++] = xstrdup(e->d_name);
 	}
 	closedir(d);
@@ -475,7 +475,7 @@ static void make_chunks(struct group_run *g)
 			*c = (struct chunk){ord[k].file, t, off, nb - off < step ? nb - off : step, nb, 0};
 			if (!t->copy) {
 				c->seq = g->nfill;
-				g->fill_chunks = xreallocarray(g->fill_chunks, g->nfill + 1, sizeof *g->fill_chunks);
+				g->fill_chunks = xgrow(g->fill_chunks, g->nfill, sizeof *g->fill_chunks);
 				g->fill_chunks[g->nfill++] = g->nc - 1;
 			}
 		}

@@ -12,9 +12,9 @@
 
 #include "buf.h"
 #include "err.h"
+#include "held.h"
 #include "json.h"
 #include "jsonw.h"
-#include "held.h"
 #include "mapped.h"
 #include "nameset.h"
 
