@@ -336,7 +336,7 @@ int dsmp_record_load(struct dsmp_record *r, const char *path)
 		goto out;
 	}
 	j = json_get(root, "layout");
-	if (!j || j->type != JSON_STRING || strcmp(j->s, DSMP_LAYOUT_NAME) != 0) {
+	if (!j || j->type != JSON_STRING || strcmp(json_str(j), DSMP_LAYOUT_NAME) != 0) {
 		err_set("%s: \"layout\" is not \"%s\"", path, DSMP_LAYOUT_NAME);
 		goto out;
 	}
@@ -355,15 +355,15 @@ int dsmp_record_load(struct dsmp_record *r, const char *path)
 	}
 	r->block[0] = r->block[1] = 128;
 	j = json_get(root, "weight_block_size");
-	if (j && (j->type != JSON_ARRAY || j->n != 2 || json_u64(j->kid, &r->block[0]) ||
-		  json_u64(j->kid->next, &r->block[1]) || !r->block[0] || !r->block[1])) {
+	if (j && (j->type != JSON_ARRAY || j->n != 2 || json_u64(json_kid(j), &r->block[0]) ||
+		  json_u64(json_next(json_kid(j)), &r->block[1]) || !r->block[0] || !r->block[1])) {
 		err_set("%s: \"weight_block_size\" is not two positive integers", path);
 		goto out;
 	}
 	j = json_get(root, "layers_left_out");
 	if (j && j->type == JSON_ARRAY) {
 		r->layers_left_out = xcalloc(j->n + 1, sizeof *r->layers_left_out);
-		for (const struct json *k = j->kid; k; k = k->next)
+		for (const struct json *k = json_kid(j); k; k = json_next(k))
 			if (json_u64(k, &r->layers_left_out[r->nlayers_left_out++])) {
 				err_set("%s: \"layers_left_out\" holds a value that is not a layer number", path);
 				goto out;
@@ -375,10 +375,10 @@ int dsmp_record_load(struct dsmp_record *r, const char *path)
 		goto out;
 	}
 	j = json_get(root, "tool");
-	r->tool = xstrdup(j && j->type == JSON_STRING ? j->s : "");
+	r->tool = xstrdup(j && j->type == JSON_STRING ? json_str(j) : "");
 	const struct json *src = json_get(root, "source");
 	j = src ? json_get(src, "path") : NULL;
-	r->source = xstrdup(j && j->type == JSON_STRING ? j->s : "");
+	r->source = xstrdup(j && j->type == JSON_STRING ? json_str(j) : "");
 	rc = 0;
 out:
 	json_free(d);

@@ -51,8 +51,7 @@ static int by_mp_name(const void *a, const void *b)
 
 static char *keep_name(struct dsmp_plan *p, char *name)
 {
-	if (p->nnames % 256 == 0)
-		p->names = xreallocarray(p->names, p->nnames + 256, sizeof *p->names);
+	p->names = xgrow(p->names, p->nnames, sizeof *p->names);
 	return p->names[p->nnames++] = name;
 }
 
@@ -120,7 +119,7 @@ static int place_cut(struct dsmp_plan *p, const struct ckpt *c, const struct ckp
 	if (dt_nbytes(st->dtype, cut * inner, &row) || dt_nbytes(st->dtype, st->shape[dim] * inner, &stride))
 		return err_set("%s: tensor %s: %s slices do not fill whole bytes", t->shard->path,
 			       err_quote(t->name, q), dt_name(st->dtype));
-	uint64_t shape[8];
+	uint64_t shape[ST_MAX_DIMS];
 	memcpy(shape, st->shape, st->ndim * sizeof *shape);
 	shape[dim] = cut;
 	for (unsigned r = 0; r < o->mp; r++) {
@@ -136,7 +135,7 @@ static int place_cut(struct dsmp_plan *p, const struct ckpt *c, const struct ckp
 		}
 		struct gather *g = xmalloc(sizeof *g);
 		*g = (struct gather){src, stride, r * row, row};
-		p->gathers = xreallocarray(p->gathers, p->ngathers + 1, sizeof *p->gathers);
+		p->gathers = xgrow(p->gathers, p->ngathers, sizeof *p->gathers);
 		p->gathers[p->ngathers++] = g;
 		ot->fill = (struct cv_fill){gather_fill, g, row, 0};
 		/* a chunk spans mp times its size of input: keep that about CV_CHUNK */
@@ -166,7 +165,7 @@ static int add_side_files(struct dsmp_plan *p, const struct ckpt *c, const struc
 		/* a directory is not copied (convert.py's copy would fail on it); a FIFO or a
 		 * socket is refused below, not left out */
 		if (stat(path, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
-			names = xreallocarray(names, n + 1, sizeof *names);
+			names = xgrow(names, n, sizeof *names);
 			names[n++] = xstrdup(e->d_name);
 		}
 		free(path);

@@ -180,9 +180,7 @@ static int build(struct ctx *x, const char *hf, const struct st_tensor **w, cons
 		return problem(x, "tensor %s: its rank slices (%" PRIu64 " along dim %u) do not fall on the FP8 "
 			       "scale blocks, so their scales do not belong to them (convert.py does not check)",
 			       q, w[0]->shape[d], d);
-	uint64_t shape[VIEW_MAX_DIMS];
-	if (nd > VIEW_MAX_DIMS)
-		return problem(x, "tensor %s: more than %d dimensions", q, VIEW_MAX_DIMS);
+	uint64_t shape[ST_MAX_DIMS];
 	memcpy(shape, w[0]->shape, nd * sizeof *shape);
 	shape[d] *= mp;
 	struct vtensor *t = view_add(x->v, hf, nd, shape);

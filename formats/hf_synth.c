@@ -53,19 +53,19 @@ static int emit(struct jw *w, const struct json *v, int depth, const char *path)
 	case JSON_NULL: jw_null(w); break;
 	case JSON_FALSE: jw_bool(w, false); break;
 	case JSON_TRUE: jw_bool(w, true); break;
-	case JSON_NUMBER: jw_raw(w, v->s, v->len); break;
-	case JSON_STRING: jw_strn(w, v->s, v->len); break;
+	case JSON_NUMBER: jw_raw(w, json_str(v), v->len); break;
+	case JSON_STRING: jw_strn(w, json_str(v), v->len); break;
 	case JSON_ARRAY:
 		jw_arr(w);
-		for (const struct json *k = v->kid; k; k = k->next)
+		for (const struct json *k = json_kid(v); k; k = json_next(k))
 			if (emit(w, k, depth + 1, path))
 				return -1;
 		jw_arr_end(w);
 		break;
 	case JSON_OBJECT:
 		jw_obj(w);
-		for (const struct json *k = v->kid; k; k = k->next) {
-			jw_keyn(w, k->key, k->key_len);
+		for (const struct json *k = json_kid(v); k; k = json_next(k)) {
+			jw_keyn(w, json_key(k), k->key_len);
 			if (emit(w, k, depth + 1, path))
 				return -1;
 		}
@@ -85,17 +85,17 @@ static int render_config(struct buf *out, const struct json *spec, const char *p
 	int rc = 0;
 	jw_init(&w, out, 2, true);
 	jw_obj(&w);
-	for (const struct json *k = json_root(bd)->kid; k && !rc; k = k->next) {
-		const struct json *v = json_get(spec, k->key);
+	for (const struct json *k = json_kid(json_root(bd)); k && !rc; k = json_next(k)) {
+		const struct json *v = json_get(spec, json_key(k));
 		if (v && v->type == JSON_NULL)
 			continue;
-		jw_keyn(&w, k->key, k->key_len);
+		jw_keyn(&w, json_key(k), k->key_len);
 		rc = emit(&w, v ? v : k, 1, path);
 	}
-	for (const struct json *k = spec->kid; k && !rc; k = k->next) {
-		if (is_gen_key(k->key) || json_get(json_root(bd), k->key))
+	for (const struct json *k = json_kid(spec); k && !rc; k = json_next(k)) {
+		if (is_gen_key(json_key(k)) || json_get(json_root(bd), json_key(k)))
 			continue;
-		jw_keyn(&w, k->key, k->key_len);
+		jw_keyn(&w, json_key(k), k->key_len);
 		rc = emit(&w, k, 1, path);
 	}
 	jw_obj_end(&w);
@@ -131,7 +131,7 @@ static int get_str(const struct json *spec, const char *path, const char *key, c
 		return 0;
 	if (v->type != JSON_STRING)
 		return err_set("%s: \"%s\" is not a string", path, key);
-	*out = v->s;
+	*out = json_str(v);
 	return 0;
 }
 
@@ -149,11 +149,11 @@ static int get_names(const struct json *spec, const char *path, const char *key,
 	const struct json *one = v->type == JSON_STRING ? v : NULL;
 	if (!one && v->type != JSON_ARRAY)
 		return err_set("%s: \"%s\" is not true, false, a tensor name or a list of them", path, key);
-	for (const struct json *k = one ? one : v->kid; k; k = one ? NULL : k->next) {
+	for (const struct json *k = one ? one : json_kid(v); k; k = one ? NULL : json_next(k)) {
 		if (k->type != JSON_STRING)
 			return err_set("%s: \"%s\" lists something that is not a tensor name", path, key);
 		*names = xreallocarray(*names, *n + 1, sizeof **names);
-		(*names)[(*n)++] = xstrdup(k->s);
+		(*names)[(*n)++] = xstrdup(json_str(k));
 	}
 	return 0;
 }
@@ -258,7 +258,7 @@ static int resolve(const char *path, int depth, struct buf *out)
 	int rc = -1;
 	if (depth > 8)
 		return err_set("%s: \"extends\" goes more than 8 deep", path);
-	if (file_read(path, 1u << 24, &text))
+	if (file_read(path, JSON_MAX_FILE, "a JSON file", &text))
 		return -1;
 	if (json_parse(&d, text.p, text.len, 0)) {
 		err_prefix("%s: ", path);
@@ -270,14 +270,14 @@ static int resolve(const char *path, int depth, struct buf *out)
 		rc = 0;
 		goto out;
 	}
-	if (ext->type != JSON_STRING || !ext->s[0]) {
+	if (ext->type != JSON_STRING || !json_str(ext)[0]) {
 		err_set("%s: \"extends\" is not a file name", path);
 		goto out;
 	}
 	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
 	if (slash)
 		slash[1] = 0;
-	char *base_path = ext->s[0] == '/' || !slash ? xstrdup(ext->s) : xasprintf("%s%s", dir, ext->s);
+	char *base_path = json_str(ext)[0] == '/' || !slash ? xstrdup(json_str(ext)) : xasprintf("%s%s", dir, json_str(ext));
 	free(dir);
 	struct buf base = {0};
 	rc = resolve(base_path, depth + 1, &base);
@@ -286,11 +286,11 @@ static int resolve(const char *path, int depth, struct buf *out)
 		struct json_edit *e = xcalloc(root->n ? root->n : 1, sizeof *e);
 		char **vals = xcalloc(root->n ? root->n : 1, sizeof *vals);
 		size_t n = 0;
-		for (const struct json *k = root->kid; k; k = k->next) {
-			if (strcmp(k->key, "extends") == 0)
+		for (const struct json *k = json_kid(root); k; k = json_next(k)) {
+			if (strcmp(json_key(k), "extends") == 0)
 				continue;
 			vals[n] = xstrndup(text.p + k->begin, k->end - k->begin);
-			e[n] = (struct json_edit){k->key, vals[n]};
+			e[n] = (struct json_edit){json_key(k), vals[n]};
 			n++;
 		}
 		rc = json_edit_text(out, base.p, base.len, e, n, path);

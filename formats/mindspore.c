@@ -234,12 +234,12 @@ static int detect_kind(const char *path)
 	if (exists(mp) && json_load(&d, mp, 0) < 0) {
 		kind = MS_TRAIN; /* a map that cannot be read (a FIFO, bad JSON): opening it says why */
 	} else if (d && json_root(d)->type == JSON_OBJECT) {
-		for (const struct json *m = json_root(d)->kid; m && kind < 0; m = m->next) {
+		for (const struct json *m = json_kid(json_root(d)); m && kind < 0; m = json_next(m)) {
 			struct ms_name n;
-			if (ms_parse(m->key, MS_TRAIN, &n) == 0 && (n.part == MS_NOPE || n.part == MS_ROPE) &&
+			if (ms_parse(json_key(m), MS_TRAIN, &n) == 0 && (n.part == MS_NOPE || n.part == MS_ROPE) &&
 			    n.role != HF_KV_B_PROJ)
 				kind = MS_TRAIN;
-			else if (ms_parse(m->key, MS_INFER, &n) == 0 && n.part == MS_ROPE_INPLACE)
+			else if (ms_parse(json_key(m), MS_INFER, &n) == 0 && n.part == MS_ROPE_INPLACE)
 				kind = MS_INFER;
 		}
 		if (kind < 0)
@@ -391,7 +391,7 @@ static int layer_dims(struct msview *m, int L, struct ms_dims *d, bool *ok)
 	for (size_t i = 0; i < sizeof need / sizeof *need; i++) {
 		if (!need[i].t || (fits && rows_of(need[i].t) == need[i].rows))
 			continue;
-		char shape[64];
+		char shape[ST_SHAPE_LEN];
 		st_shape_str(need[i].t->t->ndim, need[i].t->t->shape, shape, sizeof shape);
 		if (!fits)
 			return problem(m, "%s: tensor %s %s: cannot tell the attention head sizes of layer %d%s",
@@ -409,7 +409,7 @@ static int layer_dims(struct msview *m, int L, struct ms_dims *d, bool *ok)
  * when lenient) otherwise. */
 static int widths(struct msview *m, const struct ckpt_tensor *a, const struct ckpt_tensor *b)
 {
-	char q1[ERR_QUOTE], q2[ERR_QUOTE], s1[64], s2[64];
+	char q1[ERR_QUOTE], q2[ERR_QUOTE], s1[ST_SHAPE_LEN], s2[ST_SHAPE_LEN];
 	if (cols_of(a) == cols_of(b))
 		return 0;
 	problem(m, "%s: tensors %s %s and %s %s are parts of one tensor but have different widths", a->shard->path,
@@ -506,7 +506,7 @@ static bool experts_transposed(const struct msview *m, const struct ckpt_tensor 
  * tensor per expert. */
 static int build_experts(struct msview *m, const struct ckpt_tensor *t, const struct ms_name *n)
 {
-	char name[256], q[ERR_QUOTE], shape[64];
+	char name[256], q[ERR_QUOTE], shape[ST_SHAPE_LEN];
 	const struct st_tensor *s = t->t;
 	if (s->ndim != 3)
 		return problem(m, "%s: tensor %s %s: stacked experts need 3 dimensions", t->shard->path,
@@ -539,6 +539,7 @@ static int check_map(struct msview *m, const char *path)
 {
 	char *mp = map_path(path);
 	struct json_doc *d = NULL;
+	bool *named = NULL;
 	char q[ERR_QUOTE];
 	int rc = 0;
 	if (!is_dir(path) || !exists(mp))
@@ -552,21 +553,26 @@ static int check_map(struct msview *m, const char *path)
 		rc = problem(m, "%s: not a JSON object of tensor names and file names", mp);
 		goto out;
 	}
-	for (const struct json *e = root->kid; e && !rc; e = e->next) {
-		const struct ckpt_tensor *t = ckpt_find(m->c, e->key);
+	/* which tensors the map names: a lookup in the map per tensor would be quadratic */
+	named = xcalloc(m->c->n + 1, sizeof *named);
+	for (const struct json *e = json_kid(root); e && !rc; e = json_next(e)) {
+		const struct ckpt_tensor *t = ckpt_find(m->c, json_key(e));
+		if (t)
+			named[t - m->c->t] = true;
 		if (e->type != JSON_STRING)
-			rc = problem(m, "%s: the file of tensor %s is not a string", mp, err_quote(e->key, q));
+			rc = problem(m, "%s: the file of tensor %s is not a string", mp, err_quote(json_key(e), q));
 		else if (!t)
-			rc = problem(m, "%s: tensor %s is mapped to %s, which does not hold it", mp, err_quote(e->key, q), e->s);
-		else if (strcmp(t->shard->name, e->s) != 0)
-			rc = problem(m, "%s: tensor %s is mapped to %s, but it is in %s", mp, err_quote(e->key, q), e->s,
+			rc = problem(m, "%s: tensor %s is mapped to %s, which does not hold it", mp, err_quote(json_key(e), q), json_str(e));
+		else if (strcmp(t->shard->name, json_str(e)) != 0)
+			rc = problem(m, "%s: tensor %s is mapped to %s, but it is in %s", mp, err_quote(json_key(e), q), json_str(e),
 				     t->shard->name);
 	}
 	for (size_t i = 0; i < m->c->n && !rc; i++)
-		if (!json_get(root, m->c->t[i].name))
+		if (!named[i])
 			rc = problem(m, "%s: tensor %s is not in %s", m->c->t[i].shard->path,
 				     err_quote(m->c->t[i].name, q), MS_MAP_NAME);
 out:
+	free(named);
 	json_free(d);
 	free(mp);
 	return rc;

@@ -29,7 +29,7 @@ static struct cv_rows *new_rows(struct ms_train_out *o, uint64_t cols, enum dt o
 {
 	struct cv_rows *r = xmalloc(sizeof *r);
 	cv_rows_init(r, cols, out);
-	o->rows = xreallocarray(o->rows, o->nrows + 1, sizeof *o->rows);
+	o->rows = xgrow(o->rows, o->nrows, sizeof *o->rows);
 	o->rows[o->nrows++] = r;
 	return r;
 }
@@ -65,7 +65,7 @@ static const struct vtensor *need(const struct view *v, enum hf_role role, int l
 /* Add output tensor `name` of shape made of r's rows. */
 static void emit(struct layer_ctx *x, char *name, struct cv_rows *r, unsigned ndim, const uint64_t *shape)
 {
-	x->o->names = xreallocarray(x->o->names, x->o->nnames + 1, sizeof *x->o->names);
+	x->o->names = xgrow(x->o->names, x->o->nnames, sizeof *x->o->names);
 	x->o->names[x->o->nnames++] = name;
 	cv_tensor_rows(cv_add_tensor(x->f, name, r->out, ndim, shape), r);
 	jw_kv_str(&x->o->w, name, x->f->name);
@@ -79,7 +79,7 @@ static int split_rows(struct layer_ctx *x, const struct vtensor *t, enum hf_role
 	const uint32_t *order = ms_rope_order(d->rope);
 	uint64_t head = role == HF_Q_B_PROJ ? d->nope + d->rope : d->nope + d->v;
 	uint64_t want = role == HF_KV_A_PROJ ? d->kv_rank + d->rope : d->heads * head;
-	char s[64];
+	char s[ST_SHAPE_LEN];
 	if (t->rows != want || !order)
 		return err_set("%s: tensor \"%s\" %s does not fit config.json's attention sizes", x->src->path, t->name,
 			       st_shape_str(t->ndim, t->shape, s, sizeof s));

@@ -79,6 +79,7 @@ static int read_map(struct ms_t2i *p, const char *dir)
 	struct t2i_priv *q = p->priv;
 	struct ckpt *c = p->c;
 	char *mp = path_join(dir, MS_MAP_NAME), qn[ERR_QUOTE];
+	bool *named = NULL;
 	int rc = -1;
 	if (!q->map) {
 		q->e = xcalloc(c->n + 1, sizeof *q->e);
@@ -93,23 +94,27 @@ static int read_map(struct ms_t2i *p, const char *dir)
 		goto out;
 	}
 	q->e = xcalloc(root->n + 1, sizeof *q->e);
-	for (const struct json *m = root->kid; m; m = m->next) {
-		const struct ckpt_tensor *t = ckpt_find(c, m->key);
+	/* which tensors the map names: a lookup in the map per tensor would be quadratic */
+	named = xcalloc(c->n + 1, sizeof *named);
+	for (const struct json *m = json_kid(root); m; m = json_next(m)) {
+		const struct ckpt_tensor *t = ckpt_find(c, json_key(m));
 		if (m->type != JSON_STRING) {
-			err_set("%s: the file of tensor %s is not a string", mp, err_quote(m->key, qn));
+			err_set("%s: the file of tensor %s is not a string", mp, err_quote(json_key(m), qn));
 			goto out;
 		}
-		if (!t || strcmp(t->shard->name, m->s) != 0) {
-			err_set("%s: tensor %s is mapped to %s, which does not hold it", mp, err_quote(m->key, qn), m->s);
+		if (!t || strcmp(t->shard->name, json_str(m)) != 0) {
+			err_set("%s: tensor %s is mapped to %s, which does not hold it", mp, err_quote(json_key(m), qn), json_str(m));
 			goto out;
 		}
+		named[t - c->t] = true;
 		q->e[q->n++] = (struct entry){t->name, t->shard->name, ms_layer_of(t->name)};
 	}
 	for (size_t i = 0; i < c->n; i++)
-		if (!json_get(root, c->t[i].name))
+		if (!named[i])
 			add_list(&p->ignored, &p->nignored, c->t[i].name);
 	rc = 0;
 out:
+	free(named);
 	free(mp);
 	return rc;
 }
@@ -140,7 +145,7 @@ static const char *shape_of(const struct st_tensor *t, char *buf, size_t size)
 static int check_rows(const struct ckpt_tensor *t, const char *na, const struct ms_opt *a, const char *nb,
 		      const struct ms_opt *b, const char *fit_name, uint64_t fit)
 {
-	char q[ERR_QUOTE], s[64], more[96] = "";
+	char q[ERR_QUOTE], s[ST_SHAPE_LEN], more[96] = "";
 	uint64_t R = rows_of(t->t), want = (uint64_t)a->v * (uint64_t)(b ? b->v : 1);
 	if (R == want)
 		return 0;
@@ -166,7 +171,7 @@ static int same_dtype(const struct ckpt_tensor *a, const struct ckpt_tensor *b)
 
 static int width_match(const struct ckpt_tensor *a, const struct ckpt_tensor *b)
 {
-	char q1[ERR_QUOTE], q2[ERR_QUOTE], s1[64], s2[64];
+	char q1[ERR_QUOTE], q2[ERR_QUOTE], s1[ST_SHAPE_LEN], s2[ST_SHAPE_LEN];
 	if (cols_of(a->t) == cols_of(b->t))
 		return 0;
 	return err_set("%s: tensors %s %s and %s %s are joined row-wise but have different widths", a->shard->path,
@@ -260,7 +265,7 @@ static int plan_experts(struct ms_t2i *p, const char *dir, long L, const struct 
 			bool *used)
 {
 	struct t2i_priv *q = p->priv;
-	char name[160], qn[ERR_QUOTE], s[64];
+	char name[160], qn[ERR_QUOTE], s[ST_SHAPE_LEN];
 	bool moe = L >= o->first_k_dense.v;
 	for (int i = 0; i < 3; i++) {
 		const struct ckpt_tensor *t = find_layer(p, L, expert_suffix[i], name, sizeof name);

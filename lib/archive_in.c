@@ -8,6 +8,8 @@
 #include "arc_tree.h"
 #include "buf.h"
 #include "err.h"
+#include "held.h"
+#include "readfile.h"
 
 static bool ends_with(const char *s, const char *suffix)
 {
@@ -316,16 +318,20 @@ static void add_file(struct arc *a, const struct atree_file *tf, const struct bl
 		f->error = xstrdup(b->error);
 	} else if (ends_with(tf->path, ".json")) {
 		const struct buf *t = &b->text;
+		char lim[32];
 		if (b->size > ARC_MAX_JSON)
-			f->error = xasprintf("%s: %llu bytes is too large for a JSON file", f->path,
-					     (unsigned long long)b->size);
+			f->error = xasprintf("%s: %llu bytes, more than the %s limit for a JSON file", f->path,
+					     (unsigned long long)b->size, limit_text(ARC_MAX_JSON, lim));
 		else if (b->text_hole)
 			f->error = xasprintf("%s: a sparse file: its holes are NUL bytes, which JSON cannot hold", f->path);
 		else if (!b->has_text)
 			f->error = xasprintf("%s: a link to %s, a file over %u KiB not named *.json, which is not "
 					     "kept to be read as JSON",
 					     f->path, b->path, ARC_MAX_LINKED_JSON >> 10);
+		else if (held_take(f->path, "JSON text", t->len))
+			f->error = xstrdup(err_last());
 		else {
+			f->held = t->len;
 			f->len = t->len;
 			f->text = xmalloc(t->len + 1);
 			memcpy(f->text, t->p ? t->p : "", t->len);
@@ -464,6 +470,7 @@ static void files_free(struct arc_file *v, size_t n)
 		st_close(v[i].st);
 		free(v[i].error);
 		free(v[i].text);
+		held_give(v[i].held);
 	}
 	free(v);
 }

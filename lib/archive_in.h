@@ -1,8 +1,9 @@
 /* A checkpoint inside an archive (tar, optionally compressed: gzip, xz, zstd, bzip2 ...,
  * whatever libarchive reads), read as one stream without extracting anything: each file
  * hashed on the fly, the safetensors header of each file parsed from its first 8 + N
- * bytes (st_parse, with the file's size from the archive), JSON side files kept.  Memory:
- * the headers and the JSON files, never a tensor.
+ * bytes (st_parse, with the file's size from the archive), JSON side files kept (up to
+ * JSON_MAX_FILE each).  Memory: the headers and the JSON files, never a tensor; together
+ * within the limit of lib/held.h.
  *
  * The files are those `tar x` would leave (lib/arc_tree.h): every entry is placed in a model
  * of the extracted tree, in archive order, and what that refuses (a name or link leading
@@ -24,10 +25,11 @@
 
 #include "ckpt.h"
 #include "hash.h"
+#include "json.h"
 #include "st.h"
 
 /* JSON files larger than this are not kept (an index of the 671B model is ~8 MB). */
-#define ARC_MAX_JSON (64u << 20)
+#define ARC_MAX_JSON JSON_MAX_FILE
 /* Other files up to this size are kept too: a link named .json may lead to one (a
  * config.json is 2 kB). */
 #define ARC_MAX_LINKED_JSON (64u << 10)
@@ -46,6 +48,7 @@ struct arc_file {
 	char *error;             /* why it does not (or why it could not be read) */
 	char *text;              /* a .json file's contents */
 	size_t len;
+	uint64_t held;           /* bytes of it counted as held (lib/held.h) */
 };
 
 struct arc {

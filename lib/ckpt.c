@@ -11,6 +11,7 @@
 
 #include "confine.h"
 #include "err.h"
+#include "nameset.h"
 #include "out.h"
 #include "readfile.h"
 
@@ -29,7 +30,7 @@ static int problem(struct ckpt *c, int flags, const char *fmt, ...)
 	err_set("%s", msg);
 	if (!(flags & CKPT_LENIENT))
 		return -1;
-	c->problems = xreallocarray(c->problems, c->nproblems + 1, sizeof *c->problems);
+	c->problems = xgrow(c->problems, c->nproblems, sizeof *c->problems);
 	c->problems[c->nproblems++] = xstrdup(err_last());
 	return 0;
 }
@@ -44,14 +45,20 @@ static bool ends_with(const char *s, const char *suffix)
 struct src {
 	struct ckpt_file *f;
 	size_t n;
+	struct nameset names;    /* of f, the first of each name */
 };
+
+static const char *file_name(const void *items, size_t i, size_t *len)
+{
+	const char *s = ((const struct ckpt_file *)items)[i].name;
+	*len = strlen(s);
+	return s;
+}
 
 static struct ckpt_file *src_find(const struct src *src, const char *name)
 {
-	for (size_t i = 0; i < src->n; i++)
-		if (strcmp(src->f[i].name, name) == 0)
-			return &src->f[i];
-	return NULL;
+	long i = nameset_find(&src->names, name, strlen(name));
+	return i < 0 ? NULL : &src->f[i];
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -73,7 +80,7 @@ static void add_name(char ***names, size_t *n, const char *name)
 {
 	if (name[0] == '.' || !ends_with(name, ".safetensors"))
 		return;
-	*names = xreallocarray(*names, *n + 1, sizeof **names);
+	*names = xgrow(*names, *n, sizeof **names);
 	(*names)[(*n)++] = xstrdup(name);
 }
 
@@ -102,7 +109,7 @@ static int list_shards(const char *dir, const struct src *src, char ***names, si
 
 static struct ckpt_shard *add_shard(struct ckpt *c, const char *name)
 {
-	c->shards = xreallocarray(c->shards, c->nshards + 1, sizeof *c->shards);
+	c->shards = xgrow(c->shards, c->nshards, sizeof *c->shards);
 	struct ckpt_shard *s = &c->shards[c->nshards++];
 	s->name = xstrdup(name);
 	s->path = path_join(c->dir, name);
@@ -246,7 +253,7 @@ static int open_with_index(struct ckpt *c, int flags, const struct src *src, con
 			free(names[i]);
 			continue;
 		}
-		c->stray = xreallocarray(c->stray, c->nstray + 1, sizeof *c->stray);
+		c->stray = xgrow(c->stray, c->nstray, sizeof *c->stray);
 		c->stray[c->nstray++] = names[i];
 	}
 	free(names);
@@ -388,10 +395,14 @@ fail:
 int ckpt_open_files(struct ckpt **out, const char *dir, struct ckpt_file *files, size_t n, int flags)
 {
 	struct ckpt *c = xcalloc(1, sizeof *c);
-	struct src src = {files, n};
+	struct src src = {files, n, {0}};
 	int rc;
 	*out = NULL;
 	c->dir = xstrdup(dir);
+	/* (a file per shard the index names: a lookup each must not take a pass over all) */
+	nameset_init(&src.names, n, file_name, files);
+	for (size_t i = 0; i < n; i++)
+		nameset_add(&src.names, i);
 	if (src_find(&src, INDEX_NAME))
 		c->index_path = path_join(dir, INDEX_NAME);
 	rc = c->index_path ? open_with_index(c, flags, &src, NULL)
@@ -402,6 +413,7 @@ int ckpt_open_files(struct ckpt **out, const char *dir, struct ckpt_file *files,
 		st_close(files[i].st);
 		files[i].st = NULL;
 	}
+	nameset_free(&src.names);
 	if (rc) {
 		ckpt_close(c);
 		return -1;

@@ -52,7 +52,7 @@ static int get_str(const struct json *root, const char *path, const char *key, c
 		return err_set("%s: \"%s\" is not a string", path, key);
 	if (v->len >= n)
 		return err_set("%s: \"%s\" is too long", path, key);
-	memcpy(out, v->s, v->len + 1);
+	memcpy(out, json_str(v), v->len + 1);
 	return 0;
 }
 
@@ -245,8 +245,8 @@ int ds_config_read(struct ds_config *c, const struct json *root, const char *pat
 			return -1;
 		const struct json *b = json_get(q, "weight_block_size");
 		if (b) {
-			if (b->type != JSON_ARRAY || b->n != 2 || json_i64(b->kid, &c->quant.block[0]) ||
-			    json_i64(b->kid->next, &c->quant.block[1]) || c->quant.block[0] <= 0 ||
+			if (b->type != JSON_ARRAY || b->n != 2 || json_i64(json_kid(b), &c->quant.block[0]) ||
+			    json_i64(json_next(json_kid(b)), &c->quant.block[1]) || c->quant.block[0] <= 0 ||
 			    c->quant.block[1] <= 0)
 				return err_set("%s: \"weight_block_size\" is not two positive integers", path);
 			for (int k = 0; k < 2; k++)
@@ -326,7 +326,7 @@ int json_edit_text(struct buf *out, const char *text, size_t len, const struct j
 	size_t nm = root->n, ns = 0, i = 0;
 	const struct json **m = xcalloc(nm + 1, sizeof *m);
 	const char **value = xcalloc(nm + 1, sizeof *value); /* new value, "" to remove, NULL to keep */
-	for (const struct json *k = root->kid; k; k = k->next)
+	for (const struct json *k = json_kid(root); k; k = json_next(k))
 		m[i++] = k;
 	struct span *sp = xcalloc(nm + n + 1, sizeof *sp);
 	char **owned = xcalloc(n + 1, sizeof *owned);
@@ -334,7 +334,7 @@ int json_edit_text(struct buf *out, const char *text, size_t len, const struct j
 	size_t nadd = 0;
 	for (size_t j = 0; j < n; j++) {
 		size_t k = 0;
-		while (k < nm && strcmp(m[k]->key, e[j].key) != 0)
+		while (k < nm && strcmp(json_key(m[k]), e[j].key) != 0)
 			k++;
 		if (k < nm) {
 			if (!value[k]) /* two edits of one member: the first wins */

@@ -28,7 +28,7 @@
 
 struct cv_file *cv_add_file(struct cv_job *j, const char *name, int group)
 {
-	j->files = xreallocarray(j->files, j->nfiles + 1, sizeof *j->files);
+	j->files = xgrow(j->files, j->nfiles, sizeof *j->files);
 	struct cv_file *f = &j->files[j->nfiles++];
 	memset(f, 0, sizeof *f);
 	f->name = xstrdup(name);
@@ -43,6 +43,9 @@ struct cv_tensor *cv_add_tensor(struct cv_file *f, const char *name, enum dt dty
 		f->cap = f->cap ? 2 * f->cap : 64;
 		f->t = xreallocarray(f->t, f->cap, sizeof *f->t);
 	}
+	/* shapes come from the reader, which refuses more */
+	if (ndim > ST_MAX_DIMS)
+		abort();
 	struct cv_tensor *t = &f->t[f->n++];
 	memset(t, 0, sizeof *t);
 	t->name = name;
@@ -60,7 +63,7 @@ void cv_set_meta(struct cv_file *f, const char *key, const char *value)
 
 static struct cv_side *add_side(struct cv_job *j, const char *name)
 {
-	j->side = xreallocarray(j->side, j->nside + 1, sizeof *j->side);
+	j->side = xgrow(j->side, j->nside, sizeof *j->side);
 	struct cv_side *s = &j->side[j->nside++];
 	memset(s, 0, sizeof *s);
 	s->name = xstrdup(name);
@@ -99,7 +102,7 @@ static int side_tree(struct cv_job *j, const struct confine *conf, const char *d
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
-		names = xreallocarray(names, n + 1, sizeof *names);
+		names = xgrow(names, n, sizeof *names);
 		names[n++] = xstrdup(e->d_name);
 	}
 	closedir(d);
@@ -480,7 +483,7 @@ static void make_chunks(struct group_run *g)
 			*c = (struct chunk){ord[k].file, t, off, nb - off < step ? nb - off : step, nb, 0};
 			if (!t->copy) {
 				c->seq = g->nfill;
-				g->fill_chunks = xreallocarray(g->fill_chunks, g->nfill + 1, sizeof *g->fill_chunks);
+				g->fill_chunks = xgrow(g->fill_chunks, g->nfill, sizeof *g->fill_chunks);
 				g->fill_chunks[g->nfill++] = g->nc - 1;
 			}
 		}

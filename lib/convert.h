@@ -43,7 +43,7 @@ struct cv_tensor {
 	const char *name;
 	enum dt dtype;
 	unsigned ndim;
-	uint64_t shape[8];
+	uint64_t shape[ST_MAX_DIMS];
 	/* the bytes: copy[0 .. nbytes) when copy is set, else produced by fill */
 	const uint8_t *copy;
 	struct cv_fill fill;

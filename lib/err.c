@@ -145,6 +145,14 @@ void *xreallocarray(void *p, size_t n, size_t size)
 	return xrealloc(p, n * size);
 }
 
+void *xgrow(void *p, size_t n, size_t size)
+{
+	/* the room is 16, then the power of two n reached: full when n is one of them */
+	if (n && (n < 16 || (n & (n - 1))))
+		return p;
+	return xreallocarray(p, n ? 2 * n : 16, size);
+}
+
 char *xstrdup(const char *s) { return xstrndup(s, strlen(s)); }
 
 char *xstrndup(const char *s, size_t n)

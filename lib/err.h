@@ -49,6 +49,10 @@ void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 void *xreallocarray(void *p, size_t n, size_t size);
+/* Room for one more item in p, an array of n items of `size` bytes that grows only through
+ * here: doubled when full (from 16), so that appending costs amortized constant time however
+ * many items an input makes (growing by a constant copies the array once per step). */
+void *xgrow(void *p, size_t n, size_t size);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

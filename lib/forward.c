@@ -79,7 +79,7 @@ static int tokens_safetensors(struct fwd_tokens *t, const char *path)
 	if ((x->ndim != 1 && x->ndim != 2) || x->nelem == 0 ||
 	    (x->dtype != DT_I64 && x->dtype != DT_I32 && x->dtype != DT_U32 && x->dtype != DT_I16 &&
 	     x->dtype != DT_U16 && x->dtype != DT_U8 && x->dtype != DT_U64)) {
-		char sh[64];
+		char sh[ST_SHAPE_LEN];
 		err_set("%s: input_ids is %s %s, not integers of shape [B, T] or [T]", path, dt_name(x->dtype),
 			st_shape_str(x->ndim, x->shape, sh, sizeof sh));
 		goto out;

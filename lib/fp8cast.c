@@ -60,7 +60,7 @@ static int note(struct ctx *x, const char *shard, const char *fmt, ...)
 	if (x->o->strict)
 		return err_prefix("--strict: ");
 	struct fp8cast *p = x->p;
-	p->notes = xreallocarray(p->notes, p->nnotes + 1, sizeof *p->notes);
+	p->notes = xgrow(p->notes, p->nnotes, sizeof *p->notes);
 	p->notes[p->nnotes++] = (struct fp8cast_note){shard, xstrdup(err_last())};
 	return 0;
 }
@@ -116,7 +116,7 @@ static int plan_shard(struct ctx *x, const struct ckpt_shard *s, int group, bool
 			return err_set("%s: %s is %s and has a scale, but only FP8 and 1-byte integer weights can be dequantized",
 				       s->path, err_quote(t->name, q), dt_name(t->dtype));
 		struct quant *qt = xcalloc(1, sizeof *qt);
-		p->fills = xreallocarray(p->fills, p->nfills + 1, sizeof *p->fills);
+		p->fills = xgrow(p->fills, p->nfills, sizeof *p->fills);
 		p->fills[p->nfills++] = qt;
 		if (quant_init(qt, t->name, t, st_bytes(s->st, t), sc->t, ckpt_bytes(sc), bm, bn))
 			return err_prefix("%s: ", s->path);
@@ -183,7 +183,7 @@ static int plan_config(struct ctx *x)
 		{"torch_dtype", "\"bfloat16\""},
 		{"num_nextn_predict_layers", "0"},
 	};
-	int rc = file_read(x->c->config_path, 64u << 20, &text);
+	int rc = file_read(x->c->config_path, JSON_MAX_FILE, "a JSON file", &text);
 	if (!rc)
 		rc = json_edit_text(&out, text.p ? text.p : "", text.len, e, x->drop ? 3 : 2, x->c->config_path);
 	if (!rc)

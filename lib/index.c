@@ -72,28 +72,28 @@ static int idx_fill(struct idx **out, struct idx *x, const char *path)
 	}
 	x->e = xcalloc(wm->n, sizeof *x->e);
 	x->files = xcalloc(wm->n, sizeof *x->files);
-	for (const struct json *k = wm->kid; k; k = k->next) {
-		const char *kq = err_quoten(k->key, k->key_len, q1), *why;
+	for (const struct json *k = json_kid(wm); k; k = json_next(k)) {
+		const char *kq = err_quoten(json_key(k), k->key_len, q1), *why;
 		if (k->type != JSON_STRING) {
 			err_set("%s: weight_map entry %s is %s, not a file name", path, kq, json_what(k, w));
 			goto fail;
 		}
-		if (strlen(k->key) != k->key_len) {
+		if (strlen(json_key(k)) != k->key_len) {
 			err_set("%s: weight_map tensor name %s contains a NUL character", path, kq);
 			goto fail;
 		}
-		if (strlen(k->s) != k->len) {
+		if (strlen(json_str(k)) != k->len) {
 			err_set("%s: weight_map entry %s: file name %s contains a NUL character", path, kq,
-				err_quoten(k->s, k->len, q2));
+				err_quoten(json_str(k), k->len, q2));
 			goto fail;
 		}
-		if ((why = bad_file_name(k->s))) {
-			err_set("%s: weight_map entry %s: file name %s is %s", path, kq, err_quote(k->s, q2), why);
+		if ((why = bad_file_name(json_str(k)))) {
+			err_set("%s: weight_map entry %s: file name %s is %s", path, kq, err_quote(json_str(k), q2), why);
 			goto fail;
 		}
-		x->e[x->n].name = k->key;
-		x->e[x->n].file = k->s;
-		x->files[x->n] = k->s;
+		x->e[x->n].name = json_key(k);
+		x->e[x->n].file = json_str(k);
+		x->files[x->n] = json_str(k);
 		x->n++;
 	}
 	qsort(x->files, x->n, sizeof *x->files, cmp_str);

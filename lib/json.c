@@ -6,52 +6,43 @@
 #include <string.h>
 
 #include "err.h"
+#include "nameset.h"
 #include "readfile.h"
 
-/* Nodes and strings live in an arena of chunks that never move. */
-struct chunk {
-	struct chunk *next;
-	size_t used, cap;
-	_Alignas(16) unsigned char mem[];
-};
+_Static_assert(sizeof(struct json) == 28, "a value takes 28 bytes (json.h)");
+_Static_assert(JSON_MAX_TEXT < 1u << 29 && JSON_MAX_TEXT / 2 * 30ull < 1ull << 32,
+	       "offsets, key lengths and the distance from a value to the text fit their fields");
 
 struct json_doc {
-	struct chunk *chunks;
-	struct json *root;
+	char *mem;              /* the text (decoded in place), then the values */
+	size_t text_size;       /* bytes before the first value */
 };
 
 struct parser {
-	struct json_doc *doc;
-	const char *s;
+	const char *s;          /* the source, read */
 	size_t len, pos;
 	int flags;
-	char *tmp;          /* scratch for decoding strings */
-	size_t tmp_cap;
+	char *mem;              /* the document being built: its text copy is written */
+	size_t text_size;
+	uint32_t n, cap;        /* values */
 };
 
-static void *arena_alloc(struct json_doc *d, size_t n)
+/* Value i: an index, for the block moves while it grows. */
+static struct json *node(const struct parser *p, uint32_t i)
 {
-	n = (n + 15) & ~(size_t)15;
-	struct chunk *c = d->chunks;
-	if (!c || c->cap - c->used < n) {
-		size_t cap = n > 65536 ? n : 65536;
-		c = xmalloc(sizeof *c + cap);
-		c->next = d->chunks;
-		c->used = 0;
-		c->cap = cap;
-		d->chunks = c;
-	}
-	void *p = c->mem + c->used;
-	c->used += n;
-	return p;
+	return (struct json *)(p->mem + p->text_size) + i;
 }
 
-static char *arena_str(struct json_doc *d, const char *s, size_t n)
+static uint32_t new_node(struct parser *p)
 {
-	char *p = arena_alloc(d, n + 1);
-	memcpy(p, s, n);
-	p[n] = 0;
-	return p;
+	if (p->n == p->cap) {
+		p->cap *= 2;
+		p->mem = xrealloc(p->mem, p->text_size + (size_t)p->cap * sizeof(struct json));
+	}
+	struct json *v = node(p, p->n);
+	memset(v, 0, sizeof *v);
+	v->text_off = (uint32_t)(p->text_size + (size_t)p->n * sizeof *v);
+	return p->n++;
 }
 
 static int fail(struct parser *p, size_t at, const char *what)
@@ -120,14 +111,12 @@ int json_utf8_check(const char *str, size_t len, size_t *bad)
 	return 0;
 }
 
-static void tmp_put(struct parser *p, size_t *n, const char *c, size_t k)
+/* Decoded bytes of a string into the document's text, at *w: never past the source bytes
+ * they come from, so that each string lies where its source does. */
+static void put(struct parser *p, size_t *w, const char *c, size_t k)
 {
-	if (*n + k > p->tmp_cap) {
-		p->tmp_cap = (*n + k) * 2 + 64;
-		p->tmp = xrealloc(p->tmp, p->tmp_cap);
-	}
-	memcpy(p->tmp + *n, c, k);
-	*n += k;
+	memcpy(p->mem + *w, c, k);
+	*w += k;
 }
 
 static int hex4(struct parser *p, unsigned *out)
@@ -151,10 +140,10 @@ static int hex4(struct parser *p, unsigned *out)
 	return 0;
 }
 
-/* At the opening quote; decodes into the arena. */
-static int parse_string(struct parser *p, const char **out, size_t *out_len)
+/* At the opening quote; decodes in place into the text copy, NUL-terminated. */
+static int parse_string(struct parser *p, uint32_t *out_len)
 {
-	size_t n = 0, start = p->pos;
+	size_t start = p->pos, w = start + 1;
 	p->pos++;
 	for (;;) {
 		if (p->pos >= p->len)
@@ -174,7 +163,7 @@ static int parse_string(struct parser *p, const char **out, size_t *out_len)
 			size_t j = p->pos;
 			while (j < p->len && p->s[j] != '"' && p->s[j] != '\\' && (unsigned char)p->s[j] >= 0x20)
 				j++;
-			tmp_put(p, &n, p->s + p->pos, j - p->pos);
+			put(p, &w, p->s + p->pos, j - p->pos);
 			p->pos = j;
 			continue;
 		}
@@ -220,7 +209,7 @@ static int parse_string(struct parser *p, const char **out, size_t *out_len)
 				u[0] = (char)(0xf0 | (cp >> 18)); u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
 				u[2] = (char)(0x80 | ((cp >> 6) & 0x3f)); u[3] = (char)(0x80 | (cp & 0x3f)); k = 4;
 			}
-			tmp_put(p, &n, u, k);
+			put(p, &w, u, k);
 			continue;
 		}
 		default: {
@@ -233,14 +222,14 @@ static int parse_string(struct parser *p, const char **out, size_t *out_len)
 			return fail(p, p->pos - 2, what);
 		}
 		}
-		tmp_put(p, &n, &ch, 1);
+		put(p, &w, &ch, 1);
 	}
-	*out = arena_str(p->doc, p->tmp ? p->tmp : "", n);
-	*out_len = n;
+	p->mem[w] = 0;
+	*out_len = (uint32_t)(w - start - 1);
 	return 0;
 }
 
-static int parse_number(struct parser *p, struct json *v)
+static int parse_number(struct parser *p, uint32_t vi)
 {
 	size_t i = p->pos;
 	const char *s = p->s;
@@ -272,53 +261,64 @@ static int parse_number(struct parser *p, struct json *v)
 		while (i < p->len && s[i] >= '0' && s[i] <= '9')
 			i++;
 	}
+	struct json *v = node(p, vi);
 	v->type = JSON_NUMBER;
-	v->s = arena_str(p->doc, s + p->pos, i - p->pos);
-	v->len = i - p->pos;
+	v->len = (uint32_t)(i - p->pos);
+	memcpy(p->mem + p->pos, s + p->pos, i - p->pos);
+	p->mem[i] = 0; /* over a separator, or the byte after the end */
 	p->pos = i;
 	return 0;
 }
 
-static int keycmp(const void *a, const void *b)
+struct members {
+	const struct parser *p;
+	uint32_t *v;
+};
+
+static const char *member_name(const void *items, size_t i, size_t *len)
 {
-	const struct json *x = *(const struct json *const *)a, *y = *(const struct json *const *)b;
-	size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
-	int c = memcmp(x->key, y->key, n);
-	if (c)
-		return c;
-	return (x->key_len > y->key_len) - (x->key_len < y->key_len);
+	const struct members *m = items;
+	const struct json *k = node(m->p, m->v[i]);
+	*len = k->key_len;
+	return m->p->mem + k->key_begin + 1;
 }
 
-static int check_dups(struct parser *p, struct json *obj)
+static int dup_at(struct parser *p, const struct json *later)
 {
-	if (obj->n < 2)
+	char q[ERR_QUOTE], what[ERR_QUOTE + 32];
+	snprintf(what, sizeof what, "duplicate key %s",
+		 err_quoten(p->mem + later->key_begin + 1, later->key_len, q));
+	return fail(p, later->key_begin, what);
+}
+
+/* The members of object oi, in order: none may share a name.  Linear in their number. */
+static int check_dups(struct parser *p, uint32_t oi)
+{
+	uint32_t n = node(p, oi)->n;
+	if (n < 2)
 		return 0;
-	struct json **v = xmalloc(obj->n * sizeof *v);
-	size_t i = 0;
-	for (struct json *k = obj->kid; k; k = k->next)
-		v[i++] = k;
-	qsort(v, obj->n, sizeof *v, keycmp);
+	struct members m = {p, xmalloc(n * sizeof *m.v)};
+	struct nameset set;
 	int rc = 0;
-	for (i = 1; i < obj->n; i++)
-		if (keycmp(&v[i - 1], &v[i]) == 0) {
-			struct json *later = v[i]->key_begin > v[i - 1]->key_begin ? v[i] : v[i - 1];
-			char q[ERR_QUOTE], what[ERR_QUOTE + 32];
-			snprintf(what, sizeof what, "duplicate key %s", err_quoten(later->key, later->key_len, q));
-			fail(p, later->key_begin, what);
-			rc = -1;
-			break;
-		}
-	free(v);
+	m.v[0] = oi + 1;
+	for (uint32_t i = 1; i < n; i++)
+		m.v[i] = m.v[i - 1] + node(p, m.v[i - 1])->next_off;
+	nameset_init(&set, n, member_name, &m);
+	for (uint32_t i = 0; i < n && !rc; i++)
+		if (nameset_add(&set, i) >= 0)
+			rc = dup_at(p, node(p, m.v[i]));
+	nameset_free(&set);
+	free(m.v);
 	return rc;
 }
 
-static int parse_value(struct parser *p, struct json *v, int depth);
+static int parse_value(struct parser *p, uint32_t vi, int depth);
 
-static int parse_container(struct parser *p, struct json *v, int depth, char close)
+static int parse_container(struct parser *p, uint32_t vi, int depth, char close)
 {
 	bool obj = close == '}';
-	struct json **link = &v->kid;
-	v->type = obj ? JSON_OBJECT : JSON_ARRAY;
+	uint32_t prev = 0;
+	node(p, vi)->type = obj ? JSON_OBJECT : JSON_ARRAY;
 	/* serde_json counts the outermost container too: the 128th nested one fails */
 	if (depth + 1 >= JSON_MAX_DEPTH)
 		return fail(p, p->pos, "more than 127 nested arrays and objects");
@@ -329,15 +329,16 @@ static int parse_container(struct parser *p, struct json *v, int depth, char clo
 		return 0;
 	}
 	for (;;) {
-		struct json *k = arena_alloc(p->doc, sizeof *k);
-		memset(k, 0, sizeof *k);
+		uint32_t k = new_node(p);
 		skip_ws(p);
 		if (obj) {
+			uint32_t key_len;
 			if (p->pos >= p->len || p->s[p->pos] != '"')
 				return fail(p, p->pos, "expected a string key");
-			k->key_begin = p->pos;
-			if (parse_string(p, &k->key, &k->key_len))
+			node(p, k)->key_begin = (uint32_t)p->pos;
+			if (parse_string(p, &key_len))
 				return -1;
+			node(p, k)->key_len = key_len;
 			skip_ws(p);
 			if (p->pos >= p->len || p->s[p->pos] != ':')
 				return fail(p, p->pos, "expected ':'");
@@ -346,9 +347,10 @@ static int parse_container(struct parser *p, struct json *v, int depth, char clo
 		}
 		if (parse_value(p, k, depth + 1))
 			return -1;
-		*link = k;
-		link = &k->next;
-		v->n++;
+		if (prev)
+			node(p, prev)->next_off = k - prev;
+		prev = k;
+		node(p, vi)->n++;
 		skip_ws(p);
 		if (p->pos < p->len && p->s[p->pos] == ',') {
 			p->pos++;
@@ -361,89 +363,92 @@ static int parse_container(struct parser *p, struct json *v, int depth, char clo
 		return fail(p, p->pos, obj ? "expected ',' or '}'" : "expected ',' or ']'");
 	}
 	if (obj && !(p->flags & JSON_KEEP_DUPS))
-		return check_dups(p, v);
+		return check_dups(p, vi);
 	return 0;
 }
 
-static int literal(struct parser *p, const char *word, enum json_type t, struct json *v)
+static int literal(struct parser *p, const char *word, enum json_type t, uint32_t vi)
 {
 	size_t n = strlen(word);
 	if (p->len - p->pos < n || memcmp(p->s + p->pos, word, n) != 0)
 		return fail(p, p->pos, "expected a value");
 	p->pos += n;
-	v->type = t;
+	node(p, vi)->type = t;
 	return 0;
 }
 
-static int parse_value(struct parser *p, struct json *v, int depth)
+static int parse_value(struct parser *p, uint32_t vi, int depth)
 {
 	skip_ws(p);
 	if (p->pos >= p->len)
 		return fail(p, p->pos, "unexpected end of input");
-	v->begin = p->pos;
+	node(p, vi)->begin = (uint32_t)p->pos;
 	int rc;
 	switch (p->s[p->pos]) {
-	case '{': rc = parse_container(p, v, depth, '}'); break;
-	case '[': rc = parse_container(p, v, depth, ']'); break;
-	case '"':
-		v->type = JSON_STRING;
-		rc = parse_string(p, &v->s, &v->len);
+	case '{': rc = parse_container(p, vi, depth, '}'); break;
+	case '[': rc = parse_container(p, vi, depth, ']'); break;
+	case '"': {
+		uint32_t len;
+		node(p, vi)->type = JSON_STRING;
+		rc = parse_string(p, &len);
+		node(p, vi)->len = len;
 		break;
-	case 't': rc = literal(p, "true", JSON_TRUE, v); break;
-	case 'f': rc = literal(p, "false", JSON_FALSE, v); break;
-	case 'n': rc = literal(p, "null", JSON_NULL, v); break;
-	default: rc = parse_number(p, v); break;
 	}
-	v->end = p->pos;
+	case 't': rc = literal(p, "true", JSON_TRUE, vi); break;
+	case 'f': rc = literal(p, "false", JSON_FALSE, vi); break;
+	case 'n': rc = literal(p, "null", JSON_NULL, vi); break;
+	default: rc = parse_number(p, vi); break;
+	}
+	node(p, vi)->end = (uint32_t)p->pos;
 	return rc;
 }
 
 int json_parse(struct json_doc **out, const char *src, size_t len, int flags)
 {
-	struct json_doc *d = xcalloc(1, sizeof *d);
-	struct parser p = {.doc = d, .s = src, .len = len, .flags = flags};
+	struct parser p = {.s = src, .len = len, .flags = flags};
 	size_t bad;
 	*out = NULL;
-	if (json_utf8_check(src, len, &bad)) {
-		fail(&p, bad, "invalid UTF-8");
-		goto fail;
-	}
-	d->root = arena_alloc(d, sizeof *d->root);
-	memset(d->root, 0, sizeof *d->root);
-	if (parse_value(&p, d->root, 0))
+	if (len > JSON_MAX_TEXT)
+		return err_set("text of %zu bytes is more than the %u MiB the JSON reader takes", len,
+			       JSON_MAX_TEXT >> 20);
+	if (json_utf8_check(src, len, &bad))
+		return fail(&p, bad, "invalid UTF-8");
+	/* room for a value per 16 bytes of text to start with: real documents need less */
+	p.text_size = (len + 1 + 7) & ~(size_t)7;
+	p.cap = (uint32_t)(len / 16 + 16);
+	p.mem = xmalloc(p.text_size + (size_t)p.cap * sizeof(struct json));
+	new_node(&p);
+	if (parse_value(&p, 0, 0))
 		goto fail;
 	skip_ws(&p);
 	if (p.pos != len) {
 		fail(&p, p.pos, "trailing characters after the JSON value");
 		goto fail;
 	}
-	free(p.tmp);
+	struct json_doc *d = xmalloc(sizeof *d);
+	d->text_size = p.text_size;
+	d->mem = xrealloc(p.mem, p.text_size + (size_t)p.n * sizeof(struct json));
 	*out = d;
 	return 0;
 fail:
-	free(p.tmp);
-	json_free(d);
+	free(p.mem);
 	return -1;
 }
 
-const struct json *json_root(const struct json_doc *d) { return d->root; }
+const struct json *json_root(const struct json_doc *d) { return (const struct json *)(d->mem + d->text_size); }
 
 void json_free(struct json_doc *d)
 {
 	if (!d)
 		return;
-	for (struct chunk *c = d->chunks, *n; c; c = n) {
-		n = c->next;
-		free(c);
-	}
+	free(d->mem);
 	free(d);
 }
 
 int json_load(struct json_doc **out, const char *path, int flags)
 {
 	struct buf text = {0};
-	/* JSON side files are small; refuse the absurd rather than allocate it */
-	if (file_read(path, (uint64_t)1 << 30, &text)) {
+	if (file_read(path, JSON_MAX_FILE, "a JSON file", &text)) {
 		buf_free(&text);
 		return -1;
 	}
@@ -458,9 +463,8 @@ const struct json *json_get(const struct json *obj, const char *key)
 {
 	if (!obj || obj->type != JSON_OBJECT)
 		return NULL;
-	size_t n = strlen(key);
-	for (const struct json *k = obj->kid; k; k = k->next)
-		if (k->key_len == n && memcmp(k->key, key, n) == 0)
+	for (const struct json *k = json_kid(obj); k; k = json_next(k))
+		if (json_key_is(k, key))
 			return k;
 	return NULL;
 }
@@ -468,7 +472,7 @@ const struct json *json_get(const struct json *obj, const char *key)
 bool json_key_is(const struct json *k, const char *name)
 {
 	size_t n = strlen(name);
-	return k->key && k->key_len == n && memcmp(k->key, name, n) == 0;
+	return k->key_begin && k->key_len == n && memcmp(json_key(k), name, n) == 0;
 }
 
 const char *json_type_name(enum json_type t)
@@ -485,40 +489,45 @@ const char *json_what(const struct json *v, char *out)
 	case JSON_OBJECT: return "an object";
 	case JSON_NUMBER:
 		if (v->len > 40)
-			snprintf(out, JSON_WHAT, "the number %.30s...", v->s);
+			snprintf(out, JSON_WHAT, "the number %.30s...", json_str(v));
 		else
-			snprintf(out, JSON_WHAT, "%s", v->s);
+			snprintf(out, JSON_WHAT, "%s", json_str(v));
 		return out;
 	default: return json_type_name(v->type);
 	}
 }
 
-int json_u64(const struct json *v, uint64_t *out)
+/* The digits s[0..n) as an integer: 0, -1 when not all digits, -2 when over 64 bits. */
+static int digits_u64(const char *s, size_t n, uint64_t *out)
 {
-	if (!v || v->type != JSON_NUMBER || v->s[0] == '-')
-		return -1;
 	/* a fraction or exponent makes it no integer, however large */
-	for (size_t i = 0; i < v->len; i++)
-		if (v->s[i] < '0' || v->s[i] > '9')
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
 			return -1;
 	uint64_t x = 0;
-	for (size_t i = 0; i < v->len; i++)
-		if (__builtin_mul_overflow(x, 10, &x) || __builtin_add_overflow(x, (uint64_t)(v->s[i] - '0'), &x))
+	for (size_t i = 0; i < n; i++)
+		if (__builtin_mul_overflow(x, 10, &x) || __builtin_add_overflow(x, (uint64_t)(s[i] - '0'), &x))
 			return -2;
 	*out = x;
 	return 0;
+}
+
+int json_u64(const struct json *v, uint64_t *out)
+{
+	if (!v || v->type != JSON_NUMBER)
+		return -1;
+	const char *s = json_str(v);
+	return s[0] == '-' ? -1 : digits_u64(s, v->len, out);
 }
 
 int json_i64(const struct json *v, int64_t *out)
 {
 	if (!v || v->type != JSON_NUMBER)
 		return -1;
-	bool neg = v->s[0] == '-';
-	struct json pos = *v;
-	pos.s += neg;
-	pos.len -= neg;
+	const char *s = json_str(v);
+	bool neg = s[0] == '-';
 	uint64_t u;
-	int rc = json_u64(&pos, &u);
+	int rc = digits_u64(s + neg, v->len - neg, &u);
 	if (rc)
 		return rc;
 	if (u > (uint64_t)INT64_MAX + neg)
@@ -531,10 +540,11 @@ int json_double(const struct json *v, double *out)
 {
 	if (!v || v->type != JSON_NUMBER)
 		return -1;
+	const char *s = json_str(v);
 	errno = 0;
 	char *end;
-	double d = strtod(v->s, &end);
-	if (end != v->s + v->len)
+	double d = strtod(s, &end);
+	if (end != s + v->len)
 		return -1;
 	if (errno == ERANGE && (d > 1 || d < -1))
 		return -2;

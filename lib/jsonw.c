@@ -229,8 +229,8 @@ void jw_value(struct jw *w, const struct json *v)
 	case JSON_NULL: jw_null(w); return;
 	case JSON_FALSE: jw_bool(w, false); return;
 	case JSON_TRUE: jw_bool(w, true); return;
-	case JSON_NUMBER: jw_raw(w, v->s, v->len); return;
-	case JSON_STRING: jw_strn(w, v->s, v->len); return;
+	case JSON_NUMBER: jw_raw(w, json_str(v), v->len); return;
+	case JSON_STRING: jw_strn(w, json_str(v), v->len); return;
 	case JSON_ARRAY:
 	case JSON_OBJECT:
 		break;
@@ -241,9 +241,9 @@ void jw_value(struct jw *w, const struct json *v)
 	}
 	bool obj = v->type == JSON_OBJECT;
 	obj ? jw_obj(w) : jw_arr(w);
-	for (const struct json *k = v->kid; k; k = k->next) {
+	for (const struct json *k = json_kid(v); k; k = json_next(k)) {
 		if (obj)
-			jw_keyn(w, k->key, k->key_len);
+			jw_keyn(w, json_key(k), k->key_len);
 		jw_value(w, k);
 	}
 	obj ? jw_obj_end(w) : jw_arr_end(w);

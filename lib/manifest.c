@@ -189,7 +189,7 @@ static int parse_text(struct manifest *m, const char *path, const char *text, si
 static int json_entry(struct mentry *e, const struct json *v, bool need_sha)
 {
 	if (v->type == JSON_STRING)
-		return (e->has_sha = parse_sha(v->s, v->len, e->sha) == 0) ? 0 : -1;
+		return (e->has_sha = parse_sha(json_str(v), v->len, e->sha) == 0) ? 0 : -1;
 	if (v->type != JSON_OBJECT)
 		return -1;
 	const struct json *sha = json_get(v, "sha256"), *size = json_get(v, "size"), *lfs = json_get(v, "lfs");
@@ -199,7 +199,7 @@ static int json_entry(struct mentry *e, const struct json *v, bool need_sha)
 		return -1;
 	e->has_size = size != NULL;
 	if (sha) {
-		if (sha->type != JSON_STRING || parse_sha(sha->s, sha->len, e->sha))
+		if (sha->type != JSON_STRING || parse_sha(json_str(sha), sha->len, e->sha))
 			return -1;
 		e->has_sha = true;
 	} else if (lfs && lfs->type == JSON_OBJECT) {
@@ -225,13 +225,13 @@ static int parse_json(struct manifest *m, const char *path, const char *text, si
 	if (sib && sib->type == JSON_ARRAY) {
 		/* the Hugging Face API's model info: LFS files carry their sha256 */
 		size_t i = 0;
-		for (const struct json *s = sib->kid; s; s = s->next, i++) {
+		for (const struct json *s = json_kid(sib); s; s = json_next(s), i++) {
 			const struct json *fn = json_get(s, "rfilename");
-			if (!fn || fn->type != JSON_STRING || !manifest_name(fn->s)) {
+			if (!fn || fn->type != JSON_STRING || !manifest_name(json_str(fn))) {
 				err_set("%s: siblings[%zu] has no usable \"rfilename\"", path, i);
 				goto out;
 			}
-			const char *n = manifest_name(fn->s);
+			const char *n = manifest_name(json_str(fn));
 			struct mentry *e = add_entry(m, n, strlen(n));
 			if (json_entry(e, s, false)) {
 				err_set("%s: siblings[%zu] (%s): unusable \"lfs\", \"sha256\" or \"size\"", path, i,
@@ -240,10 +240,10 @@ static int parse_json(struct manifest *m, const char *path, const char *text, si
 			}
 		}
 	} else {
-		for (const struct json *k = root->kid; k; k = k->next) {
-			const char *n = strlen(k->key) == k->key_len ? manifest_name(k->key) : NULL;
+		for (const struct json *k = json_kid(root); k; k = json_next(k)) {
+			const char *n = strlen(json_key(k)) == k->key_len ? manifest_name(json_key(k)) : NULL;
 			if (!n) {
-				err_set("%s: %s is not a name inside the checkpoint", path, err_quoten(k->key, k->key_len, q));
+				err_set("%s: %s is not a name inside the checkpoint", path, err_quoten(json_key(k), k->key_len, q));
 				goto out;
 			}
 			struct mentry *e = add_entry(m, n, strlen(n));

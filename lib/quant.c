@@ -24,7 +24,7 @@ bool quant_scale_dtype(enum dt t)
 int quant_init(struct quant *q, const char *name, const struct st_tensor *w, const uint8_t *wdata,
 	       const struct st_tensor *s, const uint8_t *sdata, uint64_t bm, uint64_t bn)
 {
-	char nq[ERR_QUOTE], sh[64];
+	char nq[ERR_QUOTE], sh[ST_SHAPE_LEN];
 	memset(q, 0, sizeof *q);
 	err_quote(name, nq);
 	if (!quant_weight_dtype(w->dtype) && !quant_int_weight_dtype(w->dtype))

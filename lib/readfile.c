@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -77,15 +78,27 @@ static int read_to_end(int fd, const char *path, uint64_t max, struct buf *out)
 	return 0;
 }
 
-int file_read(const char *path, uint64_t max, struct buf *out)
+const char *limit_text(uint64_t n, char out[32])
+{
+	if (n && n % (1u << 30) == 0)
+		snprintf(out, 32, "%llu GiB", (unsigned long long)(n >> 30));
+	else if (n && n % (1u << 20) == 0)
+		snprintf(out, 32, "%llu MiB", (unsigned long long)(n >> 20));
+	else
+		snprintf(out, 32, "%llu-byte", (unsigned long long)n);
+	return out;
+}
+
+int file_read(const char *path, uint64_t max, const char *what, struct buf *out)
 {
 	struct stat st;
+	char lim[32];
 	int fd = file_open(path, 0, &st), rc = 0;
 	if (fd < 0)
 		return -1;
 	if ((uint64_t)st.st_size > max) {
-		rc = err_set("%s: %lld bytes is more than the %llu expected", path, (long long)st.st_size,
-			     (unsigned long long)max);
+		rc = err_set("%s: %lld bytes, more than the %s limit for %s", path, (long long)st.st_size,
+			     limit_text(max, lim), what);
 	} else {
 		size_t n = (size_t)st.st_size, got = 0;
 		buf_reserve(out, n);

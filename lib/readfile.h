@@ -22,12 +22,17 @@ int file_regular(const char *path, const struct stat *sb);
  * with its stat in *sb when sb is not NULL; or -1 and a message naming the path. */
 int file_open(const char *path, int flags, struct stat *sb);
 
-/* Append the regular file's contents to out (NUL-terminated); refuse files over max bytes.
+/* Append the regular file's contents to out (NUL-terminated).  A file over max bytes is
+ * refused before it is read: "PATH: N bytes, more than the 64 MiB limit for <what>".
  * Messages name the path. */
-int file_read(const char *path, uint64_t max, struct buf *out);
+int file_read(const char *path, uint64_t max, const char *what, struct buf *out);
 /* The same for a stream read to its end, as sha256sum reads a list of sums: any file that
  * can be read, a pipe included (<(sha256sum ...), /dev/stdin), and "-" standard input; a
  * directory is refused ("PATH: Is a directory"), and so is more than max bytes. */
 int file_read_stream(const char *path, uint64_t max, struct buf *out);
+
+
+/* A limit for messages ("the ... limit"): "4 GiB", "64 MiB" for whole numbers of them, else "N-byte". */
+const char *limit_text(uint64_t n, char out[32]);
 
 #endif

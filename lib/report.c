@@ -82,8 +82,7 @@ void report_skip(struct rcheck *c, const char *fmt, ...)
 
 static void add_item(struct rcheck *c, enum rsev sev, const char *file, const char *tensor, char *msg)
 {
-	if (c->n % 64 == 0)
-		c->items = xreallocarray(c->items, c->n + 64, sizeof *c->items);
+	c->items = xgrow(c->items, c->n, sizeof *c->items);
 	c->items[c->n++] = (struct ritem){sev, file ? xstrdup(file) : NULL, tensor ? xstrdup(tensor) : NULL, msg, false};
 	if (sev == RSEV_PROBLEM)
 		c->nproblems++;

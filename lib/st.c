@@ -6,65 +6,65 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "buf.h"
 #include "err.h"
+#include "held.h"
 #include "json.h"
 #include "jsonw.h"
 #include "mapped.h"
 #include "readfile.h"
+#include "nameset.h"
+
+_Static_assert(ST_MAX_HEADER <= JSON_MAX_TEXT, "the JSON reader must take every header");
 
 struct st_priv {
-	struct json_doc *doc;    /* names and metadata strings point into it */
+	char *text;              /* tensor names and metadata strings, NUL-terminated (the
+				    header's JSON tree is freed once read) */
 	uint64_t *dims;
-	uint32_t *slots;         /* open-addressing table of tensor index + 1 */
-	size_t nslots;
+	struct nameset names;    /* of f->t */
+	struct nameset keys;     /* of f->meta */
 	size_t map_len;
+	uint64_t held;           /* header bytes counted as held (lib/held.h) */
 };
 
-static uint64_t hash_name(const char *s)
+static const char *tensor_name(const void *items, size_t i, size_t *len)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
+	const char *s = ((const struct st_tensor *)items)[i].name;
+	*len = strlen(s);
+	return s;
 }
 
-/* Insert tensor i; returns the index of an earlier tensor of the same name, or -1. */
-static long table_insert(struct st_file *f, size_t i)
+static const char *meta_key(const void *items, size_t i, size_t *len)
 {
-	struct st_priv *p = f->priv;
-	size_t mask = p->nslots - 1;
-	for (size_t s = hash_name(f->t[i].name) & mask;; s = (s + 1) & mask) {
-		if (!p->slots[s]) {
-			p->slots[s] = (uint32_t)i + 1;
-			return -1;
-		}
-		if (strcmp(f->t[p->slots[s] - 1].name, f->t[i].name) == 0)
-			return (long)p->slots[s] - 1;
-	}
+	const char *s = ((const struct st_meta *)items)[i].key;
+	*len = strlen(s);
+	return s;
 }
 
 const struct st_tensor *st_find(const struct st_file *f, const char *name)
 {
-	const struct st_priv *p = f->priv;
-	if (!p->nslots)
-		return NULL;
-	size_t mask = p->nslots - 1;
-	for (size_t s = hash_name(name) & mask; p->slots[s]; s = (s + 1) & mask)
-		if (strcmp(f->t[p->slots[s] - 1].name, name) == 0)
-			return &f->t[p->slots[s] - 1];
-	return NULL;
+	long i = nameset_find(&f->priv->names, name, strlen(name));
+	return i < 0 ? NULL : &f->t[i];
 }
 
 const char *st_meta_get(const struct st_file *f, const char *key)
 {
-	for (size_t i = 0; i < f->nmeta; i++)
-		if (strcmp(f->meta[i].key, key) == 0)
-			return f->meta[i].value;
-	return NULL;
+	long i = nameset_find(&f->priv->keys, key, strlen(key));
+	return i < 0 ? NULL : f->meta[i].value;
+}
+
+/* A string of the header into the file's own text. */
+static const char *keep(char **w, const char *s, size_t n)
+{
+	char *r = *w;
+	memcpy(r, s, n);
+	r[n] = 0;
+	*w += n + 1;
+	return r;
 }
 
 const char *st_shape_str(unsigned ndim, const uint64_t *shape, char *out, size_t size)
@@ -78,30 +78,30 @@ const char *st_shape_str(unsigned ndim, const uint64_t *shape, char *out, size_t
 	return out;
 }
 
-static int parse_metadata(struct st_file *f, const char *path, const struct json *m)
+static int parse_metadata(struct st_file *f, const char *path, const struct json *m, char **w)
 {
-	char q[ERR_QUOTE], w[JSON_WHAT];
+	char q[ERR_QUOTE], wh[JSON_WHAT];
 	if (m->type == JSON_NULL)
 		return 0; /* the reference reads null as "no metadata" */
 	if (m->type != JSON_OBJECT)
-		return err_set("%s: __metadata__ is %s, not a map of strings", path, json_what(m, w));
+		return err_set("%s: __metadata__ is %s, not a map of strings", path, json_what(m, wh));
 	f->has_meta = true;
 	f->meta = xcalloc(m->n, sizeof *f->meta);
-	for (const struct json *k = m->kid; k; k = k->next) {
-		const char *kq = err_quoten(k->key, k->key_len, q);
+	nameset_init(&f->priv->keys, m->n, meta_key, f->meta);
+	for (const struct json *k = json_kid(m); k; k = json_next(k)) {
+		const char *key = json_key(k), *kq = err_quoten(key, k->key_len, q);
 		if (k->type != JSON_STRING)
 			return err_set("%s: __metadata__ value for %s is %s, not a string", path, kq,
-				       json_what(k, w));
+				       json_what(k, wh));
 		/* C strings would silently cut these short */
-		if (strlen(k->key) != k->key_len)
+		if (strlen(key) != k->key_len)
 			return err_set("%s: __metadata__ key %s contains a NUL character", path, kq);
-		if (strlen(k->s) != k->len)
+		if (strlen(json_str(k)) != k->len)
 			return err_set("%s: __metadata__ value for %s contains a NUL character", path, kq);
-		for (size_t i = 0; i < f->nmeta; i++)
-			if (strcmp(f->meta[i].key, k->key) == 0)
-				return err_set("%s: __metadata__ has a duplicate key %s", path, kq);
-		f->meta[f->nmeta].key = k->key;
-		f->meta[f->nmeta].value = k->s;
+		f->meta[f->nmeta].key = keep(w, key, k->key_len);
+		f->meta[f->nmeta].value = keep(w, json_str(k), k->len);
+		if (nameset_add(&f->priv->keys, f->nmeta) >= 0)
+			return err_set("%s: __metadata__ has a duplicate key %s", path, kq);
 		f->nmeta++;
 	}
 	return 0;
@@ -136,7 +136,7 @@ static int offset(const char *path, const char *tq, const struct json *v, const 
 static int parse_tensor(const char *path, const struct json *e,
 			struct st_tensor *t, uint64_t **dims)
 {
-	char tq[ERR_QUOTE], sh[128], w[JSON_WHAT];
+	char tq[ERR_QUOTE], sh[ST_SHAPE_LEN], w[JSON_WHAT];
 	const struct json *dtype = NULL, *shape = NULL, *offs = NULL;
 	err_quote(t->name, tq);
 	/* (the reference would also take a [dtype, shape, data_offsets] array; nobody writes one) */
@@ -144,7 +144,7 @@ static int parse_tensor(const char *path, const struct json *e,
 		return err_set("%s: tensor %s: entry is %s, not an object", path, tq, json_what(e, w));
 	/* keys compared with their lengths: "shape\u0000" is an unknown field, as in the
 	 * reference, not a second shape (tests/fuzz/fuzz_st found the overflow that made) */
-	for (const struct json *k = e->kid; k; k = k->next) {
+	for (const struct json *k = json_kid(e); k; k = json_next(k)) {
 		int rc = 0;
 		if (json_key_is(k, "dtype"))
 			rc = field_once(path, tq, &dtype, k, "dtype");
@@ -163,16 +163,19 @@ static int parse_tensor(const char *path, const struct json *e,
 		return err_set("%s: tensor %s: missing \"data_offsets\"", path, tq);
 	if (dtype->type != JSON_STRING)
 		return err_set("%s: tensor %s: dtype is %s, not a string", path, tq, json_what(dtype, w));
-	if (dt_parse(dtype->s, dtype->len, &t->dtype)) {
+	if (dt_parse(json_str(dtype), dtype->len, &t->dtype)) {
 		char dq[ERR_QUOTE];
-		return err_set("%s: tensor %s: unknown dtype %s", path, tq, err_quoten(dtype->s, dtype->len, dq));
+		return err_set("%s: tensor %s: unknown dtype %s", path, tq, err_quoten(json_str(dtype), dtype->len, dq));
 	}
 	if (shape->type != JSON_ARRAY)
 		return err_set("%s: tensor %s: shape is %s, not an array", path, tq, json_what(shape, w));
+	if (shape->n > ST_MAX_DIMS)
+		return err_set("%s: tensor %s: %zu dimensions, more than the %d this tool reads", path, tq,
+			       (size_t)shape->n, ST_MAX_DIMS);
 	t->ndim = (unsigned)shape->n;
 	t->shape = *dims;
 	unsigned d = 0;
-	for (const struct json *k = shape->kid; k; k = k->next, d++) {
+	for (const struct json *k = json_kid(shape); k; k = json_next(k), d++) {
 		int rc = json_u64(k, &(*dims)[d]);
 		if (rc == -2)
 			return err_set("%s: tensor %s: shape dimension %u (%s) does not fit in 64 bits", path, tq,
@@ -187,9 +190,9 @@ static int parse_tensor(const char *path, const struct json *e,
 			       json_what(offs, w));
 	if (offs->n != 2)
 		return err_set("%s: tensor %s: data_offsets has %zu element%s, not two [begin, end]", path, tq,
-			       offs->n, offs->n == 1 ? "" : "s");
-	if (offset(path, tq, offs->kid, "begin", &t->begin) ||
-	    offset(path, tq, offs->kid->next, "end", &t->end))
+			       (size_t)offs->n, offs->n == 1 ? "" : "s");
+	if (offset(path, tq, json_kid(offs), "begin", &t->begin) ||
+	    offset(path, tq, json_next(json_kid(offs)), "end", &t->end))
 		return -1;
 	if (t->end < t->begin)
 		return err_set("%s: tensor %s: data_offsets [%" PRIu64 ", %" PRIu64 "] end before they begin",
@@ -259,9 +262,65 @@ static int check_layout(struct st_file *f, const char *path)
 	return 0;
 }
 
+/* The header's JSON tree into f: tensors, their shapes, metadata (copied: the tree goes). */
+static int read_tree(struct st_file *f, const char *path, const struct json *root)
+{
+	char q[ERR_QUOTE], w[JSON_WHAT];
+	struct st_priv *p = f->priv;
+	if (root->type != JSON_OBJECT)
+		return err_set("%s: header is %s, not a JSON object", path, json_what(root, w));
+	size_t ntensors = 0, ndims = 0, ntext = 0;
+	const struct json *meta = NULL;
+	for (const struct json *k = json_kid(root); k; k = json_next(k)) {
+		if (json_key_is(k, "__metadata__")) {
+			if (meta)
+				return err_set("%s: duplicate key \"__metadata__\"", path);
+			meta = k;
+			for (const struct json *m = k->type == JSON_OBJECT ? json_kid(k) : NULL; m; m = json_next(m))
+				ntext += m->key_len + 1 + (m->type == JSON_STRING ? m->len + 1 : 0);
+			continue;
+		}
+		if (strlen(json_key(k)) != k->key_len)
+			return err_set("%s: tensor name %s contains a NUL character", path,
+				       err_quoten(json_key(k), k->key_len, q));
+		ntensors++;
+		ntext += k->key_len + 1;
+		/* room for every member parse_tensor could take as the shape */
+		for (const struct json *m = k->type == JSON_OBJECT ? json_kid(k) : NULL; m; m = json_next(m))
+			if (json_key_is(m, "shape") && m->type == JSON_ARRAY)
+				ndims += m->n;
+	}
+	if (ntensors > UINT32_MAX - 1)
+		return err_set("%s: too many tensors", path);
+	char *text = p->text = xmalloc(ntext ? ntext : 1);
+	if (meta && parse_metadata(f, path, meta, &text))
+		return -1;
+	f->t = xcalloc(ntensors, sizeof *f->t);
+	p->dims = xcalloc(ndims, sizeof *p->dims);
+	nameset_init(&p->names, ntensors, tensor_name, f->t);
+	uint64_t *dims = p->dims;
+	for (const struct json *k = json_kid(root); k; k = json_next(k)) {
+		if (k == meta)
+			continue;
+		struct st_tensor *t = &f->t[f->n];
+		t->name = keep(&text, json_key(k), k->key_len);
+		if (nameset_add(&p->names, f->n) >= 0)
+			return err_set("%s: duplicate tensor name %s", path, err_quote(t->name, q));
+		f->n++;
+		if (parse_tensor(path, k, t, &dims))
+			return -1;
+	}
+	if (check_layout(f, path))
+		return -1;
+	/* sorting moved the tensors: the names again */
+	nameset_clear(&p->names);
+	for (size_t i = 0; i < f->n; i++)
+		nameset_add(&p->names, i);
+	return 0;
+}
+
 static int parse(struct st_file *f, const char *path, const uint8_t *buf, size_t avail)
 {
-	char q[ERR_QUOTE];
 	if (f->size < 8)
 		return err_set("%s: file is %" PRIu64 " bytes, too short for the 8-byte header length",
 			       path, f->size);
@@ -284,61 +343,16 @@ static int parse(struct st_file *f, const char *path, const uint8_t *buf, size_t
 	size_t bad;
 	if (json_utf8_check(h, n, &bad))
 		return err_set("%s: header is not valid UTF-8 (byte %zu of the header)", path, bad);
-	struct st_priv *p = f->priv;
-	if (json_parse(&p->doc, h, n, JSON_KEEP_DUPS))
+	/* before the tree is built: what it takes for a while is a multiple of n */
+	if (held_take(path, "header", n))
+		return -1;
+	f->priv->held = n;
+	struct json_doc *doc;
+	if (json_parse(&doc, h, n, JSON_KEEP_DUPS))
 		return err_prefix("%s: header is not valid JSON: ", path);
-	const struct json *root = json_root(p->doc);
-	char w[JSON_WHAT];
-	if (root->type != JSON_OBJECT)
-		return err_set("%s: header is %s, not a JSON object", path, json_what(root, w));
-
-	size_t ntensors = 0, ndims = 0;
-	const struct json *meta = NULL;
-	for (const struct json *k = root->kid; k; k = k->next) {
-		if (json_key_is(k, "__metadata__")) {
-			if (meta)
-				return err_set("%s: duplicate key \"__metadata__\"", path);
-			meta = k;
-			continue;
-		}
-		if (strlen(k->key) != k->key_len)
-			return err_set("%s: tensor name %s contains a NUL character", path,
-				       err_quoten(k->key, k->key_len, q));
-		ntensors++;
-		/* room for every member parse_tensor could take as the shape */
-		for (const struct json *m = k->type == JSON_OBJECT ? k->kid : NULL; m; m = m->next)
-			if (json_key_is(m, "shape") && m->type == JSON_ARRAY)
-				ndims += m->n;
-	}
-	if (ntensors > UINT32_MAX - 1)
-		return err_set("%s: too many tensors", path);
-	if (meta && parse_metadata(f, path, meta))
-		return -1;
-	f->t = xcalloc(ntensors, sizeof *f->t);
-	p->dims = xcalloc(ndims, sizeof *p->dims);
-	p->nslots = 16;
-	while (p->nslots < 2 * ntensors)
-		p->nslots *= 2;
-	p->slots = xcalloc(p->nslots, sizeof *p->slots);
-	uint64_t *dims = p->dims;
-	for (const struct json *k = root->kid; k; k = k->next) {
-		if (k == meta)
-			continue;
-		struct st_tensor *t = &f->t[f->n];
-		t->name = k->key;
-		if (table_insert(f, f->n) >= 0)
-			return err_set("%s: duplicate tensor name %s", path, err_quote(k->key, q));
-		f->n++;
-		if (parse_tensor(path, k, t, &dims))
-			return -1;
-	}
-	if (check_layout(f, path))
-		return -1;
-	/* sorting moved the tensors: rebuild the name table */
-	memset(p->slots, 0, p->nslots * sizeof *p->slots);
-	for (size_t i = 0; i < f->n; i++)
-		table_insert(f, i);
-	return 0;
+	int rc = read_tree(f, path, json_root(doc));
+	json_free(doc);
+	return rc;
 }
 
 static struct st_file *new_file(const char *path, uint64_t size)
@@ -387,6 +401,11 @@ int st_open(struct st_file **out, const char *path)
 		return -1;
 	}
 	f->data = f->map + 8 + f->header_len;
+	/* the header is read: its pages need not stay in the process while the file is open
+	 * (they are read again from the file if touched) */
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), whole = (8 + f->header_len) / page * page;
+	if (whole)
+		madvise((void *)f->map, whole, MADV_DONTNEED);
 	*out = f;
 	return 0;
 }
@@ -397,9 +416,11 @@ void st_close(struct st_file *f)
 		return;
 	if (f->map)
 		unmap_file(f->map, f->priv->map_len);
-	json_free(f->priv->doc);
+	held_give(f->priv->held);
+	free(f->priv->text);
 	free(f->priv->dims);
-	free(f->priv->slots);
+	nameset_free(&f->priv->names);
+	nameset_free(&f->priv->keys);
 	free(f->priv);
 	free(f->meta);
 	free(f->t);
@@ -494,6 +515,11 @@ int st_layout(struct st_layout *L, const struct st_entry *e, size_t n,
 		const struct st_entry *t = s[k].e;
 		size_t i = s[k].i;
 		uint64_t nelem = 1, nb;
+		if (t->ndim > ST_MAX_DIMS) {
+			err_set("tensor %s: %u dimensions, more than the %d this tool writes", err_quote(t->name, q),
+				t->ndim, ST_MAX_DIMS);
+			goto fail;
+		}
 		for (unsigned d = 0; d < t->ndim; d++)
 			if (__builtin_mul_overflow(nelem, t->shape[d], &nelem)) {
 				err_set("tensor %s: element count overflows 64 bits", err_quote(t->name, q));

@@ -16,10 +16,17 @@
 
 #define ST_MAX_HEADER 100000000ull
 
+/* The most dimensions a tensor may have.  The format sets no limit, but no checkpoint holds
+ * more than 4; the reader refuses more than this, so that every shape in the toolchain (they
+ * all come from the reader, or from config.json with at most 3) fits arrays of this size. */
+#define ST_MAX_DIMS 8
+/* Room for st_shape_str of any shape: brackets, and up to 20 digits and ", " a dimension. */
+#define ST_SHAPE_LEN (3 + ST_MAX_DIMS * 22)
+
 struct st_tensor {
 	const char *name;        /* NUL-terminated */
 	enum dt dtype;
-	unsigned ndim;
+	unsigned ndim;           /* at most ST_MAX_DIMS */
 	const uint64_t *shape;
 	uint64_t nelem;
 	uint64_t begin, end;     /* byte offsets within the data section */
@@ -62,7 +69,7 @@ static inline const uint8_t *st_bytes(const struct st_file *f, const struct st_t
 
 static inline uint64_t st_nbytes(const struct st_tensor *t) { return t->end - t->begin; }
 
-/* "[2, 3]" into out (size bytes), for messages and tables. */
+/* "[2, 3]" into out (size bytes, ST_SHAPE_LEN holds any), for messages and tables. */
 const char *st_shape_str(unsigned ndim, const uint64_t *shape, char *out, size_t size);
 
 /* ---- writing ---- */

@@ -74,13 +74,13 @@ int summary_build(struct summary *s, const struct ckpt *c, const char *path)
 			if (ckpt_scale_of(c, c->t[i].name)) {
 				s->fp8_scaled++;
 			} else {
-				s->unscaled = xreallocarray(s->unscaled, s->fp8_unscaled + 1, sizeof *s->unscaled);
+				s->unscaled = xgrow(s->unscaled, s->fp8_unscaled, sizeof *s->unscaled);
 				s->unscaled[s->fp8_unscaled++] = c->t[i].name;
 			}
 		}
 		uint64_t L;
 		if (layer_of(c->t[i].name, &L)) {
-			s->layers = xreallocarray(s->layers, nl + 1, sizeof *s->layers);
+			s->layers = xgrow(s->layers, nl, sizeof *s->layers);
 			s->layers[nl++] = L;
 		}
 	}
@@ -128,7 +128,7 @@ void layer_ranges(const uint64_t *v, size_t n, struct buf *out)
 static void config_value_text(const struct json *v, struct buf *out)
 {
 	if (v->type == JSON_STRING) {
-		buf_add(out, v->s, v->len);
+		buf_add(out, json_str(v), v->len);
 		return;
 	}
 	struct jw w;

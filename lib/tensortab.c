@@ -19,7 +19,7 @@ void tensortab_text(const struct ckpt_tensor *const *ts, size_t n, const struct 
 		    struct buf *out)
 {
 	struct table t;
-	char sh[256], v[32];
+	char sh[ST_SHAPE_LEN], v[32];
 	table_init(&t, st ? "lllrlrrrrrrrl" : "lllrl");
 	table_add(&t, "NAME");
 	table_add(&t, "DTYPE");

@@ -129,7 +129,7 @@ void verify_against(const struct vtarget *ta, const struct vtarget *tb, const st
 {
 	struct rcheck *k = report_check(r, "against");
 	const struct view *a = ta->v, *b = tb->v;
-	char sa[64], sb[64];
+	char sa[ST_SHAPE_LEN], sb[ST_SHAPE_LEN];
 	if (!a || !b) {
 		if (!b)
 			report_problem(k, tb->path, NULL, "could not be read: %s", tb->error ? tb->error : "?");

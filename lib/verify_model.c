@@ -27,7 +27,7 @@ struct model_check {
 static bool check_entry(struct model_check *m, const char *file, const char *name, unsigned ndim,
 			const uint64_t *shape, enum dt dtype, const struct hf_entry *e)
 {
-	char a[64], b[64];
+	char a[ST_SHAPE_LEN], b[ST_SHAPE_LEN];
 	bool ok = true;
 	m->seen[e - m->L->e] = true;
 	if (ndim != e->ndim || memcmp(shape, e->shape, ndim * sizeof *shape) != 0) {
@@ -208,7 +208,7 @@ void verify_model(const struct vtarget *t, struct report *r)
 			m.unreadable++;
 			continue; /* its shard is a structure problem */
 		}
-		char s[64];
+		char s[ST_SHAPE_LEN];
 		report_problem(k, NULL, e->name, "missing (config.json implies %s %s)", dt_name(e->dtype),
 			       st_shape_str(e->ndim, e->shape, s, sizeof s));
 		m.missing++;

@@ -31,27 +31,29 @@ static void fold(unsigned ndim, const uint64_t *shape, uint64_t *rows, uint64_t 
 
 struct vtensor *view_add(struct view *v, const char *name, unsigned ndim, const uint64_t *shape)
 {
-	if (v->n % 256 == 0)
-		v->t = xreallocarray(v->t, v->n + 256, sizeof *v->t);
+	v->t = xgrow(v->t, v->n, sizeof *v->t);
 	struct vtensor *t = &v->t[v->n++];
 	memset(t, 0, sizeof *t);
 	t->name = xstrdup(name);
-	t->ndim = ndim > VIEW_MAX_DIMS ? VIEW_MAX_DIMS : ndim;
-	memcpy(t->shape, shape, t->ndim * sizeof *shape);
+	/* shapes come from the reader, which refuses more: every dimension is kept */
+	if (ndim > ST_MAX_DIMS)
+		abort();
+	t->ndim = ndim;
+	memcpy(t->shape, shape, ndim * sizeof *shape);
 	fold(t->ndim, t->shape, &t->rows, &t->cols);
 	return t;
 }
 
 struct vpiece *vtensor_add_piece(struct vtensor *t)
 {
-	t->p = xreallocarray(t->p, t->npieces + 1, sizeof *t->p);
+	t->p = xgrow(t->p, t->npieces, sizeof *t->p);
 	memset(&t->p[t->npieces], 0, sizeof *t->p);
 	return &t->p[t->npieces++];
 }
 
 struct vpiece *vtensor_add_replica(struct vtensor *t)
 {
-	t->replica = xreallocarray(t->replica, t->nreplicas + 1, sizeof *t->replica);
+	t->replica = xgrow(t->replica, t->nreplicas, sizeof *t->replica);
 	memset(&t->replica[t->nreplicas], 0, sizeof *t->replica);
 	return &t->replica[t->nreplicas++];
 }
@@ -74,7 +76,7 @@ void view_problem(struct view *v, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	v->problems = xreallocarray(v->problems, v->nproblems + 1, sizeof *v->problems);
+	v->problems = xgrow(v->problems, v->nproblems, sizeof *v->problems);
 	v->problems[v->nproblems++] = xstrdup(msg);
 }
 

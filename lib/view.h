@@ -18,8 +18,6 @@
 #include "dtype.h"
 #include "st.h"
 
-#define VIEW_MAX_DIMS 4
-
 struct vpiece {
 	const struct st_file *f;
 	const struct st_tensor *t;       /* the stored tensor */
@@ -39,7 +37,7 @@ struct vtensor {
 					    DeepSeek's dequantization produces), else as stored */
 	enum dt stored;                  /* the stored dtype of the (first) piece */
 	unsigned ndim;
-	uint64_t shape[VIEW_MAX_DIMS];
+	uint64_t shape[ST_MAX_DIMS];
 	uint64_t rows, cols;
 	size_t npieces;
 	struct vpiece *p;

@@ -133,7 +133,7 @@ void viewtab_text(const struct vtensor *const *ts, size_t n, struct buf *out)
 {
 	struct table t;
 	struct buf b = {0};
-	char sh[256];
+	char sh[ST_SHAPE_LEN];
 	table_init(&t, "lllll");
 	table_add(&t, "NAME");
 	table_add(&t, "DTYPE");

@@ -30,7 +30,7 @@ static int need(const struct infer_model *m, const struct vtensor **out, bool op
 		return optional ? 0 : err_set("%s: tensor %s is missing", m->v->path, err_quote(name, q));
 	bool ok = d1 ? t->ndim == 2 && t->shape[0] == d0 && t->shape[1] == d1 : t->ndim == 1 && t->shape[0] == d0;
 	if (!ok) {
-		char got[64];
+		char got[ST_SHAPE_LEN];
 		st_shape_str(t->ndim, t->shape, got, sizeof got);
 		if (d1)
 			return err_set("%s: tensor %s has shape %s, the config says [%" PRIu64 ", %" PRIu64 "]",

@@ -21,14 +21,21 @@ static void walk(const struct json *v, size_t len, int depth)
 	json_u64(v, &u);
 	json_i64(v, &i);
 	json_double(v, &d);
+	const char *s = json_str(v);
+	if (s && s[v->len])
+		__builtin_trap(); /* texts are NUL-terminated */
 	size_t n = 0;
-	for (const struct json *k = v->kid; k; k = k->next, n++) {
+	for (const struct json *k = json_kid(v); k; k = json_next(k), n++) {
+		const char *key = json_key(k);
 		/* (json_get takes C strings: a key holding a NUL cannot be asked for) */
-		if (v->type == JSON_OBJECT && (!k->key || (strlen(k->key) == k->key_len && !json_get(v, k->key))))
+		if (v->type == JSON_OBJECT && (!key || key[k->key_len] ||
+					       (strlen(key) == k->key_len && !json_get(v, key))))
+			__builtin_trap();
+		if (v->type == JSON_ARRAY && key)
 			__builtin_trap();
 		walk(k, len, depth + 1);
 	}
-	if (n != v->n)
+	if (v->type >= JSON_ARRAY && n != v->n)
 		__builtin_trap();
 }
 

@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void exercise(const struct st_file *f)
 {
-	char sh[256];
+	char sh[ST_SHAPE_LEN];
 	for (size_t i = 0; i < f->n; i++) {
 		const struct st_tensor *t = &f->t[i];
 		if (st_find(f, t->name) != t)

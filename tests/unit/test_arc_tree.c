@@ -46,8 +46,8 @@ static const char *tree_of(const struct ent *e)
 		size_t n;
 		const struct atree_file *f = atree_files(t, &n);
 		for (size_t i = 0; i < n; i++)
-			buf_printf(&out, "%s%s=%u%s%s", i ? " " : "", f[i].path, f[i].content, f[i].real ? "@" : "",
-				   f[i].real ? f[i].real : "");
+			buf_printf(&out, "%s%s%s=%u%s%s%s", i ? " " : "", f[i].hidden ? "[" : "", f[i].path, f[i].content,
+				   f[i].real ? "@" : "", f[i].real ? f[i].real : "", f[i].hidden ? "]" : "");
 		buf_printf(&out, " +%zu", atree_others(t));
 	}
 	atree_free(t);
@@ -72,7 +72,7 @@ int main(void)
 	/* a hard link holds the content its target had */
 	TREE("h=0 a=1 +0", {FILE_, "a", "0"}, {HARD, "h", "a"}, {FILE_, "a", "1"});
 	TREE("a=0 +0", {FILE_, "a", "0"}, {HARD, "a", "./a"});
-	TREE("a=0 +1", {FILE_, "a", "0"}, {HARD, ".keep", "a"}, {FILE_, "a", "1"}, {HARD, "a", ".keep"});
+	TREE("[.keep=0] a=0 +1", {FILE_, "a", "0"}, {HARD, ".keep", "a"}, {FILE_, "a", "1"}, {HARD, "a", ".keep"});
 	/* a symbolic link to a file reads as the file; to a directory or nowhere it is no file */
 	TREE("d/x=0 d/l=0@d/x +0", {FILE_, "d/x", "0"}, {SYM, "d/l", "x"});
 	TREE("d/x=0 l=0@d/x +0", {FILE_, "d/x", "0"}, {SYM, "l", "d/../d/x"});
@@ -87,9 +87,9 @@ int main(void)
 	TREE("sub/y=0 d/x=1 +0", {FILE_, "sub/y", "0"}, {SYM, "d", "sub"}, {DIR_, "d/", NULL}, {FILE_, "d/x", "1"});
 	TREE("d=1 +0", {DIR_, "d", NULL}, {FILE_, "d", "1"});
 	TREE("d/x=0 +0", {DIR_, "./d", NULL}, {FILE_, "d/x", "0"}, {DIR_, "d//", NULL});
-	/* hidden names are left out of the listing, but are in the tree */
-	TREE("a=0 +2", {FILE_, "a", "0"}, {FILE_, ".h", "1"}, {FILE_, "d/.x/y", "2"});
-	TREE("x=1@.h +1", {FILE_, ".h", "1"}, {SYM, "x", ".h"});
+	/* hidden names are marked (a manifest may name them: [NAME]) and counted as others */
+	TREE("a=0 [.h=1] [d/.x/y=2] +2", {FILE_, "a", "0"}, {FILE_, ".h", "1"}, {FILE_, "d/.x/y", "2"});
+	TREE("[.h=1] x=1@.h +1", {FILE_, ".h", "1"}, {SYM, "x", ".h"});
 
 	/* ---- refused ---- */
 	TREE("!x.tar: entry \"/a\" is an absolute path", {FILE_, "/a", "0"});

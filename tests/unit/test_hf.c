@@ -26,9 +26,9 @@ static int layout_of(const char *edits_json, struct hf_layout **L)
 	if (json_parse(&ed, edits_json, strlen(edits_json), 0))
 		return -1;
 	char *vals[16];
-	for (const struct json *k = json_root(ed)->kid; k && n < 16; k = k->next, n++) {
+	for (const struct json *k = json_kid(json_root(ed)); k && n < 16; k = json_next(k), n++) {
 		vals[n] = strndup(edits_json + k->begin, k->end - k->begin);
-		e[n] = (struct json_edit){k->key, strcmp(vals[n], "\"DELETE\"") == 0 ? NULL : vals[n]};
+		e[n] = (struct json_edit){json_key(k), strcmp(vals[n], "\"DELETE\"") == 0 ? NULL : vals[n]};
 	}
 	struct buf b = {0};
 	int rc = json_edit_text(&b, base, strlen(base), e, n, "cfg");

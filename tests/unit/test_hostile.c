@@ -285,7 +285,7 @@ static void test_truncated_while_mapped(void)
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2, "a mapped file truncated while read: exit 2 (status %#x)",
 	      status);
 	struct buf b = {0};
-	file_read("shrinks.err", 1 << 20, &b);
+	file_read("shrinks.err", 1 << 20, "a message", &b);
 	bool one_line = b.len && b.p[b.len - 1] == '\n' && !memchr(b.p, '\n', b.len - 1);
 	if (one_line)
 		b.len--;

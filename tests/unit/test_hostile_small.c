@@ -77,7 +77,7 @@ static void test_two_threads_fault(int round)
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2, "round %d: truncated under two threads: exit 2 (status %#x)",
 	      round, status);
 	struct buf b = {0};
-	file_read("two.err", 1 << 20, &b);
+	file_read("two.err", 1 << 20, "a message", &b);
 	bool one_line = b.len && b.p[b.len - 1] == '\n' && !memchr(b.p, '\n', b.len - 1);
 	if (one_line)
 		b.len--;

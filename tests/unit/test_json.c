@@ -65,25 +65,25 @@ static void test_integers(void)
 		json_free(d);
 	}
 	struct json_doc *d = parse("[1.5, -0.0, 1e308, 1e400, 5e-324, 1e-400, \"x\"]");
-	const struct json *k = json_root(d)->kid;
+	const struct json *k = json_kid(json_root(d));
 	double x;
 	CHECK(json_double(k, &x) == 0 && x == 1.5, "json_double 1.5");
-	k = k->next;
+	k = json_next(k);
 	CHECK(json_double(k, &x) == 0 && x == 0 && signbit(x), "json_double -0.0 keeps the sign");
-	k = k->next;
+	k = json_next(k);
 	CHECK(json_double(k, &x) == 0 && x == 1e308, "json_double 1e308");
-	k = k->next;
+	k = json_next(k);
 	CHECK(json_double(k, &x) == -2, "json_double 1e400 is out of range");
-	k = k->next;
+	k = json_next(k);
 	CHECK(json_double(k, &x) == 0 && x == 5e-324, "json_double 5e-324 (subnormal) is read");
-	k = k->next;
+	k = json_next(k);
 	CHECK(json_double(k, &x) == 0 && x == 0, "json_double 1e-400 underflows to 0");
-	k = k->next;
+	k = json_next(k);
 	CHECK(json_double(k, &x) == -1, "json_double of a string is refused");
 	json_free(d);
 	d = parse("  -12.5e+3 ");
 	CHECK(d && json_root(d)->type == JSON_NUMBER && json_root(d)->len == 8 &&
-	      memcmp(json_root(d)->s, "-12.5e+3", 8) == 0, "a number keeps its source spelling");
+	      memcmp(json_str(json_root(d)), "-12.5e+3", 8) == 0, "a number keeps its source spelling");
 	json_free(d);
 }
 
@@ -127,7 +127,7 @@ static void test_grammar(void)
 	REFUSED("/* c */ {}", "expected a value at line 1 column 1");
 }
 
-static const char *str_of(struct json_doc *d) { return d ? json_root(d)->s : "(refused)"; }
+static const char *str_of(struct json_doc *d) { return d ? json_str(json_root(d)) : "(refused)"; }
 
 static void test_strings(void)
 {
@@ -185,7 +185,7 @@ static void test_duplicates(void)
 	json_free(d);
 	const char *src = "{\"a\":1,\"a\":2}";
 	d = parse_n(src, strlen(src), JSON_KEEP_DUPS);
-	CHECK(d && json_root(d)->n == 2 && json_get(json_root(d), "a")->s[0] == '1',
+	CHECK(d && json_root(d)->n == 2 && json_str(json_get(json_root(d), "a"))[0] == '1',
 	      "JSON_KEEP_DUPS keeps both, json_get finds the first");
 	json_free(d);
 }
@@ -228,13 +228,13 @@ static void test_spans(void)
 	const struct json *r = json_root(d), *a = json_get(r, "a"), *bb = json_get(r, "bb"), *c = json_get(r, "c");
 	CHECK(r->begin == 0 && r->end == strlen(src), "root span is the whole text");
 	CHECK(a && a->key_begin == 2 && a->begin == 8 && a->end == 14 && a->n == 2, "member a: key at 2, value [8, 14)");
-	CHECK(a && a->kid->begin == 9 && a->kid->end == 10 && a->kid->next->begin == 12, "array elements have spans");
-	CHECK(bb && bb->key_begin == 19 && bb->begin == 24 && bb->end == 30 && bb->len == 3 && memcmp(bb->s, "x\ny", 3) == 0,
+	CHECK(a && json_kid(a)->begin == 9 && json_kid(a)->end == 10 && json_next(json_kid(a))->begin == 12, "array elements have spans");
+	CHECK(bb && bb->key_begin == 19 && bb->begin == 24 && bb->end == 30 && bb->len == 3 && memcmp(json_str(bb), "x\ny", 3) == 0,
 	      "string span covers the quotes and escapes; s is decoded");
 	CHECK(c && json_get(c, "d") && json_get(c, "d")->type == JSON_NULL && c->end == strlen(src) - 2,
 	      "nested object found by json_get");
 	CHECK(!json_get(r, "zz") && !json_get(a, "a") && !json_get(NULL, "a"), "json_get: missing keys, arrays and NULL give NULL");
-	CHECK(r->kid == a && a->next == bb && bb->next == c && !c->next && a->key_len == 1 && bb->key_len == 2,
+	CHECK(json_kid(r) == a && json_next(a) == bb && json_next(bb) == c && !json_next(c) && a->key_len == 1 && bb->key_len == 2,
 	      "members in source order");
 	json_free(d);
 }
@@ -245,7 +245,7 @@ static void test_what(void)
 	const char *want[] = {"a string", "an array", "an object", "null", "true", "false", "-1.5e3",
 			      "the number 123456789012345678901234567890..."};
 	size_t i = 0;
-	for (const struct json *k = json_root(d)->kid; k; k = k->next, i++) {
+	for (const struct json *k = json_kid(json_root(d)); k; k = json_next(k), i++) {
 		char w[JSON_WHAT];
 		CHECK(strcmp(json_what(k, w), want[i]) == 0, "json_what: %s", want[i]);
 	}
@@ -379,7 +379,7 @@ static void test_writer(void)
 	/* what was written reads back */
 	struct json_doc *d = parse_n(b.p, b.len, 0);
 	const struct json *e = d ? json_get(json_root(d), "e") : NULL;
-	CHECK(e && e->len == 17 && memcmp(e->s, "\xc3\xa9\xf0\x9f\x98\x80\x01\x1f\x7f/\"\\\n\b\f\r\t", 17) == 0,
+	CHECK(e && e->len == 17 && memcmp(json_str(e), "\xc3\xa9\xf0\x9f\x98\x80\x01\x1f\x7f/\"\\\n\b\f\r\t", 17) == 0,
 	      "the written string reads back byte for byte");
 	json_free(d);
 	buf_free(&b);

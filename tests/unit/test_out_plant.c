@@ -166,7 +166,7 @@ static void inputs(void)
 	if (fd >= 0)
 		close(fd);
 	struct buf b = {0};
-	CHECK(file_read("fifo", 100, &b) < 0 && strcmp(err_last(), "fifo: not a regular file (a FIFO)") == 0,
+	CHECK(file_read("fifo", 100, "a test file", &b) < 0 && strcmp(err_last(), "fifo: not a regular file (a FIFO)") == 0,
 	      "file_read: a FIFO refused");
 
 	/* a stream (a manifest from a pipe): read to its end */
