@@ -182,7 +182,7 @@ int main(void)
 	 * for minutes */
 	static char targets[40][4200];
 	struct ent slow[41];
-	static char names[40][8];
+	static char names[40][16];
 	for (int i = 0; i < 40; i++) {
 		int n = i ? snprintf(targets[i], sizeof targets[i], "l%d/", i - 1) : 0;
 		for (int j = 0; j < 2000; j++, n += 2)
