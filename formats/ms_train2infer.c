@@ -21,6 +21,7 @@
 #include "err.h"
 #include "jsonw.h"
 #include "mindspore.h"
+#include "nameset.h"
 #include "out.h"
 
 struct entry {
@@ -45,7 +46,7 @@ struct t2i_priv {
 
 static const char *keep_name(struct t2i_priv *q, char *s)
 {
-	q->names = xreallocarray(q->names, q->nnames + 1, sizeof *q->names);
+	q->names = xgrow(q->names, q->nnames, sizeof *q->names);
 	q->names[q->nnames++] = s;
 	return s;
 }
@@ -60,15 +61,22 @@ static void map_put(struct t2i_priv *q, const char *name, const char *file)
 				q->out_file[i] = file;
 				return;
 			}
-	q->out_name = xreallocarray(q->out_name, q->nout + 1, sizeof *q->out_name);
-	q->out_file = xreallocarray(q->out_file, q->nout + 1, sizeof *q->out_file);
+	q->out_name = xgrow(q->out_name, q->nout, sizeof *q->out_name);
+	q->out_file = xgrow(q->out_file, q->nout, sizeof *q->out_file);
 	q->out_name[q->nout] = name;
 	q->out_file[q->nout++] = file;
 }
 
+static const char *out_name(const void *items, size_t i, size_t *len)
+{
+	const char *s = ((const struct cv_tensor *)items)[i].name;
+	*len = strlen(s);
+	return s;
+}
+
 static void add_list(char ***list, size_t *n, const char *s)
 {
-	*list = xreallocarray(*list, *n + 1, sizeof **list);
+	*list = xgrow(*list, *n, sizeof **list);
 	(*list)[(*n)++] = xstrdup(s);
 }
 
@@ -399,16 +407,21 @@ int ms_t2i_plan_ckpt(struct ms_t2i **out, struct ckpt *c, struct json_doc *map, 
 			goto fail;
 		char key[64];
 		snprintf(key, sizeof key, "layers.%ld.", L);
+		/* what the attention and experts took, by name (a pass over them per tensor would
+		 * be quadratic in a layer of many tensors; the names below are distinct) */
+		struct nameset taken;
+		nameset_init(&taken, f->n, out_name, f->t);
+		for (size_t k = 0; k < f->n; k++)
+			nameset_add(&taken, k);
 		for (size_t i = 0; i < q->n; i++) {
-			bool taken = false;
-			for (size_t k = 0; k < f->n && !taken; k++)
-				taken = strcmp(f->t[k].name, q->e[i].name) == 0;
-			if (taken || !strstr(q->e[i].name, key) || is_consumed(L, q->e[i].name))
+			if (nameset_find(&taken, q->e[i].name, strlen(q->e[i].name)) >= 0 || !strstr(q->e[i].name, key) ||
+			    is_consumed(L, q->e[i].name))
 				continue;
 			add_copy(f, ckpt_find(p->c, q->e[i].name));
 			map_put(q, q->e[i].name, f->name);
 			used[i] = true;
 		}
+		nameset_free(&taken);
 	}
 	for (size_t i = 0; i < q->n; i++)
 		if (!used[i])

@@ -279,6 +279,10 @@ static void test_tree_memory(void)
 	CHECK(json_kid(json_next(json_kid(a))) == NULL && json_kid(c) == NULL && json_key(json_kid(a)) == NULL,
 	      "... empty containers and scalars have no children, array elements no key");
 	json_free(d);
+	/* past what 32-bit offsets hold: refused before a byte is read */
+	CHECK(json_parse(&d, "{}", (size_t)JSON_MAX_TEXT + 1, 0) == -1 &&
+	      strcmp(err_last(), "text of 134217729 bytes is more than the 128 MiB the JSON reader takes") == 0,
+	      "a text over JSON_MAX_TEXT is refused: %s", err_last());
 }
 
 /* ---- what is held at once ---- */
