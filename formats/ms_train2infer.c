@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cvfill.h"
+#include "config.h"
 #include "err.h"
 #include "jsonw.h"
 #include "mindspore.h"
@@ -386,6 +387,17 @@ int ms_t2i_plan_ckpt(struct ms_t2i **out, struct ckpt *c, struct json_doc *map, 
 		maxlayer = q->e[i].layer > maxlayer ? q->e[i].layer : maxlayer;
 		if (ms_parse(q->e[i].name, MS_TRAIN, &n))
 			add_list(&p->unknown, &p->nunknown, q->e[i].name);
+	}
+	/* the layer count comes from the names: a hostile one must not size the tables */
+	if (maxlayer >= CFG_MAX_LAYERS) {
+		for (size_t i = 0; i < q->n; i++)
+			if (q->e[i].layer == maxlayer) {
+				char qn[ERR_QUOTE];
+				err_set("%s: tensor %s: its layer number is over the limit of %d layers", dir,
+					err_quote(q->e[i].name, qn), CFG_MAX_LAYERS);
+				break;
+			}
+		goto fail;
 	}
 	p->nlayers = (size_t)(maxlayer + 1);
 	q->gather = xcalloc(2 * p->nlayers + 1, sizeof *q->gather);

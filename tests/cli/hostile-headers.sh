@@ -163,6 +163,15 @@ run timeout 60 "$t2i" msmap conv
 check "... ckpt-train-to-infer leaves it out (as upstream) within 60 s" \
 	eval '[ $rc -eq 0 ] && grep -qF "1 tensors that param_name_map.json does not list, left out as upstream does: \"t299999\"" err'
 rm -rf conv msmap
+# a layer number in a name sizes train-to-infer's tables: bounded as config.json's are
+mkdir bigl
+mkst bigl/model.safetensors '{"model.layers.99999999999.attention_norm.weight":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}' 4
+run "$t2i" bigl conv
+expect_rc "a tensor of layer 99999999999: ckpt-train-to-infer exit 2" 2
+expect_err "a tensor of layer 99999999999: the named error" \
+	"ckpt-train-to-infer: bigl: tensor \"model.layers.99999999999.attention_norm.weight\": its layer number is over the limit of 4096 layers"
+check "a tensor of layer 99999999999: nothing written" eval '[ ! -e conv ]'
+rm -rf bigl
 
 # --- memory per byte of header: the worst text there is, a value every 2 bytes ---
 zeros() { # N: "[0,0,...,0]" of 2N + 1 bytes
