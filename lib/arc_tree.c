@@ -11,6 +11,11 @@
 #define MAX_NAME 4095
 #define MAX_COMPONENT 255
 #define MAX_HOPS 40
+/* Lookups allowed for the whole archive: a fixed amount and so many per entry.  A name or
+ * link needs a few; links built to be slow (40 in a row, each of 2000 components, and
+ * thousands of entries below them) would take billions. */
+#define STEPS_FIXED (1u << 20)
+#define STEPS_PER_ENTRY 256
 
 enum { N_DIR, N_FILE, N_LINK };
 
@@ -40,6 +45,7 @@ struct atree {
 	char *last;              /* atree_path */
 	struct atree_file *files;
 	size_t nfiles, nothers;
+	uint64_t entries, steps; /* entries placed, lookups made */
 };
 
 static uint64_t key(long parent, const char *name, size_t len)
@@ -231,7 +237,7 @@ static int entry_name(struct atree *t, const char *name, bool top_ok)
 
 /* ---- lookups, as the kernel makes them ---- */
 
-enum { W_OK, W_MISSING, W_NOTDIR, W_LATE, W_DANGLING, W_LOOP, W_ESCAPE };
+enum { W_OK, W_MISSING, W_NOTDIR, W_LATE, W_DANGLING, W_LOOP, W_ESCAPE, W_SLOW };
 
 struct walk {
 	long at;                 /* the node reached: a directory while walking on */
@@ -244,11 +250,22 @@ struct walk {
 	long via;                /* the last link followed that the path itself names */
 	int depth;               /* links being followed */
 	const char *rest;        /* W_MISSING: the first name not there, and what follows it */
+	uint64_t steps, budget;  /* lookups made, and allowed (W_SLOW past them) */
 };
 
-static void walk_init(struct walk *w, long at, bool final)
+static void walk_init(const struct atree *t, struct walk *w, long at, bool final)
 {
-	*w = (struct walk){.at = at, .final = final, .stop = -1, .via = -1};
+	uint64_t allowed = STEPS_FIXED + STEPS_PER_ENTRY * t->entries;
+	*w = (struct walk){.at = at, .final = final, .stop = -1, .via = -1,
+			   .budget = t->steps < allowed ? allowed - t->steps : 0};
+}
+
+static int too_slow(const struct atree *t, const char *raw)
+{
+	char q[ERR_QUOTE];
+	return err_set("%s: entry %s: resolving names through symbolic links takes too many lookups (more than "
+		       "%d per entry)",
+		       t->archive, err_quote(raw, q), STEPS_PER_ENTRY);
 }
 
 /* Walk s[0..n) from w->at.  follow_last: a link as the last name is followed. */
@@ -260,6 +277,8 @@ static int walk(const struct atree *t, struct walk *w, const char *s, size_t n, 
 		size_t k = slash ? (size_t)(slash - s) : (size_t)(end - s);
 		bool last = !slash;
 		s = slash ? slash + 1 : end;
+		if (++w->steps > w->budget)
+			return W_SLOW;
 		if (k == 0 || (k == 1 && c[0] == '.'))
 			continue;
 		if (k == 2 && c[0] == '.' && c[1] == '.') {
@@ -331,8 +350,11 @@ static int place(struct atree *t, const char *raw, long *dir, long *at)
 	const char *slash = strrchr(c, '/');
 	size_t dn = slash ? (size_t)(slash - c) : 0;
 	struct walk w;
-	walk_init(&w, 0, false);
+	walk_init(t, &w, 0, false);
 	int r = walk(t, &w, c, dn, true);
+	t->steps += w.steps;
+	if (r == W_SLOW)
+		return too_slow(t, raw);
 	if (r == W_OK && t->n[w.at].type != N_DIR) {
 		r = W_NOTDIR;
 		w.stop = w.at;
@@ -401,12 +423,15 @@ static int replaceable(const struct atree *t, const char *raw, long at, int type
 
 /* Where link i leads in the final tree (or now, for a link just made): -1 with the message
  * when outside, or (at_end) into a loop. */
-static int check_link(const struct atree *t, long i, bool at_end)
+static int check_link(struct atree *t, long i, bool at_end)
 {
 	const struct anode *x = &t->n[i];
 	struct walk w;
-	walk_init(&w, x->parent, true);
+	walk_init(t, &w, x->parent, true);
 	int r = walk(t, &w, x->target, strlen(x->target), true);
+	t->steps += w.steps;
+	if (r == W_SLOW)
+		return too_slow(t, x->entry);
 	char q[ERR_QUOTE], q2[ERR_QUOTE], q3[ERR_QUOTE];
 	struct buf b = {0};
 	int rc = 0;
@@ -430,6 +455,7 @@ static int check_link(const struct atree *t, long i, bool at_end)
 int atree_dir(struct atree *t, const char *name)
 {
 	long dir, at;
+	t->entries++;
 	if (entry_name(t, name, true))
 		return -1;
 	if (!t->canon.len)
@@ -459,6 +485,7 @@ static long make(struct atree *t, const char *raw, int type)
 
 int atree_file(struct atree *t, const char *name, uint32_t content)
 {
+	t->entries++;
 	if (entry_name(t, name, false))
 		return -1;
 	long i = make(t, name, N_FILE);
@@ -492,6 +519,7 @@ static long add_link(struct atree *t, const char *raw, const char *target, bool 
 int atree_symlink(struct atree *t, const char *name, const char *target)
 {
 	char q[ERR_QUOTE], q2[ERR_QUOTE];
+	t->entries++;
 	if (entry_name(t, name, false))
 		return -1;
 	if (!target || !*target)
@@ -518,6 +546,7 @@ int atree_hardlink(struct atree *t, const char *name, const char *target)
 {
 	char q[ERR_QUOTE], q2[ERR_QUOTE];
 	const char *a = t->archive;
+	t->entries++;
 	switch (canon(target, &t->canon2)) {
 	case C_ABSOLUTE:
 	case C_OUT:
@@ -534,8 +563,11 @@ int atree_hardlink(struct atree *t, const char *name, const char *target)
 	}
 	/* the target as it is now: the last name not followed (link(2) links to a link) */
 	struct walk w;
-	walk_init(&w, 0, false);
+	walk_init(t, &w, 0, false);
 	int r = walk(t, &w, t->canon2.p, t->canon2.len, false);
+	t->steps += w.steps;
+	if (r == W_SLOW)
+		return too_slow(t, name);
 	if (r == W_OK && t->n[w.at].type == N_DIR)
 		return err_set("%s: entry %s is a hard link to the directory %s (tar fails on it)", a,
 			       err_quote(name, q), err_quote(target, q2));
@@ -600,12 +632,15 @@ int atree_finish(struct atree *t)
 		long file = (long)i;
 		if (!hidden(p) && x->type == N_LINK) {
 			struct walk w;
-			walk_init(&w, x->parent, true);
-			if (walk(t, &w, x->target, strlen(x->target), true) == W_OK && !w.broken &&
-			    t->n[w.at].type == N_FILE)
-				file = w.at;
-			else
-				file = -1;
+			walk_init(t, &w, x->parent, true);
+			int r = walk(t, &w, x->target, strlen(x->target), true);
+			t->steps += w.steps;
+			if (r == W_SLOW) {
+				buf_free(&b);
+				buf_free(&b2);
+				return too_slow(t, x->entry);
+			}
+			file = r == W_OK && !w.broken && t->n[w.at].type == N_FILE ? w.at : -1;
 		}
 		if (hidden(p) || file < 0) {
 			t->nothers++;

@@ -177,5 +177,23 @@ int main(void)
 	TREE("!x.tar: entry \"l/0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
 	     "000000000\" lands at a path over 4095 bytes (through links)",
 	     {DIR_, deep, NULL}, {SYM, "l", deep}, {FILE_, through, "0"});
+
+	/* links built to be slow: 40 in a row, each of 2000 components: refused, not followed
+	 * for minutes */
+	static char targets[40][4200];
+	struct ent slow[41];
+	static char names[40][16];
+	for (int i = 0; i < 40; i++) {
+		int n = i ? snprintf(targets[i], sizeof targets[i], "l%d/", i - 1) : 0;
+		for (int j = 0; j < 2000; j++, n += 2)
+			memcpy(targets[i] + n, "./", 3);
+		snprintf(names[i], sizeof names[i], "l%d", i);
+		slow[i] = (struct ent){SYM, names[i], targets[i]};
+	}
+	slow[40] = (struct ent){END, NULL, NULL};
+	const char *got = tree_of(slow);
+	CHECK(strcmp(got, "!x.tar: entry \"l32\": resolving names through symbolic links takes too many lookups "
+			  "(more than 256 per entry)") == 0,
+	      "a chain of links built to be slow: refused (%s)", got);
 	return t_done();
 }
