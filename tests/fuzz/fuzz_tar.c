@@ -29,22 +29,21 @@ static int one(const uint8_t *data, size_t size, struct pool *pool);
 /* Holes hashed per input at most: more would make executions slow, not find more. */
 #define FUZZ_MAX_HOLES (1u << 20)
 
-static char manifest[64] = "";
+static char manifest[128] = "";
 
-static void remove_manifest(void)
-{
-	unlink(manifest);
-}
-
-/* A manifest naming what a checkpoint holds (some hashes right for tiny files), written
- * once: verify_manifest reads a file. */
+/* A manifest naming what a checkpoint holds (some hashes right for tiny files): written
+ * once, as TMPDIR/ckpt-fuzz_tar.sha256 (by rename, so that fuzzing jobs side by side share
+ * it), since verify_manifest reads a file.  One file, left for the next run. */
 static const char *manifest_path(void)
 {
 	if (manifest[0])
 		return manifest;
 	const char *tmp = getenv("TMPDIR");
-	snprintf(manifest, sizeof manifest, "%s/fuzz_tar.XXXXXX", tmp && strlen(tmp) < 40 ? tmp : "/tmp");
-	int fd = mkstemp(manifest);
+	tmp = tmp && *tmp && strlen(tmp) < 64 ? tmp : "/tmp";
+	char part[128];
+	snprintf(manifest, sizeof manifest, "%s/ckpt-fuzz_tar.sha256", tmp);
+	snprintf(part, sizeof part, "%s/ckpt-fuzz_tar.XXXXXX", tmp);
+	int fd = mkstemp(part);
 	static const char text[] =
 		/* "{}" and the empty file */
 		"44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a  config.json\n"
@@ -52,11 +51,11 @@ static const char *manifest_path(void)
 		"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  model.safetensors.index.json\n"
 		"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  model-00001-of-00002.safetensors\n"
 		"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  sub/x.json\n";
-	if (fd < 0 || write(fd, text, sizeof text - 1) != (ssize_t)(sizeof text - 1) || close(fd)) {
+	if (fd < 0 || write(fd, text, sizeof text - 1) != (ssize_t)(sizeof text - 1) || close(fd) ||
+	    rename(part, manifest)) {
 		perror(manifest);
 		abort();
 	}
-	atexit(remove_manifest);
 	return manifest;
 }
 
