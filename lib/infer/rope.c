@@ -21,8 +21,10 @@ static double correction_dim(double rot, double dim, double base, double orig)
 int rope_init(struct rope *r, const struct ds_config *c)
 {
 	memset(r, 0, sizeof *r);
-	if (c->qk_rope_head_dim <= 0 || c->qk_rope_head_dim % 2)
-		return err_set("qk_rope_head_dim %lld is not a positive even number", (long long)c->qk_rope_head_dim);
+	/* (config.json's values were checked as it was read; this one sizes the tables) */
+	if (c->qk_rope_head_dim <= 0 || c->qk_rope_head_dim % 2 || c->qk_rope_head_dim > CFG_MAX_HEADS)
+		return err_set("qk_rope_head_dim %lld is not a positive even number up to %d", (long long)c->qk_rope_head_dim,
+			       CFG_MAX_HEADS);
 	unsigned d = (unsigned)c->qk_rope_head_dim, half = d / 2;
 	r->dim = d;
 	r->interleave = c->rope_interleave;
