@@ -11,7 +11,11 @@ MANDIR  ?= $(PREFIX)/share/man
 DESTDIR ?=
 VERSION := 0.1.0
 
-PKGS    := libcrypto zlib libarchive
+# The library's levels, lowest first: a file includes only from its own level or below
+# (docs/ARCHITECTURE.md; tests/cli/layering.sh checks it).
+LEVELS  := lib/base lib/tensor lib/checkpoint lib/engine formats lib/infer lib/check
+
+PKGS    := libcrypto libarchive
 CC      ?= cc
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
@@ -20,12 +24,12 @@ CFLAGS  ?= $(OPT) -g
 #  -ffp-contract=off: no fused multiply-adds, so every clone gives the same bits; GCC's
 #  -std=c11 implies it, clang's does not)
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-psabi -ffp-contract=off -pthread \
-           -Ilib -Iformats -DCKPT_VERSION='"$(VERSION)"' $(SANFLAGS)
+           $(addprefix -I,$(LEVELS)) -Ilib -DCKPT_VERSION='"$(VERSION)"' $(SANFLAGS)
 CFLAGS  += $(shell pkg-config --cflags $(PKGS))
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm -pthread
 LDFLAGS += $(SANFLAGS)
 
-LIB_SRC := $(sort $(wildcard lib/*.c lib/*/*.c formats/*.c))
+LIB_SRC := $(sort $(wildcard $(addsuffix /*.c,$(LEVELS))))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CMD_SRC := $(sort $(wildcard cmd/*.c))
 TOOLS   := $(patsubst cmd/%.c,$(BIN)/ckpt-%,$(filter-out cmd/ckpt.c,$(CMD_SRC))) \

@@ -1,4 +1,4 @@
-/* Throughput of per-tensor statistics (lib/stats.c) against reading the same bytes.
+/* Throughput of per-tensor statistics (lib/check/stats.c) against reading the same bytes.
  *
  *   bench_stats [MIB] [THREADS]     default 256 MiB of FP8 weights, all cores
  *
@@ -14,7 +14,7 @@
 #include "clock.h"
 #include "err.h"
 #include "pool.h"
-#include "quant.h"
+#include "dequant.h"
 #include "stats.h"
 
 struct sum_ctx {

@@ -16,7 +16,7 @@
 #include "jsonw.h"
 #include "layout.h"
 #include "pool.h"
-#include "st_header.h"
+#include "st_json.h"
 #include "stats.h"
 #include "summary.h"
 #include "table.h"

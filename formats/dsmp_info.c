@@ -6,7 +6,7 @@
 
 #include "dsmp.h"
 #include "err.h"
-#include "summary.h"
+#include "table.h"
 
 static const char *base_name(const char *path)
 {

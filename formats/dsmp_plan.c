@@ -10,11 +10,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "confine.h"
+#include "pathguard.h"
 #include "dsmp.h"
 #include "err.h"
 #include "out.h"
-#include "quant.h"
+#include "dequant.h"
 #include "readfile.h"
 
 /* One rank's slice of a tensor cut along a dim > 0: `outer` runs of `row` bytes, `stride`
@@ -171,19 +171,19 @@ static int add_side_files(struct dsmp_plan *p, const struct ckpt *c, const struc
 		free(path);
 	}
 	closedir(d);
-	struct confine conf;
-	int rc = confine_init(&conf, c->dir);
+	struct pathguard conf;
+	int rc = pathguard_init(&conf, c->dir);
 	for (size_t i = 0; i < n; i++) {
 		char *path = path_join(c->dir, names[i]);
 		struct stat sb;
-		if (!rc && !(rc = confine_check(&conf, path)) &&
+		if (!rc && !(rc = pathguard_check(&conf, path)) &&
 		    !(rc = stat(path, &sb) < 0 ? err_errno(path) : file_regular(path, &sb)))
 			cv_add_side_copy(&p->job, names[i], path);
 		free(path);
 		free(names[i]);
 	}
 	free(names);
-	confine_free(&conf);
+	pathguard_free(&conf);
 	if (rc)
 		return -1;
 	if (o->config_path)

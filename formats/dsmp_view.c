@@ -9,12 +9,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "confine.h"
+#include "pathguard.h"
 #include "dsmp.h"
 #include "err.h"
 #include "layout.h"
 #include "out.h"
-#include "quant.h"
+#include "dequant.h"
 
 static void close_ranks(void *arg)
 {
@@ -88,7 +88,7 @@ struct ctx {
 	uint64_t n_experts;
 	uint64_t bm, bn;
 	int flags;
-	const struct confine *conf;   /* the directory its files must stay in */
+	const struct pathguard *conf;   /* the directory its files must stay in */
 };
 
 /* In lenient mode the problem is recorded (and the tensor left out); otherwise it fails.
@@ -204,7 +204,7 @@ static int resolve_experts(struct ctx *x, const char *path, const struct ent *e,
 	int rc = 0;
 	if (stat(rp, &sb) == 0) {
 		struct dsmp_record *rec = &x->rk->rec;
-		if (confine_check(x->conf, rp)) {
+		if (pathguard_check(x->conf, rp)) {
 			rc = problem_last(x, false);
 		} else if (dsmp_record_load(rec, rp) == 0) {
 			x->rk->has_record = true;
@@ -253,15 +253,15 @@ static int dsmp_open(struct view **out, const char *path, int flags)
 	rk->ranks = xcalloc(mp, sizeof *rk->ranks);
 	v->owner = rk;
 	v->free_owner = close_ranks;
-	struct confine conf = {0};
+	struct pathguard conf = {0};
 	struct ctx x = {v, rk, 0, 128, 128, flags, &conf};
 	struct ent *e = NULL;
 	size_t n = 0, cap = 0;
-	if (confine_init(&conf, path))
+	if (pathguard_init(&conf, path))
 		goto fail;
 	for (unsigned r = 0; r < mp; r++) {
 		char *name = dsmp_file_name(r, mp), *p = path_join(path, name);
-		int rc = confine_check(&conf, p) ? -1 : st_open(&rk->ranks[r], p);
+		int rc = pathguard_check(&conf, p) ? -1 : st_open(&rk->ranks[r], p);
 		free(name);
 		free(p);
 		if (rc && problem_last(&x, false))
@@ -270,7 +270,7 @@ static int dsmp_open(struct view **out, const char *path, int flags)
 	char *cp = path_join(path, "config.json");
 	struct stat sb;
 	if (stat(cp, &sb) == 0) {
-		if (confine_check(&conf, cp) == 0 && ds_config_load(&v->cfg, cp) == 0)
+		if (pathguard_check(&conf, cp) == 0 && ds_config_load(&v->cfg, cp) == 0)
 			v->has_config = true;
 		else if (problem_last(&x, false)) {
 			free(cp);
@@ -348,14 +348,14 @@ static int dsmp_open(struct view **out, const char *path, int flags)
 	n = 0;
 	if (view_finish(v))
 		goto fail;
-	confine_free(&conf);
+	pathguard_free(&conf);
 	*out = v;
 	return 0;
 fail:
 	for (size_t i = 0; i < n; i++)
 		free(e[i].hf);
 	free(e);
-	confine_free(&conf);
+	pathguard_free(&conf);
 	view_free(v);
 	return -1;
 }

@@ -7,6 +7,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "names.h"
 
 enum where { GLOBAL, LAYER, EXPERT, MTP };
 
@@ -147,7 +148,10 @@ int hf_format(char *out, size_t size, const struct hf_name *n)
 
 struct hf_priv {
 	char *names;             /* every name, NUL-separated */
-	uint32_t *by_name;       /* entry indices sorted by name */
+	struct hf_byname {
+		const char *name;
+		const struct hf_entry *e;
+	} *by_name;              /* every entry, sorted by name */
 };
 
 #define MAX_TENSORS (1u << 24)
@@ -360,10 +364,9 @@ static int check_config(struct build *b)
 	return 0;
 }
 
-static int by_entry_name(const void *a, const void *b, void *ctx)
+static int by_entry_name(const void *a, const void *b)
 {
-	const struct hf_layout *L = ctx;
-	return strcmp(L->e[*(const uint32_t *)a].name, L->e[*(const uint32_t *)b].name);
+	return strcmp(((const struct hf_byname *)a)->name, ((const struct hf_byname *)b)->name);
 }
 
 int hf_expected(struct hf_layout **out, const struct ds_config *c, const char *path)
@@ -415,8 +418,8 @@ int hf_expected(struct hf_layout **out, const struct ds_config *c, const char *p
 	}
 	L->priv->by_name = xcalloc(L->nentries, sizeof *L->priv->by_name);
 	for (size_t i = 0; i < L->nentries; i++)
-		L->priv->by_name[i] = (uint32_t)i;
-	qsort_r(L->priv->by_name, L->nentries, sizeof *L->priv->by_name, by_entry_name, L);
+		L->priv->by_name[i] = (struct hf_byname){L->e[i].name, &L->e[i]};
+	qsort(L->priv->by_name, L->nentries, sizeof *L->priv->by_name, by_entry_name);
 	free(b.name_off);
 	free(b.scale_off);
 	*out = L;
@@ -454,17 +457,6 @@ void hf_free(struct hf_layout *L)
 
 const struct hf_entry *hf_find(const struct hf_layout *L, const char *name)
 {
-	size_t lo = 0, hi = L->nentries;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		const struct hf_entry *e = &L->e[L->priv->by_name[mid]];
-		int r = strcmp(e->name, name);
-		if (r == 0)
-			return e;
-		if (r < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	ptrdiff_t i = NAME_FIND(L->priv->by_name, L->nentries, name, name);
+	return i < 0 ? NULL : L->priv->by_name[i].e;
 }

@@ -70,7 +70,7 @@ struct hf_synth_result {
 };
 
 /* Write the checkpoint into dir (created if needed) through the conversion engine
- * (lib/convert.h): shards, index, config.json, generation_config.json, tokenizer
+ * (lib/engine/convert.h): shards, index, config.json, generation_config.json, tokenizer
  * stand-ins.  threads 0: all cores; the bytes never depend on it. */
 int hf_synth_write(const struct hf_synth *s, const char *dir, unsigned threads, struct hf_synth_result *r);
 

@@ -7,13 +7,8 @@
 #include "ckpt.h"
 #include "err.h"
 #include "layout.h"
-#include "quant.h"
-
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), k = strlen(suffix);
-	return n >= k && strcmp(s + n - k, suffix) == 0;
-}
+#include "dequant.h"
+#include "names.h"
 
 static void close_ckpt(void *c) { ckpt_close(c); }
 

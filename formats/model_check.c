@@ -9,7 +9,7 @@
 #include "err.h"
 #include "hf.h"
 #include "layout.h"
-#include "quant.h"
+#include "dequant.h"
 
 /* The layers the checkpoint's tensors name: each of 0..total-1 that has one, the highest
  * of all (-1: none) and the first holding an MTP layer's own tensor (enorm, eh_proj ...;

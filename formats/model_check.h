@@ -3,7 +3,7 @@
  * is refused instead of converted into a partial output and a success.
  *
  * The tensors are those ckpt-verify's model check expects (formats/hf.h: hf_expected),
- * looked up through a view of any layout (lib/view.h) under their canonical names:
+ * looked up through a view of any layout (lib/checkpoint/view.h) under their canonical names:
  *  - the layers: num_hidden_layers + num_nextn_predict_layers of them, numbered 0.. as
  *    the checkpoint's tensors are, none without a tensor ("config.json: num_hidden_layers
  *    is 62 but the checkpoint has layers 0..60"); and n_routed_experts experts, numbered

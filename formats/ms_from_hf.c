@@ -1,6 +1,6 @@
 /* The MindSpore training layout written from any view of an HF DeepSeek-V3 model, as
  * mindformers' convert_weight.py (training path, without grouped-gemm names) writes it:
- * every output tensor is rows of canonical tensors (lib/cvfill.h), so the source may be
+ * every output tensor is rows of canonical tensors (lib/engine/convert_src.h), so the source may be
  * FP8 (dequantized on the fly, rounded to bf16 as upstream) or any other layout with a view.
  * Which HF tensor becomes which MindSpore tensor is the rules table of mindspore.c. */
 #include <inttypes.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cvfill.h"
+#include "convert_src.h"
 #include "err.h"
 #include "jsonw.h"
 #include "mindspore.h"

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cvfill.h"
+#include "convert_src.h"
 #include "config.h"
 #include "err.h"
 #include "jsonw.h"

@@ -1,5 +1,5 @@
 /* The numeric kernels of the forward pass.  Dot products run in 16 float32 lanes whose
- * order is fixed by the source (lib/simd.h), so a result is the same bits whatever the
+ * order is fixed by the source (lib/base/simd.h), so a result is the same bits whatever the
  * blocking, the thread count or the vector width. */
 #ifndef CKPT_INFER_KERN_H
 #define CKPT_INFER_KERN_H

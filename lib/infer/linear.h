@@ -1,5 +1,5 @@
 /* y = x W^T for weights read through a view, weight-stationary: each task dequantizes a
- * block of W's rows once into its worker's buffer (lib/view.h's view_read_rows, never the
+ * block of W's rows once into its worker's buffer (lib/checkpoint/view.h's view_read_rows, never the
  * whole weight) and applies it to every token.  Several independent products can share
  * one parallel loop. */
 #ifndef CKPT_INFER_LINEAR_H

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Hostile config.json values and checkpoints that lack what config.json implies.
 # Every value is checked as config.json is read, by every tool, before any work: each key
-# over its limit (lib/config.h) or below its minimum, rope_theta, rms_norm_eps and the rope
+# over its limit (lib/tensor/config.h) or below its minimum, rope_theta, rms_norm_eps and the rope
 # scaling numbers out of range, the routing keys that do not fit together, no experts where
 # there are MoE layers: exit 2, one line naming the file, the key and the value, nothing
 # written; 10^12 layers or rotary dimensions fail in well under a second.  Then the

@@ -58,7 +58,7 @@ static inline const char *t_path(const char *env, const char *rel)
 }
 
 /* dst as a hard link to src, else a copy: a symbolic link would lead outside the checkpoint
- * directory it is put in, and that is refused (lib/confine.h).  0, or -1 with a message. */
+ * directory it is put in, and that is refused (lib/base/pathguard.h).  0, or -1 with a message. */
 static inline int t_link_or_copy(const char *src, const char *dst)
 {
 	if (link(src, dst) == 0)

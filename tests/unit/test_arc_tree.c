@@ -1,4 +1,4 @@
-/* The tree `tar x` leaves (lib/arc_tree.h), entry by entry: what is modelled and what is
+/* The tree `tar x` leaves (lib/checkpoint/arc_tree.h), entry by entry: what is modelled and what is
  * refused.  tests/cli/hostile-archives.sh checks the same shapes against the real tar. */
 #include <string.h>
 

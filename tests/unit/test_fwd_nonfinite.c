@@ -1,4 +1,4 @@
-/* NaN and infinity in forward-pass comparisons (lib/forward_compare.c) and the scan that
+/* NaN and infinity in forward-pass comparisons (lib/check/forward_compare.c) and the scan that
  * finds where they first appear (kern_first_nonfinite): a comparison over non-finite
  * values never passes and never reports "difference 0, cosine 1", whichever side holds
  * them, wherever in a row they are. */

@@ -14,7 +14,7 @@
 
 #include "archive_in.h"
 #include "ckpt.h"
-#include "confine.h"
+#include "pathguard.h"
 #include "err.h"
 #include "json.h"
 #include "out.h"

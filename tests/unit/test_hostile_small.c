@@ -11,7 +11,7 @@
 
 #include "convert.h"
 #include "err.h"
-#include "mapped.h"
+#include "filemap.h"
 #include "readfile.h"
 #include "t.h"
 

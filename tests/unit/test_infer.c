@@ -1,4 +1,4 @@
-/* The forward pass (lib/infer, lib/forward.h) against references computed by transformers
+/* The forward pass (lib/infer, lib/check/forward.h) against references computed by transformers
  * (and an independent float64 pass) in float64: logits and the hidden state after every
  * layer within 1e-4 for the golden tiny-v3 (FP8, its BF16 conversion), and the fixtures of
  * fixtures/ref (partial blocks, q_lora_rank null with softmax scoring, one group with YaRN

@@ -1,4 +1,4 @@
-/* lib/json.c (strict reader) and lib/jsonw.c (writer), and json_edit_text. */
+/* lib/base/json.c (strict reader) and lib/base/jsonw.c (writer), and json_edit_text. */
 #include <math.h>
 #include <stdint.h>
 

@@ -1,8 +1,8 @@
 /* Limits on hostile input (issue 12, items 1 and 5): the rank limit (ST_MAX_DIMS) where a
  * header is read and written; duplicate checks that stay linear however many names (the
- * name table of lib/nameset.h, counted in probes, and wall-clock bounds a quadratic check
+ * name table of lib/base/nameset.h, counted in probes, and wall-clock bounds a quadratic check
  * misses by orders of magnitude); the JSON tree's memory per byte of text; the limit on the
- * headers held at once (lib/held.h). */
+ * headers held at once (lib/base/held.h). */
 #include <stdint.h>
 #include <sys/resource.h>
 #include <time.h>

@@ -1,8 +1,8 @@
 /* What is planted where an output goes, and what is not a regular file where an input is
  * read: a symbolic link, a hard link, a FIFO or a directory at a temporary's name, a link
- * at the final name, a link among the directories inside the output (lib/out.h); FIFOs,
+ * at the final name, a link among the directories inside the output (lib/base/out.h); FIFOs,
  * sockets, devices and directories opened as inputs, and a stream read to its end
- * (lib/readfile.h).  Each case runs under alarm(): a hang is a failure, not a stuck test. */
+ * (lib/base/readfile.h).  Each case runs under alarm(): a hang is a failure, not a stuck test. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>

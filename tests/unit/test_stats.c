@@ -5,7 +5,7 @@
 
 #include "ckpt.h"
 #include "err.h"
-#include "quant.h"
+#include "dequant.h"
 #include "stats.h"
 #include "t.h"
 

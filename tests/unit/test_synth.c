@@ -12,7 +12,7 @@
 #include "hf.h"
 #include "hf_synth.h"
 #include "out.h"
-#include "quant.h"
+#include "dequant.h"
 #include "quantize.h"
 #include "rng.h"
 #include "synth.h"

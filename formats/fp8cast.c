@@ -1,0 +1,253 @@
+#include "fp8cast.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "config.h"
+#include "err.h"
+#include "index.h"
+#include "model_check.h"
+#include "dequant.h"
+#include "readfile.h"
+#include "names.h"
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "safetensors data is little-endian; this code writes host-order bf16"
+#endif
+
+#define SCALE_SUFFIX "_scale_inv"
+
+bool fp8cast_is_mtp(const char *name, int64_t nlayers)
+{
+	static const char pre[] = "model.layers.";
+	if (strncmp(name, pre, sizeof pre - 1) != 0)
+		return false;
+	const char *p = name + sizeof pre - 1;
+	if (*p < '0' || *p > '9')
+		return false;
+	int64_t n = 0;
+	for (; *p >= '0' && *p <= '9'; p++)
+		if (n < INT64_MAX / 10)
+			n = n * 10 + (*p - '0');
+	return *p == '.' && n >= nlayers;
+}
+
+struct ctx {
+	struct fp8cast *p;
+	const struct ckpt *c;
+	const struct fp8cast_opts *o;
+	bool drop;                   /* MTP layers are left out */
+	int64_t nlayers;
+};
+
+/* A note, or with strict the error. */
+static int note(struct ctx *x, const char *shard, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int note(struct ctx *x, const char *shard, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	err_setv(fmt, ap);
+	va_end(ap);
+	if (x->o->strict)
+		return err_prefix("--strict: ");
+	struct fp8cast *p = x->p;
+	p->notes = xgrow(p->notes, p->nnotes, sizeof *p->notes);
+	p->notes[p->nnotes++] = (struct fp8cast_note){shard, xstrdup(err_last())};
+	return 0;
+}
+
+/* Bytes [off, off + n) of the BF16 tensor: whole rows, dequantized. */
+static int fill_bf16(const void *arg, uint64_t off, uint64_t n, uint8_t *dst, void *scratch)
+{
+	const struct quant *q = arg;
+	uint64_t row = q->cols * 2;
+	quant_rows_bf16(q, off / row, (off + n) / row, (uint16_t *)dst, scratch);
+	return 0;
+}
+
+static bool left_out(const struct ctx *x, const char *name)
+{
+	return x->drop && fp8cast_is_mtp(name, x->nlayers);
+}
+
+static int plan_shard(struct ctx *x, const struct ckpt_shard *s, int group, bool *used, uint64_t bm,
+		      uint64_t bn)
+{
+	struct fp8cast *p = x->p;
+	char q[ERR_QUOTE];
+	struct cv_file *f = cv_add_file(&p->job, s->name, group);
+	cv_set_meta(f, "format", "pt");
+	for (size_t k = 0; k < s->st->n; k++) {
+		const struct st_tensor *t = &s->st->t[k];
+		if (ends_with(t->name, SCALE_SUFFIX))
+			continue;
+		if (left_out(x, t->name)) {
+			p->ndropped++;
+			continue;
+		}
+		struct cv_tensor *ot;
+		const struct ckpt_tensor *sc = NULL;
+		if (dt_bits(t->dtype) == 8) {
+			char *sname = xasprintf("%s%s", t->name, SCALE_SUFFIX);
+			sc = ckpt_find(x->c, sname);
+			free(sname);
+			if (!sc && note(x, s->name, "%s: %s has no scale %s%s; copied unchanged", s->path,
+					err_quote(t->name, q), t->name, SCALE_SUFFIX))
+				return -1;
+		}
+		if (!sc) {
+			ot = cv_add_tensor(f, t->name, t->dtype, t->ndim, t->shape);
+			ot->copy = st_bytes(s->st, t);
+			ot->in = ot->copy;
+			ot->in_len = st_nbytes(t);
+			p->ncopied++;
+			continue;
+		}
+		if (!quant_weight_dtype(t->dtype) && !quant_int_weight_dtype(t->dtype))
+			return err_set("%s: %s is %s and has a scale, but only FP8 and 1-byte integer weights can be dequantized",
+				       s->path, err_quote(t->name, q), dt_name(t->dtype));
+		struct quant *qt = xcalloc(1, sizeof *qt);
+		p->fills = xgrow(p->fills, p->nfills, sizeof *p->fills);
+		p->fills[p->nfills++] = qt;
+		if (quant_init(qt, t->name, t, st_bytes(s->st, t), sc->t, ckpt_bytes(sc), bm, bn))
+			return err_prefix("%s: ", s->path);
+		used[sc - x->c->t] = true;
+		ot = cv_add_tensor(f, t->name, DT_BF16, t->ndim, t->shape);
+		uint64_t row = qt->cols * 2;
+		ot->fill = (struct cv_fill){fill_bf16, qt, row * (row * bm <= CV_CHUNK ? bm : 1),
+					    quant_scratch_bytes(qt)};
+		ot->in = st_bytes(s->st, t);
+		ot->in_len = st_nbytes(t);
+		p->nconverted++;
+	}
+	return 0;
+}
+
+/* Scales that no converted weight took. */
+static int plan_orphans(struct ctx *x, const bool *used)
+{
+	char q[ERR_QUOTE];
+	for (size_t i = 0; i < x->c->n; i++) {
+		const struct ckpt_tensor *t = &x->c->t[i];
+		if (used[i] || !ends_with(t->name, SCALE_SUFFIX) || left_out(x, t->name))
+			continue;
+		char *wname = xstrndup(t->name, strlen(t->name) - strlen(SCALE_SUFFIX));
+		const struct ckpt_tensor *w = ckpt_find(x->c, wname);
+		int rc = note(x, t->shard->name, "%s: scale %s belongs to no FP8 weight (%s %s); left out",
+			      t->shard->path, err_quote(t->name, q), wname,
+			      !w ? "is missing" : w->t->dtype == DT_BF16 ? "is BF16" : "is not 1-byte");
+		free(wname);
+		if (rc)
+			return -1;
+	}
+	return 0;
+}
+
+static int plan_index(struct ctx *x)
+{
+	struct fp8cast *p = x->p;
+	const struct idx *ix = x->c->index;
+	for (size_t i = 0; i < p->job.nfiles; i++)
+		p->total_size += p->job.files[i].L.data_size;
+	if (!ix)
+		return 0;
+	struct idx_entry *e = xcalloc(ix->n + 1, sizeof *e);
+	size_t n = 0;
+	for (size_t i = 0; i < ix->n; i++)
+		if (!ends_with(ix->e[i].name, SCALE_SUFFIX) && !left_out(x, ix->e[i].name))
+			e[n++] = ix->e[i];
+	struct buf b = {0};
+	idx_render(&b, e, n, &p->total_size);
+	cv_add_side_bytes(&p->job, INDEX_NAME, b.p, b.len);
+	buf_free(&b);
+	free(e);
+	return 0;
+}
+
+static int plan_config(struct ctx *x)
+{
+	if (!x->c->config_path)
+		return 0;
+	struct buf text = {0}, out = {0};
+	struct json_edit e[3] = {
+		{"quantization_config", NULL},
+		{"torch_dtype", "\"bfloat16\""},
+		{"num_nextn_predict_layers", "0"},
+	};
+	int rc = file_read(x->c->config_path, JSON_MAX_FILE, "a JSON file", &text);
+	if (!rc)
+		rc = json_edit_text(&out, text.p ? text.p : "", text.len, e, x->drop ? 3 : 2, x->c->config_path);
+	if (!rc)
+		cv_add_side_bytes(&x->p->job, "config.json", out.p, out.len);
+	buf_free(&text);
+	buf_free(&out);
+	return rc;
+}
+
+/* Every other file of the directory: not the shards, the index or the config. */
+static bool keep_side(const char *rel, void *arg)
+{
+	(void)arg;
+	if (strchr(rel, '/'))
+		return true;
+	return !ends_with(rel, ".safetensors") && strcmp(rel, INDEX_NAME) && strcmp(rel, "config.json");
+}
+
+int fp8cast_plan(struct fp8cast *p, const struct ckpt *c, const struct fp8cast_opts *o)
+{
+	struct ctx x = {p, c, o, false, -1};
+	struct ds_config cfg;
+	uint64_t bm = 128, bn = 128;
+	bool *used = NULL;
+	memset(p, 0, sizeof *p);
+	if (c->config) {
+		if (ds_config_read(&cfg, json_root(c->config), c->config_path))
+			goto fail;
+		bm = (uint64_t)cfg.quant.block[0];
+		bn = (uint64_t)cfg.quant.block[1];
+		x.nlayers = cfg.num_hidden_layers;
+		/* a tensor, a scale or a layer missing: refused, not converted into less */
+		if (model_check_ckpt(c, &cfg, c->config_path))
+			goto fail;
+	}
+	if (o->drop_mtp) {
+		if (x.nlayers < 0) {
+			err_set("%s: --drop-mtp needs num_hidden_layers from config.json%s", c->dir,
+				c->config ? "" : ", and there is no config.json");
+			goto fail;
+		}
+		x.drop = true;
+	}
+	for (size_t i = 0; i < c->nstray; i++)
+		if (note(&x, NULL, "%s/%s: not named by the index; left out", c->dir, c->stray[i]))
+			goto fail;
+	used = xcalloc(c->n + 1, sizeof *used);
+	for (size_t i = 0; i < c->nshards; i++)
+		if (plan_shard(&x, &c->shards[i], (int)i, used, bm, bn))
+			goto fail;
+	if (plan_orphans(&x, used) || cv_plan(&p->job) || plan_index(&x) || plan_config(&x) ||
+	    cv_add_side_tree(&p->job, c->dir, keep_side, NULL))
+		goto fail;
+	free(used);
+	return 0;
+fail:
+	free(used);
+	fp8cast_free(p);
+	return -1;
+}
+
+void fp8cast_free(struct fp8cast *p)
+{
+	cv_job_free(&p->job);
+	for (size_t i = 0; i < p->nnotes; i++)
+		free(p->notes[i].text);
+	free(p->notes);
+	for (size_t i = 0; i < p->nfills; i++)
+		free(p->fills[i]);
+	free(p->fills);
+	memset(p, 0, sizeof *p);
+}

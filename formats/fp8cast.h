@@ -1,0 +1,65 @@
+/* An FP8 block-quantized HF checkpoint as BF16: the plan of the conversion, for the engine
+ * (lib/engine/convert.h).
+ *
+ * Shards: exactly what DeepSeek's fp8_cast_bf16.py writes, tensor for tensor and byte for
+ * byte, except the header's __metadata__ ({"format":"pt"}, upstream none): per input shard
+ * (the index's, sorted), tensors ending "_scale_inv" are left out; a tensor with a 1-byte
+ * element type is dequantized with "<name>_scale_inv", found through the index wherever
+ * it is stored (bf16(f32(w) * f32(scale)), blocks of quantization_config.weight_block_size);
+ * one without such a scale is copied unchanged (a note); everything else is copied.  The
+ * output shard keeps the input shard's name.
+ *
+ * Beyond upstream, what makes the output directory loadable as it is: the index with
+ * metadata.total_size and no scale entries; config.json without quantization_config and
+ * with torch_dtype bfloat16; every other file of the input directory copied.  Optionally
+ * the MTP layers (numbered from num_hidden_layers on) are left out.
+ *
+ * Decisions where upstream has none or a broken one, each a note (an error with strict):
+ *  - a weight without a scale: copied unchanged (as upstream);
+ *  - a scale that no FP8 weight uses (its weight missing, or not 1-byte): left out of the
+ *    shard (as upstream) and of the index (upstream keeps it there, naming a tensor that
+ *    is in no shard);
+ *  - a .safetensors file in the directory that the index does not name: left out
+ *    (upstream converts it, and the index it writes does not name it either).
+ * A 1-byte integer weight (I8, U8) with a scale is dequantized like an FP8 one (integer x
+ * scale), as upstream's kernel does.  A BOOL or F8_E8M0 tensor with a scale, a scale of
+ * the wrong shape or type, a quantized weight that is not 2-D: the input is refused.
+ * NaN results are written as 0x7FFF, as upstream's GPU kernel writes them (lib/tensor/dequant.h). */
+#ifndef CKPT_FP8CAST_H
+#define CKPT_FP8CAST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ckpt.h"
+#include "convert.h"
+
+struct fp8cast_opts {
+	bool drop_mtp;           /* leave out layers >= num_hidden_layers; config says 0 of them */
+	bool strict;             /* every note is an error */
+};
+
+struct fp8cast_note {
+	const char *shard;       /* the input shard it concerns; NULL: the checkpoint as a whole */
+	char *text;
+};
+
+struct fp8cast {
+	struct cv_job job;       /* one file per input shard (each its own group), side files */
+	size_t nnotes;
+	struct fp8cast_note *notes;
+	uint64_t total_size;     /* the index's metadata.total_size: all output tensor bytes */
+	size_t nconverted, ncopied, ndropped;
+	size_t nfills;
+	void **fills;            /* per converted weight: what its fill function reads */
+};
+
+/* Plan the conversion of c (opened with an index or without).  On error (-1) p is freed. */
+int fp8cast_plan(struct fp8cast *p, const struct ckpt *c, const struct fp8cast_opts *o);
+void fp8cast_free(struct fp8cast *p);
+
+/* Whether name is a tensor of layer >= nlayers ("model.layers.N.") */
+bool fp8cast_is_mtp(const char *name, int64_t nlayers);
+
+#endif

@@ -1,0 +1,128 @@
+/* A checkpoint seen through its layout: every tensor under its canonical (HF) name, with
+ * how to assemble it from the stored tensors.  Layouts (formats/) build views; tools read
+ * them the same way whatever the layout: HF FP8, HF BF16, model-parallel ranks, MindSpore.
+ *
+ * A canonical tensor is handled as a 2-D matrix [rows, cols] (leading dimensions folded into
+ * rows; a 1-D tensor is one row).  It is made of pieces, each a rectangle of one stored
+ * tensor (itself folded to 2-D) placed at a rectangle of the canonical matrix, optionally
+ * read transposed or with its rows permuted.  FP8 pieces carry their block scale and are
+ * dequantized on read exactly as lib/tensor/dequant.h does. */
+#ifndef CKPT_VIEW_H
+#define CKPT_VIEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "dtype.h"
+#include "st.h"
+
+struct vpiece {
+	const struct st_file *f;
+	const struct st_tensor *t;       /* the stored tensor */
+	const struct st_file *sf;
+	const struct st_tensor *s;       /* its block scale, or NULL */
+	uint64_t bm, bn;                 /* block size of s */
+	uint64_t sr, sc;                 /* top-left in the stored tensor's 2-D fold */
+	uint64_t dr, dc;                 /* top-left in the canonical matrix */
+	uint64_t nr, nc;                 /* size, in canonical orientation */
+	bool transposed;                 /* canonical (i, j) is stored (sr + j, sc + i) */
+	const uint32_t *perm;            /* canonical row dr + i is stored row sr + perm[i] */
+};
+
+struct vtensor {
+	char *name;                      /* canonical name */
+	enum dt dtype;                   /* values' dtype: BF16 for dequantized FP8 (what
+					    DeepSeek's dequantization produces), else as stored */
+	enum dt stored;                  /* the stored dtype of the (first) piece */
+	unsigned ndim;
+	uint64_t shape[ST_MAX_DIMS];
+	uint64_t rows, cols;
+	size_t npieces;
+	struct vpiece *p;
+	size_t nreplicas;                /* stored copies that must equal this tensor (e.g.
+					    a tensor every model-parallel rank holds) */
+	struct vpiece *replica;          /* one full-tensor piece each */
+};
+
+enum view_layout { LAYOUT_HF, LAYOUT_DSMP, LAYOUT_MS_TRAIN, LAYOUT_MS_INFER };
+
+struct view {
+	enum view_layout layout;
+	const char *layout_name;
+	char *path;
+	bool has_config;
+	struct ds_config cfg;
+	size_t n;
+	struct vtensor *t;               /* sorted by name once view_finish() ran */
+	size_t nproblems;                /* what does not fit the layout (lenient opening) */
+	char **problems;
+	/* Canonical tensors the layout does not store by design (e.g. a MindSpore checkpoint
+	 * has no MTP embed_tokens): their absence is no difference from another layout.  NULL:
+	 * the layout stores everything. */
+	bool (*omits)(const struct view *v, const char *name);
+	void *owner;                     /* the layout's own state (open files ...) */
+	void (*free_owner)(void *owner);
+};
+
+/* Building a view (for formats/). */
+struct view *view_new(enum view_layout layout, const char *layout_name, const char *path);
+struct vtensor *view_add(struct view *v, const char *name, unsigned ndim, const uint64_t *shape);
+struct vpiece *vtensor_add_piece(struct vtensor *t);
+struct vpiece *vtensor_add_replica(struct vtensor *t);
+/* The common case: a whole stored tensor (with its scale, if FP8) is the canonical one. */
+struct vtensor *view_add_whole(struct view *v, const char *name, const struct st_file *f,
+			       const struct st_tensor *t, const struct st_file *sf,
+			       const struct st_tensor *s, uint64_t bm, uint64_t bn);
+void view_problem(struct view *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Sort, check that the pieces of each tensor tile it exactly, set dtypes. */
+int view_finish(struct view *v);
+void view_free(struct view *v);
+
+const struct vtensor *view_find(const struct view *v, const char *name);
+
+/* Rows [r0, r0 + nr) of a canonical tensor as float32, row-major (nr * cols values). */
+int view_read_f32(const struct vtensor *t, uint64_t r0, uint64_t nr, float *out);
+
+enum {
+	/* Round dequantized FP8 values to BF16, as DeepSeek's weight_dequant stores them (the
+	 * tensor's dtype says so): bf16(float32(w) * float32(scale)).  Without it they stay
+	 * the float32 products.  Values that are not dequantized are never rounded. */
+	VIEW_ROUND_BF16 = 1,
+};
+
+/* The same as view_read_f32, with row i of the result at out + i * ld (ld >= cols) and
+ * flags above; FP8 e4m3 blocks are decoded 16 values at a time.  The reader of choice
+ * for row blocks of large weights. */
+int view_read_rows(const struct vtensor *t, uint64_t r0, uint64_t nr, float *out, size_t ld, unsigned flags);
+
+/* Whether t's values are BF16 that view_read_rows_bf16 can produce: every piece stored
+ * BF16, or sign-magnitude FP8 (e4m3fn, e5m2) with a block scale, and not transposed. */
+bool vtensor_bf16_readable(const struct vtensor *t);
+/* Rows as BF16 bit patterns, row i at out + i * ld: the values view_read_rows gives with
+ * VIEW_ROUND_BF16, bit for bit, at half the size; FP8 blocks are decoded through one
+ * 128-entry table per block (AVX-512 word permutes where the CPU has them). */
+int view_read_rows_bf16(const struct vtensor *t, uint64_t r0, uint64_t nr, uint16_t *out, size_t ld);
+
+/* Row r0 of t in the mapped file when t is one stored BF16 tensor whose rows are the
+ * canonical rows (rows cols apart, read in place: no copy); NULL otherwise. */
+const uint16_t *vtensor_bf16_direct(const struct vtensor *t, uint64_t r0);
+
+/* The stored bytes behind t (and their block scales) are not needed for now: their pages
+ * leave the process's resident set and are read from the file again if touched.  Lets a
+ * reader of a large checkpoint keep its memory bounded by what it holds at a time. */
+void vtensor_release(const struct vtensor *t);
+
+/* Rows [r0, r0 + nr) of a canonical tensor as stored bytes, row-major (nr * cols elements),
+ * assembled from its pieces; only for unscaled pieces of one whole-byte dtype.  Lets a
+ * check compare bytes of a tensor that is stored in parts. */
+int view_read_bytes(const struct vtensor *t, uint64_t r0, uint64_t nr, uint8_t *out);
+/* The same for one piece alone (e.g. a replica): its rows [i0, i0 + n), nc elements each. */
+int vpiece_read_bytes(const struct vpiece *p, uint64_t i0, uint64_t n, uint8_t *out);
+
+/* The stored bytes when the tensor is exactly one untransformed, unscaled stored tensor
+ * (NULL otherwise): lets comparisons and hashes work on bytes. */
+const uint8_t *vtensor_bytes(const struct vtensor *t);
+
+#endif
