@@ -12,7 +12,7 @@
 #include "cli.h"
 #include "buf.h"
 #include "ckpt.h"
-#include "config.h"
+#include "ds_config.h"
 #include "convert.h"
 #include "dsmp.h"
 #include "err.h"
@@ -284,12 +284,12 @@ static int run_mindspore(const struct opts *o)
 	if (layout_open(&v, o->in, NULL, 0))
 		goto out;
 	if (o->config) {
-		if (ds_config_load(&v->cfg, o->config))
+		free(v->cfg);
+		if (!(v->cfg = ds_config_new_file(o->config)))
 			goto out;
-		v->has_config = true;
 	}
 	cfg_path = o->config ? xstrdup(o->config) : path_join(o->in, "config.json");
-	if (v->has_config && model_check(v, &v->cfg, cfg_path))
+	if (v->cfg && model_check(v, v->cfg, cfg_path))
 		goto out;
 	/* the output directory is claimed with a record of this conversion */
 	const char *options = o->dtype == DT_BF16 ? "--layout mindspore-train --dtype bf16"

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "config.h"
+#include "ds_config.h"
 #include "convert.h"
 #include "err.h"
 #include "mindspore.h"

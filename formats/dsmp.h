@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ds_config.h"
 #include "buf.h"
 #include "ckpt.h"
 #include "convert.h"

@@ -220,8 +220,8 @@ static int resolve_experts(struct ctx *x, const char *path, const struct ent *e,
 	free(rp);
 	if (rc || x->n_experts)
 		return rc;
-	if (x->v->has_config && x->v->cfg.n_routed_experts > 0) {
-		x->n_experts = (uint64_t)x->v->cfg.n_routed_experts;
+	if (x->v->cfg && x->v->cfg->n_routed_experts > 0) {
+		x->n_experts = (uint64_t)x->v->cfg->n_routed_experts;
 		x->rk->experts_from = "config.json";
 		return 0;
 	}
@@ -270,17 +270,17 @@ static int dsmp_open(struct view **out, const char *path, int flags)
 	char *cp = path_join(path, "config.json");
 	struct stat sb;
 	if (stat(cp, &sb) == 0) {
-		if (pathguard_check(&conf, cp) == 0 && ds_config_load(&v->cfg, cp) == 0)
-			v->has_config = true;
+		if (pathguard_check(&conf, cp) == 0 && (v->cfg = ds_config_new_file(cp)))
+			;
 		else if (problem_last(&x, false)) {
 			free(cp);
 			goto fail;
 		}
 	}
 	free(cp);
-	if (v->has_config) {
-		x.bm = (uint64_t)v->cfg.quant.block[0];
-		x.bn = (uint64_t)v->cfg.quant.block[1];
+	if (v->cfg) {
+		x.bm = (uint64_t)v->cfg->quant.block[0];
+		x.bn = (uint64_t)v->cfg->quant.block[1];
 	}
 	for (unsigned r = 0; r < mp; r++)
 		for (size_t k = 0; rk->ranks[r] && k < rk->ranks[r]->n; k++) {

@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "buf.h"
-#include "config.h"
+#include "ds_config.h"
+#include "json_edit.h"
+#include "family.h"
 #include "err.h"
 #include "index.h"
 #include "model_check.h"
@@ -211,7 +213,9 @@ int fp8cast_plan(struct fp8cast *p, const struct ckpt *c, const struct fp8cast_o
 		bn = (uint64_t)cfg.quant.block[1];
 		x.nlayers = cfg.num_hidden_layers;
 		/* a tensor, a scale or a layer missing: refused, not converted into less */
-		if (model_check_ckpt(c, &cfg, c->config_path))
+		p->family = cfg.family;
+		p->model = cfg.family ? family_model_name(cfg.family, &cfg) : NULL;
+		if (cfg.family && model_check_ckpt(c, &cfg, c->config_path))
 			goto fail;
 	}
 	if (o->drop_mtp) {

@@ -34,6 +34,7 @@
 
 #include "ckpt.h"
 #include "convert.h"
+#include "family.h"
 
 struct fp8cast_opts {
 	bool drop_mtp;           /* leave out layers >= num_hidden_layers; config says 0 of them */
@@ -53,6 +54,11 @@ struct fp8cast {
 	size_t nconverted, ncopied, ndropped;
 	size_t nfills;
 	void **fills;            /* per converted weight: what its fill function reads */
+	/* The model family config.json names, NULL when none ckpt knows (then the dequantization
+	 * is the generic one: every FP8 weight with a "<name>_scale_inv", and the checkpoint
+	 * is not checked against a model); model: its name for messages. */
+	const struct family *family;
+	const char *model;
 };
 
 /* Plan the conversion of c (opened with an index or without).  On error (-1) p is freed. */

@@ -40,7 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "ds_config.h"
 #include "dtype.h"
 
 /* What a tensor is.  Per-layer names are "model.layers.L." + the suffix shown; expert

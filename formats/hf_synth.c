@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "json_edit.h"
 #include "index.h"
 #include "jsonw.h"
 #include "out.h"

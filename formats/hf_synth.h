@@ -32,7 +32,8 @@
 #include <stdint.h>
 
 #include "buf.h"
-#include "config.h"
+#include "ds_config.h"
+#include "json_edit.h"
 #include "hf.h"
 #include "synth.h"
 

@@ -31,15 +31,15 @@ static int view_of(struct view **out, const struct ckpt *c, const char *path, in
 	for (size_t i = 0; i < c->nproblems; i++)
 		view_problem(v, "%s", c->problems[i]);
 	if (c->config) {
-		if (ds_config_read(&v->cfg, json_root(c->config), c->config_path) == 0)
-			v->has_config = true;
+		if ((v->cfg = ds_config_new(json_root(c->config), c->config_path)))
+			;
 		else if (flags & CKPT_LENIENT)
 			view_problem(v, "%s", err_last());
 		else
 			goto fail;
 	}
-	uint64_t bm = v->has_config ? (uint64_t)v->cfg.quant.block[0] : 128;
-	uint64_t bn = v->has_config ? (uint64_t)v->cfg.quant.block[1] : 128;
+	uint64_t bm = v->cfg ? (uint64_t)v->cfg->quant.block[0] : 128;
+	uint64_t bn = v->cfg ? (uint64_t)v->cfg->quant.block[1] : 128;
 	for (size_t i = 0; i < c->n; i++) {
 		const struct ckpt_tensor *t = &c->t[i];
 		if (ends_with(t->name, "_scale_inv")) {

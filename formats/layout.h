@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "ds_config.h"
 #include "ckpt.h"
 #include "view.h"
 

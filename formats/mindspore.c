@@ -350,12 +350,12 @@ static int layer_dims(struct msview *m, int L, struct ms_dims *d, bool *ok)
 	*ok = false;
 	memset(d, 0, sizeof *d);
 	const struct ckpt_tensor *kvb = p->kvb_nope ? p->kvb_nope : p->kvb_v;
-	if (v->has_config) {
-		d->heads = (uint64_t)v->cfg.num_attention_heads;
-		d->nope = (uint64_t)v->cfg.qk_nope_head_dim;
-		d->rope = (uint64_t)v->cfg.qk_rope_head_dim;
-		d->v = (uint64_t)v->cfg.v_head_dim;
-		d->kv_rank = (uint64_t)v->cfg.kv_lora_rank;
+	if (v->cfg) {
+		d->heads = (uint64_t)v->cfg->num_attention_heads;
+		d->nope = (uint64_t)v->cfg->qk_nope_head_dim;
+		d->rope = (uint64_t)v->cfg->qk_rope_head_dim;
+		d->v = (uint64_t)v->cfg->v_head_dim;
+		d->kv_rank = (uint64_t)v->cfg->kv_lora_rank;
 	} else {
 		d->kv_rank = p->kv_latent ? rows_of(p->kv_latent) : kvb ? cols_of(kvb) : 0;
 		if (p->kv_rope)
@@ -396,10 +396,10 @@ static int layer_dims(struct msview *m, int L, struct ms_dims *d, bool *ok)
 		if (!fits)
 			return problem(m, "%s: tensor %s %s: cannot tell the attention head sizes of layer %d%s",
 				       need[i].t->shard->path, err_quote(need[i].t->name, q), shape, L,
-				       v->has_config ? " from config.json" : " from the shapes");
+				       v->cfg ? " from config.json" : " from the shapes");
 		return problem(m, "%s: tensor %s %s: %" PRIu64 " rows, but %s is %" PRIu64 " (%s)", need[i].t->shard->path,
 			       err_quote(need[i].t->name, q), shape, rows_of(need[i].t), need[i].what, need[i].rows,
-			       v->has_config ? "config.json" : "from the other tensors' shapes");
+			       v->cfg ? "config.json" : "from the other tensors' shapes");
 	}
 	*ok = fits;
 	return 0;
@@ -620,8 +620,8 @@ static int ms_open(struct view **out, const char *path, int flags, enum ms_layou
 	for (size_t i = 0; i < c->nproblems; i++)
 		view_problem(v, "%s", c->problems[i]);
 	if (c->config) {
-		if (ds_config_read(&v->cfg, json_root(c->config), c->config_path) == 0)
-			v->has_config = true;
+		if ((v->cfg = ds_config_new(json_root(c->config), c->config_path)))
+			;
 		else if (problem(m, "%s", err_last()))
 			goto fail;
 	}
@@ -641,7 +641,7 @@ static int ms_open(struct view **out, const char *path, int flags, enum ms_layou
 	m->fake = xcalloc(nstacked + 1, sizeof *m->fake);
 	m->nlayers = (size_t)(maxlayer + 1);
 	m->lp = xcalloc(m->nlayers + 1, sizeof *m->lp);
-	long nhidden = v->has_config && v->cfg.num_hidden_layers >= 0 ? v->cfg.num_hidden_layers : maxlayer - maxmtp;
+	long nhidden = v->cfg && v->cfg->num_hidden_layers >= 0 ? v->cfg->num_hidden_layers : maxlayer - maxmtp;
 	for (size_t i = 0; i < c->n; i++) {
 		const struct ckpt_tensor *t = &c->t[i];
 		struct ms_name n;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "family.h"
 #include "hf.h"
 #include "layout.h"
 #include "dequant.h"
@@ -89,7 +90,7 @@ static bool scaled(const struct vtensor *vt)
 static int check_tensors(const struct view *v, const struct ds_config *c, const char *config_path)
 {
 	struct hf_layout *L;
-	if (hf_expected(&L, c, config_path))
+	if (c->family->expected(&L, c, config_path))
 		return -1;
 	/* only these layouts store DeepSeek's dtypes and block scales (as verify's model check) */
 	bool hf_dtypes = v->layout == LAYOUT_HF || v->layout == LAYOUT_DSMP;
@@ -134,10 +135,22 @@ int model_check_counts(const struct view *v, const struct ds_config *cfg, const 
 	return check_counts(v, &c, config_path);
 }
 
+int model_check_family(const struct ds_config *c, const char *config_path)
+{
+	if (c->family)
+		return 0;
+	struct buf b = {0};
+	err_set("%s: %s", config_path, family_unknown_why(c->model_type, c->architecture, &b));
+	buf_free(&b);
+	return -1;
+}
+
 int model_check(const struct view *v, const struct ds_config *cfg, const char *config_path)
 {
 	if (cfg->num_hidden_layers < 0)
 		return 0; /* it describes no model */
+	if (model_check_family(cfg, config_path))
+		return -1;
 	struct ds_config c = as_stored(v, cfg);
 	if (check_counts(v, &c, config_path))
 		return -1;

@@ -165,12 +165,12 @@ static int plan_whole(struct layer_ctx *x, enum hf_role role, int layer, const c
 int ms_train_plan(struct ms_train_out **outp, struct cv_job *job, const struct view *src, enum dt dtype)
 {
 	struct ms_train_out *o = xcalloc(1, sizeof *o);
-	const struct ds_config *c = &src->cfg;
+	const struct ds_config *c = src->cfg;
 	*outp = NULL;
 	jw_init(&o->w, &o->map, 2, true);
 	jw_obj(&o->w);
-	if (!src->has_config || ds_config_require(c, src->path)) {
-		if (!src->has_config)
+	if (!src->cfg || ds_config_require(c, src->path)) {
+		if (!src->cfg)
 			err_set("%s: no config.json: the training layout needs the model's sizes", src->path);
 		goto fail;
 	}

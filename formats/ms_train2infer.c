@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "convert_src.h"
-#include "config.h"
+#include "ds_config.h"
 #include "err.h"
 #include "jsonw.h"
 #include "mindspore.h"

@@ -198,8 +198,8 @@ int fwd_open_view(struct fwd_model *f, struct view *v, const char *config_path, 
 {
 	memset(f, 0, sizeof *f);
 	f->v = v;
-	if (v->has_config) {
-		f->cfg = v->cfg;
+	if (v->cfg) {
+		f->cfg = *v->cfg;
 	} else if (config_path) {
 		if (ds_config_load(&f->cfg, config_path))
 			return -1;

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ds_config.h"
 #include "buf.h"
 #include "infer/model.h"
 #include "jsonw.h"

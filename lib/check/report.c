@@ -80,6 +80,17 @@ void report_skip(struct rcheck *c, const char *fmt, ...)
 	c->skipped = true;
 }
 
+void report_not_checked(struct rcheck *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *why = vfmt(fmt, ap);
+	va_end(ap);
+	report_skip(c, "%s", why);
+	free(why);
+	c->not_checked = true;
+}
+
 static void add_item(struct rcheck *c, enum rsev sev, const char *file, const char *tensor, char *msg)
 {
 	c->items = xgrow(c->items, c->n, sizeof *c->items);
@@ -186,6 +197,8 @@ const char *rcheck_status(const struct rcheck *c)
 {
 	if (c->nproblems)
 		return "FAILED";
+	if (c->not_checked)
+		return "not checked";
 	return c->skipped ? "skipped" : "passed";
 }
 
@@ -263,6 +276,12 @@ void report_text(const struct report *r, struct buf *out, bool quiet)
 			   plural(nf, "check", "checks"));
 	else
 		buf_adds(out, "result: passed");
+	const char *sep = np ? "; not checked: " : ", except what was not checked: ";
+	for (size_t i = 0; i < r->n; i++)
+		if (r->checks[i]->not_checked && !r->checks[i]->nproblems) {
+			buf_printf(out, "%s%s", sep, r->checks[i]->name);
+			sep = ", ";
+		}
 	if (nw)
 		buf_printf(out, " (%zu %s)", nw, plural(nw, "warning", "warnings"));
 	buf_addc(out, '\n');
@@ -304,13 +323,18 @@ void report_json(const struct report *r, struct jw *w)
 	jw_kv_bool(w, "passed", !report_failed(r));
 	jw_kv_u64(w, "problems", report_problems(r));
 	jw_kv_u64(w, "warnings", report_warnings(r));
+	/* (false when a check could not be done: "passed" then speaks only of the others) */
+	bool complete = true;
+	for (size_t i = 0; i < r->n; i++)
+		complete = complete && !(r->checks[i]->not_checked && !r->checks[i]->nproblems);
+	jw_kv_bool(w, "complete", complete);
 	jw_key(w, "checks");
 	jw_arr(w);
 	for (size_t i = 0; i < r->n; i++) {
 		const struct rcheck *c = r->checks[i];
 		jw_obj(w);
 		jw_kv_str(w, "name", c->name);
-		jw_kv_str(w, "status", c->nproblems ? "failed" : c->skipped ? "skipped" : "passed");
+		jw_kv_str(w, "status", c->nproblems ? "failed" : c->not_checked ? "not_checked" : c->skipped ? "skipped" : "passed");
 		jw_key(w, "summary");
 		if (c->summary)
 			jw_str(w, c->summary);

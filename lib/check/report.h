@@ -48,6 +48,8 @@ struct rcheck {
 	char *name;
 	char *summary;           /* one line, may be NULL */
 	bool skipped;
+	bool not_checked;         /* skipped for want of knowledge, not by design (status
+				    "not checked"): the report never calls the input checked */
 	size_t nproblems, nwarnings;
 	size_t n;
 	struct ritem *items;     /* in the order found */
@@ -70,6 +72,9 @@ struct rcheck *report_check(struct report *r, const char *name);
 void report_summary(struct rcheck *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The check did not run; fmt says why (it fails nothing). */
 void report_skip(struct rcheck *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The check could not be done because ckpt lacks what it needs (a model it does not
+ * know): status "not checked", and the result says so (text and JSON). */
+void report_not_checked(struct rcheck *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* file and tensor may be NULL. */
 void report_problem(struct rcheck *c, const char *file, const char *tensor, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -11,7 +11,7 @@
 
 #include "buf.h"
 #include "ckpt.h"
-#include "config.h"
+#include "ds_config.h"
 #include "dtype.h"
 #include "jsonw.h"
 

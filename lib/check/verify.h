@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "ds_config.h"
 #include "archive_in.h"
 #include "ckpt.h"
 #include "compare.h"

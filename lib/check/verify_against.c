@@ -113,7 +113,7 @@ static int64_t top_layer(const struct view *v)
  * anywhere, those above every layer the model-parallel side holds. */
 static bool left_out(const struct view *without, const struct view *with, int64_t top, const char *name)
 {
-	const struct ds_config *cfg = without->has_config ? &without->cfg : with->has_config ? &with->cfg : NULL;
+	const struct ds_config *cfg = without->cfg ? without->cfg : with->cfg;
 	int64_t first = cfg && cfg->num_hidden_layers >= 0 ? cfg->num_hidden_layers : top + 1;
 	struct hf_name n;
 	return without->layout == LAYOUT_DSMP && hf_parse(name, &n) == 0 && n.layer >= 0 && n.layer >= first;

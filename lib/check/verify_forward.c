@@ -122,12 +122,12 @@ int verify_forward(const struct vtarget *t, const struct vforward_opts *o, struc
 		goto out;
 	}
 	files = vtarget_files(t, &nfiles);
-	if (!t->v->has_config && !o->config && t->c && t->c->config_path) {
+	if (!t->v->cfg && !o->config && t->c && t->c->config_path) {
 		/* there is one, but it is wrong (a structure problem says how) */
 		report_problem(k, NULL, NULL, "the model cannot run: %s could not be read (see structure)", t->c->config_path);
 		goto out;
 	}
-	if (!t->v->has_config && !o->config) {
+	if (!t->v->cfg && !o->config) {
 		/* the model's sizes must come from somewhere: a usage matter, not a problem */
 		rc = err_set("%s: no config.json to take the model's hyper-parameters from (give one with --config)",
 			     t->path);
@@ -152,7 +152,7 @@ int verify_forward(const struct vtarget *t, const struct vforward_opts *o, struc
 			rc = err_set("%s: %s", o->against, other.error ? other.error : "no tensors could be read");
 			goto out;
 		}
-		if (!other.v->has_config && !o->config && other.c && other.c->config_path) {
+		if (!other.v->cfg && !o->config && other.c && other.c->config_path) {
 			struct ds_config cfg;
 			if (ds_config_load(&cfg, other.c->config_path))
 				report_problem(k, NULL, NULL, "%s cannot run: %s", o->against, err_last());
@@ -161,7 +161,7 @@ int verify_forward(const struct vtarget *t, const struct vforward_opts *o, struc
 					       other.c->config_path);
 			goto out;
 		}
-		if (!other.v->has_config && !o->config) {
+		if (!other.v->cfg && !o->config) {
 			rc = err_set("%s: no config.json to take the model's hyper-parameters from (give one with --config)",
 				     o->against);
 			goto out;

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "err.h"
+#include "family.h"
 #include "hf.h"
 #include "model_check.h"
 #include "out.h"
@@ -128,14 +129,22 @@ void verify_model(const struct vtarget *t, struct report *r)
 		return;
 	}
 	const char *config = t->c && t->c->config_path ? t->c->config_path : "config.json";
-	if (!v->has_config) {
+	if (!v->cfg) {
 		if (t->c && t->c->config_path)
 			report_skip(k, "%s could not be read (see structure)", config);
 		else
 			report_skip(k, "no config.json: nothing says which tensors the model has");
 		return;
 	}
-	struct ds_config cfg = v->cfg;
+	if (!v->cfg->family) {
+		/* never "passed" for a model ckpt does not know: the checks that need no
+		 * family (structure, manifest, scan, --against) still run */
+		struct buf why = {0};
+		report_not_checked(k, "%s", family_unknown_why(v->cfg->model_type, v->cfg->architecture, &why));
+		buf_free(&why);
+		return;
+	}
+	struct ds_config cfg = *v->cfg;
 	/* the model-parallel layout leaves the MTP layers out, as convert.py does */
 	if (v->layout == LAYOUT_DSMP)
 		cfg.num_nextn_predict_layers = 0;
@@ -150,9 +159,9 @@ void verify_model(const struct vtarget *t, struct report *r)
 		return;
 	}
 	struct hf_layout *L;
-	if (hf_expected(&L, &cfg, config)) {
+	if (cfg.family->expected(&L, &cfg, config)) {
 		report_problem_msg(k, err_last(), &config, 1);
-		report_summary(k, "config.json does not describe a DeepSeek-V3 model");
+		report_summary(k, "config.json does not describe a %s model", cfg.family->title);
 		return;
 	}
 	struct model_check m = {.k = k, .L = L, .seen = xcalloc(L->nentries ? L->nentries : 1, sizeof *m.seen)};
@@ -220,11 +229,11 @@ void verify_model(const struct vtarget *t, struct report *r)
 	for (size_t i = 0; i < L->n; i++)
 		nq += L->t[i].quantized;
 	if (!k->nproblems && !m.hf_dtypes) {
-		report_summary(k, "%zu tensors as config.json implies: none missing, none extra, shapes right (dtypes are the %s layout's own)",
-			       L->n, t->layout);
+		report_summary(k, "%s: %zu tensors as config.json implies: none missing, none extra, shapes right (dtypes are the %s layout's own)",
+			       family_model_name(cfg.family, &cfg), L->n, t->layout);
 	} else if (!k->nproblems) {
-		report_summary(k, "%zu tensors (%zu FP8 weights with their scales) as config.json implies: none missing, none extra, shapes and dtypes right",
-			       L->nentries, nq);
+		report_summary(k, "%s: %zu tensors (%zu FP8 weights with their scales) as config.json implies: none missing, none extra, shapes and dtypes right",
+			       family_model_name(cfg.family, &cfg), L->nentries, nq);
 	} else {
 		struct buf b = {0};
 		const char *sep = ": ";

@@ -160,6 +160,7 @@ void view_free(struct view *v)
 	free(v->t);
 	if (v->free_owner)
 		v->free_owner(v->owner);
+	free(v->cfg);
 	free(v->path);
 	free(v);
 }

@@ -14,7 +14,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
 #include "dtype.h"
 #include "st.h"
 
@@ -46,14 +45,17 @@ struct vtensor {
 	struct vpiece *replica;          /* one full-tensor piece each */
 };
 
+struct ds_config;
+
 enum view_layout { LAYOUT_HF, LAYOUT_DSMP, LAYOUT_MS_TRAIN, LAYOUT_MS_INFER };
 
 struct view {
 	enum view_layout layout;
 	const char *layout_name;
 	char *path;
-	bool has_config;
-	struct ds_config cfg;
+	/* config.json as its model family read it (formats/ds_config.h), NULL without one;
+	 * a plain struct the view frees */
+	struct ds_config *cfg;
 	size_t n;
 	struct vtensor *t;               /* sorted by name once view_finish() ran */
 	size_t nproblems;                /* what does not fit the layout (lenient opening) */

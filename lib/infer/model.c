@@ -10,33 +10,30 @@
 #include "err.h"
 #include "kern.h"
 
-/* ---- tensors by name, with the shapes the config implies ---- */
+/* ---- the weights, as the model's family names and shapes them ---- */
 
-static int need(const struct infer_model *m, const struct vtensor **out, bool optional, uint64_t d0,
-		uint64_t d1, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-
-/* d1 == 0: a vector of d0 values; else a [d0, d1] matrix. */
-static int need(const struct infer_model *m, const struct vtensor **out, bool optional, uint64_t d0,
-		uint64_t d1, const char *fmt, ...)
+/* The tensor that plays role (in layer, for expert; -1 where none) into *out, of the shape
+ * the family's inventory gives it.  Optional: absence is no error (*out NULL). */
+static int need(const struct infer_model *m, const struct vtensor **out, bool optional, enum hf_role role,
+		int64_t layer, int64_t expert)
 {
 	char name[256], q[ERR_QUOTE];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(name, sizeof name, fmt, ap);
-	va_end(ap);
-	const struct vtensor *t = view_find(m->v, name);
+	struct hf_name n = {role, (int)layer, (int)expert, false};
+	m->family->name_of(name, sizeof name, &n);
+	const struct hf_entry *e = hf_find(m->L, name);
+	const struct vtensor *t = e ? view_find(m->v, name) : NULL;
 	*out = t;
 	if (!t)
 		return optional ? 0 : err_set("%s: tensor %s is missing", m->v->path, err_quote(name, q));
-	bool ok = d1 ? t->ndim == 2 && t->shape[0] == d0 && t->shape[1] == d1 : t->ndim == 1 && t->shape[0] == d0;
+	bool ok = t->ndim == e->ndim;
+	for (unsigned d = 0; ok && d < e->ndim; d++)
+		ok = t->shape[d] == e->shape[d];
 	if (!ok) {
-		char got[ST_SHAPE_LEN];
+		char got[ST_SHAPE_LEN], want[ST_SHAPE_LEN];
 		st_shape_str(t->ndim, t->shape, got, sizeof got);
-		if (d1)
-			return err_set("%s: tensor %s has shape %s, the config says [%" PRIu64 ", %" PRIu64 "]",
-				       m->v->path, err_quote(name, q), got, d0, d1);
-		return err_set("%s: tensor %s has shape %s, the config says [%" PRIu64 "]", m->v->path,
-			       err_quote(name, q), got, d0);
+		st_shape_str(e->ndim, e->shape, want, sizeof want);
+		return err_set("%s: tensor %s has shape %s, the config says %s", m->v->path, err_quote(name, q), got,
+			       want);
 	}
 	if (!dt_has_value(t->stored))
 		return err_set("%s: tensor %s: %s values cannot be read as numbers", m->v->path, err_quote(name, q),
@@ -48,66 +45,54 @@ static int layer_get(struct infer_model *m, size_t l, struct infer_layer **out)
 {
 	const struct ds_config *c = &m->cfg;
 	struct infer_layer *L = &m->layer[l];
+	int64_t i = (int64_t)l;
 	*out = L;
 	if (L->ready)
 		return 0;
-	uint64_t H = (uint64_t)c->hidden_size, nh = (uint64_t)c->num_attention_heads;
-	uint64_t dn = (uint64_t)c->qk_nope_head_dim, dr = (uint64_t)c->qk_rope_head_dim, dv = (uint64_t)c->v_head_dim;
-	uint64_t C = (uint64_t)c->kv_lora_rank, ql = (uint64_t)c->q_lora_rank;
-	const char *p = "model.layers.";
 	L->mtp = l >= m->nlayers;
-	L->moe = (int64_t)l >= c->first_k_dense_replace;
-	if (need(m, &L->attn_norm, false, H, 0, "%s%zu.input_layernorm.weight", p, l) ||
-	    need(m, &L->ffn_norm, false, H, 0, "%s%zu.post_attention_layernorm.weight", p, l) ||
-	    need(m, &L->wkv_a, false, C + dr, H, "%s%zu.self_attn.kv_a_proj_with_mqa.weight", p, l) ||
-	    need(m, &L->kv_norm, false, C, 0, "%s%zu.self_attn.kv_a_layernorm.weight", p, l) ||
-	    need(m, &L->wkv_b, false, nh * (dn + dv), C, "%s%zu.self_attn.kv_b_proj.weight", p, l) ||
-	    need(m, &L->wo, false, H, nh * dv, "%s%zu.self_attn.o_proj.weight", p, l))
+	L->moe = m->family->layer_is_moe(c, i);
+	if (need(m, &L->attn_norm, false, HF_INPUT_NORM, i, -1) || need(m, &L->ffn_norm, false, HF_POST_NORM, i, -1) ||
+	    need(m, &L->wkv_a, false, HF_KV_A_PROJ, i, -1) || need(m, &L->kv_norm, false, HF_KV_A_NORM, i, -1) ||
+	    need(m, &L->wkv_b, false, HF_KV_B_PROJ, i, -1) || need(m, &L->wo, false, HF_O_PROJ, i, -1))
 		return -1;
-	if (ql) {
-		if (need(m, &L->wq_a, false, ql, H, "%s%zu.self_attn.q_a_proj.weight", p, l) ||
-		    need(m, &L->q_norm, false, ql, 0, "%s%zu.self_attn.q_a_layernorm.weight", p, l) ||
-		    need(m, &L->wq_b, false, nh * (dn + dr), ql, "%s%zu.self_attn.q_b_proj.weight", p, l))
+	if (c->q_lora_rank) {
+		if (need(m, &L->wq_a, false, HF_Q_A_PROJ, i, -1) || need(m, &L->q_norm, false, HF_Q_A_NORM, i, -1) ||
+		    need(m, &L->wq_b, false, HF_Q_B_PROJ, i, -1))
 			return -1;
-	} else if (need(m, &L->wq, false, nh * (dn + dr), H, "%s%zu.self_attn.q_proj.weight", p, l)) {
+	} else if (need(m, &L->wq, false, HF_Q_PROJ, i, -1)) {
 		return -1;
 	}
-	static const char *proj[3] = {"gate_proj", "up_proj", "down_proj"};
 	if (!L->moe) {
-		uint64_t I = (uint64_t)c->intermediate_size;
+		static const enum hf_role mlp[3] = {HF_MLP_GATE, HF_MLP_UP, HF_MLP_DOWN};
 		for (int k = 0; k < 3; k++)
-			if (need(m, &L->mlp[k], false, k == 2 ? H : I, k == 2 ? I : H, "%s%zu.mlp.%s.weight", p, l, proj[k]))
+			if (need(m, &L->mlp[k], false, mlp[k], i, -1))
 				return -1;
 	} else {
-		uint64_t E = (uint64_t)c->n_routed_experts, I = (uint64_t)c->moe_intermediate_size;
-		uint64_t S = I * (uint64_t)(c->n_shared_experts > 0 ? c->n_shared_experts : 0);
-		if (need(m, &L->router, false, E, H, "%s%zu.mlp.gate.weight", p, l) ||
-		    need(m, &L->bias, true, E, 0, "%s%zu.mlp.gate.e_score_correction_bias", p, l))
+		static const enum hf_role expert[3] = {HF_EXPERT_GATE, HF_EXPERT_UP, HF_EXPERT_DOWN};
+		static const enum hf_role shared[3] = {HF_SHARED_GATE, HF_SHARED_UP, HF_SHARED_DOWN};
+		uint64_t E = (uint64_t)c->n_routed_experts;
+		if (need(m, &L->router, false, HF_ROUTER, i, -1) || need(m, &L->bias, true, HF_ROUTER_BIAS, i, -1))
 			return -1;
 		if (!L->expert)
 			L->expert = xcalloc(E * 3, sizeof *L->expert);
 		for (uint64_t e = 0; e < E; e++)
 			for (int k = 0; k < 3; k++)
-				if (need(m, &L->expert[e * 3 + k], false, k == 2 ? H : I, k == 2 ? I : H,
-					 "%s%zu.mlp.experts.%" PRIu64 ".%s.weight", p, l, e, proj[k]))
+				if (need(m, &L->expert[e * 3 + k], false, expert[k], i, (int64_t)e))
 					return -1;
-		for (int k = 0; S && k < 3; k++)
-			if (need(m, &L->shared[k], false, k == 2 ? H : S, k == 2 ? S : H, "%s%zu.mlp.shared_experts.%s.weight",
-				 p, l, proj[k]))
+		for (int k = 0; c->n_shared_experts > 0 && k < 3; k++)
+			if (need(m, &L->shared[k], false, shared[k], i, -1))
 				return -1;
 	}
 	if (L->mtp) {
-		uint64_t V = (uint64_t)c->vocab_size;
-		if (need(m, &L->embed, true, V, H, "%s%zu.embed_tokens.weight", p, l) ||
-		    need(m, &L->enorm, false, H, 0, "%s%zu.enorm.weight", p, l) ||
-		    need(m, &L->hnorm, false, H, 0, "%s%zu.hnorm.weight", p, l) ||
-		    need(m, &L->eh_proj, false, H, 2 * H, "%s%zu.eh_proj.weight", p, l) ||
-		    need(m, &L->head_norm, false, H, 0, "%s%zu.shared_head.norm.weight", p, l) ||
-		    need(m, &L->head, true, V, H, "%s%zu.shared_head.head.weight", p, l))
+		/* (a layout may leave out an MTP layer's copies of the embedding and the head:
+		 * the model's own serve then) */
+		if (need(m, &L->embed, true, HF_MTP_EMBED, i, -1) || need(m, &L->enorm, false, HF_MTP_ENORM, i, -1) ||
+		    need(m, &L->hnorm, false, HF_MTP_HNORM, i, -1) || need(m, &L->eh_proj, false, HF_MTP_EH_PROJ, i, -1) ||
+		    need(m, &L->head_norm, false, HF_MTP_HEAD_NORM, i, -1) || need(m, &L->head, true, HF_MTP_HEAD, i, -1))
 			return -1;
-		if (!L->embed && need(m, &m->embed, false, V, H, "model.embed_tokens.weight"))
+		if (!L->embed && need(m, &m->embed, false, HF_EMBED, -1, -1))
 			return -1;
-		if (!L->head && !m->head && need(m, &m->head, false, V, H, "lm_head.weight"))
+		if (!L->head && !m->head && need(m, &m->head, false, HF_LM_HEAD, -1, -1))
 			return -1;
 	}
 	L->ready = true;
@@ -124,12 +109,22 @@ int infer_open(struct infer_model *m, const struct view *v, const struct ds_conf
 	m->flags = flags;
 	const struct ds_config *c = &m->cfg;
 	/* (the values' ranges were checked as config.json was read) */
-	if (ds_config_require(c, v->path))
+	if (!c->family) {
+		struct buf why = {0};
+		err_set("%s: %s", v->path, family_unknown_why(c->model_type, c->architecture, &why));
+		buf_free(&why);
 		return -1;
-	if (rope_init(&m->rope, c))
+	}
+	m->family = c->family;
+	if (ds_config_require(c, v->path) || m->family->expected(&m->L, c, v->path))
+		return -1;
+	if (rope_init(&m->rope, c)) {
+		hf_free(m->L);
 		return err_prefix("%s: ", v->path);
+	}
 	if (c->first_k_dense_replace < c->num_hidden_layers + c->num_nextn_predict_layers &&
 	    route_cfg_init(&m->route, c)) {
+		hf_free(m->L);
 		rope_free(&m->rope);
 		return err_prefix("%s: ", v->path);
 	}
@@ -146,6 +141,7 @@ void infer_close(struct infer_model *m)
 	for (size_t l = 0; m->layer && l < m->nlayers + m->nmtp; l++)
 		free(m->layer[l].expert);
 	free(m->layer);
+	hf_free(m->L);
 	rope_free(&m->rope);
 	lin_fini(&m->lin);
 	memset(m, 0, sizeof *m);
@@ -519,12 +515,12 @@ int infer_forward(struct infer_model *m, const int64_t *tokens, size_t B, size_t
 		  float *last_hidden, const struct infer_hook *hook)
 {
 	const struct ds_config *c = &m->cfg;
-	size_t N = B * T, H = (size_t)c->hidden_size, V = (size_t)c->vocab_size;
-	if (!m->embed && need(m, &m->embed, false, V, H, "model.embed_tokens.weight"))
+	size_t N = B * T, H = (size_t)c->hidden_size;
+	if (!m->embed && need(m, &m->embed, false, HF_EMBED, -1, -1))
 		return -1;
-	if (!m->norm && need(m, &m->norm, false, H, 0, "model.norm.weight"))
+	if (!m->norm && need(m, &m->norm, false, HF_NORM, -1, -1))
 		return -1;
-	if (!m->head && need(m, &m->head, c->tie_word_embeddings, V, H, "lm_head.weight"))
+	if (!m->head && need(m, &m->head, c->tie_word_embeddings, HF_LM_HEAD, -1, -1))
 		return -1;
 	if (!m->head)
 		m->head = m->embed;

@@ -12,7 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "ds_config.h"
+#include "family.h"
 #include "linear.h"
 #include "pool.h"
 #include "rope.h"
@@ -42,6 +43,10 @@ enum {
 struct infer_model {
 	const struct view *v;
 	struct ds_config cfg;
+	/* cfg's model family: every weight is asked of it by role (formats/family.h), and
+	 * its inventory L gives the shape each must have */
+	const struct family *family;
+	struct hf_layout *L;
 	struct pool *pool;
 	unsigned flags;
 	const struct vtensor *embed, *norm, *head;

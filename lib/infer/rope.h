@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "config.h"
+#include "ds_config.h"
 
 struct rope {
 	unsigned dim;            /* qk_rope_head_dim (even) */

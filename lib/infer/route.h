@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "config.h"
+#include "ds_config.h"
 
 struct route_cfg {
 	unsigned n_experts, n_group, topk_group, top_k;

@@ -17,7 +17,7 @@ if [ -x "$CKPT_BIN/ckpt-fp8-to-bf16" ]; then
 	expect_line "fp8-to-bf16 output: every tensor bit-identical" \
 		"against     passed   135 tensors compared with $tiny (layout hf, exact): 135 bit-identical"
 	expect_line "fp8-to-bf16 output: the model of its own config.json (BF16, no scales)" \
-		"model       passed   135 tensors (0 FP8 weights with their scales) as config.json implies: none missing, none extra, shapes and dtypes right"
+		"model       passed   DeepSeek-V3: 135 tensors (0 FP8 weights with their scales) as config.json implies: none missing, none extra, shapes and dtypes right"
 	run "$tool" --against bf16 --exact "$tiny"
 	expect_rc "FP8 input: --exact against the fp8-to-bf16 output: exit 0" 0
 	# its tar stream, checked as an archive against the directory's manifest
@@ -38,7 +38,7 @@ if [ -x "$CKPT_BIN/ckpt-hf-to-sharded" ]; then
 	expect_rc "hf-to-sharded output: --exact against the HF input: exit 0" 0
 	expect_line "hf-to-sharded output: the layout detected" "checkpoint  mp (layout dsmp)"
 	expect_line "hf-to-sharded output: the model without its MTP layer" \
-		"model       passed   163 tensors (72 FP8 weights with their scales) as config.json implies: none missing, none extra, shapes and dtypes right"
+		"model       passed   DeepSeek-V3: 163 tensors (72 FP8 weights with their scales) as config.json implies: none missing, none extra, shapes and dtypes right"
 	expect_line "hf-to-sharded output: replicas identical" \
 		"scan        passed   91 tensors, 5184208 values read (72 FP8 dequantized): no NaN or infinity; 23 replicated copies compared, all identical"
 	expect_line "hf-to-sharded output: ranks merged, bit-identical, MTP left out as expected" \

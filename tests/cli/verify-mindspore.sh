@@ -29,4 +29,4 @@ for d in tiny-v3.mstrain tiny-v3.mstrain.infer; do
 done
 run "$tool" "$CKPT_GOLDEN/tiny-v3.mstrain"
 expect_line "golden training layout: the model check passes" \
-	"model       passed   135 tensors as config.json implies: none missing, none extra, shapes right (dtypes are the mindspore-train layout's own)"
+	"model       passed   DeepSeek-V3: 135 tensors as config.json implies: none missing, none extra, shapes right (dtypes are the mindspore-train layout's own)"

@@ -20,7 +20,7 @@ expect_rc "sound: exit 0" 0
 check "sound: nothing on stderr" test ! -s err
 expect_line "sound: checkpoint line" "checkpoint  t (layout hf)"
 expect_line "sound: structure" "structure   passed   3 shards, 239 tensors; index: 239 entries, total_size 8345936 = tensor bytes"
-expect_line "sound: model" "model       passed   239 tensors (104 FP8 weights with their scales) as config.json implies: none missing, none extra, shapes and dtypes right"
+expect_line "sound: model" "model       passed   DeepSeek-V3: 239 tensors (104 FP8 weights with their scales) as config.json implies: none missing, none extra, shapes and dtypes right"
 expect_line "sound: result" "result: passed"
 run "$tool" --quiet t
 expect_rc "quiet: exit 0" 0

@@ -5,7 +5,8 @@
 #include <string.h>
 
 #include "buf.h"
-#include "config.h"
+#include "ds_config.h"
+#include "json_edit.h"
 #include "err.h"
 #include "hf.h"
 #include "json.h"

@@ -23,7 +23,7 @@
 
 #include "buf.h"
 #include "ckpt.h"
-#include "config.h"
+#include "ds_config.h"
 #include "convert.h"
 #include "dsmp.h"
 #include "err.h"

@@ -3,7 +3,8 @@
 #include <inttypes.h>
 
 #include "ckpt.h"
-#include "config.h"
+#include "ds_config.h"
+#include "json_edit.h"
 #include "err.h"
 #include "hf.h"
 #include "t.h"

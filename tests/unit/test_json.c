@@ -3,7 +3,8 @@
 #include <stdint.h>
 
 #include "buf.h"
-#include "config.h"
+#include "ds_config.h"
+#include "json_edit.h"
 #include "err.h"
 #include "json.h"
 #include "jsonw.h"

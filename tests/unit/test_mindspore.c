@@ -225,7 +225,7 @@ static void test_written(void)
 		free(src);
 	}
 	if (layout_open(&v, nc, NULL, 0) == 0) {
-		CHECK(!v->has_config, "the copy has no config.json");
+		CHECK(!v->cfg, "the copy has no config.json");
 		compare_views(v, hf, 132, "training layout without config.json");
 		view_free(v);
 	} else {
@@ -314,8 +314,8 @@ static void test_synthetic(void)
 		struct cv_opts co = {.outdir = tr, .threads = 2};
 		int rc = hf_synth_load_file(&hs, t_path("CKPT_ROOT", rel), NULL, 0) || hf_synth_write(hs, hf, 1, &r) ||
 			 layout_open(&vh, hf, NULL, 0) || ms_train_plan(&o, &job, vh, DT_BF16) || cv_run(&job, &co);
-		int64_t heads = vh ? vh->cfg.num_attention_heads : 0, nope = vh ? vh->cfg.qk_nope_head_dim : 0,
-			rope = vh ? vh->cfg.qk_rope_head_dim : 0, firstk = vh ? vh->cfg.first_k_dense_replace : 0;
+		int64_t heads = vh ? vh->cfg->num_attention_heads : 0, nope = vh ? vh->cfg->qk_nope_head_dim : 0,
+			rope = vh ? vh->cfg->qk_rope_head_dim : 0, firstk = vh ? vh->cfg->first_k_dense_replace : 0;
 		struct ms_t2i *p = NULL;
 		struct ms_t2i_opts to = {{firstk, "t"}, {heads, "t"}, {nope, "t"}, {rope, "t"}, i == 1};
 		struct cv_opts ci = {.outdir = in, .threads = 2};

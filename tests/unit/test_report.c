@@ -52,7 +52,7 @@ static void test_text_and_json(void)
 	jw_init(&w, &out, 0, false);
 	report_json(&r, &w);
 	const char *wj =
-		"{\"path\":\"ck\",\"layout\":\"hf\",\"passed\":false,\"problems\":2,\"warnings\":1,\"checks\":["
+		"{\"path\":\"ck\",\"layout\":\"hf\",\"passed\":false,\"problems\":2,\"warnings\":1,\"complete\":true,\"checks\":["
 		"{\"name\":\"structure\",\"status\":\"passed\",\"summary\":\"3 shards\",\"problems\":[],\"warnings\":[]},"
 		"{\"name\":\"model\",\"status\":\"failed\",\"summary\":null,\"problems\":["
 		"{\"file\":\"ck/s1\",\"tensor\":\"x.weight\",\"message\":\"shape [2]\"},"

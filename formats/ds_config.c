@@ -1,4 +1,4 @@
-#include "config.h"
+#include "ds_config.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "family.h"
 
 static int get_int(const struct json *root, const char *path, const char *key, int64_t *out,
 		   bool null_is_zero)
@@ -43,17 +44,33 @@ static int get_bool(const struct json *root, const char *path, const char *key, 
 	return 0;
 }
 
-static int get_str(const struct json *root, const char *path, const char *key, char *out, size_t n)
+/* v (a string, or NULL: absent) into out[n]; what: the member's description. */
+static int copy_str(const struct json *v, const char *path, const char *key, const char *what, char *out, size_t n)
 {
-	const struct json *v = json_get(root, key);
 	if (!v || v->type == JSON_NULL)
 		return 0;
 	if (v->type != JSON_STRING)
-		return err_set("%s: \"%s\" is not a string", path, key);
+		return err_set("%s: \"%s\" is not %s", path, key, what);
 	if (v->len >= n)
 		return err_set("%s: \"%s\" is too long", path, key);
 	memcpy(out, json_str(v), v->len + 1);
 	return 0;
+}
+
+static int get_str(const struct json *root, const char *path, const char *key, char *out, size_t n)
+{
+	return copy_str(json_get(root, key), path, key, "a string", out, n);
+}
+
+/* The first string of an array of strings (architectures). */
+static int get_first_str(const struct json *root, const char *path, const char *key, char *out, size_t n)
+{
+	const struct json *v = json_get(root, key);
+	if (!v || v->type == JSON_NULL)
+		return 0;
+	if (v->type != JSON_ARRAY)
+		return err_set("%s: \"%s\" is not an array", path, key);
+	return copy_str(json_kid(v), path, key, "an array of strings", out, n);
 }
 
 /* A number given (or its default) must be finite and in [lo, hi], or above lo when
@@ -172,8 +189,10 @@ int ds_config_read(struct ds_config *c, const struct json *root, const char *pat
 	    get_bool(root, path, "tie_word_embeddings", &c->tie_word_embeddings) ||
 	    get_bool(root, path, "rope_interleave", &c->rope_interleave) ||
 	    get_str(root, path, "model_type", c->model_type, sizeof c->model_type) ||
-	    get_str(root, path, "torch_dtype", c->torch_dtype, sizeof c->torch_dtype))
+	    get_str(root, path, "torch_dtype", c->torch_dtype, sizeof c->torch_dtype) ||
+	    get_first_str(root, path, "architectures", c->architecture, sizeof c->architecture))
 		return -1;
+	c->family = family_find(c->model_type, c->architecture);
 	char score[16] = "softmax";
 	if (get_str(root, path, "scoring_func", score, sizeof score))
 		return -1;
@@ -270,6 +289,24 @@ int ds_config_load(struct ds_config *c, const char *path)
 	return rc;
 }
 
+struct ds_config *ds_config_new(const struct json *root, const char *path)
+{
+	struct ds_config *c = xmalloc(sizeof *c);
+	if (ds_config_read(c, root, path) == 0)
+		return c;
+	free(c);
+	return NULL;
+}
+
+struct ds_config *ds_config_new_file(const char *path)
+{
+	struct ds_config *c = xmalloc(sizeof *c);
+	if (ds_config_load(c, path) == 0)
+		return c;
+	free(c);
+	return NULL;
+}
+
 int ds_config_require(const struct ds_config *c, const char *path)
 {
 	static const char *always[] = {
@@ -293,116 +330,5 @@ int ds_config_require(const struct ds_config *c, const char *path)
 				if (strcmp(int_keys[i].key, groups[g].keys[k]) == 0 &&
 				    *(const int64_t *)((const char *)c + int_keys[i].off) < 0)
 					return err_set("%s: missing \"%s\"", path, groups[g].keys[k]);
-	return 0;
-}
-
-/* ---- text edits ---- */
-
-struct span {
-	size_t from, to;
-	size_t seq;             /* insertions at one place keep the order of the edits */
-	const char *with;       /* replacement text, "" to delete */
-};
-
-static int span_cmp(const void *a, const void *b)
-{
-	const struct span *x = a, *y = b;
-	if (x->from != y->from)
-		return (x->from > y->from) - (x->from < y->from);
-	return (x->seq > y->seq) - (x->seq < y->seq);
-}
-
-int json_edit_text(struct buf *out, const char *text, size_t len, const struct json_edit *e,
-		   size_t n, const char *path)
-{
-	struct json_doc *d;
-	if (json_parse(&d, text, len, 0))
-		return err_prefix("%s: invalid JSON: ", path);
-	const struct json *root = json_root(d);
-	if (root->type != JSON_OBJECT) {
-		json_free(d);
-		return err_set("%s: not a JSON object", path);
-	}
-	size_t nm = root->n, ns = 0, i = 0;
-	const struct json **m = xcalloc(nm + 1, sizeof *m);
-	const char **value = xcalloc(nm + 1, sizeof *value); /* new value, "" to remove, NULL to keep */
-	for (const struct json *k = json_kid(root); k; k = json_next(k))
-		m[i++] = k;
-	struct span *sp = xcalloc(nm + n + 1, sizeof *sp);
-	char **owned = xcalloc(n + 1, sizeof *owned);
-	size_t *added = xcalloc(n + 1, sizeof *added);
-	size_t nadd = 0;
-	for (size_t j = 0; j < n; j++) {
-		size_t k = 0;
-		while (k < nm && strcmp(json_key(m[k]), e[j].key) != 0)
-			k++;
-		if (k < nm) {
-			if (!value[k]) /* two edits of one member: the first wins */
-				value[k] = e[j].value ? e[j].value : "";
-		} else if (e[j].value) {
-			size_t a = 0;
-			while (a < nadd && strcmp(e[added[a]].key, e[j].key) != 0)
-				a++;
-			if (a == nadd)
-				added[nadd++] = j;
-		}
-	}
-	/* removals: a leading run of removed members goes with the whitespace up to the first
-	 * kept key; any other removed member goes with the comma that joined it to the one before */
-	size_t lead = 0;
-	while (lead < nm && value[lead] && !value[lead][0])
-		lead++;
-	if (lead)
-		sp[ns++] = (struct span){m[0]->key_begin, lead < nm ? m[lead]->key_begin : m[nm - 1]->end, 0, ""};
-	for (i = lead; i < nm; i++) {
-		if (!value[i])
-			continue;
-		if (!value[i][0])
-			sp[ns++] = (struct span){m[i - 1]->end, m[i]->end, 0, ""};
-		else
-			sp[ns++] = (struct span){m[i]->begin, m[i]->end, 0, value[i]};
-	}
-	/* additions: new last members, indented like the current last one */
-	bool kept = lead < nm;
-	size_t at_end = nm ? m[nm - 1]->end : root->begin + 1, ws = at_end;
-	if (nm) {
-		ws = m[nm - 1]->key_begin;
-		while (ws > 0 && (text[ws - 1] == ' ' || text[ws - 1] == '\t' || text[ws - 1] == '\n' ||
-				  text[ws - 1] == '\r'))
-			ws--;
-	}
-	for (size_t a = 0; a < nadd; a++) {
-		const struct json_edit *x = &e[added[a]];
-		struct buf b = {0};
-		if (kept) {
-			buf_addc(&b, ',');
-			buf_add(&b, text + ws, nm ? m[nm - 1]->key_begin - ws : 0);
-		}
-		buf_addc(&b, '"');
-		buf_adds(&b, x->key);
-		buf_adds(&b, "\": ");
-		buf_adds(&b, x->value);
-		owned[a] = b.p;
-		sp[ns++] = (struct span){at_end, at_end, 1 + a, b.p};
-		kept = true;
-	}
-	qsort(sp, ns, sizeof *sp, span_cmp);
-	size_t at = 0;
-	for (i = 0; i < ns; i++) {
-		if (sp[i].from < at)
-			continue; /* cannot happen: the spans are disjoint */
-		buf_add(out, text + at, sp[i].from - at);
-		buf_adds(out, sp[i].with);
-		at = sp[i].to;
-	}
-	buf_add(out, text + at, len - at);
-	for (i = 0; i < nadd; i++)
-		free(owned[i]);
-	free(owned);
-	free(added);
-	free(sp);
-	free(value);
-	free(m);
-	json_free(d);
 	return 0;
 }

@@ -1,7 +1,7 @@
-/* config.json: the DeepSeek-V3 hyper-parameters, and small edits that keep the rest of the
- * file exactly as it was. */
-#ifndef CKPT_CONFIG_H
-#define CKPT_CONFIG_H
+/* config.json of the DeepSeek-V3 family: its hyper-parameters, read and checked (the keys
+ * this family reads; formats/family.h says which models are of it). */
+#ifndef CKPT_DS_CONFIG_H
+#define CKPT_DS_CONFIG_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -9,6 +9,8 @@
 #include "buf.h"
 #include "dtype.h"
 #include "json.h"
+
+struct family;
 
 enum score_func { SCORE_SIGMOID, SCORE_SOFTMAX };
 
@@ -39,6 +41,11 @@ struct ds_config {
 	bool norm_topk_prob, tie_word_embeddings;
 	bool rope_interleave;            /* rotary pairs (2i, 2i+1); false: (i, i + d/2) */
 	char model_type[32], torch_dtype[32];
+	char architecture[64];           /* architectures[0], "" when not given */
+	/* The family model_type (or architecture) names (formats/family.h); NULL when ckpt
+	 * knows no such model: then the keys above were read as this family's keys but
+	 * mean nothing checked, and no tool may say it checked the model. */
+	const struct family *family;
 	struct {
 		bool yarn;
 		double factor, beta_fast, beta_slow, mscale, mscale_all_dim;
@@ -61,6 +68,9 @@ struct ds_config {
  * where there are MoE layers; an odd qk_rope_head_dim). */
 int ds_config_read(struct ds_config *c, const struct json *root, const char *path);
 int ds_config_load(struct ds_config *c, const char *path);
+/* The same into a new struct (free() it): what a view holds.  NULL with the error set. */
+struct ds_config *ds_config_new(const struct json *root, const char *path);
+struct ds_config *ds_config_new_file(const char *path);
 /* Fail, naming the first missing key, unless everything a forward pass or the tensor
  * layout needs is there. */
 int ds_config_require(const struct ds_config *c, const char *path);
@@ -68,14 +78,5 @@ int ds_config_require(const struct ds_config *c, const char *path);
  * n_group, topk_group at most n_group, num_experts_per_tok at most the experts of
  * topk_group groups. */
 int ds_config_check_routing(const struct ds_config *c, const char *path);
-
-/* Rewrite a JSON object's text with top-level members removed, replaced or added, leaving
- * every other byte as it was.  value NULL removes the key; otherwise value is raw JSON. */
-struct json_edit {
-	const char *key;
-	const char *value;
-};
-int json_edit_text(struct buf *out, const char *text, size_t len, const struct json_edit *e,
-		   size_t n, const char *path);
 
 #endif

@@ -1,0 +1,58 @@
+#include "family.h"
+
+#include <string.h>
+
+#include "ds_config.h"
+
+extern const struct family family_deepseek_v3;
+
+/* Every family ckpt knows; the first whose model_types (or architectures) name the config. */
+static const struct family *const families[] = {
+	&family_deepseek_v3,
+};
+#define NFAMILIES (sizeof families / sizeof families[0])
+
+static bool listed(const char *const *list, const char *s)
+{
+	for (; s && *s && list && *list; list++)
+		if (strcmp(*list, s) == 0)
+			return true;
+	return false;
+}
+
+const struct family *family_find(const char *model_type, const char *architecture)
+{
+	for (size_t i = 0; i < NFAMILIES; i++)
+		if (model_type && *model_type ? listed(families[i]->model_types, model_type)
+					      : listed(families[i]->architectures, architecture))
+			return families[i];
+	return NULL;
+}
+
+const char *family_known(struct buf *out)
+{
+	const char *sep = "";
+	for (size_t i = 0; i < NFAMILIES; i++)
+		for (const char *const *m = families[i]->model_types; *m; m++, sep = ", ")
+			buf_printf(out, "%s%s", sep, *m);
+	return buf_str(out);
+}
+
+const char *family_unknown_why(const char *model_type, const char *architecture, struct buf *out)
+{
+	if (model_type && *model_type)
+		buf_printf(out, "model_type \"%s\" is not a model ckpt knows (known: ", model_type);
+	else if (architecture && *architecture)
+		buf_printf(out, "architecture \"%s\" is not a model ckpt knows (known: ", architecture);
+	else
+		buf_adds(out, "config.json names no model_type (known: ");
+	family_known(out);
+	buf_addc(out, ')');
+	return buf_str(out);
+}
+
+const char *family_model_name(const struct family *f, const struct ds_config *c)
+{
+	const char *v = f->variant ? f->variant(c) : NULL;
+	return v ? v : f->title;
+}

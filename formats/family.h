@@ -1,0 +1,60 @@
+/* Model families: what config.json says a checkpoint's model is, and what ckpt knows about
+ * such a model, as data.  A family says
+ *  - how it is recognised: config.json's model_type, or else its architectures[0];
+ *  - the config keys it reads (formats/ds_config.h for the DeepSeek-V3 family);
+ *  - every tensor a checkpoint of a config holds, with shape, dtype, and which are block
+ *    quantized (formats/hf.h: hf_expected), and what any tensor name means (hf_parse);
+ *  - which tensor plays which role in the forward pass (role + layer + expert -> name);
+ *  - how it is cut for model parallelism (formats/dsmp.c's rename and split table, which
+ *    is DeepSeek's inference/convert.py's).
+ * Nothing in lib/ or cmd/ names a family or spells a tensor name: the checks, converters
+ * and the inference core ask the family of the checkpoint's config.
+ *
+ * Adding a family: a file formats/family_NAME.c defining its `struct family` (and, where
+ * its tensors differ, its inventory beside formats/hf.c), one line in the table of
+ * formats/family.c, tests, fixtures, docs (docs/ARCHITECTURE.md, "How to add a model
+ * family"). */
+#ifndef CKPT_FAMILY_H
+#define CKPT_FAMILY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "hf.h"
+
+struct ds_config;
+
+struct family {
+	const char *name;                 /* stable, for --json: "deepseek-v3" */
+	const char *title;                /* for people: "DeepSeek-V3" */
+	const char *const *model_types;   /* config.json model_type values (NULL-ended) */
+	const char *const *architectures; /* architectures[0] values (NULL-ended) */
+	/* Which model of the family a config describes, for messages: "DeepSeek-V3.1
+	 * (ue8m0 scales)", "Kimi-K2"; NULL: the title says it. */
+	const char *(*variant)(const struct ds_config *c);
+	/* The stored tensors of a checkpoint of config c (formats/hf.h). */
+	int (*expected)(struct hf_layout **out, const struct ds_config *c, const char *path);
+	/* The name of the tensor that plays n's role, snprintf-style. */
+	int (*name_of)(char *out, size_t size, const struct hf_name *n);
+	/* Whether layer L (MTP layers counted on) has routed experts. */
+	bool (*layer_is_moe)(const struct ds_config *c, int64_t layer);
+};
+
+/* The family config.json names by model_type (or, without one, architectures[0]); NULL
+ * when ckpt knows none of that name. */
+const struct family *family_find(const char *model_type, const char *architecture);
+
+/* Every model_type ckpt knows, for messages: "deepseek_v3, kimi_k2". */
+const char *family_known(struct buf *out);
+
+/* Why a config names no known model, one line without the file name:
+ *   model_type "qwen3_moe" is not a model ckpt knows (known: deepseek_v3, kimi_k2)
+ *   config.json names no model_type (known: ...) */
+const char *family_unknown_why(const char *model_type, const char *architecture, struct buf *out);
+
+/* What a config's model is called in messages: the variant, else the title. */
+const char *family_model_name(const struct family *f, const struct ds_config *c);
+
+#endif

@@ -1,0 +1,60 @@
+#include "qscheme.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dequant.h"
+#include "err.h"
+#include "names.h"
+
+static const struct qscheme fp8_scale_inv = {"fp8-scale-inv", "", "_scale_inv", 1};
+static const struct qscheme fp8_scale = {"fp8-scale", ".weight", ".scale", 1};
+
+const struct qscheme *const qschemes[] = {&fp8_scale_inv, &fp8_scale};
+const size_t nqschemes = sizeof qschemes / sizeof qschemes[0];
+
+bool qscheme_weight_dtype(enum dt t)
+{
+	return quant_weight_dtype(t);
+}
+
+bool qscheme_scale_name(const struct qscheme *s, const char *weight, char *out, size_t size)
+{
+	size_t n = strlen(weight), k = strlen(s->weight_suffix);
+	if (!ends_with(weight, s->weight_suffix))
+		return false;
+	int len = snprintf(out, size, "%.*s%s", (int)(n - k), weight, s->scale_suffix);
+	return len >= 0 && (size_t)len < size;
+}
+
+const struct qscheme *qscheme_of_scale(const char *name, char *out, size_t size)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; i < nqschemes; i++) {
+		const struct qscheme *s = qschemes[i];
+		size_t k = strlen(s->scale_suffix);
+		/* (a bare suffix names no weight) */
+		if (n <= k || !ends_with(name, s->scale_suffix))
+			continue;
+		int len = snprintf(out, size, "%.*s%s", (int)(n - k), name, s->weight_suffix);
+		if (len >= 0 && (size_t)len < size)
+			return s;
+	}
+	return NULL;
+}
+
+const void *qscheme_find_scale(const char *weight, const void *(*find)(const void *ctx, const char *name),
+			       const void *ctx, const struct qscheme **s)
+{
+	size_t size = strlen(weight) + 1;
+	for (size_t i = 0; i < nqschemes; i++)
+		size += strlen(qschemes[i]->scale_suffix);
+	char *name = xmalloc(size);
+	const void *t = NULL;
+	for (size_t i = 0; i < nqschemes && !t; i++)
+		if (qscheme_scale_name(qschemes[i], weight, name, size) && (t = find(ctx, name)) && s)
+			*s = qschemes[i];
+	free(name);
+	return t;
+}

@@ -1,0 +1,54 @@
+/* Quantization schemes, as data, apart from model families: a family says which of its
+ * weights are quantized; a scheme says how such a weight is stored and where its scales
+ * are.  Every scheme here is block scaling, value = decode(code) * scale[i/bm][j/bn] in
+ * float32 (lib/tensor/dequant.h: any block shape; scales F32, BF16, F16 or F8_E8M0);
+ * they differ in names and dtypes:
+ *
+ *   fp8-scale-inv   FP8 e4m3 / e5m2 "X.weight" with "X.weight_scale_inv" (DeepSeek-V3,
+ *                   V3.1, Kimi-K2, Qwen3 FP8 with its BF16 scales, slime's converter)
+ *   fp8-scale       FP8 e4m3 "X.weight" with "X.scale" (DeepSeek-V4's non-expert weights,
+ *                   F8_E8M0 scales)
+ *
+ * The block shape is config.json's quantization_config.weight_block_size (128 x 128 when
+ * it gives none).  Packed FP4 (E2M1, two codes a byte, low nibble first, one E8M0 scale per
+ * 1 x 32) is one more entry with codes_per_byte 2, which the DeepSeek-V4 family adds.
+ *
+ * Adding a scheme: one entry in the table of formats/qscheme.c (and, for a new code type,
+ * its decoder beside lib/tensor/dequant.c); tests and docs. */
+#ifndef CKPT_QSCHEME_H
+#define CKPT_QSCHEME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "dtype.h"
+
+struct qscheme {
+	const char *name;
+	const char *weight_suffix;   /* the end of a weight's name the scale's replaces */
+	const char *scale_suffix;    /* ... with this: "X" + weight_suffix -> "X" + scale_suffix */
+	unsigned codes_per_byte;     /* 1: FP8 */
+};
+
+/* The schemes, in the order a weight's scale is looked for. */
+extern const struct qscheme *const qschemes[];
+extern const size_t nqschemes;
+
+/* Whether dtype is a weight dtype some scheme reads (FP8 e4m3/e5m2 and their fnuz
+ * variants; 1-byte integers with a scale are read the same way). */
+bool qscheme_weight_dtype(enum dt t);
+
+/* The name the scale of weight `weight` has under s, into out[size]; false when weight's
+ * name does not end as s's weights do (or the name does not fit). */
+bool qscheme_scale_name(const struct qscheme *s, const char *weight, char *out, size_t size);
+
+/* The scheme under which `name` is a scale, with its weight's name into out[size]; NULL
+ * when it is no scheme's scale name. */
+const struct qscheme *qscheme_of_scale(const char *name, char *out, size_t size);
+
+/* A scale the caller found under each scheme in turn: find(ctx, scale_name) returns what
+ * it found (a tensor) or NULL.  The first found, with *s its scheme; NULL when none. */
+const void *qscheme_find_scale(const char *weight, const void *(*find)(const void *ctx, const char *name),
+			       const void *ctx, const struct qscheme **s);
+
+#endif
