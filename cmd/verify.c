@@ -47,7 +47,7 @@ static const char usage_text[] =
 	"                         (default 1e-6 and 1e-2)\n"
 	"  --layout NAME          read PATH in this layout instead of the detected one\n"
 	"\n"
-	"  --forward              run the model (DeepSeek-V3, float32): print the 5 likeliest\n"
+	"  --forward              run the model (float32): print the 5 likeliest\n"
 	"                         next tokens at every position; with --against OTHER, run\n"
 	"                         both on the same tokens and compare their logits\n"
 	"  --tokens LIST          token ids, comma-separated (one sequence)\n"

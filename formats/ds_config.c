@@ -100,7 +100,8 @@ static const struct {
 	I(n_routed_experts, -1, 0, CFG_MAX_HEADS), I(n_shared_experts, 0, 0, CFG_MAX_HEADS),
 	I(num_experts_per_tok, -1, 0, CFG_MAX_HEADS), I(n_group, 1, 1, CFG_MAX_HEADS),
 	I(topk_group, 1, 1, CFG_MAX_HEADS), I(first_k_dense_replace, 0, 0, CFG_MAX_LAYERS),
-	I(moe_layer_freq, 1, 1, CFG_MAX_LAYERS),
+	I(moe_layer_freq, 1, 1, CFG_MAX_LAYERS), I(index_n_heads, -1, 1, CFG_MAX_HEADS),
+	I(index_head_dim, -1, 1, CFG_MAX_HEADS), I(index_topk, -1, 1, CFG_MAX_POSITIONS),
 #undef I
 };
 
@@ -193,6 +194,7 @@ int ds_config_read(struct ds_config *c, const struct json *root, const char *pat
 	    get_first_str(root, path, "architectures", c->architecture, sizeof c->architecture))
 		return -1;
 	c->family = family_find(c->model_type, c->architecture);
+	c->norms_any_float = c->family && c->family->norms_any_float;
 	char score[16] = "softmax";
 	if (get_str(root, path, "scoring_func", score, sizeof score))
 		return -1;

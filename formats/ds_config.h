@@ -36,6 +36,7 @@ struct ds_config {
 	int64_t q_lora_rank, kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim;
 	int64_t n_routed_experts, n_shared_experts, num_experts_per_tok, n_group, topk_group;
 	int64_t first_k_dense_replace, moe_layer_freq;
+	int64_t index_n_heads, index_head_dim, index_topk;   /* DeepSeek-V3.2's indexer */
 	double routed_scaling_factor, rms_norm_eps, rope_theta;
 	enum score_func scoring_func;
 	bool norm_topk_prob, tie_word_embeddings;
@@ -46,6 +47,8 @@ struct ds_config {
 	 * knows no such model: then the keys above were read as this family's keys but
 	 * mean nothing checked, and no tool may say it checked the model. */
 	const struct family *family;
+	/* The family stores its norms in whichever float dtype (formats/hf.h, any_float). */
+	bool norms_any_float;
 	struct {
 		bool yarn;
 		double factor, beta_fast, beta_slow, mscale, mscale_all_dim;

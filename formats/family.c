@@ -4,11 +4,12 @@
 
 #include "ds_config.h"
 
-extern const struct family family_deepseek_v3;
+extern const struct family family_deepseek_v3, family_deepseek_v32;
 
 /* Every family ckpt knows; the first whose model_types (or architectures) name the config. */
 static const struct family *const families[] = {
 	&family_deepseek_v3,
+	&family_deepseek_v32,
 };
 #define NFAMILIES (sizeof families / sizeof families[0])
 

@@ -40,6 +40,11 @@ struct family {
 	int (*name_of)(char *out, size_t size, const struct hf_name *n);
 	/* Whether layer L (MTP layers counted on) has routed experts. */
 	bool (*layer_is_moe)(const struct ds_config *c, int64_t layer);
+	/* The longest sequence the dense forward pass computes exactly as the model does
+	 * (-1: any): DeepSeek-V3.2's sparse attention selects every position up to
+	 * index_topk, so its pass is V3's dense one until then. */
+	int64_t (*max_dense_positions)(const struct ds_config *c);
+	bool norms_any_float;             /* its norms are stored in any float dtype */
 };
 
 /* The family config.json names by model_type (or, without one, architectures[0]); NULL

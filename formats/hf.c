@@ -46,6 +46,11 @@ static const struct {
 	[HF_MTP_EH_PROJ] = {"mtp_eh_proj", "eh_proj.weight", MTP, false},
 	[HF_MTP_HEAD_NORM] = {"mtp_head_norm", "shared_head.norm.weight", MTP, false},
 	[HF_MTP_HEAD] = {"mtp_head", "shared_head.head.weight", MTP, false},
+	[HF_IDX_WQ_B] = {"indexer_wq_b", "self_attn.indexer.wq_b.weight", LAYER, true},
+	[HF_IDX_WK] = {"indexer_wk", "self_attn.indexer.wk.weight", LAYER, true},
+	[HF_IDX_K_NORM] = {"indexer_k_norm", "self_attn.indexer.k_norm.weight", LAYER, false},
+	[HF_IDX_K_NORM_BIAS] = {"indexer_k_norm_bias", "self_attn.indexer.k_norm.bias", LAYER, false},
+	[HF_IDX_WEIGHTS_PROJ] = {"indexer_weights_proj", "self_attn.indexer.weights_proj.weight", LAYER, false},
 };
 
 #define LAYER_PREFIX "model.layers."
@@ -197,6 +202,19 @@ static int shape_of(struct build *b, enum hf_role r, unsigned *ndim, uint64_t s[
 	case HF_KV_A_NORM:
 		*ndim = 1, s[0] = (uint64_t)c->kv_lora_rank;
 		return 0;
+	case HF_IDX_WQ_B:
+		s[1] = (uint64_t)c->q_lora_rank;
+		return dim_mul(b, (uint64_t)c->index_n_heads, (uint64_t)c->index_head_dim, &s[0],
+			       "index_n_heads * index_head_dim");
+	case HF_IDX_WK:
+		s[0] = (uint64_t)c->index_head_dim, s[1] = H;
+		return 0;
+	case HF_IDX_K_NORM: case HF_IDX_K_NORM_BIAS:
+		*ndim = 1, s[0] = (uint64_t)c->index_head_dim;
+		return 0;
+	case HF_IDX_WEIGHTS_PROJ:
+		s[0] = (uint64_t)c->index_n_heads, s[1] = H;
+		return 0;
 	case HF_ROUTER_BIAS:
 		*ndim = 1, s[0] = (uint64_t)c->n_routed_experts;
 		return 0;
@@ -249,6 +267,17 @@ static int shape_of(struct build *b, enum hf_role r, unsigned *ndim, uint64_t s[
 	}
 }
 
+static bool shape_of_norm(enum hf_role r)
+{
+	switch (r) {
+	case HF_NORM: case HF_INPUT_NORM: case HF_POST_NORM: case HF_Q_A_NORM: case HF_KV_A_NORM:
+	case HF_MTP_ENORM: case HF_MTP_HNORM: case HF_MTP_HEAD_NORM: case HF_IDX_K_NORM: case HF_IDX_K_NORM_BIAS:
+		return true;
+	default:
+		return false;
+	}
+}
+
 static int add(struct build *b, enum hf_role r, int layer, int expert)
 {
 	struct hf_layout *L = b->L;
@@ -267,6 +296,8 @@ static int add(struct build *b, enum hf_role r, int layer, int expert)
 	if (shape_of(b, r, &t->ndim, t->shape))
 		return -1;
 	t->dtype = r == HF_ROUTER_BIAS ? DT_F32 : DT_BF16;
+	/* (a norm or an indexer LayerNorm of a model whose release stores them in F32) */
+	t->any_float = b->c->norms_any_float && shape_of_norm(r);
 	t->quantized = b->quant && roles[r].quant;
 	if (t->quantized) {
 		t->dtype = b->qdt;
@@ -303,6 +334,9 @@ static int add_layer(struct build *b, int l)
 		rc = rc || add(b, HF_Q_PROJ, l, -1);
 	for (enum hf_role r = HF_KV_A_PROJ; r <= HF_POST_NORM && !rc; r++)
 		rc = add(b, r, l, -1);
+	if (c->index_n_heads > 0)
+		for (enum hf_role r = HF_IDX_WQ_B; r <= HF_IDX_WEIGHTS_PROJ && !rc; r++)
+			rc = add(b, r, l, -1);
 	if (!hf_layer_is_moe(c, l)) {
 		for (enum hf_role r = HF_MLP_GATE; r <= HF_MLP_DOWN && !rc; r++)
 			rc = add(b, r, l, -1);
@@ -349,6 +383,10 @@ static int check_config(struct build *b)
 		return err_set("%s: missing \"intermediate_size\"", path);
 	if (moe && c->moe_intermediate_size < 0)
 		return err_set("%s: missing \"moe_intermediate_size\"", path);
+	if (c->index_n_heads > 0 && c->index_head_dim <= 0)
+		return err_set("%s: missing \"index_head_dim\" (index_n_heads is given)", path);
+	if (c->index_n_heads > 0 && c->q_lora_rank <= 0)
+		return err_set("%s: the indexer (index_n_heads) needs q_lora_rank", path);
 	if (c->quant.present) {
 		if (c->quant.method[0] && strcmp(c->quant.method, "fp8") != 0)
 			return err_set("%s: quantization_config quant_method \"%s\" is not supported (only fp8)", path,

@@ -76,6 +76,13 @@ enum hf_role {
 	HF_MTP_EH_PROJ,  /* eh_proj.weight                       [hidden, 2*hidden] */
 	HF_MTP_HEAD_NORM,/* shared_head.norm.weight              [hidden] */
 	HF_MTP_HEAD,     /* shared_head.head.weight              [vocab, hidden] */
+	/* DeepSeek-V3.2's lightning indexer, on every layer when config.json has
+	 * index_n_heads (nh_i) and index_head_dim (d_i): */
+	HF_IDX_WQ_B,     /* self_attn.indexer.wq_b.weight        [nh_i*d_i, q_lora_rank] */
+	HF_IDX_WK,       /* self_attn.indexer.wk.weight          [d_i, hidden] */
+	HF_IDX_K_NORM,   /* self_attn.indexer.k_norm.weight      [d_i] (a LayerNorm) */
+	HF_IDX_K_NORM_BIAS, /* self_attn.indexer.k_norm.bias     [d_i] */
+	HF_IDX_WEIGHTS_PROJ, /* self_attn.indexer.weights_proj.weight [nh_i, hidden], BF16 */
 	HF_ROLE_COUNT
 };
 
@@ -116,6 +123,9 @@ struct hf_tensor {
 	unsigned ndim;         /* 1 or 2 */
 	uint64_t shape[2];
 	bool quantized;        /* a block-quantized weight; then scale is set */
+	/* Stored in whichever float dtype the file has (BF16, F16 or F32): dtype is only the
+	 * usual one.  DeepSeek-V3.2's norms (F32 in its release, BF16 in V3.2-Exp's). */
+	bool any_float;
 	struct {
 		const char *name;  /* name + "_scale_inv" */
 		enum dt dtype;     /* F32 */

@@ -235,6 +235,13 @@ static void attn_task(void *ctx, size_t i, unsigned worker)
 /* MLA: x [N][H] (normed) -> out [N][H]. */
 static int attention(struct infer_model *m, struct infer_layer *L, const float *x, size_t B, size_t T, float *out)
 {
+	/* (the attention computed here is dense: exact for a family whose sparse attention
+	 * selects every position up to a bound, and only up to it) */
+	int64_t most = m->family->max_dense_positions ? m->family->max_dense_positions(&m->cfg) : -1;
+	if (most >= 0 && (int64_t)T > most)
+		return err_set("%s: %zu positions: %s's attention is sparse past %" PRId64
+			       " positions, which this forward pass does not compute", m->v->path, T,
+			       m->family->title, most);
 	const struct ds_config *c = &m->cfg;
 	size_t N = B * T, H = (size_t)c->hidden_size, nh = (size_t)c->num_attention_heads;
 	size_t dn = (size_t)c->qk_nope_head_dim, dr = (size_t)c->qk_rope_head_dim, dv = (size_t)c->v_head_dim;

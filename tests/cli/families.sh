@@ -21,7 +21,7 @@ c=json.load(open(sys.argv[1]))
 exec(sys.argv[2])
 json.dump(c, open(sys.argv[3], "w"), indent=2)' "$tiny/config.json" "$2" "$1/config.json"
 }
-known="deepseek_v3, kimi_k2"
+known="deepseek_v3, kimi_k2, deepseek_v32"
 
 # ---- an unknown model ----
 cfg qwen 'c["model_type"] = "qwen3_moe"; c["architectures"] = ["Qwen3MoeForCausalLM"]'
@@ -87,4 +87,20 @@ expect_rc "moe_layer_freq 2: --forward runs (layer 1 dense, no router asked for)
 expect_has "... forward passed" "forward     passed   1 x 4 tokens"
 run "$verify" --forward --layers 0-2 freq
 expect_rc "moe_layer_freq 2: --layers runs" 0
+
+# ---- DeepSeek-V3.2: V3 plus the indexer, dense up to index_topk (8 here) ----
+"$synth" -q "$CKPT_ROOT/fixtures/specs/tiny-v32.json" v32 >/dev/null 2>synth.err || cat synth.err
+run "$verify" --scan v32
+expect_rc "V3.2: verify --scan passes" 0
+expect_line "V3.2: the model check knows the indexer" \
+	"model       passed   DeepSeek-V3.2: 267 tensors (112 FP8 weights with their scales) as config.json implies: none missing, none extra, shapes and dtypes right"
+run "$verify" --forward --positions 8 v32
+expect_rc "V3.2: --forward over index_topk positions runs (the sparse attention selects all)" 0
+run "$verify" --forward --positions 9 v32
+expect_rc "V3.2: past index_topk: exit 1" 1
+expect_line "... said why" "  v32: 9 positions: DeepSeek-V3.2's attention is sparse past 8 positions, which this forward pass does not compute"
+run "$fp8" -q v32 v32-bf16
+expect_rc "V3.2: fp8-to-bf16 (indexer wq_b and wk dequantized)" 0
+run "$verify" v32-bf16
+expect_has "V3.2 BF16: a model of 155 tensors" "model       passed   DeepSeek-V3.2: 155 tensors (0 FP8 weights with their scales)"
 exit $rc

@@ -255,9 +255,45 @@ static void test_full_size(void)
 	hf_free(L);
 }
 
+/* DeepSeek-V3.2's indexer: seven tensors a layer from index_n_heads and index_head_dim, the
+ * norms of any float dtype (V3's are BF16, nothing else) */
+static void test_v32(void)
+{
+	struct hf_layout *L;
+	int rc = layout_of("{\"model_type\": \"deepseek_v32\", \"index_n_heads\": 4, \"index_head_dim\": 32}", &L);
+	CHECK(rc == 0, "V3.2: an inventory (%s)", rc ? err_last() : "");
+	if (rc)
+		return;
+	CHECK(L->n == 135 + 5 * 4, "V3.2: 5 indexer roles on each of 4 layers (%zu tensors)", L->n);
+	const struct hf_tensor *q = tensor(L, "model.layers.3.self_attn.indexer.wq_b.weight");
+	CHECK(q && q->quantized && q->shape[0] == 128 && q->shape[1] == 192 && q->scale.shape[0] == 1 && q->scale.shape[1] == 2,
+	      "V3.2: indexer wq_b [nh*d, q_lora_rank], FP8 with its scale (MTP layer too)");
+	const struct hf_tensor *w = tensor(L, "model.layers.0.self_attn.indexer.weights_proj.weight");
+	CHECK(w && !w->quantized && w->dtype == DT_BF16 && w->shape[0] == 4 && w->shape[1] == 256,
+	      "V3.2: weights_proj [nh, hidden] BF16, not quantized");
+	const struct hf_tensor *b = tensor(L, "model.layers.1.self_attn.indexer.k_norm.bias");
+	const struct hf_tensor *n = tensor(L, "model.layers.1.input_layernorm.weight");
+	CHECK(b && b->any_float && b->ndim == 1 && b->shape[0] == 32 && n && n->any_float,
+	      "V3.2: k_norm.bias [d], norms of any float dtype");
+	struct hf_name hn;
+	CHECK(hf_parse("model.layers.2.self_attn.indexer.wk.weight_scale_inv", &hn) == 0 && hn.role == HF_IDX_WK &&
+		      hn.scale && hn.layer == 2,
+	      "V3.2: an indexer scale's name parsed");
+	hf_free(L);
+	rc = layout_of("{}", &L);
+	n = rc ? NULL : tensor(L, "model.layers.1.input_layernorm.weight");
+	CHECK(n && !n->any_float && n->dtype == DT_BF16 && count_role(L, HF_IDX_WK) == 0,
+	      "V3: BF16 norms only, no indexer");
+	hf_free(L);
+	CHECK(layout_of("{\"index_n_heads\": 4}", &L) == -1 &&
+		      strcmp(err_last(), "cfg: missing \"index_head_dim\" (index_n_heads is given)") == 0,
+	      "index_n_heads without index_head_dim: named");
+}
+
 int main(void)
 {
 	err_init("test_hf");
+	test_v32();
 	test_golden();
 	test_names();
 	test_variants();
