@@ -96,10 +96,11 @@ struct dsmp_info {
 
 /* NULL unless v is a view of a model-parallel directory. */
 const struct dsmp_info *dsmp_info(const struct view *v);
-/* For reports: rows "key  value" (ranks, experts, the record) into a two-column table, or
- * members of the JSON object being written. */
-void dsmp_info_rows(const struct dsmp_info *d, struct table *t);
-void dsmp_info_json(const struct dsmp_info *d, struct jw *w);
+/* For reports (the view's describe_rows and describe_json): rows "key  value" (ranks,
+ * experts, the record) into a two-column table, or members of the JSON object being
+ * written. */
+void dsmp_info_rows(const struct view *v, struct table *t);
+void dsmp_info_json(const struct view *v, struct jw *w);
 
 /* ---- HF -> model-parallel ---- */
 

@@ -254,6 +254,8 @@ static int dsmp_open(struct view **out, const char *path, int flags)
 	rk->ranks = xcalloc(mp, sizeof *rk->ranks);
 	v->owner = rk;
 	v->free_owner = close_ranks;
+	v->describe_rows = dsmp_info_rows;
+	v->describe_json = dsmp_info_json;
 	struct pathguard conf = {0};
 	struct ctx x = {v, rk, 0, 128, 128, flags, &conf};
 	struct ent *e = NULL;

@@ -20,6 +20,9 @@
 #include "json.h"
 #include "st.h"
 
+struct jw;
+struct table;
+
 struct vpiece {
 	const struct st_file *f;
 	const struct st_tensor *t;       /* the stored tensor */
@@ -88,6 +91,11 @@ struct view {
 	bool (*omits)(const struct view *v, const char *name);
 	void *owner;                     /* the layout's own state (open files ...) */
 	void (*free_owner)(void *owner);
+	/* What the layout adds to a report of the checkpoint (e.g. the model-parallel ranks):
+	 * "key  value" rows into a two-column table, or members of the JSON object being
+	 * written.  NULL: nothing. */
+	void (*describe_rows)(const struct view *v, struct table *t);
+	void (*describe_json)(const struct view *v, struct jw *w);
 	const struct vfile **by_st;      /* (view.c) the files by st, for view_file_of */
 };
 
