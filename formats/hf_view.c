@@ -1,8 +1,8 @@
 /* The HF layout seen as a view: each stored tensor is its own canonical tensor, except that
  * a block-quantized weight takes its "<name>_scale_inv" along (found through the index,
  * wherever it is stored) and the scale is not a tensor of its own.  The directory is read
- * by ckpt.h (shards, index, config.json), which only this layout, the MindSpore layouts
- * and archive reading use: everything else reads the view. */
+ * by ckpt.h (shards, index, config.json, also out of an archive's files), which only this
+ * layout and the MindSpore layouts use: everything else reads the view. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -103,7 +103,15 @@ int layout_hf_arc(struct view **out, struct arc *a, int flags)
 {
 	struct ckpt *c;
 	*out = NULL;
-	if (arc_ckpt(a, &c, flags & VIEW_LENIENT ? CKPT_LENIENT : 0))
+	/* the checkpoint made of the archive's files, which takes their parsed headers over */
+	struct ckpt_file *cf = xcalloc(a->n ? a->n : 1, sizeof *cf);
+	for (size_t i = 0; i < a->n; i++) {
+		cf[i] = (struct ckpt_file){a->f[i].name, a->f[i].st, a->f[i].error, a->f[i].text, a->f[i].len};
+		a->f[i].st = NULL;
+	}
+	int rc = ckpt_open_files(&c, a->dir, cf, a->n, flags & VIEW_LENIENT ? CKPT_LENIENT : 0);
+	free(cf);
+	if (rc)
 		return -1;
 	return view_of(out, c, a->dir, flags);
 }

@@ -1,6 +1,9 @@
-/* A checkpoint: a directory of shards (with or without model.safetensors.index.json), one
- * .safetensors file, or an index file.  Tensors are found by name across shards and can be
- * walked in name order. */
+/* The reader of an HF checkpoint's files: a directory of shards (with or without
+ * model.safetensors.index.json), one .safetensors file, or an index file, also made of an
+ * archive's files.  Stored tensors are found by name across shards and can be walked in
+ * name order.  Only the layouts that store HF-style directories read it (the HF layout,
+ * formats/hf_view.c, and MindSpore's): tools, checks and plans read the view they build
+ * (lib/checkpoint/view.h). */
 #ifndef CKPT_CKPT_H
 #define CKPT_CKPT_H
 
