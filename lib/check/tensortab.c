@@ -194,6 +194,8 @@ void tensortab_json(const struct view *v, const struct vtensor *const *ts, size_
 		jw_obj(w);
 		jw_kv_str(w, "name", x->name);
 		jw_kv_str(w, "dtype", dt_name(x->stored));
+		if (!by_shard(v))
+			jw_kv_bool(w, "scaled", x->p[0].s != NULL);
 		jw_key(w, "shape");
 		jw_arr(w);
 		for (unsigned d = 0; d < x->ndim; d++)

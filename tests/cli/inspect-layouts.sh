@@ -12,7 +12,7 @@ tool=$CKPT_BIN/ckpt-inspect
 # where it is stored (an HF shard and offsets, or pieces and copies); with "values", also
 # less its dtype and bytes (a layout that widens BF16 norms to F32 keeps their values).
 entries() {
-	local strip='s/"shard":"[^"]*","data_offsets":\[[0-9]+,[0-9]+\],//; s/"pieces":\[.*\],"copies":\[[^]]*\],//'
+	local strip='s/"shard":"[^"]*","data_offsets":\[[0-9]+,[0-9]+\],//; s/"pieces":\[.*\],"copies":\[[^]]*\],//; s/"scaled":(true|false),//'
 	[ "${3:-}" = values ] && strip="$strip; s/\"dtype\":\"[^\"]*\",//; s/\"bytes\":[0-9]+,//"
 	# (the array printed compactly, one object a line: each begins with its name)
 	"$jsonq" checkpoints.0.tensors <"$2" | sed -E 's/^\[//; s/\]$//; s/\},\{"name":/}\n{"name":/g' |
