@@ -104,8 +104,9 @@ enum {
 	/* Whatever does not fit the layout is a problem recorded in the view (v->problems),
 	 * not a failure: for checks that report everything. */
 	VIEW_LENIENT = 1,
-	/* Only a block scale that does not fit its weight is: the weight is unscaled and the
-	 * scale a tensor of its own.  For reports that show such a checkpoint as it is. */
+	/* Only a block scale that does not fit its weight is (in the HF layout; the others
+	 * open strictly): the weight is unscaled and the scale a tensor of its own.  For
+	 * reports that show such a checkpoint as it is. */
 	VIEW_SCALE_PROBLEMS = 2,
 };
 
