@@ -4,7 +4,8 @@
  *
  * Baseline: one pass that sums the bytes of the same buffer on the same threads (what
  * reading the data costs at least).  Printed: medians of 5 runs and the ratio
- * stats / baseline, for FP8 dequantized with 128x128 scales, FP8 raw, and BF16. */
+ * stats / baseline, for FP8 dequantized with 128x128 scales, FP8 raw, and BF16, each read
+ * through a view (lib/checkpoint/view.h) as ckpt-inspect --stats reads them. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,6 @@
 #include "clock.h"
 #include "err.h"
 #include "pool.h"
-#include "dequant.h"
 #include "stats.h"
 
 struct sum_ctx {
@@ -65,23 +65,29 @@ int main(int argc, char **argv)
 	float *s = xmalloc(sr * sc * sizeof *s);
 	for (uint64_t i = 0; i < sr * sc; i++)
 		s[i] = 1.0f / (float)(1 + i % 7);
-	uint64_t ws[2] = {rows, cols}, ss[2] = {sr, sc};
+	/* the buffer seen as the tensors of a view: the weight with its scale, and as BF16 */
+	uint64_t ws[2] = {rows, cols}, ss[2] = {sr, sc}, bs[2] = {rows, cols / 2};
 	struct st_tensor wt = {"w", DT_F8_E4M3, 2, ws, n, 0, n};
-	struct st_tensor st = {"s", DT_F32, 2, ss, sr * sc, 0, sr * sc * 4};
-	struct quant q;
-	if (quant_init(&q, "w", &wt, w, &st, (const uint8_t *)s, 128, 128)) {
+	struct st_tensor st = {"w_scale_inv", DT_F32, 2, ss, sr * sc, 0, sr * sc * 4};
+	struct st_tensor bt = {"x", DT_BF16, 2, bs, n / 2, 0, n};
+	struct st_file wf = {.data = w}, sf = {.data = (const uint8_t *)s};
+	struct view *v = view_new(LAYOUT_HF, "hf", "bench");
+	view_add_whole(v, "w", &wf, &wt, &sf, &st, 128, 128);
+	view_add_whole(v, "x", &wf, &bt, NULL, NULL, 0, 0);
+	if (view_finish(v)) {
 		err_print();
 		return 2;
 	}
 	struct pool *p = pool_new(threads);
 	struct {
 		const char *what;
-		struct stats_src src;
+		const struct vtensor *t;
+		bool raw;
 		size_t bytes;
 	} cases[] = {
-		{"fp8 dequantized", {DT_F8_E4M3, w, n, &q}, n},
-		{"fp8 raw", {DT_F8_E4M3, w, n, NULL}, n},
-		{"bf16", {DT_BF16, w, n / 2, NULL}, n},
+		{"fp8 dequantized", view_find(v, "w"), false, n},
+		{"fp8 raw", view_find(v, "w"), true, n},
+		{"bf16", view_find(v, "x"), false, n},
 	};
 	printf("%zu MiB, %u threads, medians of 5 runs\n", n >> 20, pool_threads(p));
 	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
@@ -90,16 +96,17 @@ int main(int argc, char **argv)
 		for (int i = 0; i < 5; i++) {
 			tb[i] = baseline(p, w, cases[k].bytes);
 			double t = clock_now();
-			stats_run(&cases[k].src, 1, p, &r);
+			stats_views(&cases[k].t, 1, cases[k].raw, p, &r);
 			ts[i] = clock_now() - t;
 		}
 		double b = median(tb, 5), t = median(ts, 5);
 		printf("%-16s stats %7.1f MB/s %7.1f Melem/s   baseline %8.1f MB/s   stats/baseline time %.1fx\n",
 		       cases[k].what, (double)cases[k].bytes / t / 1e6,
-		       (double)(cases[k].src.q ? n : cases[k].src.nelem) / t / 1e6,
+		       (double)(cases[k].t->rows * cases[k].t->cols) / t / 1e6,
 		       (double)cases[k].bytes / b / 1e6, t / b);
 	}
 	pool_free(p);
+	view_free(v);
 	free(w);
 	free(s);
 	return 0;

@@ -8,10 +8,10 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "ckpt.h"
 #include "convert.h"
 #include "err.h"
 #include "fp8cast.h"
+#include "layout.h"
 #include "out.h"
 #include "progress.h"
 
@@ -46,15 +46,15 @@ static int fail(void)
 }
 
 /* The shard NAME names: as the index names it, or a path to it (GNU parallel's {}). */
-static const char *shard_named(const struct ckpt *c, const char *name)
+static const char *shard_named(const struct view *v, const char *name)
 {
 	const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
-	for (size_t i = 0; i < c->nshards; i++)
-		if (strcmp(c->shards[i].name, name) == 0)
-			return c->shards[i].name;
-	for (size_t i = 0; i < c->nshards; i++)
-		if (strcmp(c->shards[i].name, base) == 0)
-			return c->shards[i].name;
+	for (size_t i = 0; i < v->nfiles; i++)
+		if (strcmp(v->files[i].name, name) == 0)
+			return v->files[i].name;
+	for (size_t i = 0; i < v->nfiles; i++)
+		if (strcmp(v->files[i].name, base) == 0)
+			return v->files[i].name;
 	return NULL;
 }
 
@@ -118,23 +118,23 @@ int main(int argc, char **argv)
 	if (!S_ISDIR(sb.st_mode))
 		return err_set("%s: not a directory", in), fail();
 
-	struct ckpt *c;
-	if (ckpt_open(&c, in, 0))
+	struct view *v;
+	if (layout_open(&v, in, "hf", 0))
 		return fail();
 	if (list) {
-		for (size_t i = 0; i < c->nshards; i++)
-			printf("%s\n", c->shards[i].name);
-		ckpt_close(c);
+		for (size_t i = 0; i < v->nfiles; i++)
+			printf("%s\n", v->files[i].name);
+		view_free(v);
 		return EXIT_OK;
 	}
-	if (shard && !(co.only = shard_named(c, shard))) {
+	if (shard && !(co.only = shard_named(v, shard))) {
 		err_set("%s: not a shard of %s (see --list-shards)", shard, in);
-		ckpt_close(c);
+		view_free(v);
 		return fail();
 	}
 	struct fp8cast p;
-	if (fp8cast_plan(&p, c, &fo)) {
-		ckpt_close(c);
+	if (fp8cast_plan(&p, v, &fo)) {
+		view_free(v);
 		return fail();
 	}
 	for (size_t i = 0; i < p.nnotes && !quiet; i++) {
@@ -157,6 +157,6 @@ int main(int argc, char **argv)
 	if (rc)
 		err_print();
 	fp8cast_free(&p);
-	ckpt_close(c);
+	view_free(v);
 	return rc ? EXIT_USAGE : EXIT_OK;
 }

@@ -11,7 +11,6 @@
 
 #include "cli.h"
 #include "buf.h"
-#include "ckpt.h"
 #include "ds_config.h"
 #include "convert.h"
 #include "dsmp.h"
@@ -221,15 +220,15 @@ static void report(const struct opts *o, const struct cv_job *j, const struct ds
 
 static int run(const struct opts *o)
 {
-	struct ckpt *c = NULL;
+	struct view *v = NULL;
 	struct ds_config cfg;
 	struct dsmp_plan plan;
 	char *source = NULL, *tool = NULL, *options = NULL;
 	int rc = EXIT_USAGE;
 	bool planned = false;
-	if (ckpt_open(&c, o->in, 0))
+	if (layout_open(&v, o->in, "hf", 0))
 		goto out;
-	const char *cfg_path = o->config ? o->config : c->config_path;
+	const char *cfg_path = o->config ? o->config : v->config_path;
 	if (!cfg_path) {
 		err_set("%s: no config.json: its num_hidden_layers says which layers are MTP layers to leave "
 			"out (give one with --config FILE)", o->in);
@@ -239,13 +238,13 @@ static int run(const struct opts *o)
 		goto out;
 	struct dsmp_opts dopts = {.mp = o->mp, .rank = o->rank, .config_path = cfg_path};
 	if (dsmp_opts_config(&dopts, &cfg, cfg_path, o->have_experts ? o->n_experts : 0) ||
-	    model_check_ckpt(c, &cfg, cfg_path))
+	    model_check(v, &cfg, cfg_path))
 		goto out;
 	source = realpath(o->in, NULL);
 	tool = xasprintf("ckpt-hf-to-sharded %s", CKPT_VERSION);
 	dopts.tool = tool;
 	dopts.source = source;
-	if (dsmp_plan(&plan, c, &dopts))
+	if (dsmp_plan(&plan, v, &dopts))
 		goto out;
 	planned = true;
 	/* the options that change the output: a run with others is a different conversion */
@@ -269,7 +268,7 @@ out:
 	free(source);
 	free(tool);
 	free(options);
-	ckpt_close(c);
+	view_free(v);
 	return rc;
 }
 

@@ -10,18 +10,14 @@
 
 #include "cli.h"
 #include "buf.h"
-#include "ckpt.h"
 #include "err.h"
-#include "dsmp.h"
 #include "jsonw.h"
 #include "layout.h"
 #include "pool.h"
 #include "st_json.h"
 #include "stats.h"
 #include "summary.h"
-#include "table.h"
 #include "tensortab.h"
-#include "viewtab.h"
 
 /* The JSON documents' schema version (man/ckpt-inspect.1 describes it). */
 #define SCHEMA_VERSION 1
@@ -31,8 +27,8 @@ static const char usage_text[] =
 	"       ckpt-inspect [--json] --header FILE\n"
 	"Summarise checkpoints and list their tensors.  PATH is a checkpoint directory (with or\n"
 	"without model.safetensors.index.json), an index file, or one .safetensors file; a\n"
-	"directory of DeepSeek model-parallel files (model{i}-mp{M}.safetensors) is shown as its\n"
-	"ranks and its tensors joined under their HF names.\n"
+	"directory of DeepSeek model-parallel files (model{i}-mp{M}.safetensors) or a MindSpore\n"
+	"one is shown with its tensors put together under their HF names.\n"
 	"\n"
 	"  --json          print one JSON document (schema: man ckpt-inspect)\n"
 	"  --match GLOB    list only the tensors whose names match GLOB (repeatable)\n"
@@ -97,8 +93,6 @@ static int header(const struct opts *o, struct buf *out)
 	return rc;
 }
 
-/* A layout other than HF (a model-parallel directory): its own description, then its
- * tensors under their canonical names, as the view assembles them. */
 static void match_json(const struct opts *o, struct jw *w)
 {
 	jw_key(w, "match");
@@ -108,95 +102,50 @@ static void match_json(const struct opts *o, struct jw *w)
 	jw_arr_end(w);
 }
 
-static int inspect_view(const struct opts *o, const char *path, struct jw *w, struct buf *out)
-{
-	struct view *v;
-	if (o->stats)
-		return err_set("%s: --stats reads HF checkpoints only (this is a %s directory)", path,
-			       layout_detect(path)->name);
-	if (layout_open(&v, path, NULL, 0))
-		return -1;
-	const struct vtensor **ts = xcalloc(v->n ? v->n : 1, sizeof *ts);
-	size_t n = 0;
-	for (size_t i = 0; i < v->n; i++)
-		if (selected(o, v->t[i].name))
-			ts[n++] = &v->t[i];
-	const struct dsmp_info *d = dsmp_info(v);
-	if (o->json) {
-		jw_obj(w);
-		viewsum_json(v, w);
-		if (d)
-			dsmp_info_json(d, w);
-		match_json(o, w);
-		jw_key(w, "tensors");
-		viewtab_json(ts, n, w);
-		jw_obj_end(w);
-	} else {
-		struct table t;
-		table_init(&t, "ll");
-		viewsum_rows(v, &t);
-		if (d)
-			dsmp_info_rows(d, &t);
-		table_render(&t, out, "");
-		table_free(&t);
-		buf_addc(out, '\n');
-		if (o->nmatch)
-			buf_printf(out, "%zu of %zu tensors match\n", n, v->n);
-		if (n)
-			viewtab_text(ts, n, out);
-	}
-	free(ts);
-	view_free(v);
-	return 0;
-}
-
+/* Any layout, through its view: the summary, then the tensors under their HF names. */
 static int inspect(const struct opts *o, const char *path, struct pool *pool, struct jw *w,
 		   struct buf *out)
 {
-	if (layout_detect(path) != &layout_hf)
-		return inspect_view(o, path, w, out);
-	struct ckpt *c;
+	struct view *v;
 	struct summary s;
-	const struct ckpt_tensor **ts = NULL;
+	const struct vtensor **ts = NULL;
 	struct tstats *st = NULL;
 	size_t n = 0;
 	int rc = -1;
-	if (ckpt_open(&c, path, 0))
+	/* a block scale that does not fit is shown as a problem, unless its values are asked for */
+	if (layout_open(&v, path, NULL, o->stats ? 0 : VIEW_SCALE_PROBLEMS))
 		return -1;
-	if (summary_build(&s, c, path))
-		goto out_c;
-	ts = xcalloc(c->n ? c->n : 1, sizeof *ts);
-	for (size_t i = 0; i < c->n; i++)
-		if (selected(o, c->t[i].name))
-			ts[n++] = &c->t[i];
+	if (summary_build(&s, v, path))
+		goto out_v;
+	ts = xcalloc(s.n ? s.n : 1, sizeof *ts);
+	for (size_t i = 0; i < s.n; i++)
+		if (selected(o, s.t[i]->name))
+			ts[n++] = s.t[i];
 	if (o->stats) {
 		st = xcalloc(n ? n : 1, sizeof *st);
-		if (stats_ckpt(c, ts, n, o->raw, (uint64_t)s.cfg.quant.block[0], (uint64_t)s.cfg.quant.block[1],
-			       pool, st))
-			goto out;
+		stats_views(ts, n, o->raw, pool, st);
 	}
 	if (o->json) {
 		jw_obj(w);
 		summary_json(&s, w);
 		match_json(o, w);
 		jw_key(w, "tensors");
-		tensortab_json(ts, n, st, w);
+		tensortab_json(v, ts, n, st, w);
 		jw_obj_end(w);
 	} else {
 		summary_text(&s, out);
 		buf_addc(out, '\n');
 		if (o->nmatch)
-			buf_printf(out, "%zu of %zu tensors match\n", n, c->n);
+			buf_printf(out, "%zu of %zu tensors match\n", n, s.n);
 		if (n)
-			tensortab_text(ts, n, st, out);
+			tensortab_text(v, ts, n, st, out);
 	}
 	rc = 0;
-out:
 	free(st);
 	free(ts);
 	summary_free(&s);
-out_c:
-	ckpt_close(c);
+out_v:
+	view_free(v);
 	return rc;
 }
 

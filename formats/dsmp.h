@@ -23,7 +23,6 @@
 
 #include "ds_config.h"
 #include "buf.h"
-#include "ckpt.h"
 #include "convert.h"
 #include "jsonw.h"
 #include "table.h"
@@ -93,14 +92,16 @@ struct dsmp_info {
 	bool has_record;
 	struct dsmp_record rec;          /* when has_record */
 	struct st_file **ranks;          /* mp files; NULL where one could not be read */
+	struct json_doc *config;         /* config.json beside them (the view's) */
 };
 
 /* NULL unless v is a view of a model-parallel directory. */
 const struct dsmp_info *dsmp_info(const struct view *v);
-/* For reports: rows "key  value" (ranks, experts, the record) into a two-column table, or
- * members of the JSON object being written. */
-void dsmp_info_rows(const struct dsmp_info *d, struct table *t);
-void dsmp_info_json(const struct dsmp_info *d, struct jw *w);
+/* For reports (the view's describe_rows and describe_json): rows "key  value" (ranks,
+ * experts, the record) into a two-column table, or members of the JSON object being
+ * written. */
+void dsmp_info_rows(const struct view *v, struct table *t);
+void dsmp_info_json(const struct view *v, struct jw *w);
 
 /* ---- HF -> model-parallel ---- */
 
@@ -124,14 +125,16 @@ struct dsmp_plan {
 	void **gathers;                  /* owned fill arguments */
 };
 
-/* Plan the conversion of checkpoint c: every tensor placed (or refused, with the reason),
- * the rank files as one group (rank < 0) or rank `rank` alone, and, unless only a rank
- * other than 0 is written, the tokenizer files, config.json and the record. */
 /* What config.json (at cfg_path) decides of o: the MTP layers (from num_hidden_layers on),
  * the FP8 scale blocks, and the experts: n_experts 0 takes n_routed_experts, another value
  * must equal it (model.py places experts by it) and divide into o->mp ranks. */
 int dsmp_opts_config(struct dsmp_opts *o, const struct ds_config *cfg, const char *cfg_path, uint64_t n_experts);
-int dsmp_plan(struct dsmp_plan *p, const struct ckpt *c, const struct dsmp_opts *o);
+/* Plan the conversion of the HF checkpoint v (opened in the HF layout without VIEW_LENIENT):
+ * every stored tensor (view_stored: the weights, their block scales, the rest) placed, or
+ * refused with the reason, the rank files as one group (rank < 0) or rank `rank` alone,
+ * and, unless only a rank other than 0 is written, the tokenizer files, config.json and
+ * the record. */
+int dsmp_plan(struct dsmp_plan *p, const struct view *v, const struct dsmp_opts *o);
 void dsmp_plan_free(struct dsmp_plan *p);
 
 #endif

@@ -14,8 +14,9 @@ static const char *base_name(const char *path)
 	return s ? s + 1 : path;
 }
 
-void dsmp_info_rows(const struct dsmp_info *d, struct table *t)
+void dsmp_info_rows(const struct view *v, struct table *t)
 {
+	const struct dsmp_info *d = dsmp_info(v);
 	char h[32];
 	struct buf b = {0};
 	table_add(t, "model parallel");
@@ -64,8 +65,9 @@ void dsmp_info_rows(const struct dsmp_info *d, struct table *t)
 	buf_free(&b);
 }
 
-void dsmp_info_json(const struct dsmp_info *d, struct jw *w)
+void dsmp_info_json(const struct view *v, struct jw *w)
 {
+	const struct dsmp_info *d = dsmp_info(v);
 	jw_kv_u64(w, "model_parallel", d->mp);
 	jw_kv_u64(w, "n_experts", d->n_experts);
 	jw_kv_str(w, "experts_from", d->experts_from);

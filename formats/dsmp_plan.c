@@ -68,48 +68,63 @@ static void add_layer_left_out(struct dsmp_record *r, uint64_t layer)
 	r->nlayers_left_out++;
 }
 
-static void add_whole(struct dsmp_plan *p, size_t fi, const char *name, const struct ckpt_tensor *t)
+/* A stored tensor of the HF checkpoint, as its view gives it: the one piece of a
+ * canonical tensor or of a block scale (the HF layout stores each whole, in one file). */
+struct src {
+	const char *name;
+	const char *path;                /* its file, for messages */
+	const struct st_tensor *t;
+	const uint8_t *bytes;
+	const struct vtensor *v;
+};
+
+static struct src src_of(const struct view *v, const struct vtensor *t)
+{
+	const struct vpiece *p = &t->p[0];
+	const struct vfile *f = view_file_of(v, p->f);
+	return (struct src){t->name, f ? f->path : p->f->path, p->t, st_bytes(p->f, p->t), t};
+}
+
+static void add_whole(struct dsmp_plan *p, size_t fi, const char *name, const struct src *t)
 {
 	struct cv_tensor *o = cv_add_tensor(&p->job.files[fi], name, t->t->dtype, t->t->ndim, t->t->shape);
-	o->copy = ckpt_bytes(t);
+	o->copy = t->bytes;
 	o->in = o->copy;
 	o->in_len = st_nbytes(t->t);
 }
 
-/* An FP8 weight may be cut only on its scale blocks, or its slices get the wrong scales. */
-static int check_blocks(const struct ckpt *c, const struct ckpt_tensor *t, int dim, unsigned mp,
-			const uint64_t block[2])
+/* An FP8 weight may be cut only on its scale blocks (those of the config the cut follows),
+ * or its slices get the wrong scales. */
+static int check_blocks(const struct src *t, int dim, unsigned mp, const uint64_t block[2])
 {
 	char q[ERR_QUOTE];
-	if (mp == 1 || !quant_weight_dtype(t->t->dtype))
-		return 0;
-	const struct ckpt_tensor *s = ckpt_scale_of(c, t->name);
-	if (!s)
+	const struct vpiece *w = &t->v->p[0];
+	if (mp == 1 || !w->s)
 		return 0;
 	struct quant qt;
-	if (quant_init(&qt, t->name, t->t, NULL, s->t, NULL, block[0], block[1]))
-		return err_prefix("%s: ", t->shard->path);
+	if (quant_init(&qt, t->name, t->t, NULL, w->s, NULL, block[0], block[1]))
+		return err_prefix("%s: ", t->path);
 	uint64_t b = dim == 0 ? block[0] : block[1], slice = t->t->shape[dim] / mp;
 	if (slice % b == 0)
 		return 0;
 	return err_set("%s: tensor %s: cutting dim %d (%" PRIu64 ") into %u slices of %" PRIu64
 		       " does not fall on its %" PRIu64 "-wide FP8 scale blocks, so the slices would be paired "
 		       "with the wrong scales; convert it to BF16 first (ckpt-fp8-to-bf16)",
-		       t->shard->path, err_quote(t->name, q), dim, t->t->shape[dim], mp, slice, b);
+		       t->path, err_quote(t->name, q), dim, t->t->shape[dim], mp, slice, b);
 }
 
-static int place_cut(struct dsmp_plan *p, const struct ckpt *c, const struct ckpt_tensor *t, const char *name,
-		     int dim, const int *fidx, const struct dsmp_opts *o)
+static int place_cut(struct dsmp_plan *p, const struct src *t, const char *name, int dim, const int *fidx,
+		     const struct dsmp_opts *o)
 {
 	char q[ERR_QUOTE];
 	const struct st_tensor *st = t->t;
 	if ((unsigned)dim >= st->ndim)
-		return err_set("%s: tensor %s: has %u dimension%s, so it cannot be cut along dim %d", t->shard->path,
+		return err_set("%s: tensor %s: has %u dimension%s, so it cannot be cut along dim %d", t->path,
 			       err_quote(t->name, q), st->ndim, st->ndim == 1 ? "" : "s", dim);
 	if (st->shape[dim] % o->mp)
-		return err_set("%s: tensor %s: dim %d (%" PRIu64 ") does not divide into %u ranks", t->shard->path,
+		return err_set("%s: tensor %s: dim %d (%" PRIu64 ") does not divide into %u ranks", t->path,
 			       err_quote(t->name, q), dim, st->shape[dim], o->mp);
-	if (check_blocks(c, t, dim, o->mp, o->block))
+	if (check_blocks(t, dim, o->mp, o->block))
 		return -1;
 	uint64_t outer = 1, inner = 1, cut = st->shape[dim] / o->mp, row, stride;
 	for (int i = 0; i < dim; i++)
@@ -117,7 +132,7 @@ static int place_cut(struct dsmp_plan *p, const struct ckpt *c, const struct ckp
 	for (unsigned i = (unsigned)dim + 1; i < st->ndim; i++)
 		inner *= st->shape[i];
 	if (dt_nbytes(st->dtype, cut * inner, &row) || dt_nbytes(st->dtype, st->shape[dim] * inner, &stride))
-		return err_set("%s: tensor %s: %s slices do not fill whole bytes", t->shard->path,
+		return err_set("%s: tensor %s: %s slices do not fill whole bytes", t->path,
 			       err_quote(t->name, q), dt_name(st->dtype));
 	uint64_t shape[ST_MAX_DIMS];
 	memcpy(shape, st->shape, st->ndim * sizeof *shape);
@@ -126,7 +141,7 @@ static int place_cut(struct dsmp_plan *p, const struct ckpt *c, const struct ckp
 		if (fidx[r] < 0)
 			continue;
 		struct cv_tensor *ot = cv_add_tensor(&p->job.files[fidx[r]], name, st->dtype, st->ndim, shape);
-		const uint8_t *src = ckpt_bytes(t);
+		const uint8_t *src = t->bytes;
 		if (outer == 1) {
 			ot->copy = src + r * row;
 			ot->in = ot->copy;
@@ -149,18 +164,18 @@ static int place_cut(struct dsmp_plan *p, const struct ckpt *c, const struct ckp
 
 /* Files convert.py copies beside the ranks (tokenizer files), then config.json and the
  * record. */
-static int add_side_files(struct dsmp_plan *p, const struct ckpt *c, const struct dsmp_opts *o)
+static int add_side_files(struct dsmp_plan *p, const char *dir, const struct dsmp_opts *o)
 {
-	DIR *d = opendir(c->dir);
+	DIR *d = opendir(dir);
 	if (!d)
-		return err_errno(c->dir);
+		return err_errno(dir);
 	struct dirent *e;
 	char **names = NULL;
 	size_t n = 0;
 	while ((e = readdir(d))) {
 		if (!dsmp_is_side_file(e->d_name) || strcmp(e->d_name, DSMP_RECORD) == 0)
 			continue;
-		char *path = path_join(c->dir, e->d_name);
+		char *path = path_join(dir, e->d_name);
 		struct stat sb;
 		/* a directory is not copied (convert.py's copy would fail on it); a FIFO or a
 		 * socket is refused below, not left out */
@@ -172,9 +187,9 @@ static int add_side_files(struct dsmp_plan *p, const struct ckpt *c, const struc
 	}
 	closedir(d);
 	struct pathguard conf;
-	int rc = pathguard_init(&conf, c->dir);
+	int rc = pathguard_init(&conf, dir);
 	for (size_t i = 0; i < n; i++) {
-		char *path = path_join(c->dir, names[i]);
+		char *path = path_join(dir, names[i]);
 		struct stat sb;
 		if (!rc && !(rc = pathguard_check(&conf, path)) &&
 		    !(rc = stat(path, &sb) < 0 ? err_errno(path) : file_regular(path, &sb)))
@@ -217,22 +232,29 @@ int dsmp_opts_config(struct dsmp_opts *o, const struct ds_config *cfg, const cha
 	return 0;
 }
 
-int dsmp_plan(struct dsmp_plan *p, const struct ckpt *c, const struct dsmp_opts *o)
+int dsmp_plan(struct dsmp_plan *p, const struct view *v, const struct dsmp_opts *o)
 {
 	char q[ERR_QUOTE], q2[ERR_QUOTE];
 	int rc = -1;
 	memset(p, 0, sizeof *p);
+	if (v->layout != LAYOUT_HF || v->nproblems)
+		return err_set("%s: the model-parallel plan takes an HF checkpoint opened strictly", v->path);
 	if (o->mp == 0 || o->n_experts % o->mp)
 		return err_set("%" PRIu64 " experts do not divide into %u ranks", o->n_experts, o->mp);
 	if (o->rank >= (int)o->mp)
 		return err_set("rank %d is not below the model parallelism %u", o->rank, o->mp);
-	if (c->nstray)
+	if (v->nstray)
 		return err_set("%s/%s: not named by %s, yet convert.py would read it (index it or move it away)",
-			       c->dir, c->stray[0], c->index_path);
+			       v->dir, v->stray[0], v->index_path);
+	size_t n;
+	const struct vtensor **ts = view_stored(v, &n);
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < n; i++)
+		bytes += st_nbytes(ts[i]->p[0].t);
 	p->rec = (struct dsmp_record){.mp = o->mp, .n_experts = o->n_experts, .num_hidden_layers = o->num_layers,
 				      .block = {o->block[0], o->block[1]}, .tool = xstrdup(o->tool ? o->tool : ""),
-				      .source = xstrdup(o->source ? o->source : c->dir), .source_tensors = c->n,
-				      .source_bytes = ckpt_tensor_bytes(c)};
+				      .source = xstrdup(o->source ? o->source : v->dir), .source_tensors = n,
+				      .source_bytes = bytes};
 	int *fidx = xcalloc(o->mp, sizeof *fidx);
 	for (unsigned r = 0; r < o->mp; r++) {
 		fidx[r] = -1;
@@ -243,10 +265,10 @@ int dsmp_plan(struct dsmp_plan *p, const struct ckpt *c, const struct dsmp_opts 
 		cv_add_file(&p->job, name, 0);
 		free(name);
 	}
-	struct named *all = xcalloc(c->n + 1, sizeof *all);
+	struct named *all = xcalloc(n + 1, sizeof *all);
 	size_t nall = 0;
-	for (size_t i = 0; i < c->n; i++) {
-		const struct ckpt_tensor *t = &c->t[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct src ti = src_of(v, ts[i]), *t = &ti;
 		uint64_t layer;
 		if (dsmp_is_mtp(t->name, o->num_layers, &layer)) {
 			add_layer_left_out(&p->rec, layer);
@@ -255,7 +277,7 @@ int dsmp_plan(struct dsmp_plan *p, const struct ckpt *c, const struct dsmp_opts 
 		}
 		struct dsmp_place pl;
 		if (dsmp_place(&pl, t->name)) {
-			err_prefix("%s: ", t->shard->path);
+			err_prefix("%s: ", t->path);
 			goto out;
 		}
 		const char *name = keep_name(p, pl.name);
@@ -263,14 +285,14 @@ int dsmp_plan(struct dsmp_plan *p, const struct ckpt *c, const struct dsmp_opts 
 		if (pl.expert) {
 			if (pl.expert_id >= o->n_experts) {
 				err_set("%s: tensor %s: expert %" PRIu64 ", but there are %" PRIu64 " experts (--n-experts)",
-					t->shard->path, err_quote(t->name, q), pl.expert_id, o->n_experts);
+					t->path, err_quote(t->name, q), pl.expert_id, o->n_experts);
 				goto out;
 			}
 			int fi = fidx[dsmp_expert_owner(pl.expert_id, o->n_experts, o->mp)];
 			if (fi >= 0)
 				add_whole(p, (size_t)fi, name, t);
 		} else if (pl.dim >= 0) {
-			if (place_cut(p, c, t, name, pl.dim, fidx, o))
+			if (place_cut(p, t, name, pl.dim, fidx, o))
 				goto out;
 		} else {
 			for (size_t fi = 0; fi < p->job.nfiles; fi++)
@@ -281,14 +303,15 @@ int dsmp_plan(struct dsmp_plan *p, const struct ckpt *c, const struct dsmp_opts 
 	for (size_t i = 1; i < nall; i++)
 		if (strcmp(all[i - 1].mp, all[i].mp) == 0) {
 			char q3[ERR_QUOTE];
-			err_set("%s: tensors %s and %s would both be %s in the model-parallel layout", c->dir,
+			err_set("%s: tensors %s and %s would both be %s in the model-parallel layout", v->dir,
 				err_quote(all[i - 1].hf, q), err_quote(all[i].hf, q2), err_quote(all[i].mp, q3));
 			goto out;
 		}
-	if ((o->rank <= 0) && add_side_files(p, c, o))
+	if ((o->rank <= 0) && add_side_files(p, v->dir, o))
 		goto out;
 	rc = 0;
 out:
+	free(ts);
 	free(all);
 	free(fidx);
 	if (rc)

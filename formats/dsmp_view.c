@@ -24,6 +24,7 @@ static void close_ranks(void *arg)
 	if (r) {
 		free(r->ranks);
 		dsmp_record_free(&r->rec);
+		json_free(r->config);
 	}
 	free(r);
 }
@@ -97,7 +98,7 @@ static int problem_last(struct ctx *x, bool where)
 {
 	if (where)
 		err_prefix("%s: ", x->v->path);
-	if (!(x->flags & CKPT_LENIENT))
+	if (!(x->flags & VIEW_LENIENT))
 		return -1;
 	view_problem(x->v, "%s", err_last());
 	return 0;
@@ -253,15 +254,19 @@ static int dsmp_open(struct view **out, const char *path, int flags)
 	rk->ranks = xcalloc(mp, sizeof *rk->ranks);
 	v->owner = rk;
 	v->free_owner = close_ranks;
+	v->describe_rows = dsmp_info_rows;
+	v->describe_json = dsmp_info_json;
 	struct pathguard conf = {0};
 	struct ctx x = {v, rk, 0, 128, 128, flags, &conf};
 	struct ent *e = NULL;
 	size_t n = 0, cap = 0;
 	if (pathguard_init(&conf, path))
 		goto fail;
+	v->dir = xstrdup(path);
 	for (unsigned r = 0; r < mp; r++) {
 		char *name = dsmp_file_name(r, mp), *p = path_join(path, name);
 		int rc = pathguard_check(&conf, p) ? -1 : st_open(&rk->ranks[r], p);
+		view_add_file(v, name, p, rk->ranks[r]);
 		free(name);
 		free(p);
 		if (rc && problem_last(&x, false))
@@ -270,14 +275,16 @@ static int dsmp_open(struct view **out, const char *path, int flags)
 	char *cp = path_join(path, "config.json");
 	struct stat sb;
 	if (stat(cp, &sb) == 0) {
-		if (pathguard_check(&conf, cp) == 0 && (v->cfg = ds_config_new_file(cp)))
+		v->config_path = cp;
+		if (pathguard_check(&conf, cp) == 0 && json_load(&rk->config, cp, 0) == 0 &&
+		    (v->cfg = ds_config_new(json_root(rk->config), cp)))
 			;
-		else if (problem_last(&x, false)) {
-			free(cp);
+		else if (problem_last(&x, false))
 			goto fail;
-		}
+		v->config = rk->config;
+	} else {
+		free(cp);
 	}
-	free(cp);
 	if (v->cfg) {
 		x.bm = (uint64_t)v->cfg->quant.block[0];
 		x.bn = (uint64_t)v->cfg->quant.block[1];

@@ -39,7 +39,7 @@ bool fp8cast_is_mtp(const char *name, int64_t nlayers)
 
 struct ctx {
 	struct fp8cast *p;
-	const struct ckpt *c;
+	const struct view *v;
 	const struct fp8cast_opts *o;
 	bool drop;                   /* MTP layers are left out */
 	int64_t nlayers;
@@ -76,8 +76,28 @@ static bool left_out(const struct ctx *x, const char *name)
 	return x->drop && fp8cast_is_mtp(name, x->nlayers);
 }
 
-static int plan_shard(struct ctx *x, const struct ckpt_shard *s, int group, bool *used, uint64_t bm,
-		      uint64_t bn)
+/* The stored block scale of weight name and its file: the one its canonical tensor carries,
+ * else a tensor "<name>_scale_inv" of its own (a weight the view does not dequantize: a
+ * 1-byte integer, or a dtype that has no scales).  *own: the latter's canonical tensor. */
+static const struct st_tensor *scale_of(const struct ctx *x, const char *name, const struct st_file **sf,
+					const struct vtensor **own)
+{
+	const struct vtensor *w = view_find(x->v, name);
+	*own = NULL;
+	if (w && w->p[0].s) {
+		*sf = w->p[0].sf;
+		return w->p[0].s;
+	}
+	char *sname = xasprintf("%s%s", name, SCALE_SUFFIX);
+	*own = view_find(x->v, sname);
+	free(sname);
+	if (!*own)
+		return NULL;
+	*sf = (*own)->p[0].f;
+	return (*own)->p[0].t;
+}
+
+static int plan_shard(struct ctx *x, const struct vfile *s, int group, bool *used, uint64_t bm, uint64_t bn)
 {
 	struct fp8cast *p = x->p;
 	char q[ERR_QUOTE];
@@ -92,11 +112,11 @@ static int plan_shard(struct ctx *x, const struct ckpt_shard *s, int group, bool
 			continue;
 		}
 		struct cv_tensor *ot;
-		const struct ckpt_tensor *sc = NULL;
+		const struct st_tensor *sc = NULL;
+		const struct st_file *sf = NULL;
+		const struct vtensor *own = NULL;
 		if (dt_bits(t->dtype) == 8) {
-			char *sname = xasprintf("%s%s", t->name, SCALE_SUFFIX);
-			sc = ckpt_find(x->c, sname);
-			free(sname);
+			sc = scale_of(x, t->name, &sf, &own);
 			if (!sc && note(x, s->name, "%s: %s has no scale %s%s; copied unchanged", s->path,
 					err_quote(t->name, q), t->name, SCALE_SUFFIX))
 				return -1;
@@ -115,9 +135,10 @@ static int plan_shard(struct ctx *x, const struct ckpt_shard *s, int group, bool
 		struct quant *qt = xcalloc(1, sizeof *qt);
 		p->fills = xgrow(p->fills, p->nfills, sizeof *p->fills);
 		p->fills[p->nfills++] = qt;
-		if (quant_init(qt, t->name, t, st_bytes(s->st, t), sc->t, ckpt_bytes(sc), bm, bn))
+		if (quant_init(qt, t->name, t, st_bytes(s->st, t), sc, st_bytes(sf, sc), bm, bn))
 			return err_prefix("%s: ", s->path);
-		used[sc - x->c->t] = true;
+		if (own)
+			used[own - x->v->t] = true;
 		ot = cv_add_tensor(f, t->name, DT_BF16, t->ndim, t->shape);
 		uint64_t row = qt->cols * 2;
 		ot->fill = (struct cv_fill){fill_bf16, qt, row * (row * bm <= CV_CHUNK ? bm : 1),
@@ -133,15 +154,16 @@ static int plan_shard(struct ctx *x, const struct ckpt_shard *s, int group, bool
 static int plan_orphans(struct ctx *x, const bool *used)
 {
 	char q[ERR_QUOTE];
-	for (size_t i = 0; i < x->c->n; i++) {
-		const struct ckpt_tensor *t = &x->c->t[i];
+	for (size_t i = 0; i < x->v->n; i++) {
+		const struct vtensor *t = &x->v->t[i];
 		if (used[i] || !ends_with(t->name, SCALE_SUFFIX) || left_out(x, t->name))
 			continue;
 		char *wname = xstrndup(t->name, strlen(t->name) - strlen(SCALE_SUFFIX));
-		const struct ckpt_tensor *w = ckpt_find(x->c, wname);
-		int rc = note(x, t->shard->name, "%s: scale %s belongs to no FP8 weight (%s %s); left out",
-			      t->shard->path, err_quote(t->name, q), wname,
-			      !w ? "is missing" : w->t->dtype == DT_BF16 ? "is BF16" : "is not 1-byte");
+		const struct vtensor *w = view_find(x->v, wname);
+		const struct vfile *file = view_file_of(x->v, t->p[0].f);
+		int rc = note(x, file->name, "%s: scale %s belongs to no FP8 weight (%s %s); left out", file->path,
+			      err_quote(t->name, q), wname,
+			      !w ? "is missing" : w->stored == DT_BF16 ? "is BF16" : "is not 1-byte");
 		free(wname);
 		if (rc)
 			return -1;
@@ -152,7 +174,7 @@ static int plan_orphans(struct ctx *x, const bool *used)
 static int plan_index(struct ctx *x)
 {
 	struct fp8cast *p = x->p;
-	const struct idx *ix = x->c->index;
+	const struct idx *ix = x->v->index;
 	for (size_t i = 0; i < p->job.nfiles; i++)
 		p->total_size += p->job.files[i].L.data_size;
 	if (!ix)
@@ -172,7 +194,7 @@ static int plan_index(struct ctx *x)
 
 static int plan_config(struct ctx *x)
 {
-	if (!x->c->config_path)
+	if (!x->v->config_path)
 		return 0;
 	struct buf text = {0}, out = {0};
 	struct json_edit e[3] = {
@@ -180,9 +202,9 @@ static int plan_config(struct ctx *x)
 		{"torch_dtype", "\"bfloat16\""},
 		{"num_nextn_predict_layers", "0"},
 	};
-	int rc = file_read(x->c->config_path, JSON_MAX_FILE, "a JSON file", &text);
+	int rc = file_read(x->v->config_path, JSON_MAX_FILE, "a JSON file", &text);
 	if (!rc)
-		rc = json_edit_text(&out, text.p ? text.p : "", text.len, e, x->drop ? 3 : 2, x->c->config_path);
+		rc = json_edit_text(&out, text.p ? text.p : "", text.len, e, x->drop ? 3 : 2, x->v->config_path);
 	if (!rc)
 		cv_add_side_bytes(&x->p->job, "config.json", out.p, out.len);
 	buf_free(&text);
@@ -199,42 +221,41 @@ static bool keep_side(const char *rel, void *arg)
 	return !ends_with(rel, ".safetensors") && strcmp(rel, INDEX_NAME) && strcmp(rel, "config.json");
 }
 
-int fp8cast_plan(struct fp8cast *p, const struct ckpt *c, const struct fp8cast_opts *o)
+int fp8cast_plan(struct fp8cast *p, const struct view *v, const struct fp8cast_opts *o)
 {
-	struct ctx x = {p, c, o, false, -1};
-	struct ds_config cfg;
+	struct ctx x = {p, v, o, false, -1};
 	uint64_t bm = 128, bn = 128;
 	bool *used = NULL;
 	memset(p, 0, sizeof *p);
-	if (c->config) {
-		if (ds_config_read(&cfg, json_root(c->config), c->config_path))
-			goto fail;
-		bm = (uint64_t)cfg.quant.block[0];
-		bn = (uint64_t)cfg.quant.block[1];
-		x.nlayers = cfg.num_hidden_layers;
+	if (v->layout != LAYOUT_HF || v->nproblems)
+		return err_set("%s: the FP8 -> BF16 plan takes an HF checkpoint opened strictly", v->path);
+	if (v->cfg) {
+		bm = (uint64_t)v->cfg->quant.block[0];
+		bn = (uint64_t)v->cfg->quant.block[1];
+		x.nlayers = v->cfg->num_hidden_layers;
 		/* a tensor, a scale or a layer missing: refused, not converted into less */
-		p->family = cfg.family;
-		p->model = cfg.family ? family_model_name(cfg.family, &cfg) : NULL;
-		if (cfg.family && model_check_ckpt(c, &cfg, c->config_path))
+		p->family = v->cfg->family;
+		p->model = p->family ? family_model_name(p->family, v->cfg) : NULL;
+		if (p->family && model_check(v, v->cfg, v->config_path))
 			goto fail;
 	}
 	if (o->drop_mtp) {
 		if (x.nlayers < 0) {
-			err_set("%s: --drop-mtp needs num_hidden_layers from config.json%s", c->dir,
-				c->config ? "" : ", and there is no config.json");
+			err_set("%s: --drop-mtp needs num_hidden_layers from config.json%s", v->dir,
+				v->config_path ? "" : ", and there is no config.json");
 			goto fail;
 		}
 		x.drop = true;
 	}
-	for (size_t i = 0; i < c->nstray; i++)
-		if (note(&x, NULL, "%s/%s: not named by the index; left out", c->dir, c->stray[i]))
+	for (size_t i = 0; i < v->nstray; i++)
+		if (note(&x, NULL, "%s/%s: not named by the index; left out", v->dir, v->stray[i]))
 			goto fail;
-	used = xcalloc(c->n + 1, sizeof *used);
-	for (size_t i = 0; i < c->nshards; i++)
-		if (plan_shard(&x, &c->shards[i], (int)i, used, bm, bn))
+	used = xcalloc(v->n + 1, sizeof *used);
+	for (size_t i = 0; i < v->nfiles; i++)
+		if (plan_shard(&x, &v->files[i], (int)i, used, bm, bn))
 			goto fail;
 	if (plan_orphans(&x, used) || cv_plan(&p->job) || plan_index(&x) || plan_config(&x) ||
-	    cv_add_side_tree(&p->job, c->dir, keep_side, NULL))
+	    cv_add_side_tree(&p->job, v->dir, keep_side, NULL))
 		goto fail;
 	free(used);
 	return 0;

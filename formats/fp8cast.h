@@ -32,9 +32,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ckpt.h"
 #include "convert.h"
 #include "family.h"
+#include "view.h"
 
 struct fp8cast_opts {
 	bool drop_mtp;           /* leave out layers >= num_hidden_layers; config says 0 of them */
@@ -61,8 +61,10 @@ struct fp8cast {
 	const char *model;
 };
 
-/* Plan the conversion of c (opened with an index or without).  On error (-1) p is freed. */
-int fp8cast_plan(struct fp8cast *p, const struct ckpt *c, const struct fp8cast_opts *o);
+/* Plan the conversion of the HF checkpoint v (with an index or without, opened in the HF
+ * layout without VIEW_LENIENT): per file of v, its stored tensors, each read through v
+ * (a weight with the block scale its canonical tensor carries).  On error (-1) p is freed. */
+int fp8cast_plan(struct fp8cast *p, const struct view *v, const struct fp8cast_opts *o);
 void fp8cast_free(struct fp8cast *p);
 
 /* Whether name is a tensor of layer >= nlayers ("model.layers.N.") */

@@ -1,9 +1,12 @@
 /* The HF layout seen as a view: each stored tensor is its own canonical tensor, except that
  * a block-quantized weight takes its "<name>_scale_inv" along (found through the index,
- * wherever it is stored) and the scale is not a tensor of its own. */
+ * wherever it is stored) and the scale is not a tensor of its own.  The directory is read
+ * by ckpt.h (shards, index, config.json, also out of an archive's files), which only this
+ * layout and the MindSpore layouts use: everything else reads the view. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "archive_in.h"
 #include "ckpt.h"
 #include "err.h"
 #include "layout.h"
@@ -18,22 +21,34 @@ static bool hf_detect(const char *path)
 	return true;
 }
 
-/* The view of c; it owns c when own is c. */
-static int view_of(struct view **out, const struct ckpt *c, const char *path, int flags, struct ckpt *own)
+/* The scale of weight t when t is block-quantized and has one, else NULL. */
+static const struct ckpt_tensor *scale_of(const struct ckpt *c, const struct ckpt_tensor *t)
 {
-	char *scale_name = NULL;
+	return quant_weight_dtype(t->t->dtype) ? ckpt_scale_of(c, t->name) : NULL;
+}
+
+/* Whether s, t's scale, fits it (blocks of bm x bn); the message is the last error. */
+static bool fits(const struct ckpt_tensor *t, const struct ckpt_tensor *s, uint64_t bm, uint64_t bn)
+{
+	struct quant q;
+	if (quant_init(&q, t->name, t->t, NULL, s->t, NULL, bm, bn) == 0)
+		return true;
+	err_prefix("%s: ", t->shard->path);
+	return false;
+}
+
+/* The view of c, which it takes over (closed with the view, or here on failure). */
+static int view_of(struct view **out, struct ckpt *c, const char *path, int flags)
+{
 	*out = NULL;
 	struct view *v = view_new(LAYOUT_HF, "hf", path);
-	if (own) {
-		v->owner = own;
-		v->free_owner = close_ckpt;
-	}
-	for (size_t i = 0; i < c->nproblems; i++)
-		view_problem(v, "%s", c->problems[i]);
+	v->owner = c;
+	v->free_owner = close_ckpt;
+	ckpt_describe(c, v);
 	if (c->config) {
 		if ((v->cfg = ds_config_new(json_root(c->config), c->config_path)))
 			;
-		else if (flags & CKPT_LENIENT)
+		else if (flags & VIEW_LENIENT)
 			view_problem(v, "%s", err_last());
 		else
 			goto fail;
@@ -43,39 +58,29 @@ static int view_of(struct view **out, const struct ckpt *c, const char *path, in
 	for (size_t i = 0; i < c->n; i++) {
 		const struct ckpt_tensor *t = &c->t[i];
 		if (ends_with(t->name, "_scale_inv")) {
-			/* consumed by its weight, unless there is none */
-			size_t n = strlen(t->name) - strlen("_scale_inv");
-			char *w = xstrndup(t->name, n);
+			/* consumed by its weight, unless there is none or it does not fit */
+			char *w = xstrndup(t->name, strlen(t->name) - strlen("_scale_inv"));
 			const struct ckpt_tensor *wt = ckpt_find(c, w);
 			free(w);
-			if (wt && quant_weight_dtype(wt->t->dtype))
+			if (wt && scale_of(c, wt) == t && fits(wt, t, bm, bn))
 				continue;
+			err_clear();
 		}
-		const struct ckpt_tensor *s = NULL;
-		if (quant_weight_dtype(t->t->dtype)) {
-			free(scale_name);
-			scale_name = xasprintf("%s_scale_inv", t->name);
-			s = ckpt_find(c, scale_name);
-		}
-		if (s) {
-			struct quant q;
-			if (quant_init(&q, t->name, t->t, NULL, s->t, NULL, bm, bn)) {
-				if (!(flags & CKPT_LENIENT))
-					goto fail;
-				view_problem(v, "%s: %s", t->shard->path, err_last());
-				s = NULL;
-			}
+		const struct ckpt_tensor *s = scale_of(c, t);
+		if (s && !fits(t, s, bm, bn)) {
+			if (!(flags & (VIEW_LENIENT | VIEW_SCALE_PROBLEMS)))
+				goto fail;
+			/* the weight unscaled, the scale a tensor of its own */
+			view_problem(v, "%s", err_last());
+			s = NULL;
 		}
 		view_add_whole(v, t->name, t->shard->st, t->t, s ? s->shard->st : NULL, s ? s->t : NULL, bm, bn);
 	}
-	free(scale_name);
-	scale_name = NULL;
 	if (view_finish(v))
 		goto fail;
 	*out = v;
 	return 0;
 fail:
-	free(scale_name);
 	view_free(v);
 	return -1;
 }
@@ -84,14 +89,31 @@ static int hf_open(struct view **out, const char *path, int flags)
 {
 	struct ckpt *c;
 	*out = NULL;
-	if (ckpt_open(&c, path, flags))
+	if (ckpt_open(&c, path, flags & VIEW_LENIENT ? CKPT_LENIENT : 0))
 		return -1;
-	return view_of(out, c, path, flags, c);
+	return view_of(out, c, path, flags);
 }
 
-int layout_hf_view(struct view **out, const struct ckpt *c, const char *path, int flags)
+int layout_hf_of(struct view **out, struct ckpt *c, const char *path, int flags)
 {
-	return view_of(out, c, path, flags, NULL);
+	return view_of(out, c, path, flags);
+}
+
+int layout_hf_arc(struct view **out, struct arc *a, int flags)
+{
+	struct ckpt *c;
+	*out = NULL;
+	/* the checkpoint made of the archive's files, which takes their parsed headers over */
+	struct ckpt_file *cf = xcalloc(a->n ? a->n : 1, sizeof *cf);
+	for (size_t i = 0; i < a->n; i++) {
+		cf[i] = (struct ckpt_file){a->f[i].name, a->f[i].st, a->f[i].error, a->f[i].text, a->f[i].len};
+		a->f[i].st = NULL;
+	}
+	int rc = ckpt_open_files(&c, a->dir, cf, a->n, flags & VIEW_LENIENT ? CKPT_LENIENT : 0);
+	free(cf);
+	if (rc)
+		return -1;
+	return view_of(out, c, a->dir, flags);
 }
 
 const struct layout_ops layout_hf = {"hf", hf_detect, hf_open};

@@ -7,14 +7,16 @@
 #include <stddef.h>
 
 #include "ds_config.h"
-#include "ckpt.h"
 #include "view.h"
+
+struct arc;
+struct ckpt;
 
 struct layout_ops {
 	const char *name;                /* as given to --layout: "hf", "dsmp", ... */
 	/* Whether path looks like this layout (cheap: file names, not contents). */
 	bool (*detect)(const char *path);
-	/* Build the view; flags as ckpt_open's (CKPT_LENIENT records problems in the view). */
+	/* Build the view; flags: VIEW_LENIENT, VIEW_SCALE_PROBLEMS (view.h). */
 	int (*open)(struct view **v, const char *path, int flags);
 };
 
@@ -22,9 +24,12 @@ extern const struct layout_ops layout_hf;
 extern const struct layout_ops layout_dsmp;
 extern const struct layout_ops layout_mstrain, layout_msinfer, layout_msinfer_t;
 
-/* The HF view of a checkpoint already open (e.g. read out of an archive), which the view
- * borrows: close c after the view.  Its problems (lenient) include c's. */
-int layout_hf_view(struct view **v, const struct ckpt *c, const char *path, int flags);
+/* The HF view of the checkpoint in an archive already read (arc_read), whose parsed
+ * headers it takes over; its files carry no data (names, dtypes, shapes only). */
+int layout_hf_arc(struct view **v, struct arc *a, int flags);
+/* The HF view of a checkpoint already open (ckpt.h, e.g. made of files in memory), which
+ * the view takes over, also on failure.  Its problems (lenient) include c's. */
+int layout_hf_of(struct view **v, struct ckpt *c, const char *path, int flags);
 
 /* The layout path looks like (cheap): the first in the table that claims it, else HF. */
 const struct layout_ops *layout_detect(const char *path);

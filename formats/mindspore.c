@@ -318,7 +318,7 @@ static int problem(struct msview *m, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	if (!(m->flags & CKPT_LENIENT))
+	if (!(m->flags & VIEW_LENIENT))
 		return err_set("%s", msg);
 	view_problem(m->v, "%s", msg);
 	return 0;
@@ -459,7 +459,7 @@ static int build_attention(struct msview *m, int L)
 			add_piece(vt, a, train ? h * d.nope : h * qh, h * qh, d.nope, NULL);
 			add_piece(vt, b, train ? h * d.rope : h * qh + d.nope, h * qh + d.nope, d.rope, perm);
 		}
-	} else if (a && !(m->flags & CKPT_LENIENT)) {
+	} else if (a && !(m->flags & VIEW_LENIENT)) {
 		return -1;
 	}
 	/* kv_a_proj_with_mqa: the latent rows, then the rope rows (MindSpore order) */
@@ -469,7 +469,7 @@ static int build_attention(struct msview *m, int L)
 		struct vtensor *vt = view_add(m->v, hf_name_of(HF_KV_A_PROJ, L, -1, name, sizeof name), 2, shape);
 		add_piece(vt, a, 0, 0, d.kv_rank, NULL);
 		add_piece(vt, b, train ? 0 : d.kv_rank, d.kv_rank, d.rope, perm);
-	} else if (a && !(m->flags & CKPT_LENIENT)) {
+	} else if (a && !(m->flags & VIEW_LENIENT)) {
 		return -1;
 	}
 	/* kv_b_proj: per head its nope rows, then its v rows */
@@ -481,7 +481,7 @@ static int build_attention(struct msview *m, int L)
 			add_piece(vt, a, h * d.nope, h * kvh, d.nope, NULL);
 			add_piece(vt, b, h * d.v, h * kvh + d.nope, d.v, NULL);
 		}
-	} else if (a && !(m->flags & CKPT_LENIENT)) {
+	} else if (a && !(m->flags & VIEW_LENIENT)) {
 		return -1;
 	}
 	return 0;
@@ -604,7 +604,7 @@ static int ms_open(struct view **out, const char *path, int flags, enum ms_layou
 	struct ckpt *c;
 	char q[ERR_QUOTE], name[256];
 	*out = NULL;
-	if (ckpt_open(&c, path, flags))
+	if (ckpt_open(&c, path, flags & VIEW_LENIENT ? CKPT_LENIENT : 0))
 		return -1;
 	struct msview *m = xcalloc(1, sizeof *m);
 	m->c = c;
@@ -617,8 +617,7 @@ static int ms_open(struct view **out, const char *path, int flags, enum ms_layou
 	v->owner = m;
 	v->free_owner = msview_free;
 	v->omits = ms_omits;
-	for (size_t i = 0; i < c->nproblems; i++)
-		view_problem(v, "%s", c->problems[i]);
+	ckpt_describe(c, v);
 	if (c->config) {
 		if ((v->cfg = ds_config_new(json_root(c->config), c->config_path)))
 			;

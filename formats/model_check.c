@@ -162,24 +162,12 @@ int model_check(const struct view *v, const struct ds_config *cfg, const char *c
 	return check_tensors(v, &c, config_path);
 }
 
-int model_check_ckpt(const struct ckpt *ck, const struct ds_config *c, const char *config_path)
-{
-	struct view *v;
-	if (c->num_hidden_layers < 0)
-		return 0;
-	if (layout_hf_view(&v, ck, ck->dir, 0))
-		return -1;
-	int rc = model_check(v, c, config_path);
-	view_free(v);
-	return rc;
-}
-
 int model_check_dir(const char *dir, const char *layout, const struct ds_config *c, const char *config_path)
 {
 	struct view *v;
 	if (c->num_hidden_layers < 0)
 		return 0;
-	if (layout_open(&v, dir, layout, CKPT_LENIENT))
+	if (layout_open(&v, dir, layout, VIEW_LENIENT))
 		return -1;
 	int rc = model_check(v, c, config_path);
 	view_free(v);

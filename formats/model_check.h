@@ -23,7 +23,6 @@
 #ifndef CKPT_MODEL_CHECK_H
 #define CKPT_MODEL_CHECK_H
 
-#include "ckpt.h"
 #include "ds_config.h"
 #include "view.h"
 
@@ -37,8 +36,6 @@ int model_check(const struct view *v, const struct ds_config *c, const char *con
 int model_check_family(const struct ds_config *c, const char *config_path);
 /* Only the layers and the experts (what the number of expected tensors follows). */
 int model_check_counts(const struct view *v, const struct ds_config *c, const char *config_path);
-/* The same for an HF checkpoint already open (seen through its HF view). */
-int model_check_ckpt(const struct ckpt *ck, const struct ds_config *c, const char *config_path);
 /* The same for the checkpoint in dir, opened in the named layout.  It is opened leniently:
  * what does not fit the layout is the converter's own business, run before. */
 int model_check_dir(const char *dir, const char *layout, const struct ds_config *c, const char *config_path);

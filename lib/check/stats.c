@@ -153,30 +153,23 @@ void stats_finish(const struct stats_acc *a, struct tstats *out)
 	out->absmax = a->absmax;
 }
 
-static bool has_values(enum dt t)
-{
-	uint8_t z[8] = {0};
-	double d;
-	return dt_to_f64(t, z, 0, 1, &d) == 0;
-}
-
 /* ---- chunks over a pool ---- */
 
 struct chunk {
 	size_t src;
-	uint64_t a, b;           /* elements, or rows of a quantized weight */
+	uint64_t a, b;           /* elements, or rows of a tensor read as rows */
 };
 
 struct scratch {
-	float *f;                /* dequantized rows */
+	float *f;                /* rows read as float32 */
 	size_t fcap;
-	void *tab;               /* quant tables */
-	size_t tcap;
+	uint8_t *e;              /* elements' stored bytes */
+	size_t ecap;
 };
 
 struct run {
-	const struct stats_src *src;
-	const struct vtensor *const *v;  /* instead of src: view tensors */
+	const struct vtensor *const *v;
+	bool raw;
 	struct chunk *ch;
 	struct stats_acc *res;
 	struct scratch *ws;      /* per worker */
@@ -188,12 +181,15 @@ static uint64_t rows_per_chunk(uint64_t cols)
 	return r ? r : 1;
 }
 
-/* Whether source i has values to summarise. */
-static bool src_has_values(const struct run *r, size_t i)
+/* Whether tensor i is summarised from its stored elements (the stored values: unscaled,
+ * or raw), in chunks of elements; otherwise as float32 rows (view_read_f32): dequantized
+ * values, and packed dtypes stored in parts. */
+static bool by_elements(const struct run *r, size_t i)
 {
-	if (r->v)
-		return dt_has_value(r->v[i]->stored);
-	return r->src[i].q || has_values(r->src[i].dtype);
+	const struct vtensor *t = r->v[i];
+	if (t->p[0].s && !r->raw)
+		return false;
+	return dt_bits(t->stored) % 8 == 0 || vtensor_bytes(t);
 }
 
 static void grow(void **p, size_t *cap, size_t need)
@@ -209,12 +205,12 @@ static void run_chunk(void *ctx, size_t i, unsigned worker)
 {
 	struct run *r = ctx;
 	const struct chunk *c = &r->ch[i];
+	const struct vtensor *v = r->v[c->src];
+	struct scratch *w = &r->ws[worker];
 	struct stats_acc *acc = &r->res[i];
 	double x[BLOCK];
 	stats_acc_init(acc);
-	if (r->v) {
-		const struct vtensor *v = r->v[c->src];
-		struct scratch *w = &r->ws[worker];
+	if (!by_elements(r, c->src)) {
 		size_t nv = (size_t)((c->b - c->a) * v->cols);
 		grow((void **)&w->f, &w->fcap, (nv ? nv : 1) * sizeof *w->f);
 		if (view_read_f32(v, c->a, c->b - c->a, w->f))
@@ -227,25 +223,20 @@ static void run_chunk(void *ctx, size_t i, unsigned worker)
 		}
 		return;
 	}
-	const struct stats_src *s = &r->src[c->src];
-	if (s->q) {
-		const struct quant *q = s->q;
-		struct scratch *w = &r->ws[worker];
-		size_t nv = (size_t)((c->b - c->a) * q->cols);
-		grow((void **)&w->f, &w->fcap, nv * sizeof *w->f);
-		grow(&w->tab, &w->tcap, quant_scratch_bytes(q));
-		quant_rows_f32(q, c->a, c->b, w->f, w->tab);
-		for (size_t k = 0; k < nv; k += BLOCK) {
-			size_t m = nv - k < BLOCK ? nv - k : BLOCK;
-			for (size_t j = 0; j < m; j++)
-				x[j] = w->f[k + j];
-			stats_acc_add(acc, x, m);
-		}
-		return;
+	/* a whole stored tensor is read where it lies; one in parts is put together first */
+	const uint8_t *data = vtensor_bytes(v);
+	uint64_t first = 0;
+	if (!data) {
+		size_t es = dt_bits(v->stored) / 8;
+		grow((void **)&w->e, &w->ecap, (size_t)(c->b - c->a) * es + 1);
+		if (view_read_elems(v, c->a, c->b - c->a, w->e))
+			abort();
+		data = w->e;
+		first = c->a;
 	}
 	for (uint64_t k = c->a; k < c->b; k += BLOCK) {
 		size_t m = c->b - k < BLOCK ? (size_t)(c->b - k) : BLOCK;
-		dt_to_f64(s->dtype, s->data, k, m, x);
+		dt_to_f64(v->stored, data, k - first, m, x);
 		stats_acc_add(acc, x, m);
 	}
 }
@@ -257,13 +248,12 @@ static void flush(struct run *r, size_t n, struct pool *p, struct stats_acc *acc
 		stats_acc_merge(&acc[r->ch[i].src], &r->res[i]);
 }
 
-static void run_all(const struct stats_src *src, const struct vtensor *const *v, size_t n, struct pool *p,
-		    struct tstats *out)
+void stats_views(const struct vtensor *const *v, size_t n, bool raw, struct pool *p, struct tstats *out)
 {
 	unsigned nw = pool_threads(p);
 	struct run r = {
-		.src = src,
 		.v = v,
+		.raw = raw,
 		.ch = xcalloc(BATCH, sizeof *r.ch),
 		.res = xcalloc(BATCH, sizeof *r.res),
 		.ws = xcalloc(nw, sizeof *r.ws),
@@ -272,16 +262,16 @@ static void run_all(const struct stats_src *src, const struct vtensor *const *v,
 	size_t nc = 0;
 	for (size_t i = 0; i < n; i++) {
 		stats_acc_init(&acc[i]);
-		if (!src_has_values(&r, i))
+		if (!dt_has_value(v[i]->stored))
 			continue;
 		uint64_t total, step;
-		if (v) {
+		if (by_elements(&r, i)) {
+			total = v[i]->rows * v[i]->cols;
+			step = CHUNK_ELEMS;
+		} else {
 			/* [huge, 0]: no values, however many rows */
 			total = v[i]->cols ? v[i]->rows : 0;
 			step = rows_per_chunk(v[i]->cols);
-		} else {
-			total = src[i].q ? src[i].q->rows : src[i].nelem;
-			step = src[i].q ? rows_per_chunk(src[i].q->cols) : CHUNK_ELEMS;
 		}
 		for (uint64_t a = 0; a < total; a += step) {
 			r.ch[nc++] = (struct chunk){i, a, total - a < step ? total : a + step};
@@ -294,55 +284,20 @@ static void run_all(const struct stats_src *src, const struct vtensor *const *v,
 	flush(&r, nc, p, acc);
 	for (size_t i = 0; i < n; i++) {
 		memset(&out[i], 0, sizeof out[i]);
-		if (!src_has_values(&r, i)) {
-			out[i].count = v ? v[i]->rows * v[i]->cols : src[i].nelem;
+		if (!dt_has_value(v[i]->stored)) {
+			out[i].count = v[i]->rows * v[i]->cols;
 			out[i].min = out[i].max = out[i].mean = out[i].std = out[i].absmax = NAN;
 			continue;
 		}
 		stats_finish(&acc[i], &out[i]);
-		out[i].dequantized = v ? v[i]->npieces && v[i]->p[0].s : src[i].q != NULL;
+		out[i].dequantized = v[i]->p[0].s && !raw;
 	}
 	for (unsigned w = 0; w < nw; w++) {
 		free(r.ws[w].f);
-		free(r.ws[w].tab);
+		free(r.ws[w].e);
 	}
 	free(r.ws);
 	free(r.res);
 	free(r.ch);
 	free(acc);
-}
-
-void stats_run(const struct stats_src *src, size_t n, struct pool *p, struct tstats *out)
-{
-	run_all(src, NULL, n, p, out);
-}
-
-void stats_views(const struct vtensor *const *v, size_t n, struct pool *p, struct tstats *out)
-{
-	run_all(NULL, v, n, p, out);
-}
-
-int stats_ckpt(const struct ckpt *c, const struct ckpt_tensor *const *ts, size_t n, bool raw,
-	       uint64_t bm, uint64_t bn, struct pool *p, struct tstats *out)
-{
-	struct stats_src *src = xcalloc(n ? n : 1, sizeof *src);
-	struct quant *q = xcalloc(n ? n : 1, sizeof *q);
-	int rc = 0;
-	for (size_t i = 0; i < n; i++) {
-		const struct ckpt_tensor *t = ts[i];
-		const struct ckpt_tensor *s = NULL;
-		src[i] = (struct stats_src){t->t->dtype, ckpt_bytes(t), t->t->nelem, NULL};
-		if (raw || !quant_weight_dtype(t->t->dtype) || !(s = ckpt_scale_of(c, t->name)))
-			continue;
-		if (quant_init(&q[i], t->name, t->t, ckpt_bytes(t), s->t, ckpt_bytes(s), bm, bn)) {
-			rc = err_prefix("%s: ", t->shard->path);
-			goto out;
-		}
-		src[i].q = &q[i];
-	}
-	stats_run(src, n, p, out);
-out:
-	free(q);
-	free(src);
-	return rc;
 }

@@ -1,6 +1,6 @@
 /* Per-tensor statistics: min, max, mean, standard deviation, largest magnitude, NaN and
  * infinity counts, over any dtype that has real values, FP8 block-quantized weights
- * optionally dequantized with their scales.
+ * optionally dequantized with their scales, of tensors read through their view.
  *
  * Tensors are read where they lie (mmap) in fixed chunks spread over a thread pool, each
  * chunk summarised in double precision, and the chunk summaries combined in chunk order:
@@ -13,10 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ckpt.h"
 #include "dtype.h"
 #include "pool.h"
-#include "dequant.h"
 #include "view.h"
 
 /* The running summary of a stream of values (mean and squared deviations combined as in
@@ -46,26 +44,10 @@ struct tstats {
 
 void stats_finish(const struct stats_acc *a, struct tstats *out);
 
-/* One tensor's values: nelem elements of dtype at data, or, with q set, q's dequantized
- * rows (dtype and nelem are then ignored). */
-struct stats_src {
-	enum dt dtype;
-	const uint8_t *data;
-	uint64_t nelem;
-	const struct quant *q;
-};
-
-/* Statistics of every source into out[0..n). */
-void stats_run(const struct stats_src *src, size_t n, struct pool *p, struct tstats *out);
-
-/* Statistics of canonical tensors of a view (any layout), read with view_read_f32: FP8
- * weights dequantized with their scales (float32 products, as with q above). */
-void stats_views(const struct vtensor *const *v, size_t n, struct pool *p, struct tstats *out);
-
-/* Statistics of tensors ts[0..n) of c.  Unless raw, an FP8 weight with a
- * "<name>_scale_inv" tensor is dequantized with blocks of bm x bn (config.json's
- * quantization_config.weight_block_size).  Fails when a scale does not fit its weight. */
-int stats_ckpt(const struct ckpt *c, const struct ckpt_tensor *const *ts, size_t n, bool raw,
-	       uint64_t bm, uint64_t bn, struct pool *p, struct tstats *out);
+/* Statistics of canonical tensors of views (any layout: a tensor stored in parts is
+ * summarised whole) into out[0..n).  A tensor with block scales is dequantized (the
+ * float32 products weight x scale, view_read_f32) unless raw; otherwise the stored values,
+ * in the tensor's row-major order. */
+void stats_views(const struct vtensor *const *v, size_t n, bool raw, struct pool *p, struct tstats *out);
 
 #endif

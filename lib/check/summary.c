@@ -38,14 +38,35 @@ static int cmp_u64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-int summary_build(struct summary *s, const struct ckpt *c, const char *path)
+/* The bytes a piece reads: a whole stored tensor's as stored (packed dtypes round up). */
+static uint64_t piece_bytes(const struct vpiece *p)
+{
+	return p->nr * p->nc == p->t->nelem ? st_nbytes(p->t) : p->nr * p->nc * dt_bits(p->t->dtype) / 8;
+}
+
+uint64_t summary_tensor_bytes(const struct vtensor *t)
+{
+	uint64_t b = 0;
+	for (size_t k = 0; k < t->npieces; k++)
+		b += piece_bytes(&t->p[k]);
+	return b;
+}
+
+static uint64_t replica_bytes(const struct vtensor *t)
+{
+	uint64_t b = 0;
+	for (size_t k = 0; k < t->nreplicas; k++)
+		b += piece_bytes(&t->replica[k]);
+	return b;
+}
+
+int summary_build(struct summary *s, const struct view *v, const char *path)
 {
 	memset(s, 0, sizeof *s);
-	s->c = c;
+	s->v = v;
 	s->path = path;
-	if (c->config) {
-		if (ds_config_read(&s->cfg, json_root(c->config), c->config_path))
-			return -1;
+	if (v->cfg) {
+		s->cfg = *v->cfg;
 		s->has_config = true;
 	} else {
 		/* the defaults: no config.json says nothing about layers; 128x128 blocks */
@@ -55,31 +76,36 @@ int summary_build(struct summary *s, const struct ckpt *c, const char *path)
 		ds_config_read(&s->cfg, json_root(d), "config.json");
 		json_free(d);
 	}
-	s->shard_tensors = xcalloc(c->nshards ? c->nshards : 1, sizeof *s->shard_tensors);
-	for (size_t i = 0; i < c->nshards; i++)
-		s->file_bytes += c->shards[i].st ? c->shards[i].st->size : 0;
-	for (size_t i = 0; i < c->n; i++)
-		s->shard_tensors[c->t[i].shard - c->shards]++;
+	s->t = view_stored(v, &s->n);
+	s->shard_tensors = xcalloc(v->nfiles ? v->nfiles : 1, sizeof *s->shard_tensors);
+	for (size_t i = 0; i < v->nfiles; i++) {
+		const struct st_file *f = v->files[i].st;
+		s->file_bytes += f ? f->size : 0;
+		s->shard_tensors[i] = f ? f->n : 0;
+	}
 
 	uint64_t per[DT_COUNT][3] = {{0}};
 	size_t nl = 0;
-	for (size_t i = 0; i < c->n; i++) {
-		const struct st_tensor *t = c->t[i].t;
-		per[t->dtype][0]++;
-		per[t->dtype][1] += t->nelem;
-		per[t->dtype][2] += st_nbytes(t);
-		s->params += t->nelem;
-		s->bytes += st_nbytes(t);
-		if (quant_weight_dtype(t->dtype)) {
-			if (ckpt_scale_of(c, c->t[i].name)) {
+	for (size_t i = 0; i < s->n; i++) {
+		const struct vtensor *t = s->t[i];
+		uint64_t nelem = t->rows * t->cols, bytes = summary_tensor_bytes(t);
+		per[t->stored][0]++;
+		per[t->stored][1] += nelem;
+		per[t->stored][2] += bytes;
+		s->params += nelem;
+		s->bytes += bytes;
+		s->copy_bytes += replica_bytes(t);
+		s->ncopied += t->nreplicas > 0;
+		if (quant_weight_dtype(t->stored)) {
+			if (t->p[0].s) {
 				s->fp8_scaled++;
 			} else {
 				s->unscaled = xgrow(s->unscaled, s->fp8_unscaled, sizeof *s->unscaled);
-				s->unscaled[s->fp8_unscaled++] = c->t[i].name;
+				s->unscaled[s->fp8_unscaled++] = t->name;
 			}
 		}
 		uint64_t L;
-		if (layer_of(c->t[i].name, &L)) {
+		if (layer_of(t->name, &L)) {
 			s->layers = xgrow(s->layers, nl, sizeof *s->layers);
 			s->layers[nl++] = L;
 		}
@@ -104,6 +130,7 @@ int summary_build(struct summary *s, const struct ckpt *c, const char *path)
 
 void summary_free(struct summary *s)
 {
+	free(s->t);
 	free(s->shard_tensors);
 	free(s->unscaled);
 	free(s->layers);
@@ -123,9 +150,14 @@ static void config_value_text(const struct json *v, struct buf *out)
 	jw_value(&w, v);
 }
 
+/* Whether v is in the HF layout: what a directory of safetensors is unless named otherwise,
+ * shown without saying so. */
+static bool is_hf(const struct view *v) { return v->layout == LAYOUT_HF; }
+
 void summary_text(const struct summary *s, struct buf *out)
 {
-	const struct ckpt *c = s->c;
+	const struct view *v = s->v;
+	const struct idx *ix = v->index;
 	char h[32], h2[32];
 	struct table t;
 	struct buf b = {0};
@@ -133,32 +165,44 @@ void summary_text(const struct summary *s, struct buf *out)
 
 	table_add(&t, "checkpoint");
 	table_add(&t, s->path);
-	table_add(&t, "index");
-	table_add(&t, c->index_path ? c->index_path : "none");
+	if (!is_hf(v)) {
+		table_add(&t, "layout");
+		table_add(&t, v->layout_name);
+	}
+	if (is_hf(v) || v->index_path) {
+		table_add(&t, "index");
+		table_add(&t, v->index_path ? v->index_path : "none");
+	}
 	table_add(&t, "shards");
-	table_addf(&t, "%zu file%s, %" PRIu64 " bytes (%s)", c->nshards, c->nshards == 1 ? "" : "s", s->file_bytes, human_bytes(s->file_bytes, h));
-	if (c->nstray) {
+	table_addf(&t, "%zu file%s, %" PRIu64 " bytes (%s)", v->nfiles, v->nfiles == 1 ? "" : "s", s->file_bytes,
+		   human_bytes(s->file_bytes, h));
+	if (v->nstray) {
 		buf_clear(&b);
-		for (size_t i = 0; i < c->nstray; i++)
-			buf_printf(&b, "%s%s", i ? ", " : "", c->stray[i]);
+		for (size_t i = 0; i < v->nstray; i++)
+			buf_printf(&b, "%s%s", i ? ", " : "", v->stray[i]);
 		table_add(&t, "not indexed");
 		table_add(&t, b.p);
 	}
 	table_add(&t, "tensors");
-	table_addf(&t, "%zu", c->n);
+	table_addf(&t, "%zu%s", s->n, is_hf(v) ? "" : ", under their HF names");
 	table_add(&t, "parameters");
 	table_addf(&t, "%" PRIu64 " (%s)", s->params, human_count(s->params, h));
 	table_add(&t, "tensor bytes");
 	table_addf(&t, "%" PRIu64 " (%s)", s->bytes, human_bytes(s->bytes, h));
-	if (c->index) {
+	if (s->ncopied) {
+		table_add(&t, "copies");
+		table_addf(&t, "%zu tensors stored again elsewhere, %" PRIu64 " bytes (%s)", s->ncopied, s->copy_bytes,
+			   human_bytes(s->copy_bytes, h));
+	}
+	if (ix) {
 		table_add(&t, "total_size");
-		if (!c->index->has_total_size)
+		if (!ix->has_total_size)
 			table_add(&t, "not in the index");
-		else if (c->index->total_size == s->bytes)
-			table_addf(&t, "%" PRIu64 ", equal to the tensor bytes", c->index->total_size);
+		else if (ix->total_size == s->bytes)
+			table_addf(&t, "%" PRIu64 ", equal to the tensor bytes", ix->total_size);
 		else
-			table_addf(&t, "%" PRIu64 ", NOT equal to the tensor bytes (%" PRIu64 ")",
-				   c->index->total_size, s->bytes);
+			table_addf(&t, "%" PRIu64 ", NOT equal to the tensor bytes (%" PRIu64 ")", ix->total_size,
+				   s->bytes);
 	}
 
 	struct table d;
@@ -207,18 +251,18 @@ void summary_text(const struct summary *s, struct buf *out)
 		table_add(&t, b.p);
 	}
 
-	if (!s->has_config) {
+	if (!s->has_config || !v->config) {
 		table_add(&t, "config");
 		table_add(&t, "none");
 	} else {
 		struct table k;
 		table_init(&k, "ll");
 		for (size_t i = 0; i < sizeof config_keys / sizeof *config_keys; i++) {
-			const struct json *v = json_get(json_root(c->config), config_keys[i]);
-			if (!v)
+			const struct json *x = json_get(json_root(v->config), config_keys[i]);
+			if (!x)
 				continue;
 			buf_clear(&b);
-			config_value_text(v, &b);
+			config_value_text(x, &b);
 			table_add(&k, config_keys[i]);
 			table_add(&k, b.p ? b.p : "");
 		}
@@ -226,6 +270,12 @@ void summary_text(const struct summary *s, struct buf *out)
 			table_add_lines(&t, "config", &k);
 		table_free(&k);
 	}
+	for (size_t i = 0; i < v->nproblems; i++) {
+		table_add(&t, i ? "" : "problems");
+		table_add(&t, v->problems[i]);
+	}
+	if (v->describe_rows)
+		v->describe_rows(v, &t);
 	table_render(&t, out, "");
 	table_free(&t);
 	buf_free(&b);
@@ -243,34 +293,35 @@ static void u64_array(struct jw *w, const uint64_t *v, size_t n)
 
 void summary_json(const struct summary *s, struct jw *w)
 {
-	const struct ckpt *c = s->c;
+	const struct view *v = s->v;
+	const struct idx *ix = v->index;
 	jw_kv_str(w, "path", s->path);
-	jw_kv_str(w, "layout", "hf");
+	jw_kv_str(w, "layout", v->layout_name);
 	jw_key(w, "index");
-	c->index_path ? jw_str(w, c->index_path) : jw_null(w);
+	v->index_path ? jw_str(w, v->index_path) : jw_null(w);
 	jw_key(w, "files");
 	jw_arr(w);
-	for (size_t i = 0; i < c->nshards; i++) {
+	for (size_t i = 0; i < v->nfiles; i++) {
 		jw_obj(w);
-		jw_kv_str(w, "name", c->shards[i].name);
-		jw_kv_u64(w, "bytes", c->shards[i].st ? c->shards[i].st->size : 0);
+		jw_kv_str(w, "name", v->files[i].name);
+		jw_kv_u64(w, "bytes", v->files[i].st ? v->files[i].st->size : 0);
 		jw_kv_u64(w, "tensors", s->shard_tensors[i]);
 		jw_obj_end(w);
 	}
 	jw_arr_end(w);
 	jw_key(w, "unindexed_files");
 	jw_arr(w);
-	for (size_t i = 0; i < c->nstray; i++)
-		jw_str(w, c->stray[i]);
+	for (size_t i = 0; i < v->nstray; i++)
+		jw_str(w, v->stray[i]);
 	jw_arr_end(w);
 	jw_kv_u64(w, "file_bytes", s->file_bytes);
-	jw_kv_u64(w, "tensor_count", c->n);
+	jw_kv_u64(w, "tensor_count", s->n);
 	jw_kv_u64(w, "parameters", s->params);
 	jw_kv_u64(w, "tensor_bytes", s->bytes);
 	jw_key(w, "index_total_size");
-	c->index && c->index->has_total_size ? jw_u64(w, c->index->total_size) : jw_null(w);
+	ix && ix->has_total_size ? jw_u64(w, ix->total_size) : jw_null(w);
 	jw_key(w, "total_size_matches");
-	c->index && c->index->has_total_size ? jw_bool(w, c->index->total_size == s->bytes) : jw_null(w);
+	ix && ix->has_total_size ? jw_bool(w, ix->total_size == s->bytes) : jw_null(w);
 	jw_key(w, "dtypes");
 	jw_arr(w);
 	for (size_t i = 0; i < s->ndtypes; i++) {
@@ -297,17 +348,29 @@ void summary_json(const struct summary *s, struct jw *w)
 	jw_key(w, "mtp_layers");
 	u64_array(w, s->layers + s->nlayers, s->nmtp);
 	jw_key(w, "config");
-	if (!s->has_config) {
+	if (!s->has_config || !v->config) {
 		jw_null(w);
-		return;
+	} else {
+		jw_obj(w);
+		for (size_t i = 0; i < sizeof config_keys / sizeof *config_keys; i++) {
+			const struct json *x = json_get(json_root(v->config), config_keys[i]);
+			if (!x)
+				continue;
+			jw_key(w, config_keys[i]);
+			jw_value(w, x);
+		}
+		jw_obj_end(w);
 	}
-	jw_obj(w);
-	for (size_t i = 0; i < sizeof config_keys / sizeof *config_keys; i++) {
-		const struct json *v = json_get(json_root(c->config), config_keys[i]);
-		if (!v)
-			continue;
-		jw_key(w, config_keys[i]);
-		jw_value(w, v);
+	/* what only other layouts have (and an HF checkpoint shown with its problems) */
+	if (!is_hf(v))
+		jw_kv_u64(w, "copy_bytes", s->copy_bytes);
+	if (!is_hf(v) || v->nproblems) {
+		jw_key(w, "problems");
+		jw_arr(w);
+		for (size_t i = 0; i < v->nproblems; i++)
+			jw_str(w, v->problems[i]);
+		jw_arr_end(w);
 	}
-	jw_obj_end(w);
+	if (v->describe_json)
+		v->describe_json(v, w);
 }

@@ -1,7 +1,10 @@
-/* What a checkpoint holds, at a glance: files, tensors, parameters and bytes per dtype, the
- * index's total_size against the tensors, FP8 weights with and without block scales, the
- * layers present, and the model's key config.json values.  Built once, written as text for
- * people or as members of a JSON object for scripts. */
+/* What a checkpoint holds, at a glance, in any layout, as its view (lib/checkpoint/view.h)
+ * shows it: files, tensors (under their HF names, as an HF checkpoint stores them: each
+ * weight and its block scale), parameters and bytes per dtype, the index's total_size
+ * against the tensors, FP8 weights with and without block scales, the layers present, the
+ * model's key config.json values, and what the layout adds (copies, problems, its own
+ * rows).  Built once, written as text for people or as members of a JSON object for
+ * scripts. */
 #ifndef CKPT_SUMMARY_H
 #define CKPT_SUMMARY_H
 
@@ -10,10 +13,10 @@
 #include <stdint.h>
 
 #include "buf.h"
-#include "ckpt.h"
 #include "ds_config.h"
 #include "dtype.h"
 #include "jsonw.h"
+#include "view.h"
 
 struct summary_dtype {
 	enum dt dtype;
@@ -21,15 +24,19 @@ struct summary_dtype {
 };
 
 struct summary {
-	const struct ckpt *c;
+	const struct view *v;
 	const char *path;             /* as the user gave it */
-	uint64_t file_bytes;          /* the shard files' sizes */
-	uint64_t *shard_tensors;      /* per shard of c: the tensors it holds */
+	size_t n;
+	const struct vtensor **t;     /* the stored tensors (view_stored), in name order */
+	uint64_t file_bytes;          /* the files' sizes */
+	uint64_t *shard_tensors;      /* per file of v: the tensors it holds */
 	uint64_t params, bytes;       /* over all tensors */
+	uint64_t copy_bytes;          /* stored again elsewhere (vtensor.replica) */
+	size_t ncopied;
 	size_t ndtypes;
 	struct summary_dtype dtypes[DT_COUNT];   /* in dtype order, only those present */
 	size_t fp8_scaled, fp8_unscaled;
-	const char **unscaled;        /* the FP8 weights without "<name>_scale_inv" */
+	const char **unscaled;        /* the FP8 weights without a block scale */
 	bool has_config;
 	struct ds_config cfg;         /* defaults when there is no config.json */
 	/* Distinct N of "model.layers.N." names, ascending: the first nlayers are the model's
@@ -38,13 +45,15 @@ struct summary {
 	uint64_t *layers;
 };
 
-int summary_build(struct summary *s, const struct ckpt *c, const char *path);
+int summary_build(struct summary *s, const struct view *v, const char *path);
 void summary_free(struct summary *s);
+
+/* The bytes t takes where it is stored (its pieces, not its copies). */
+uint64_t summary_tensor_bytes(const struct vtensor *t);
 
 /* The summary as aligned "key  value" lines. */
 void summary_text(const struct summary *s, struct buf *out);
 /* The summary as members of the JSON object being written (see man/ckpt-inspect.1). */
 void summary_json(const struct summary *s, struct jw *w);
-
 
 #endif

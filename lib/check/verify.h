@@ -12,7 +12,6 @@
 
 #include "ds_config.h"
 #include "archive_in.h"
-#include "ckpt.h"
 #include "compare.h"
 #include "pool.h"
 #include "report.h"
@@ -25,10 +24,10 @@ struct vtarget {
 	bool archive;
 	struct arc arc;          /* the archive's files, when archive */
 	const char *layout;      /* the layout's name */
-	struct ckpt *c;          /* the HF layout's checkpoint (NULL when it could not be read
-				    at all, and for other layouts) */
-	struct view *v;          /* the checkpoint under canonical names, or NULL */
-	char *error;             /* why c or v could not be opened (a structure problem) */
+	struct view *v;          /* the checkpoint as its layout reads it: its files, side files
+				    and tensors under canonical names (opened VIEW_LENIENT), or
+				    NULL when it could not be read at all */
+	char *error;             /* why v could not be opened (a structure problem) */
 	bool files_only;         /* an archive of a layout other than HF: its files are read
 				    one by one (each against the safetensors rules, hashed), but
 				    no view is built: the checks across files are not made */

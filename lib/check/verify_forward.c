@@ -122,9 +122,9 @@ int verify_forward(const struct vtarget *t, const struct vforward_opts *o, struc
 		goto out;
 	}
 	files = vtarget_files(t, &nfiles);
-	if (!t->v->cfg && !o->config && t->c && t->c->config_path) {
+	if (!t->v->cfg && !o->config && t->v->config_path) {
 		/* there is one, but it is wrong (a structure problem says how) */
-		report_problem(k, NULL, NULL, "the model cannot run: %s could not be read (see structure)", t->c->config_path);
+		report_problem(k, NULL, NULL, "the model cannot run: %s could not be read (see structure)", t->v->config_path);
 		goto out;
 	}
 	if (!t->v->cfg && !o->config) {
@@ -152,13 +152,13 @@ int verify_forward(const struct vtarget *t, const struct vforward_opts *o, struc
 			rc = err_set("%s: %s", o->against, other.error ? other.error : "no tensors could be read");
 			goto out;
 		}
-		if (!other.v->cfg && !o->config && other.c && other.c->config_path) {
+		if (!other.v->cfg && !o->config && other.v->config_path) {
 			struct ds_config cfg;
-			if (ds_config_load(&cfg, other.c->config_path))
+			if (ds_config_load(&cfg, other.v->config_path))
 				report_problem(k, NULL, NULL, "%s cannot run: %s", o->against, err_last());
 			else
 				report_problem(k, NULL, NULL, "%s cannot run: %s could not be read", o->against,
-					       other.c->config_path);
+					       other.v->config_path);
 			goto out;
 		}
 		if (!other.v->cfg && !o->config) {

@@ -54,37 +54,37 @@ static int cmp_entry(const void *a, const void *b)
 }
 
 /* The index's entries by name (NULL without an index). */
-static const struct idx_entry **entries_by_name(const struct ckpt *c)
+static const struct idx_entry **entries_by_name(const struct view *v)
 {
-	if (!c || !c->index)
+	if (!v->index)
 		return NULL;
-	const struct idx_entry **v = xcalloc(c->index->n ? c->index->n : 1, sizeof *v);
-	for (size_t i = 0; i < c->index->n; i++)
-		v[i] = &c->index->e[i];
-	qsort(v, c->index->n, sizeof *v, cmp_entry);
-	return v;
+	const struct idx_entry **e = xcalloc(v->index->n ? v->index->n : 1, sizeof *e);
+	for (size_t i = 0; i < v->index->n; i++)
+		e[i] = &v->index->e[i];
+	qsort(e, v->index->n, sizeof *e, cmp_entry);
+	return e;
 }
 
 /* Whether the index puts the tensor in a shard that could not be read. */
-static bool in_unreadable_shard(const struct ckpt *c, const struct idx_entry **byname, const char *name)
+static bool in_unreadable_shard(const struct view *v, const struct idx_entry **byname, const char *name)
 {
 	if (!byname)
 		return false;
 	struct idx_entry key = {name, NULL};
-	const struct idx_entry *kp = &key, **e = bsearch(&kp, byname, c->index->n, sizeof *byname, cmp_entry);
-	for (size_t i = 0; e && i < c->nshards; i++)
-		if (strcmp(c->shards[i].name, (*e)->file) == 0)
-			return c->shards[i].st == NULL;
+	const struct idx_entry *kp = &key, **e = bsearch(&kp, byname, v->index->n, sizeof *byname, cmp_entry);
+	for (size_t i = 0; e && i < v->nfiles; i++)
+		if (strcmp(v->files[i].name, (*e)->file) == 0)
+			return v->files[i].st == NULL;
 	return false;
 }
 
-/* The stored tensor of that name in any shard, even one the index does not map it to. */
-static const struct st_tensor *in_some_shard(const struct ckpt *c, const char *name, const char **path)
+/* The stored tensor of that name in any file, even one the index does not map it to. */
+static const struct st_tensor *in_some_shard(const struct view *v, const char *name, const char **path)
 {
-	for (size_t i = 0; c && i < c->nshards; i++) {
-		const struct st_tensor *t = c->shards[i].st ? st_find(c->shards[i].st, name) : NULL;
+	for (size_t i = 0; i < v->nfiles; i++) {
+		const struct st_tensor *t = v->files[i].st ? st_find(v->files[i].st, name) : NULL;
 		if (t) {
-			*path = c->shards[i].path;
+			*path = v->files[i].path;
 			return t;
 		}
 	}
@@ -100,10 +100,10 @@ static bool dir_has_index(const char *dir)
 	return yes;
 }
 
-static bool any_unreadable(const struct ckpt *c)
+static bool any_unreadable(const struct view *v)
 {
-	for (size_t i = 0; c && i < c->nshards; i++)
-		if (!c->shards[i].st)
+	for (size_t i = 0; i < v->nfiles; i++)
+		if (!v->files[i].st)
 			return true;
 	return false;
 }
@@ -128,9 +128,9 @@ void verify_model(const struct vtarget *t, struct report *r)
 			    t->single, t->dir);
 		return;
 	}
-	const char *config = t->c && t->c->config_path ? t->c->config_path : "config.json";
+	const char *config = v->config_path ? v->config_path : "config.json";
 	if (!v->cfg) {
-		if (t->c && t->c->config_path)
+		if (v->config_path)
 			report_skip(k, "%s could not be read (see structure)", config);
 		else
 			report_skip(k, "no config.json: nothing says which tensors the model has");
@@ -153,7 +153,7 @@ void verify_model(const struct vtarget *t, struct report *r)
 	 * problem rather than every tensor it implies, which may be millions (a sound structure
 	 * only: a shard that cannot be read hides layers that are there) */
 	if (ds_config_require(&cfg, config) == 0 && hf_expected_bound(&cfg) > 4 * (uint64_t)v->n + 4096 &&
-	    !v->nproblems && !any_unreadable(t->c) && model_check_counts(v, &cfg, config)) {
+	    !v->nproblems && !any_unreadable(v) && model_check_counts(v, &cfg, config)) {
 		report_problem_msg(k, err_last(), &config, 1);
 		report_summary(k, "config.json does not describe this checkpoint: its layers or experts differ");
 		return;
@@ -165,7 +165,7 @@ void verify_model(const struct vtarget *t, struct report *r)
 		return;
 	}
 	struct model_check m = {.k = k, .L = L, .seen = xcalloc(L->nentries ? L->nentries : 1, sizeof *m.seen)};
-	const struct idx_entry **byname = entries_by_name(t->c);
+	const struct idx_entry **byname = entries_by_name(v);
 	m.hf_dtypes = v->layout == LAYOUT_HF || v->layout == LAYOUT_DSMP;
 	if (!m.hf_dtypes)
 		for (size_t i = 0; i < L->nentries; i++)
@@ -206,14 +206,14 @@ void verify_model(const struct vtarget *t, struct report *r)
 		/* stored, but the view left it out: a scale the layout could not pair with its
 		 * weight, or a tensor not where the index says (a structure problem) */
 		const char *path = NULL;
-		const struct st_tensor *st = in_some_shard(t->c, e->name, &path);
+		const struct st_tensor *st = in_some_shard(v, e->name, &path);
 		if (st) {
 			check_entry(&m, path, e->name, st->ndim, st->shape, st->dtype, e);
 			continue;
 		}
 		if (v->omits && v->omits(v, e->name))
 			continue; /* the layout never stores it (view.h) */
-		if (in_unreadable_shard(t->c, byname, e->name)) {
+		if (in_unreadable_shard(v, byname, e->name)) {
 			m.unreadable++;
 			continue; /* its shard is a structure problem */
 		}

@@ -108,7 +108,7 @@ void verify_scan(const struct vtarget *t, struct pool *pool, struct report *r)
 	for (size_t i = 0; i < v->n; i++)
 		ts[i] = &v->t[i];
 	d->t = ts;
-	stats_views(d->t, d->n, pool, d->st);
+	stats_views(d->t, d->n, false, pool, d->st);
 	uint64_t values = 0;
 	size_t bad = 0, zero = 0, unread = 0, deq = 0;
 	for (size_t i = 0; i < v->n; i++) {

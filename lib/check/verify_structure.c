@@ -8,13 +8,13 @@
 #include "out.h"
 #include "verify.h"
 
-/* The data bytes of every tensor of every shard that could be read; false when some shard
- * could not be (the sum would mean nothing). */
-static bool shard_bytes(const struct ckpt *c, uint64_t *sum)
+/* The data bytes of every tensor of every file; false when some file could not be read
+ * (the sum would mean nothing). */
+static bool file_bytes(const struct view *v, uint64_t *sum)
 {
 	*sum = 0;
-	for (size_t i = 0; i < c->nshards; i++) {
-		const struct st_file *f = c->shards[i].st;
+	for (size_t i = 0; i < v->nfiles; i++) {
+		const struct st_file *f = v->files[i].st;
 		if (!f)
 			return false;
 		for (size_t k = 0; k < f->n; k++)
@@ -28,9 +28,9 @@ void verify_structure(const struct vtarget *t, struct report *r)
 	struct rcheck *k = report_check(r, "structure");
 	size_t nf;
 	const char **files = vtarget_files(t, &nf);
-	const struct ckpt *c = t->c;
-	char *const *probs = t->v ? t->v->problems : c ? c->problems : NULL;
-	size_t np = t->v ? t->v->nproblems : c ? c->nproblems : 0;
+	const struct view *v = t->v;
+	char *const *probs = v ? v->problems : NULL;
+	size_t np = v ? v->nproblems : 0;
 	bool seen = false;
 	for (size_t i = 0; i < np; i++) {
 		report_problem_msg(k, probs[i], files, nf);
@@ -53,36 +53,39 @@ void verify_structure(const struct vtarget *t, struct report *r)
 	}
 	uint64_t bytes = 0;
 	bool all = false;
-	if (c) {
-		for (size_t i = 0; i < c->nstray; i++) {
-			char *p = path_join(c->dir, c->stray[i]);
+	const struct idx *ix = v ? v->index : NULL;
+	if (v) {
+		for (size_t i = 0; i < v->nstray; i++) {
+			char *p = path_join(v->dir, v->stray[i]);
 			report_problem(k, p, NULL, "a .safetensors file that %s does not name", INDEX_NAME);
 			free(p);
 		}
-		all = shard_bytes(c, &bytes);
-		if (c->index && c->index->has_total_size && all && c->index->total_size != bytes)
-			report_problem(k, c->index_path, NULL,
+		all = file_bytes(v, &bytes);
+		if (ix && ix->has_total_size && all && ix->total_size != bytes)
+			report_problem(k, v->index_path, NULL,
 				       "metadata.total_size is %" PRIu64 ", but the tensors hold %" PRIu64 " bytes",
-				       c->index->total_size, bytes);
+				       ix->total_size, bytes);
 	}
 	/* the summary: what was looked at */
 	struct buf s = {0};
-	if (c) {
-		buf_printf(&s, "%zu %s, %zu %s", c->nshards, c->nshards == 1 ? "shard" : "shards", c->n,
-			   c->n == 1 ? "tensor" : "tensors");
-		if (c->index)
-			buf_printf(&s, "; index: %zu entries", c->index->n);
+	if (v && v->layout == LAYOUT_HF) {
+		size_t n;
+		free(view_stored(v, &n));
+		buf_printf(&s, "%zu %s, %zu %s", v->nfiles, v->nfiles == 1 ? "shard" : "shards", n,
+			   n == 1 ? "tensor" : "tensors");
+		if (ix)
+			buf_printf(&s, "; index: %zu entries", ix->n);
 		else
 			buf_adds(&s, "; no index");
-		if (c->index && c->index->has_total_size && all)
-			buf_printf(&s, ", total_size %" PRIu64 "%s", c->index->total_size,
-				   c->index->total_size == bytes ? " = tensor bytes" : "");
+		if (ix && ix->has_total_size && all)
+			buf_printf(&s, ", total_size %" PRIu64 "%s", ix->total_size,
+				   ix->total_size == bytes ? " = tensor bytes" : "");
 	} else if (t->files_only) {
 		buf_printf(&s, "%zu .safetensors %s, %zu tensors, each file by the safetensors rules (a %s "
 			   "checkpoint in an archive: extract it for the checks across files)",
 			   nst, nst == 1 ? "file" : "files", ntensors, t->layout);
-	} else if (t->v) {
-		buf_printf(&s, "%zu tensors (layout %s)", t->v->n, t->layout);
+	} else if (v) {
+		buf_printf(&s, "%zu tensors (layout %s)", v->n, t->layout);
 	} else {
 		buf_adds(&s, "the checkpoint could not be read");
 	}

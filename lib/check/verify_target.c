@@ -1,7 +1,6 @@
 /* Opening what ckpt-verify was asked to check, leniently. */
 #include <dirent.h>
 #include <libgen.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -65,7 +64,7 @@ static int open_arc(struct vtarget *t, const struct layout_ops *L)
 		return 0;
 	}
 	t->layout = "hf";
-	if (arc_ckpt(&t->arc, &t->c, CKPT_LENIENT) || layout_hf_view(&t->v, t->c, t->arc.dir, CKPT_LENIENT))
+	if (layout_hf_arc(&t->v, &t->arc, VIEW_LENIENT))
 		t->error = xstrdup(err_last());
 	return 0;
 }
@@ -125,12 +124,8 @@ int vtarget_open(struct vtarget *t, const char *path, const char *layout, bool h
 	if (!L)
 		L = layout_detect(path);
 	t->layout = L->name;
-	if (L == layout_named("hf")) {
-		if (ckpt_open(&t->c, path, CKPT_LENIENT) || layout_hf_view(&t->v, t->c, path, CKPT_LENIENT))
-			t->error = xstrdup(err_last());
-	} else if (L->open(&t->v, path, CKPT_LENIENT)) {
+	if (L->open(&t->v, path, VIEW_LENIENT))
 		t->error = xstrdup(err_last());
-	}
 	return 0;
 fail:
 	vtarget_close(t);
@@ -140,7 +135,6 @@ fail:
 void vtarget_close(struct vtarget *t)
 {
 	view_free(t->v);
-	ckpt_close(t->c);
 	if (t->archive)
 		arc_free(&t->arc);
 	free(t->error);
@@ -150,58 +144,21 @@ void vtarget_close(struct vtarget *t)
 	memset(t, 0, sizeof *t);
 }
 
-static int by_ptr(const void *a, const void *b)
-{
-	uintptr_t x = (uintptr_t)*(const void *const *)a, y = (uintptr_t)*(const void *const *)b;
-	return (x > y) - (x < y);
-}
-
-/* The distinct files the view's pieces (and their scales and replicas) read. */
-static const struct st_file **view_files(const struct view *v, size_t *n)
-{
-	size_t cap = 0, k = 0;
-	for (size_t i = 0; v && i < v->n; i++)
-		cap += 2 * (v->t[i].npieces + v->t[i].nreplicas);
-	const struct st_file **f = xcalloc(cap ? cap : 1, sizeof *f);
-	for (size_t i = 0; v && i < v->n; i++) {
-		const struct vtensor *t = &v->t[i];
-		for (size_t j = 0; j < t->npieces + t->nreplicas; j++) {
-			const struct vpiece *p = j < t->npieces ? &t->p[j] : &t->replica[j - t->npieces];
-			if (p->f)
-				f[k++] = p->f;
-			if (p->sf)
-				f[k++] = p->sf;
-		}
-	}
-	if (k > 1)
-		qsort(f, k, sizeof *f, by_ptr);
-	size_t w = 0;
-	for (size_t i = 0; i < k; i++)
-		if (!w || f[w - 1] != f[i])
-			f[w++] = f[i];
-	*n = w;
-	return f;
-}
-
 const char **vtarget_files(const struct vtarget *t, size_t *n)
 {
-	size_t nv;
-	const struct st_file **vf = view_files(t->v, &nv);
-	size_t cap = 4 + (t->c ? t->c->nshards : 0) + t->arc.n + nv, k = 0;
+	const struct view *v = t->v;
+	size_t cap = 4 + (v ? v->nfiles : 0) + t->arc.n, k = 0;
 	const char **f = xcalloc(cap, sizeof *f);
 	f[k++] = t->path;
 	f[k++] = t->dir;
-	if (t->c) {
-		f[k++] = t->c->index_path;
-		f[k++] = t->c->config_path;
-		for (size_t i = 0; i < t->c->nshards; i++)
-			f[k++] = t->c->shards[i].path;
+	if (v) {
+		f[k++] = v->index_path;
+		f[k++] = v->config_path;
+		for (size_t i = 0; i < v->nfiles; i++)
+			f[k++] = v->files[i].path;
 	}
 	for (size_t i = 0; i < t->arc.n; i++)
 		f[k++] = t->arc.f[i].path;
-	for (size_t i = 0; i < nv; i++)
-		f[k++] = vf[i]->path;
-	free(vf);
 	*n = k;
 	return f;
 }

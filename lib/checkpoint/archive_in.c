@@ -481,15 +481,3 @@ void arc_free(struct arc *a)
 	free(a->error);
 	memset(a, 0, sizeof *a);
 }
-
-int arc_ckpt(struct arc *a, struct ckpt **out, int flags)
-{
-	struct ckpt_file *cf = xcalloc(a->n ? a->n : 1, sizeof *cf);
-	for (size_t i = 0; i < a->n; i++) {
-		cf[i] = (struct ckpt_file){a->f[i].name, a->f[i].st, a->f[i].error, a->f[i].text, a->f[i].len};
-		a->f[i].st = NULL;
-	}
-	int rc = ckpt_open_files(out, a->dir, cf, a->n, flags);
-	free(cf);
-	return rc;
-}

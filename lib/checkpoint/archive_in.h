@@ -23,7 +23,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ckpt.h"
 #include "hash.h"
 #include "json.h"
 #include "st.h"
@@ -79,7 +78,5 @@ int arc_read(struct arc *a, const char *path, bool hash);
 int arc_read_mem(struct arc *a, const char *name, const void *p, size_t n, bool hash);
 void arc_free(struct arc *a);
 
-/* The checkpoint the archive holds (ckpt_open_files); it takes over the parsed headers. */
-int arc_ckpt(struct arc *a, struct ckpt **out, int flags);
 
 #endif

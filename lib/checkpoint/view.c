@@ -30,6 +30,12 @@ static void fold(unsigned ndim, const uint64_t *shape, uint64_t *rows, uint64_t 
 		*rows *= shape[i];
 }
 
+void view_add_file(struct view *v, const char *name, const char *path, const struct st_file *st)
+{
+	v->files = xgrow(v->files, v->nfiles, sizeof *v->files);
+	v->files[v->nfiles++] = (struct vfile){xstrdup(name), xstrdup(path), st};
+}
+
 struct vtensor *view_add(struct view *v, const char *name, unsigned ndim, const uint64_t *shape)
 {
 	v->t = xgrow(v->t, v->n, sizeof *v->t);
@@ -130,6 +136,89 @@ static int check_tensor(struct vtensor *t)
 	return 0;
 }
 
+/* A piece that is its whole stored tensor, as it is stored. */
+static bool whole_piece(const struct vpiece *p)
+{
+	uint64_t R, C;
+	fold(p->t->ndim, p->t->shape, &R, &C);
+	return !p->transposed && !p->perm && !p->sr && !p->sc && !p->dr && !p->dc && p->nr == R && p->nc == C;
+}
+
+static void vtensor_free(struct vtensor *t)
+{
+	free(t->name);
+	free(t->p);
+	free(t->replica);
+}
+
+static uint64_t ceil_div(uint64_t a, uint64_t b) { return a / b + (a % b != 0); }
+
+/* The piece of the block-scale grid that weight piece p's scale covers: false when its
+ * blocks are not the grid's (a cut inside a block, a transposed or permuted piece). */
+static bool scale_piece(const struct vtensor *t, const struct vpiece *p, struct vpiece *out)
+{
+	uint64_t R, C, bm = p->bm, bn = p->bn;
+	fold(p->t->ndim, p->t->shape, &R, &C);
+	if (!bm || !bn || bm != t->p[0].bm || bn != t->p[0].bn || p->transposed || p->perm)
+		return false;
+	/* edges on block boundaries, or where both the stored tensor and the tensor end */
+	bool rows_ok = p->sr % bm == 0 && p->dr % bm == 0 &&
+		       (p->nr % bm == 0 || (p->sr + p->nr == R && p->dr + p->nr == t->rows));
+	bool cols_ok = p->sc % bn == 0 && p->dc % bn == 0 &&
+		       (p->nc % bn == 0 || (p->sc + p->nc == C && p->dc + p->nc == t->cols));
+	if (!rows_ok || !cols_ok || p->s->ndim != 2 || p->s->shape[0] != ceil_div(R, bm) ||
+	    p->s->shape[1] != ceil_div(C, bn))
+		return false;
+	*out = (struct vpiece){.f = p->sf, .t = p->s, .sr = p->sr / bm, .sc = p->sc / bn, .dr = p->dr / bm,
+			       .dc = p->dc / bn, .nr = ceil_div(p->nr, bm), .nc = ceil_div(p->nc, bn)};
+	return true;
+}
+
+/* t's block scale as a tensor (vtensor.scale), or NULL. */
+static struct vtensor *scale_tensor(const struct vtensor *t)
+{
+	const struct vpiece *p0 = &t->p[0];
+	struct vtensor *s = xcalloc(1, sizeof *s);
+	s->name = xasprintf("%s_scale_inv", t->name);
+	if (t->npieces == 1 && whole_piece(p0)) {
+		/* one stored weight: its scale as stored (a per-tensor scale may have any shape) */
+		s->ndim = p0->s->ndim;
+		memcpy(s->shape, p0->s->shape, s->ndim * sizeof *s->shape);
+	} else {
+		s->ndim = 2;
+		s->shape[0] = ceil_div(t->rows, p0->bm);
+		s->shape[1] = ceil_div(t->cols, p0->bn);
+	}
+	fold(s->ndim, s->shape, &s->rows, &s->cols);
+	bool ok = true;
+	for (size_t k = 0; k < t->npieces + t->nreplicas && ok; k++) {
+		const struct vpiece *p = k < t->npieces ? &t->p[k] : &t->replica[k - t->npieces];
+		struct vpiece sp;
+		if (!p->s)
+			ok = false;
+		else if (t->npieces == 1 && whole_piece(p0) && whole_piece(p))
+			sp = (struct vpiece){.f = p->sf, .t = p->s, .nr = s->rows, .nc = s->cols};
+		else
+			ok = scale_piece(t, p, &sp);
+		if (!ok)
+			break;
+		*(k < t->npieces ? vtensor_add_piece(s) : vtensor_add_replica(s)) = sp;
+	}
+	if (ok && check_tensor(s) == 0)
+		return s;
+	err_clear();
+	vtensor_free(s);
+	free(s);
+	return NULL;
+}
+
+static int by_st(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)(*(const struct vfile *const *)a)->st;
+	uintptr_t y = (uintptr_t)(*(const struct vfile *const *)b)->st;
+	return (x > y) - (x < y);
+}
+
 int view_finish(struct view *v)
 {
 	if (v->n > 1) /* v->t is NULL when there are none */
@@ -142,6 +231,14 @@ int view_finish(struct view *v)
 		if (check_tensor(&v->t[i]))
 			return err_prefix("%s: ", v->path);
 	}
+	for (size_t i = 0; i < v->n; i++)
+		if (v->t[i].p[0].s)
+			v->t[i].scale = scale_tensor(&v->t[i]);
+	v->by_st = xcalloc(v->nfiles + 1, sizeof *v->by_st);
+	for (size_t i = 0; i < v->nfiles; i++)
+		v->by_st[i] = &v->files[i];
+	if (v->nfiles > 1)
+		qsort(v->by_st, v->nfiles, sizeof *v->by_st, by_st);
 	return 0;
 }
 
@@ -150,19 +247,67 @@ void view_free(struct view *v)
 	if (!v)
 		return;
 	for (size_t i = 0; i < v->n; i++) {
-		free(v->t[i].name);
-		free(v->t[i].p);
-		free(v->t[i].replica);
+		if (v->t[i].scale) {
+			vtensor_free(v->t[i].scale);
+			free(v->t[i].scale);
+		}
+		vtensor_free(&v->t[i]);
 	}
 	for (size_t i = 0; i < v->nproblems; i++)
 		free(v->problems[i]);
+	for (size_t i = 0; i < v->nfiles; i++) {
+		free(v->files[i].name);
+		free(v->files[i].path);
+	}
+	free(v->files);
+	free(v->by_st);
 	free(v->problems);
 	free(v->t);
 	if (v->free_owner)
 		v->free_owner(v->owner);
 	free(v->cfg);
+	free(v->config_path);
+	free(v->index_path);
+	free(v->dir);
 	free(v->path);
 	free(v);
+}
+
+const struct vfile *view_file_of(const struct view *v, const struct st_file *st)
+{
+	size_t lo = 0, hi = v->by_st ? v->nfiles : 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uintptr_t x = (uintptr_t)v->by_st[mid]->st;
+		if (x == (uintptr_t)st)
+			return v->by_st[mid];
+		if (x < (uintptr_t)st)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int by_vname(const void *a, const void *b)
+{
+	return strcmp((*(const struct vtensor *const *)a)->name, (*(const struct vtensor *const *)b)->name);
+}
+
+const struct vtensor **view_stored(const struct view *v, size_t *n)
+{
+	const struct vtensor **s = xcalloc(2 * v->n + 1, sizeof *s);
+	size_t k = 0;
+	for (size_t i = 0; i < v->n; i++) {
+		s[k++] = &v->t[i];
+		if (v->t[i].scale)
+			s[k++] = v->t[i].scale;
+	}
+	/* "w_scale_inv" sorts right after "w" only where no name lies between */
+	if (k > 1)
+		qsort(s, k, sizeof *s, by_vname);
+	*n = k;
+	return s;
 }
 
 const struct vtensor *view_find(const struct view *v, const char *name)
@@ -482,45 +627,63 @@ void vtensor_release(const struct vtensor *t)
 	}
 }
 
+/* Columns [j0, j1) of piece row i as stored bytes (es bytes an element). */
+static void piece_row_bytes(const struct vpiece *p, uint64_t C, uint64_t es, uint64_t i, uint64_t j0, uint64_t j1,
+			    uint8_t *out)
+{
+	const uint8_t *base = st_bytes(p->f, p->t);
+	if (!p->transposed) {
+		uint64_t r = p->sr + (p->perm ? p->perm[i] : i);
+		memcpy(out, base + (r * C + p->sc + j0) * es, (j1 - j0) * es);
+		return;
+	}
+	/* canonical (i, j) is stored (sr + j, sc + i) */
+	for (uint64_t j = j0; j < j1; j++)
+		memcpy(out + (j - j0) * es, base + ((p->sr + j) * C + p->sc + i) * es, es);
+}
+
 int vpiece_read_bytes(const struct vpiece *p, uint64_t i0, uint64_t n, uint8_t *out)
 {
 	char q[ERR_QUOTE];
 	unsigned bits = dt_bits(p->t->dtype);
-	if (p->s || bits % 8)
-		return err_set("tensor %s: %s", err_quote(p->t->name, q),
-			       p->s ? "block-scaled values have no stored bytes of their own" :
-				      "elements smaller than a byte");
+	if (bits % 8)
+		return err_set("tensor %s: elements smaller than a byte", err_quote(p->t->name, q));
 	if (i0 + n > p->nr)
 		return err_set("tensor %s: rows outside the piece", err_quote(p->t->name, q));
 	uint64_t R, C, es = bits / 8;
 	fold(p->t->ndim, p->t->shape, &R, &C);
 	(void)R;
-	const uint8_t *base = st_bytes(p->f, p->t);
-	for (uint64_t i = i0; i < i0 + n; i++, out += p->nc * es) {
-		if (!p->transposed) {
-			uint64_t r = p->sr + (p->perm ? p->perm[i] : i);
-			memcpy(out, base + (r * C + p->sc) * es, p->nc * es);
-			continue;
-		}
-		for (uint64_t j = 0; j < p->nc; j++)
-			memcpy(out + j * es, base + ((p->sr + j) * C + p->sc + i) * es, es);
-	}
+	for (uint64_t i = i0; i < i0 + n; i++, out += p->nc * es)
+		piece_row_bytes(p, C, es, i, 0, p->nc, out);
 	return 0;
 }
 
-int view_read_bytes(const struct vtensor *t, uint64_t r0, uint64_t nr, uint8_t *out)
+int view_read_elems(const struct vtensor *t, uint64_t e0, uint64_t n, uint8_t *out)
 {
 	char q[ERR_QUOTE];
-	if (r0 + nr > t->rows)
-		return err_set("tensor %s: rows %" PRIu64 "..%" PRIu64 " are outside its %" PRIu64, err_quote(t->name, q),
-			       r0, r0 + nr, t->rows);
-	uint64_t es = dt_bits(t->stored) / 8;
+	uint64_t total = t->rows * t->cols, es = dt_bits(t->stored) / 8;
+	if (e0 > total || n > total - e0)
+		return err_set("tensor %s: elements %" PRIu64 "..%" PRIu64 " are outside its %" PRIu64,
+			       err_quote(t->name, q), e0, e0 + n, total);
+	if (dt_bits(t->stored) % 8)
+		return err_set("tensor %s: elements smaller than a byte", err_quote(t->name, q));
+	if (!n)
+		return 0;
+	uint64_t r0 = e0 / t->cols, r1 = (e0 + n - 1) / t->cols, end = e0 + n;
 	for (size_t k = 0; k < t->npieces; k++) {
 		const struct vpiece *p = &t->p[k];
-		uint64_t lo = p->dr > r0 ? p->dr : r0, hi = p->dr + p->nr < r0 + nr ? p->dr + p->nr : r0 + nr;
-		for (uint64_t d = lo; d < hi; d++)
-			if (vpiece_read_bytes(p, d - p->dr, 1, out + ((d - r0) * t->cols + p->dc) * es))
-				return -1;
+		uint64_t lo = p->dr > r0 ? p->dr : r0, hi = p->dr + p->nr < r1 + 1 ? p->dr + p->nr : r1 + 1;
+		uint64_t R, C;
+		fold(p->t->ndim, p->t->shape, &R, &C);
+		(void)R;
+		for (uint64_t d = lo; d < hi; d++) {
+			/* this row's columns within [e0, end), then within the piece */
+			uint64_t c0 = d == r0 ? e0 % t->cols : 0, c1 = d == r1 ? end - d * t->cols : t->cols;
+			uint64_t j0 = c0 > p->dc ? c0 : p->dc, j1 = c1 < p->dc + p->nc ? c1 : p->dc + p->nc;
+			if (j0 < j1)
+				piece_row_bytes(p, C, es, d - p->dr, j0 - p->dc, j1 - p->dc,
+						out + (d * t->cols + j0 - e0) * es);
+		}
 	}
 	return 0;
 }

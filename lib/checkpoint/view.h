@@ -15,7 +15,12 @@
 #include <stdint.h>
 
 #include "dtype.h"
+#include "index.h"
+#include "json.h"
 #include "st.h"
+
+struct jw;
+struct table;
 
 struct vpiece {
 	const struct st_file *f;
@@ -43,6 +48,17 @@ struct vtensor {
 	size_t nreplicas;                /* stored copies that must equal this tensor (e.g.
 					    a tensor every model-parallel rank holds) */
 	struct vpiece *replica;          /* one full-tensor piece each */
+	/* The block scale of a scaled tensor as a tensor of its own, under the name an HF
+	 * checkpoint gives it ("<name>_scale_inv"): its pieces are the pieces' scales.  NULL
+	 * when unscaled, or when the pieces' scales do not tile one grid of blocks. */
+	struct vtensor *scale;
+};
+
+/* A safetensors file of the checkpoint, as its layout read it. */
+struct vfile {
+	char *name;                      /* relative to the checkpoint's directory */
+	char *path;                      /* for messages */
+	const struct st_file *st;        /* NULL when it could not be read (a problem says why) */
 };
 
 struct ds_config;
@@ -53,9 +69,20 @@ struct view {
 	enum view_layout layout;
 	const char *layout_name;
 	char *path;
+	char *dir;                       /* the directory its files are in */
+	size_t nfiles;
+	struct vfile *files;             /* every safetensors file it reads, in the layout's order */
 	/* config.json as its model family read it (formats/ds_config.h), NULL without one;
 	 * a plain struct the view frees */
 	struct ds_config *cfg;
+	/* What the layout read beside the tensors (NULL: there is none).  The JSON, the
+	 * index and the stray names belong to the layout's state (owner). */
+	char *config_path;               /* config.json, also when it could not be read */
+	const struct json_doc *config;   /* its JSON, when it could be parsed */
+	char *index_path;                /* HF: model.safetensors.index.json */
+	const struct idx *index;
+	size_t nstray;
+	char *const *stray;              /* HF: .safetensors files of dir the index does not name */
 	size_t n;
 	struct vtensor *t;               /* sorted by name once view_finish() ran */
 	size_t nproblems;                /* what does not fit the layout (lenient opening) */
@@ -66,10 +93,29 @@ struct view {
 	bool (*omits)(const struct view *v, const char *name);
 	void *owner;                     /* the layout's own state (open files ...) */
 	void (*free_owner)(void *owner);
+	/* What the layout adds to a report of the checkpoint (e.g. the model-parallel ranks):
+	 * "key  value" rows into a two-column table, or members of the JSON object being
+	 * written.  NULL: nothing. */
+	void (*describe_rows)(const struct view *v, struct table *t);
+	void (*describe_json)(const struct view *v, struct jw *w);
+	const struct vfile **by_st;      /* (view.c) the files by st, for view_file_of */
+};
+
+/* How a layout opens a checkpoint (layout.h). */
+enum {
+	/* Whatever does not fit the layout is a problem recorded in the view (v->problems),
+	 * not a failure: for checks that report everything. */
+	VIEW_LENIENT = 1,
+	/* Only a block scale that does not fit its weight is (in the HF layout; the others
+	 * open strictly): the weight is unscaled and the scale a tensor of its own.  For
+	 * reports that show such a checkpoint as it is. */
+	VIEW_SCALE_PROBLEMS = 2,
 };
 
 /* Building a view (for formats/). */
 struct view *view_new(enum view_layout layout, const char *layout_name, const char *path);
+/* A file the view reads (st may be NULL: unreadable). */
+void view_add_file(struct view *v, const char *name, const char *path, const struct st_file *st);
 struct vtensor *view_add(struct view *v, const char *name, unsigned ndim, const uint64_t *shape);
 struct vpiece *vtensor_add_piece(struct vtensor *t);
 struct vpiece *vtensor_add_replica(struct vtensor *t);
@@ -83,6 +129,12 @@ int view_finish(struct view *v);
 void view_free(struct view *v);
 
 const struct vtensor *view_find(const struct view *v, const char *name);
+/* The file of v that st is, or NULL. */
+const struct vfile *view_file_of(const struct view *v, const struct st_file *st);
+/* The stored tensors of v under their HF names, in name order: each canonical tensor and
+ * its block scale (vtensor.scale), as an HF checkpoint stores them.  *n gets their number;
+ * caller frees the array. */
+const struct vtensor **view_stored(const struct view *v, size_t *n);
 
 /* Rows [r0, r0 + nr) of a canonical tensor as float32, row-major (nr * cols values). */
 int view_read_f32(const struct vtensor *t, uint64_t r0, uint64_t nr, float *out);
@@ -116,10 +168,15 @@ const uint16_t *vtensor_bf16_direct(const struct vtensor *t, uint64_t r0);
  * reader of a large checkpoint keep its memory bounded by what it holds at a time. */
 void vtensor_release(const struct vtensor *t);
 
-/* Rows [r0, r0 + nr) of a canonical tensor as stored bytes, row-major (nr * cols elements),
- * assembled from its pieces; only for unscaled pieces of one whole-byte dtype.  Lets a
- * check compare bytes of a tensor that is stored in parts. */
-int view_read_bytes(const struct vtensor *t, uint64_t r0, uint64_t nr, uint8_t *out);
+/* Elements [e0, e0 + n) of a canonical tensor (row-major) as stored bytes, assembled from
+ * its pieces: the stored values, whatever their block scales (whole-byte dtypes only).
+ * Lets a check compare bytes, or summarise the stored values, of a tensor stored in parts. */
+int view_read_elems(const struct vtensor *t, uint64_t e0, uint64_t n, uint8_t *out);
+/* Its rows [r0, r0 + nr). */
+static inline int view_read_bytes(const struct vtensor *t, uint64_t r0, uint64_t nr, uint8_t *out)
+{
+	return view_read_elems(t, r0 * t->cols, nr * t->cols, out);
+}
 /* The same for one piece alone (e.g. a replica): its rows [i0, i0 + n), nc elements each. */
 int vpiece_read_bytes(const struct vpiece *p, uint64_t i0, uint64_t n, uint8_t *out);
 

@@ -252,19 +252,21 @@ inspect=$CKPT_BIN/ckpt-inspect
 run "$inspect" mp2
 expect_rc "inspect mp2: exit 0" 0
 expect_line "inspect mp2: the layout" "layout          dsmp"
-expect_line "inspect mp2: canonical tensors" "tensors         91, under their HF names"
+expect_line "inspect mp2: tensors under their HF names, block scales included" "tensors         163, under their HF names"
 expect_line "inspect mp2: experts from the record" "experts         8, 4 per rank (from ckpt-sharding.json)"
 expect_line "inspect mp2: rank 1" "                   1  model1-mp2.safetensors      115  2892416  2.76 MiB"
 expect_line "inspect mp2: the record" "                MTP layers left out: 3 (76 tensors)"
 check "inspect mp2: o_proj joined from two column blocks" \
-	grep -qE '^model\.layers\.0\.self_attn\.o_proj\.weight +F8_E4M3 scaled +\[256, 256\] +2 column blocks +model0-mp2\.safetensors, model1-mp2\.safetensors$' out
+	grep -qE '^model\.layers\.0\.self_attn\.o_proj\.weight +F8_E4M3 +\[256, 256\] +65536 +2 column blocks +model0-mp2\.safetensors, model1-mp2\.safetensors$' out
+check "inspect mp2: its block scale joined the same way" \
+	grep -qE '^model\.layers\.0\.self_attn\.o_proj\.weight_scale_inv +F32 +\[2, 2\] +16 +2 column blocks +model0-mp2\.safetensors, model1-mp2\.safetensors$' out
 check "inspect mp2: an expert whole from its rank" \
-	grep -qE '^model\.layers\.2\.mlp\.experts\.5\.up_proj\.weight +F8_E4M3 scaled +\[256, 256\] +whole +model1-mp2\.safetensors$' out
+	grep -qE '^model\.layers\.2\.mlp\.experts\.5\.up_proj\.weight +F8_E4M3 +\[256, 256\] +65536 +whole +model1-mp2\.safetensors$' out
 check "inspect mp2: a norm with its copy" \
-	grep -qE '^model\.norm\.weight +BF16 +\[256\] +whole, 1 copy +model0-mp2\.safetensors, model1-mp2\.safetensors$' out
+	grep -qE '^model\.norm\.weight +BF16 +\[256\] +512 +whole, 1 copy +model0-mp2\.safetensors, model1-mp2\.safetensors$' out
 run "$inspect" --json --match 'model.embed_tokens.*' mp2
 q() { "$jsonq" "$1" <out; }
-expect_eq "inspect --json: layout, ranks, experts" "$(q checkpoints.0.layout) $(q checkpoints.0.model_parallel) $(q checkpoints.0.n_experts) $(q checkpoints.0.tensor_count)" "dsmp 2 8 91"
+expect_eq "inspect --json: layout, ranks, experts" "$(q checkpoints.0.layout) $(q checkpoints.0.model_parallel) $(q checkpoints.0.n_experts) $(q checkpoints.0.tensor_count)" "dsmp 2 8 163"
 expect_eq "inspect --json: a rank" "$(q checkpoints.0.ranks.1)" '{"rank":1,"file":"model1-mp2.safetensors","tensors":115,"bytes":2892416}'
 expect_eq "inspect --json: the record" "$(q checkpoints.0.record.layers_left_out) $(q checkpoints.0.record.tensors_left_out)" "[3] 76"
 expect_eq "inspect --json: the embedding's second piece" "$(q checkpoints.0.tensors.0.pieces.1)" \
@@ -273,8 +275,6 @@ run "$inspect" "$golden/tiny-v3.convert-mp2"
 expect_line "inspect upstream's mp2: no record, experts from the tensor names" "experts         8, 4 per rank (from tensor names)"
 expect_line "inspect upstream's mp2: says there is no record" "record          none (no ckpt-sharding.json)"
 run "$inspect" --stats mp2
-expect_rc "inspect --stats of a model-parallel directory: exit 2" 2
-expect_err "inspect --stats of a model-parallel directory: message" \
-	"ckpt-inspect: mp2: --stats reads HF checkpoints only (this is a dsmp directory)"
+expect_rc "inspect --stats of a model-parallel directory: exit 0 (tests/cli/inspect-layouts.sh checks its numbers)" 0
 run "$inspect" --json "$tiny"
 expect_eq "inspect --json of an HF checkpoint: its layout" "$(q checkpoints.0.layout)" "hf"

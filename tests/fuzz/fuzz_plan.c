@@ -157,26 +157,33 @@ static void plan(unsigned sel, const struct section *s, size_t ns)
 			st_close(files[i].st);
 	if (rc)
 		goto out;
+	struct view *v = NULL;
+	/* the HF plans read the view (which takes c over) */
+	if ((sel & 3) != 3) {
+		rc = layout_hf_of(&v, c, "fuzz", 0);
+		c = NULL;
+		if (rc)
+			goto out;
+	}
 	switch (sel & 3) {
 	case 0: {
 		struct fp8cast_opts o = {.drop_mtp = sel & 4, .strict = sel & 8};
 		struct fp8cast p;
-		if (fp8cast_plan(&p, c, &o) == 0) {
+		if (fp8cast_plan(&p, v, &o) == 0) {
 			cv_plan(&p.job);
 			fp8cast_free(&p);
 		}
 		break;
 	}
 	case 1: {
-		struct ds_config cfg;
-		if (!c->config || ds_config_read(&cfg, json_root(c->config), "config.json"))
+		if (!v->cfg)
 			break;
 		struct dsmp_opts o = {.mp = 1u << ((sel >> 2) & 3), .rank = (sel & 16) ? 0 : -1,
 				      .config_path = "config.json", .tool = "fuzz", .source = "fuzz"};
-		if (dsmp_opts_config(&o, &cfg, "config.json", 0))
+		if (dsmp_opts_config(&o, v->cfg, "config.json", 0))
 			break;
 		struct dsmp_plan p;
-		if (dsmp_plan(&p, c, &o) == 0) {
+		if (dsmp_plan(&p, v, &o) == 0) {
 			cv_plan(&p.job);
 			dsmp_plan_free(&p);
 		}
@@ -204,19 +211,16 @@ static void plan(unsigned sel, const struct section *s, size_t ns)
 	}
 	case 2: {
 		static const enum dt dtypes[] = {DT_BF16, DT_F16, DT_F32, DT_BF16};
-		struct view *v;
-		if (layout_hf_view(&v, c, "fuzz", 0))
-			break;
 		struct cv_job job = {0};
 		struct ms_train_out *mo = NULL;
 		if (ms_train_plan(&mo, &job, v, dtypes[(sel >> 2) & 3]) == 0)
 			cv_plan(&job);
 		ms_train_out_free(mo);
 		cv_job_free(&job);
-		view_free(v);
 		break;
 	}
 	}
+	view_free(v);
 	if (c)
 		ckpt_close(c);
 out:

@@ -213,7 +213,7 @@ static void test_view_problems(void)
 	int rc = layout_open(&v, "half", NULL, 0);
 	CHECK(rc == -1 && strstr(err_last(), "half/model1-mp2.safetensors"), "a missing rank is an error: %s",
 	      err_last());
-	rc = layout_open(&v, "half", "dsmp", CKPT_LENIENT);
+	rc = layout_open(&v, "half", "dsmp", VIEW_LENIENT);
 	CHECK(rc == 0 && v->nproblems > 0 && v->n > 0, "leniently, the problems are recorded (%zu)", rc ? 0 : v->nproblems);
 	if (!rc)
 		view_free(v);
@@ -231,10 +231,10 @@ static void test_view_problems(void)
  * (every cut 4-way, dim-1 cuts gathered). */
 static void roundtrip(const char *in, const char *config, unsigned mp, const char *dir, unsigned wo_pieces)
 {
-	struct ckpt *c;
+	struct view *c;
 	struct ds_config cfg;
 	struct dsmp_plan p;
-	int rc = ckpt_open(&c, in, 0);
+	int rc = layout_open(&c, in, "hf", 0);
 	rc = rc || ds_config_load(&cfg, config);
 	struct dsmp_opts o = {.mp = mp, .n_experts = rc ? 0 : (uint64_t)cfg.n_routed_experts,
 			      .num_layers = rc ? 0 : cfg.num_hidden_layers, .block = {128, 128}, .rank = -1,
@@ -246,7 +246,7 @@ static void roundtrip(const char *in, const char *config, unsigned mp, const cha
 	if (rc)
 		return;
 	dsmp_plan_free(&p);
-	ckpt_close(c);
+	view_free(c);
 	struct view *v, *hf;
 	rc = layout_open(&v, dir, NULL, 0);
 	int rh = layout_open(&hf, in, NULL, 0);
@@ -316,13 +316,13 @@ static void test_view_misaligned(void)
 /* The plan refuses what convert.py would get wrong or fail on, with one clear message. */
 static void plan_one(const char *what, const struct st_entry *e, size_t n, unsigned mp, const char *want)
 {
-	struct ckpt *c;
+	struct view *c;
 	struct dsmp_plan p;
 	mkdir("refuse", 0777);
 	unlink("refuse/model.safetensors");
 	write_zeros("refuse/model.safetensors", e, n);
 	struct dsmp_opts o = {.mp = mp, .n_experts = 8, .num_layers = 61, .block = {128, 128}, .rank = -1};
-	int rc = ckpt_open(&c, "refuse", 0);
+	int rc = layout_open(&c, "refuse", "hf", 0);
 	CHECK(rc == 0, "%s: the input opens (%s)", what, rc ? err_last() : "");
 	if (rc)
 		return;
@@ -330,7 +330,7 @@ static void plan_one(const char *what, const struct st_entry *e, size_t n, unsig
 	CHECK(rc == -1 && strcmp(err_last(), want) == 0, "%s: %s", what, err_last());
 	if (!rc)
 		dsmp_plan_free(&p);
-	ckpt_close(c);
+	view_free(c);
 }
 
 static void test_plan_refusals(void)

@@ -12,6 +12,7 @@
 #include "ckpt.h"
 #include "err.h"
 #include "fp8cast.h"
+#include "layout.h"
 #include "index.h"
 #include "out.h"
 #include "t.h"
@@ -200,9 +201,9 @@ static bool check_weight(const struct ckpt *out, const char *name, const struct 
 }
 
 static int convert(const char *in, const char *out, const struct fp8cast_opts *fo, struct fp8cast *p,
-		   struct ckpt **c)
+		   struct view **c)
 {
-	if (ckpt_open(c, in, 0))
+	if (layout_open(c, in, "hf", 0))
 		return -1;
 	if (fp8cast_plan(p, *c, fo))
 		return -1;
@@ -210,10 +211,10 @@ static int convert(const char *in, const char *out, const struct fp8cast_opts *f
 	return cv_run(&p->job, &o);
 }
 
-static void done(struct fp8cast *p, struct ckpt *c)
+static void done(struct fp8cast *p, struct view *c)
 {
 	fp8cast_free(p);
-	ckpt_close(c);
+	view_free(c);
 }
 
 /* ---- the cases ---- */
@@ -255,7 +256,8 @@ static void test_values(const char *dir, int bm, int bn, enum dt sdt)
 	write_config(dir, bm, bn);
 
 	struct fp8cast p;
-	struct ckpt *c = NULL, *o = NULL;
+	struct view *c = NULL;
+	struct ckpt *o = NULL;
 	struct fp8cast_opts fo = {0};
 	int rc = convert(dir, outdir, &fo, &p, &c);
 	CHECK(rc == 0 && p.nconverted == 3 && p.ncopied == 1 && p.nnotes == 0,
@@ -303,7 +305,8 @@ static void test_notes(void)
 	buf_free(&ix);
 
 	struct fp8cast p;
-	struct ckpt *c = NULL, *o = NULL;
+	struct view *c = NULL;
+	struct ckpt *o = NULL;
 	struct fp8cast_opts fo = {0};
 	int rc = convert(dir, "notes.out", &fo, &p, &c);
 	CHECK(rc == 0 && p.nnotes == 4, "warnings, not errors: %zu notes (%s)", p.nnotes, rc ? err_last() : "");
@@ -333,7 +336,7 @@ static void test_notes(void)
 	struct stat sb;
 	CHECK(rc == -1 && strcmp(err_last(), "--strict: notes/extra.safetensors: not named by the index; left out") == 0 &&
 	      stat("notes.strict", &sb) < 0, "--strict: the first note is the error, nothing written (%s)", err_last());
-	ckpt_close(c);
+	view_free(c);
 	free(w.data), free(ghost.data), free(bw.data), free(bs.data);
 }
 
@@ -362,12 +365,12 @@ static void test_refusals(void)
 		char path[128];
 		snprintf(path, sizeof path, "%s/model.safetensors", cases[i].dir);
 		write_shard(path, t, 2);
-		struct ckpt *c = NULL;
+		struct view *c = NULL;
 		struct fp8cast p;
 		struct fp8cast_opts fo = {0};
-		int rc = ckpt_open(&c, cases[i].dir, 0) || fp8cast_plan(&p, c, &fo);
+		int rc = layout_open(&c, cases[i].dir, "hf", 0) || fp8cast_plan(&p, c, &fo);
 		CHECK(rc && strcmp(err_last(), cases[i].msg) == 0, "refused: %s", err_last());
-		ckpt_close(c);
+		view_free(c);
 		free(t[0].data);
 		free(t[1].data);
 	}

@@ -13,6 +13,7 @@
 #include "err.h"
 #include "fp8cast.h"
 #include "index.h"
+#include "layout.h"
 #include "out.h"
 #include "t.h"
 
@@ -28,16 +29,16 @@ static const char *refdir(const char *c, const char *rest)
 
 static int convert(const char *c, const char *out)
 {
-	struct ckpt *k = NULL;
+	struct view *k = NULL;
 	struct fp8cast p;
 	struct fp8cast_opts fo = {0};
-	int rc = ckpt_open(&k, refdir(c, "input"), 0);
+	int rc = layout_open(&k, refdir(c, "input"), "hf", 0);
 	if (!rc && !(rc = fp8cast_plan(&p, k, &fo))) {
 		struct cv_opts o = {.outdir = out, .threads = 2};
 		rc = cv_run(&p.job, &o);
 		fp8cast_free(&p);
 	}
-	ckpt_close(k);
+	view_free(k);
 	return rc;
 }
 

@@ -1,21 +1,62 @@
-/* Per-tensor statistics: exact values for small buffers, NaN/Inf counting, dequantized FP8
- * against a direct computation, the same bits whatever the thread count. */
+/* Per-tensor statistics of tensors read through views: exact values for small buffers,
+ * NaN/Inf counting, dequantized FP8 against a direct computation, the same bits whatever
+ * the thread count. */
+#include <dirent.h>
 #include <math.h>
+#include <sys/stat.h>
 #include <stdint.h>
 
-#include "ckpt.h"
 #include "err.h"
 #include "dequant.h"
+#include "layout.h"
+#include "out.h"
 #include "stats.h"
 #include "t.h"
 
 static struct pool *P1, *P3;
 
+/* Tensors in memory, seen through a view as a layout would show them. */
+struct mem {
+	struct view *v;
+	struct st_file f[2];
+	struct st_tensor t[2];
+	uint64_t shape[2][2];
+};
+
+/* A view of n elements of dtype t at data, 1-D (one row) or rows x n/rows; with s, the
+ * weight's block scale (sdata: srows x scols F32, blocks bm x bn). */
+static const struct vtensor *mem_view(struct mem *m, enum dt t, const void *data, uint64_t n, uint64_t rows,
+				      const void *sdata, uint64_t bm, uint64_t bn)
+{
+	memset(m, 0, sizeof *m);
+	m->v = view_new(LAYOUT_HF, "hf", "mem");
+	unsigned nd = rows ? 2 : 1;
+	m->shape[0][0] = rows ? rows : n;
+	m->shape[0][1] = rows ? n / rows : 0;
+	uint64_t bytes;
+	dt_nbytes(t, n, &bytes);
+	m->t[0] = (struct st_tensor){"w", t, nd, m->shape[0], n, 0, bytes};
+	m->f[0].data = data;
+	if (sdata) {
+		uint64_t sr = (rows + bm - 1) / bm, sc = (n / rows + bn - 1) / bn;
+		m->shape[1][0] = sr;
+		m->shape[1][1] = sc;
+		m->t[1] = (struct st_tensor){"w_scale_inv", DT_F32, 2, m->shape[1], sr * sc, 0, sr * sc * 4};
+		m->f[1].data = sdata;
+	}
+	view_add_whole(m->v, "w", &m->f[0], &m->t[0], sdata ? &m->f[1] : NULL, sdata ? &m->t[1] : NULL, bm, bn);
+	if (view_finish(m->v))
+		abort();
+	return &m->v->t[0];
+}
+
 static struct tstats one(enum dt t, const void *data, uint64_t n, struct pool *p)
 {
-	struct stats_src s = {t, data, n, NULL};
+	struct mem m;
+	const struct vtensor *v = mem_view(&m, t, data, n, 0, NULL, 0, 0);
 	struct tstats r;
-	stats_run(&s, 1, p, &r);
+	stats_views(&v, 1, false, p, &r);
+	view_free(m.v);
 	return r;
 }
 
@@ -165,19 +206,29 @@ static void test_large(void)
 	free(f);
 	free(x);
 
-	/* more sources than one parallel pass takes: results still land on the right tensors */
+	/* more tensors than one parallel pass takes: results still land on the right tensors */
 	size_t ns = 5000;
 	float *v = malloc(ns * 3 * sizeof *v);
-	struct stats_src *src = calloc(ns, sizeof *src);
+	struct view *view = view_new(LAYOUT_HF, "hf", "mem");
+	struct st_file file = {.data = (const uint8_t *)v};
+	struct st_tensor *ts = calloc(ns, sizeof *ts);
+	uint64_t three = 3;
+	char (*names)[16] = calloc(ns, sizeof *names);
+	const struct vtensor **src = calloc(ns, sizeof *src);
 	struct tstats *s1 = calloc(ns, sizeof *s1), *s3 = calloc(ns, sizeof *s3);
 	for (size_t i = 0; i < ns; i++) {
 		v[3 * i] = (float)i;
 		v[3 * i + 1] = (float)i + 1;
 		v[3 * i + 2] = (float)i + 2;
-		src[i] = (struct stats_src){DT_F32, (const uint8_t *)&v[3 * i], 3, NULL};
+		snprintf(names[i], sizeof names[i], "t%05zu", i);
+		ts[i] = (struct st_tensor){names[i], DT_F32, 1, &three, 3, 12 * i, 12 * i + 12};
+		view_add_whole(view, names[i], &file, &ts[i], NULL, NULL, 0, 0);
 	}
-	stats_run(src, ns, P1, s1);
-	stats_run(src, ns, P3, s3);
+	view_finish(view);
+	for (size_t i = 0; i < ns; i++)
+		src[i] = &view->t[i];
+	stats_views(src, ns, false, P1, s1);
+	stats_views(src, ns, false, P3, s3);
 	int ok = 1, same = 1;
 	for (size_t i = 0; i < ns; i++) {
 		ok &= s1[i].min == (double)i && s1[i].mean == (double)i + 1 && s1[i].max == (double)i + 2;
@@ -185,6 +236,9 @@ static void test_large(void)
 	}
 	CHECK(ok, "5000 tensors in several passes: each its own values");
 	CHECK(same, "5000 tensors: same bits with 1 and 3 threads");
+	view_free(view);
+	free(names);
+	free(ts);
 	free(v);
 	free(src);
 	free(s1);
@@ -208,18 +262,11 @@ static void quant_case(uint64_t rows, uint64_t cols, uint64_t bm, uint64_t bn, c
 	for (uint64_t i = 0; i < rows; i++)
 		for (uint64_t j = 0; j < cols; j++)
 			x[i * cols + j] = (float)(dt_e4m3_to_f32(w[i * cols + j]) * scale[(i / bm) * sc + j / bn]);
-	uint64_t wshape[2] = {rows, cols}, sshape[2] = {sr, sc};
-	struct st_tensor wt = {"w", DT_F8_E4M3, 2, wshape, rows * cols, 0, rows * cols};
-	struct st_tensor st = {"w_scale_inv", DT_F32, 2, sshape, sr * sc, 0, sr * sc * 4};
-	struct quant q;
-	int rc = quant_init(&q, "w", &wt, w, &st, (const uint8_t *)scale, bm, bn);
-	CHECK(rc == 0, "%s: quant_init %s", what, rc ? err_last() : "");
-	if (rc)
-		goto out;
-	struct stats_src s = {DT_F8_E4M3, w, rows * cols, &q};
+	struct mem m;
+	const struct vtensor *s = mem_view(&m, DT_F8_E4M3, w, rows * cols, rows, scale, bm, bn);
 	struct tstats a, b;
-	stats_run(&s, 1, P1, &a);
-	stats_run(&s, 1, P3, &b);
+	stats_views(&s, 1, false, P1, &a);
+	stats_views(&s, 1, false, P3, &b);
 	struct ref r = direct(x, rows * cols);
 	CHECK(a.dequantized && a.count == rows * cols && a.nan == r.nan && a.inf == 0, "%s: counts (nan %llu)", what,
 	      (unsigned long long)a.nan);
@@ -228,7 +275,7 @@ static void quant_case(uint64_t rows, uint64_t cols, uint64_t bm, uint64_t bn, c
 	CHECK(close_to(a.mean, r.mean, 1e-12) && close_to(a.std, r.std, 1e-12),
 	      "%s: mean and std against a direct computation", what);
 	CHECK(same_bits(&a, &b), "%s: same bits with 1 and 3 threads", what);
-out:
+	view_free(m.v);
 	free(w);
 	free(scale);
 	free(x);
@@ -241,46 +288,81 @@ static void test_quant(void)
 	quant_case(5, 3, 2, 2, "fp8 5x3 blocks 2x2");
 }
 
-/* The golden checkpoint: a weight whose scale lies in another shard. */
+/* The golden checkpoint through its view: a weight whose scale lies in another shard,
+ * dequantized, its scale as a tensor of its own, the stored codes with raw. */
 static void test_ckpt(void)
 {
-	struct ckpt *c;
-	if (ckpt_open(&c, t_path("CKPT_ROOT", "fixtures/tiny-v3"), 0)) {
+	struct view *v;
+	if (layout_open(&v, t_path("CKPT_ROOT", "fixtures/tiny-v3"), NULL, 0)) {
 		CHECK(0, "open tiny-v3: %s", err_last());
 		return;
 	}
 	const char *name = "model.layers.1.mlp.experts.0.down_proj.weight";
-	const struct ckpt_tensor *t = ckpt_find(c, name), *sc = ckpt_scale_of(c, name);
-	CHECK(t && sc && t->shard != sc->shard, "tiny-v3: %s and its scale in different shards", name);
+	const struct vtensor *t = view_find(v, name), *sc = t ? t->scale : NULL;
+	CHECK(t && sc && t->p[0].f != t->p[0].sf && sc->p[0].f == t->p[0].sf,
+	      "tiny-v3: %s and its scale in different shards, the scale a tensor read from its own", name);
 	if (!t || !sc)
 		goto out;
-	uint64_t rows = t->t->shape[0], cols = t->t->shape[1], scols = (cols + 127) / 128;
+	uint64_t rows = t->rows, cols = t->cols, scols = (cols + 127) / 128;
 	double *x = malloc(rows * cols * sizeof *x);
-	const uint8_t *w = ckpt_bytes(t);
+	const uint8_t *w = st_bytes(t->p[0].f, t->p[0].t), *sb = st_bytes(t->p[0].sf, t->p[0].s);
 	for (uint64_t i = 0; i < rows; i++)
 		for (uint64_t j = 0; j < cols; j++) {
 			float s;
-			memcpy(&s, ckpt_bytes(sc) + 4 * ((i / 128) * scols + j / 128), 4);
+			memcpy(&s, sb + 4 * ((i / 128) * scols + j / 128), 4);
 			x[i * cols + j] = (float)(dt_e4m3_to_f32(w[i * cols + j]) * s);
 		}
 	struct ref r = direct(x, rows * cols);
 	free(x);
-	const struct ckpt_tensor *ts[2] = {t, sc};
+	const struct vtensor *ts[2] = {t, sc};
 	struct tstats st[2], raw[2];
-	int rc = stats_ckpt(c, ts, 2, false, 128, 128, P3, st);
-	CHECK(rc == 0 && st[0].dequantized && !st[1].dequantized, "tiny-v3: weight dequantized, scale stored");
+	stats_views(ts, 2, false, P3, st);
+	CHECK(st[0].dequantized && !st[1].dequantized && st[1].count == sc->rows * sc->cols,
+	      "tiny-v3: weight dequantized, scale stored");
 	CHECK(st[0].min == (double)r.min && st[0].max == (double)r.max && close_to(st[0].mean, r.mean, 1e-12) &&
 	      close_to(st[0].std, r.std, 1e-12), "tiny-v3: dequantized statistics match a direct computation");
-	rc = stats_ckpt(c, ts, 2, true, 128, 128, P3, raw);
-	CHECK(rc == 0 && !raw[0].dequantized && raw[0].absmax <= 448 && raw[0].absmax != st[0].absmax,
+	stats_views(ts, 2, true, P3, raw);
+	CHECK(!raw[0].dequantized && raw[0].absmax <= 448 && raw[0].absmax != st[0].absmax && same_bits(&raw[1], &st[1]),
 	      "tiny-v3: raw statistics are of the stored codes");
-	rc = stats_ckpt(c, ts, 1, false, 64, 64, P1, st);
+	/* the first weight by name is the first refused */
+	const char *first = "model.layers.0.mlp.down_proj.weight";
+	char *shard = xstrdup(view_find(v, first)->p[0].f->path);
+	view_free(v);
+
+	/* blocks of 64 x 64 that the scales do not fit: refused naming the shard, or shown */
+	mkdir("b64", 0777);
+	DIR *d = opendir(t_path("CKPT_ROOT", "fixtures/tiny-v3"));
+	for (struct dirent *e; d && (e = readdir(d));) {
+		if (e->d_name[0] == '.' || strcmp(e->d_name, "config.json") == 0)
+			continue;
+		char src[4096], dst[512];
+		snprintf(src, sizeof src, "%s/%s", t_path("CKPT_ROOT", "fixtures/tiny-v3"), e->d_name);
+		snprintf(dst, sizeof dst, "b64/%s", e->d_name);
+		t_link_or_copy(src, dst);
+	}
+	if (d)
+		closedir(d);
+	const char *cfg = "{\"quantization_config\": {\"weight_block_size\": [64, 64]}}";
+	out_write_file("b64/config.json", cfg, strlen(cfg));
+	const char *base = strrchr(shard, '/') + 1;
 	char want[512];
-	snprintf(want, sizeof want, "%s: \"%s\": scale has shape [2, 2], expected [4, 4] for blocks of 64x64",
-		 t->shard->path, name);
+	snprintf(want, sizeof want, "b64/%s: \"%s\": scale has shape [2, 4], expected [4, 8] for blocks of 64x64", base,
+		 first);
+	int rc = layout_open(&v, "b64", NULL, 0);
 	CHECK(rc == -1 && strcmp(err_last(), want) == 0, "tiny-v3: a block size that does not fit: %s", err_last());
+	if (!rc)
+		view_free(v);
+	rc = layout_open(&v, "b64", NULL, VIEW_SCALE_PROBLEMS);
+	CHECK(rc == 0 && v->nproblems == 104 && !view_find(v, name)->p[0].s &&
+	      view_find(v, "model.layers.1.mlp.experts.0.down_proj.weight_scale_inv"),
+	      "VIEW_SCALE_PROBLEMS: a problem each, the weights unscaled, the scales tensors of their own (%s)",
+	      rc ? err_last() : "");
+	if (!rc)
+		view_free(v);
+	free(shard);
+	return;
 out:
-	ckpt_close(c);
+	view_free(v);
 }
 
 int main(void)

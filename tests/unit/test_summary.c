@@ -2,21 +2,21 @@
  * people, alignment. */
 #include <stdint.h>
 
-#include "ckpt.h"
 #include "err.h"
+#include "layout.h"
 #include "summary.h"
 #include "t.h"
 #include "table.h"
 
 static void test_tiny(void)
 {
-	struct ckpt *c;
+	struct view *c;
 	struct summary s;
-	if (ckpt_open(&c, t_path("CKPT_ROOT", "fixtures/tiny-v3"), 0) || summary_build(&s, c, "tiny")) {
+	if (layout_open(&c, t_path("CKPT_ROOT", "fixtures/tiny-v3"), NULL, 0) || summary_build(&s, c, "tiny")) {
 		CHECK(0, "tiny-v3 summary: %s", err_last());
 		return;
 	}
-	CHECK(c->n == 239 && s.params == 7678676 && s.bytes == 8345936, "tiny-v3: 239 tensors, 7678676 parameters, 8345936 bytes");
+	CHECK(s.n == 239 && s.params == 7678676 && s.bytes == 8345936, "tiny-v3: 239 tensors, 7678676 parameters, 8345936 bytes");
 	CHECK(c->index->has_total_size && c->index->total_size == s.bytes, "tiny-v3: total_size equals the tensor bytes");
 	CHECK(s.file_bytes == 2835272 + 2900600 + 2637192, "tiny-v3: shard file sizes");
 	CHECK(s.shard_tensors[0] == 81 && s.shard_tensors[1] == 84 && s.shard_tensors[2] == 74, "tiny-v3: tensors per shard");
@@ -35,7 +35,7 @@ static void test_tiny(void)
 	      strstr(b.p, "\n              F8_E4M3      104     7012352  7012352  6.69 MiB\n"),
 	      "tiny-v3: summary text lines");
 	summary_free(&s);
-	ckpt_close(c);
+	view_free(c);
 	buf_free(&b);
 }
 

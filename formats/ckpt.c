@@ -453,3 +453,18 @@ const struct ckpt_tensor *ckpt_scale_of(const struct ckpt *c, const char *name)
 	free(s);
 	return t;
 }
+
+void ckpt_describe(const struct ckpt *c, struct view *v)
+{
+	v->dir = xstrdup(c->dir);
+	for (size_t i = 0; i < c->nshards; i++)
+		view_add_file(v, c->shards[i].name, c->shards[i].path, c->shards[i].st);
+	v->config_path = c->config_path ? xstrdup(c->config_path) : NULL;
+	v->config = c->config;
+	v->index_path = c->index_path ? xstrdup(c->index_path) : NULL;
+	v->index = c->index;
+	v->nstray = c->nstray;
+	v->stray = c->stray;
+	for (size_t i = 0; i < c->nproblems; i++)
+		view_problem(v, "%s", c->problems[i]);
+}

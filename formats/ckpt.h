@@ -1,6 +1,9 @@
-/* A checkpoint: a directory of shards (with or without model.safetensors.index.json), one
- * .safetensors file, or an index file.  Tensors are found by name across shards and can be
- * walked in name order. */
+/* The reader of an HF checkpoint's files: a directory of shards (with or without
+ * model.safetensors.index.json), one .safetensors file, or an index file, also made of an
+ * archive's files.  Stored tensors are found by name across shards and can be walked in
+ * name order.  Only the layouts that store HF-style directories read it (the HF layout,
+ * formats/hf_view.c, and MindSpore's): tools, checks and plans read the view they build
+ * (lib/checkpoint/view.h). */
 #ifndef CKPT_CKPT_H
 #define CKPT_CKPT_H
 
@@ -11,6 +14,7 @@
 #include "index.h"
 #include "json.h"
 #include "st.h"
+#include "view.h"
 
 struct ckpt_shard {
 	char *name;              /* relative to the checkpoint directory */
@@ -74,6 +78,12 @@ static inline const uint8_t *ckpt_bytes(const struct ckpt_tensor *t)
 /* The block scale of a quantized weight: the tensor "<name>_scale_inv" wherever it lies,
  * or NULL. */
 const struct ckpt_tensor *ckpt_scale_of(const struct ckpt *c, const char *name);
+
+/* What c holds besides its tensors, into the view a layout builds of it: the directory,
+ * the shards as the view's files, config.json, the index, the shards it does not name, and
+ * c's problems.  The view borrows c's JSON, index and names: c must outlive it (the view
+ * is the usual owner of c). */
+void ckpt_describe(const struct ckpt *c, struct view *v);
 
 /* Sum of all tensors' data bytes. */
 uint64_t ckpt_tensor_bytes(const struct ckpt *c);
