@@ -15,6 +15,7 @@
 #include "out.h"
 #include "readfile.h"
 #include "names.h"
+#include "qscheme.h"
 
 /* In lenient mode the message joins problems[]; otherwise it is the error. */
 static int problem(struct ckpt *c, int flags, const char *fmt, ...)
@@ -448,8 +449,8 @@ uint64_t ckpt_tensor_bytes(const struct ckpt *c)
 
 const struct ckpt_tensor *ckpt_scale_of(const struct ckpt *c, const char *name)
 {
-	char *s = xasprintf("%s_scale_inv", name);
-	const struct ckpt_tensor *t = ckpt_find(c, s);
+	char *s = qscheme_hf_scale_name(name);
+	const struct ckpt_tensor *t = s ? ckpt_find(c, s) : NULL;
 	free(s);
 	return t;
 }

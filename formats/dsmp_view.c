@@ -15,6 +15,7 @@
 #include "layout.h"
 #include "out.h"
 #include "dequant.h"
+#include "qscheme.h"
 
 static void close_ranks(void *arg)
 {
@@ -249,6 +250,7 @@ static int dsmp_open(struct view **out, const char *path, int flags)
 	if (mp == 0)
 		return err_set("%s: no model{i}-mp{M}.safetensors files", path);
 	struct view *v = view_new(LAYOUT_DSMP, "dsmp", path);
+	v->scale_name = qscheme_hf_scale_name;
 	struct dsmp_info *rk = xcalloc(1, sizeof *rk);
 	rk->mp = mp;
 	rk->ranks = xcalloc(mp, sizeof *rk->ranks);
@@ -299,11 +301,14 @@ static int dsmp_open(struct view **out, const char *path, int flags)
 					goto fail;
 				continue;
 			}
-			bool scale = false;
-			size_t len = strlen(hf), sl = strlen("_scale_inv");
-			if (len > sl && strcmp(hf + len - sl, "_scale_inv") == 0) {
-				hf[len - sl] = 0;
-				scale = true;
+			/* (convert.py's names are the HF names' with weight_scale_inv -> scale) */
+			char *weight = xmalloc(strlen(hf) + 1);
+			bool scale = qscheme_of_scale(hf, weight, strlen(hf) + 1) == QSCHEME_HF;
+			if (scale) {
+				free(hf);
+				hf = weight;
+			} else {
+				free(weight);
 			}
 			if (n == cap) {
 				cap = cap ? 2 * cap : 256;
@@ -331,7 +336,7 @@ static int dsmp_open(struct view **out, const char *path, int flags)
 		int rc = 0;
 		if (scales && !fp8) {
 			/* a scale with no FP8 weight is a tensor of its own, as in the HF view */
-			char *sname = xasprintf("%s_scale_inv", e[i].hf);
+			char *sname = qscheme_hf_scale_name(e[i].hf);
 			rc = build(&x, sname, s, w + 2 * (size_t)mp);
 			free(sname);
 			memset(s, 0, mp * sizeof *s);

@@ -15,12 +15,14 @@
 #include "dequant.h"
 #include "readfile.h"
 #include "names.h"
+#include "qscheme.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors data is little-endian; this code writes host-order bf16"
 #endif
 
-#define SCALE_SUFFIX "_scale_inv"
+/* (fp8_cast_bf16.py knows DeepSeek-V3's HF scheme alone) */
+#define SCALE_SUFFIX (QSCHEME_HF->scale_suffix)
 
 bool fp8cast_is_mtp(const char *name, int64_t nlayers)
 {

@@ -8,6 +8,7 @@
 #include "buf.h"
 #include "err.h"
 #include "names.h"
+#include "qscheme.h"
 
 enum where { GLOBAL, LAYER, EXPERT, MTP };
 
@@ -55,7 +56,7 @@ static const struct {
 
 #define LAYER_PREFIX "model.layers."
 #define EXPERT_INFIX "mlp.experts."
-#define SCALE_SUFFIX "_scale_inv"
+#define SCALE_SUFFIX (QSCHEME_HF->scale_suffix)
 
 const char *hf_role_name(enum hf_role r) { return (unsigned)r < HF_ROLE_COUNT ? roles[r].name : "?"; }
 bool hf_role_quantized(enum hf_role r) { return (unsigned)r < HF_ROLE_COUNT && roles[r].quant; }

@@ -12,6 +12,7 @@
 #include "layout.h"
 #include "dequant.h"
 #include "names.h"
+#include "qscheme.h"
 
 static void close_ckpt(void *c) { ckpt_close(c); }
 
@@ -42,6 +43,7 @@ static int view_of(struct view **out, struct ckpt *c, const char *path, int flag
 {
 	*out = NULL;
 	struct view *v = view_new(LAYOUT_HF, "hf", path);
+	v->scale_name = qscheme_hf_scale_name;
 	v->owner = c;
 	v->free_owner = close_ckpt;
 	ckpt_describe(c, v);
@@ -57,14 +59,16 @@ static int view_of(struct view **out, struct ckpt *c, const char *path, int flag
 	uint64_t bn = v->cfg ? (uint64_t)v->cfg->quant.block[1] : 128;
 	for (size_t i = 0; i < c->n; i++) {
 		const struct ckpt_tensor *t = &c->t[i];
-		if (ends_with(t->name, "_scale_inv")) {
+		char *w = xmalloc(strlen(t->name) + 16);
+		if (qscheme_of_scale(t->name, w, strlen(t->name) + 16) == QSCHEME_HF) {
 			/* consumed by its weight, unless there is none or it does not fit */
-			char *w = xstrndup(t->name, strlen(t->name) - strlen("_scale_inv"));
 			const struct ckpt_tensor *wt = ckpt_find(c, w);
 			free(w);
 			if (wt && scale_of(c, wt) == t && fits(wt, t, bm, bn))
 				continue;
 			err_clear();
+		} else {
+			free(w);
 		}
 		const struct ckpt_tensor *s = scale_of(c, t);
 		if (s && !fits(t, s, bm, bn)) {

@@ -14,6 +14,7 @@
 #include "err.h"
 #include "layout.h"
 #include "out.h"
+#include "qscheme.h"
 
 #define T (1u << MS_TRAIN)
 #define I (1u << MS_INFER)
@@ -614,6 +615,7 @@ static int ms_open(struct view **out, const char *path, int flags, enum ms_layou
 	struct view *v = view_new(kind == MS_TRAIN ? LAYOUT_MS_TRAIN : LAYOUT_MS_INFER,
 				  kind == MS_TRAIN ? "mindspore-train" : "mindspore-infer", path);
 	m->v = v;
+	v->scale_name = qscheme_hf_scale_name;
 	v->owner = m;
 	v->free_owner = msview_free;
 	v->omits = ms_omits;

@@ -28,6 +28,16 @@ bool qscheme_scale_name(const struct qscheme *s, const char *weight, char *out, 
 	return len >= 0 && (size_t)len < size;
 }
 
+char *qscheme_hf_scale_name(const char *weight)
+{
+	size_t size = strlen(weight) + strlen(QSCHEME_HF->scale_suffix) + 1;
+	char *out = xmalloc(size);
+	if (qscheme_scale_name(QSCHEME_HF, weight, out, size))
+		return out;
+	free(out);
+	return NULL;
+}
+
 const struct qscheme *qscheme_of_scale(const char *name, char *out, size_t size)
 {
 	size_t n = strlen(name);

@@ -42,6 +42,13 @@ bool qscheme_weight_dtype(enum dt t);
  * name does not end as s's weights do (or the name does not fit). */
 bool qscheme_scale_name(const struct qscheme *s, const char *weight, char *out, size_t size);
 
+/* The scheme of the HF checkpoints of the DeepSeek-V3 family and of the canonical names
+ * every layout's view uses: fp8-scale-inv. */
+#define QSCHEME_HF (qschemes[0])
+
+/* Weight's scale name under QSCHEME_HF, allocated: a view's scale_name (lib/checkpoint/view.h). */
+char *qscheme_hf_scale_name(const char *weight);
+
 /* The scheme under which `name` is a scale, with its weight's name into out[size]; NULL
  * when it is no scheme's scale name. */
 const struct qscheme *qscheme_of_scale(const char *name, char *out, size_t size);

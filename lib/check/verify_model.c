@@ -184,7 +184,9 @@ void verify_model(const struct vtarget *t, struct report *r)
 		const struct vpiece *p = vt->npieces ? &vt->p[0] : NULL;
 		if (e->scale || !p || !p->s)
 			continue;
-		char *sname = xasprintf("%s_scale_inv", vt->name);
+		char *sname = v->scale_name ? v->scale_name(vt->name) : NULL;
+		if (!sname)
+			continue; /* (a scale the layout gives no name to is no tensor to expect) */
 		const struct hf_entry *se = hf_find(L, sname);
 		if (!se) {
 			report_problem(k, p->sf ? p->sf->path : NULL, sname,

@@ -175,11 +175,14 @@ static bool scale_piece(const struct vtensor *t, const struct vpiece *p, struct 
 }
 
 /* t's block scale as a tensor (vtensor.scale), or NULL. */
-static struct vtensor *scale_tensor(const struct vtensor *t)
+static struct vtensor *scale_tensor(const struct view *v, const struct vtensor *t)
 {
 	const struct vpiece *p0 = &t->p[0];
+	char *name = v->scale_name ? v->scale_name(t->name) : NULL;
+	if (!name)
+		return NULL;
 	struct vtensor *s = xcalloc(1, sizeof *s);
-	s->name = xasprintf("%s_scale_inv", t->name);
+	s->name = name;
 	if (t->npieces == 1 && whole_piece(p0)) {
 		/* one stored weight: its scale as stored (a per-tensor scale may have any shape) */
 		s->ndim = p0->s->ndim;
@@ -233,7 +236,7 @@ int view_finish(struct view *v)
 	}
 	for (size_t i = 0; i < v->n; i++)
 		if (v->t[i].p[0].s)
-			v->t[i].scale = scale_tensor(&v->t[i]);
+			v->t[i].scale = scale_tensor(v, &v->t[i]);
 	v->by_st = xcalloc(v->nfiles + 1, sizeof *v->by_st);
 	for (size_t i = 0; i < v->nfiles; i++)
 		v->by_st[i] = &v->files[i];

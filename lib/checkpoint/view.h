@@ -98,6 +98,10 @@ struct view {
 	 * written.  NULL: nothing. */
 	void (*describe_rows)(const struct view *v, struct table *t);
 	void (*describe_json)(const struct view *v, struct jw *w);
+	/* The canonical name of weight's block scale, as the quantization scheme of the
+	 * family's checkpoints names it (formats/qscheme.h; caller frees): the name its scale is
+	 * listed under as a tensor of its own (vtensor.scale).  NULL: scales get none. */
+	char *(*scale_name)(const char *weight);
 	const struct vfile **by_st;      /* (view.c) the files by st, for view_file_of */
 };
 
