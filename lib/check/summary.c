@@ -7,6 +7,7 @@
 #include "err.h"
 #include "dequant.h"
 #include "table.h"
+#include "family.h"
 
 /* The config.json keys worth a glance, in the order shown. */
 static const char *const config_keys[] = {
@@ -251,6 +252,15 @@ void summary_text(const struct summary *s, struct buf *out)
 		table_add(&t, b.p);
 	}
 
+	if (s->has_config) {
+		table_add(&t, "model");
+		buf_clear(&b);
+		if (s->cfg.family)
+			buf_printf(&b, "%s (family %s)", family_model_name(s->cfg.family, &s->cfg), s->cfg.family->name);
+		else
+			family_unknown_why(s->cfg.model_type, s->cfg.architecture, &b);
+		table_add(&t, buf_str(&b));
+	}
 	if (!s->has_config || !v->config) {
 		table_add(&t, "config");
 		table_add(&t, "none");
@@ -347,6 +357,25 @@ void summary_json(const struct summary *s, struct jw *w)
 	u64_array(w, s->layers, s->nlayers);
 	jw_key(w, "mtp_layers");
 	u64_array(w, s->layers + s->nlayers, s->nmtp);
+	/* the model family config.json names: {"family", "name"}, or {"family": null,
+	 * "unknown": why}; null without a config.json */
+	jw_key(w, "model");
+	if (!s->has_config) {
+		jw_null(w);
+	} else {
+		struct buf why = {0};
+		jw_obj(w);
+		jw_key(w, "family");
+		if (s->cfg.family) {
+			jw_str(w, s->cfg.family->name);
+			jw_kv_str(w, "name", family_model_name(s->cfg.family, &s->cfg));
+		} else {
+			jw_null(w);
+			jw_kv_str(w, "unknown", family_unknown_why(s->cfg.model_type, s->cfg.architecture, &why));
+		}
+		jw_obj_end(w);
+		buf_free(&why);
+	}
 	jw_key(w, "config");
 	if (!s->has_config || !v->config) {
 		jw_null(w);

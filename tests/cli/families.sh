@@ -34,6 +34,11 @@ expect_has "... the structure is checked" "structure   passed   3 shards, 239 te
 run "$verify" --json qwen
 expect_eq "... --json: the model check's status" "$("$jsonq" report.checks.1.status <out)" not_checked
 expect_eq "... --json: complete is false" "$("$jsonq" report.complete <out)" false
+run "$CKPT_BIN/ckpt-inspect" qwen
+expect_line "... inspect shows everything, and says the model is unknown" \
+	"model         model_type \"qwen3_moe\" is not a model ckpt knows (known: $known)"
+run "$CKPT_BIN/ckpt-inspect" --json qwen
+expect_eq "... inspect --json: model.family null" "$("$jsonq" checkpoints.0.model.family <out)" null
 run "$verify" --scan qwen
 expect_rc "... --scan runs (no family needed)" 0
 expect_has "... scan line" "scan        passed"
@@ -67,6 +72,9 @@ expect_has "architectures alone: DeepSeek-V3 recognised" "model       passed   D
 cfg kimi 'c["model_type"] = "kimi_k2"'
 run "$verify" kimi
 expect_rc "Kimi-K2: exit 0" 0
+run "$CKPT_BIN/ckpt-inspect" kimi
+expect_line "Kimi-K2: inspect names it" "model         Kimi-K2 (family deepseek-v3)"
+run "$verify" kimi
 expect_has "Kimi-K2: checked as the DeepSeek-V3 family" "model       passed   Kimi-K2: 239 tensors (104 FP8 weights with their scales)"
 run "$verify" --forward --tokens 1,2,3 kimi
 expect_rc "Kimi-K2: --forward runs" 0
