@@ -893,11 +893,9 @@ static void check_kept(struct run *r, struct cv_job *j, const struct manifest *s
 		if (!err[k] && memcmp(sha[k], e->sha, SHA256_LEN) == 0)
 			continue;
 		complete[at[k]] = false;
-		if (o->quiet)
-			;
-		else if (err[k])
+		if (!o->quiet && err[k])
 			err_warn("%s: writing it again", err[k]);
-		else
+		else if (!o->quiet)
 			err_warn("%s/%s: changed since it was written (its SHA-256 is not the one recorded in "
 				 CV_SUMS "): writing it again", o->outdir, f[k].name);
 		free(err[k]);
