@@ -5,7 +5,7 @@
 #
 # Makes a synthetic checkpoint with the 671B model's expert shapes (gate/up [2048, 7168],
 # down [7168, 2048], F8_E4M3 with F32 scales; ckpt-synth's bench-experts spec) in one shard
-# of about GB gigabytes, and one of a quarter of that.  Then, three rounds, interleaved so
+# of about GB gigabytes, and one of a quarter of that.  Then, three rounds (BENCH_ROUNDS), interleaved so
 # that drifts of a shared disk hit both sides alike:
 #   floor:      cat INPUT > /dev/null, then dd writing as many bytes as the output has
 #               (bs=8M, conv=fsync) - reading the input and writing the output with plain tools;
@@ -18,7 +18,10 @@
 # rate (into a tar stream to /dev/null, input cached).  Everything is deleted at the end.
 #
 # Environment: CKPT_BIN (bin/), CKPT_SYNTH (build/dev/ckpt-synth), CKPT_SPEC
-# (fixtures/specs/bench-experts.json), BENCH_DIR (where the data goes; default $TMPDIR or /tmp).
+# (fixtures/specs/bench-experts.json), BENCH_DIR (where the data goes; default $TMPDIR or /tmp),
+# CKPT_BASE_BIN (another build's bin/, e.g. of the commit before a change: its conversion is
+# timed in the same rounds, right after this build's, and the ratio of the medians printed),
+# BENCH_ROUNDS (3).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 gb=${1:-4}
@@ -26,7 +29,8 @@ bin=${CKPT_BIN:-$root/bin}
 synth=${CKPT_SYNTH:-$root/build/dev/ckpt-synth}
 spec=${CKPT_SPEC:-$root/fixtures/specs/bench-experts.json}
 tool=$bin/ckpt-fp8-to-bf16
-for f in "$tool" "$synth" "$spec" /usr/bin/time; do
+base=${CKPT_BASE_BIN:+$CKPT_BASE_BIN/ckpt-fp8-to-bf16}
+for f in "$tool" "$synth" "$spec" /usr/bin/time ${base:+"$base"}; do
 	[ -e "$f" ] || { echo "bench: $f is missing (make; ckpt-synth comes with fixtures/gen)" >&2; exit 2; }
 done
 work=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/ckpt-bench-fp8.XXXXXX")
@@ -55,8 +59,8 @@ out_bytes=$(bytes out/*.safetensors)
 rm -rf out
 blocks=$(( (out_bytes + 8388607) / 8388608 ))
 
-floor=() conv=() rss=()
-for round in 1 2 3; do
+floor=() conv=() rss=() based=()
+for round in $(seq 1 "${BENCH_ROUNDS:-3}"); do
 	drop
 	t0=$(now)
 	cat big/*.safetensors >/dev/null
@@ -71,7 +75,13 @@ for round in 1 2 3; do
 	conv+=("$t")
 	rss+=("$m")
 	rm -rf out
-	echo "round $round: floor $(calc "$t2 - $t0") s (cat $(calc "$t1 - $t0") s + dd $(calc "$t2 - $t1") s), conversion $t s, peak RSS $((m / 1024)) MiB" >&2
+	if [ -n "$base" ]; then
+		drop
+		/usr/bin/time -f "%e" -o time.txt "$base" --quiet big out
+		based+=("$(cat time.txt)")
+		rm -rf out
+	fi
+	echo "round $round: floor $(calc "$t2 - $t0") s (cat $(calc "$t1 - $t0") s + dd $(calc "$t2 - $t1") s), conversion $t s, peak RSS $((m / 1024)) MiB${base:+, base build ${based[-1]} s}" >&2
 done
 
 drop
@@ -91,11 +101,16 @@ f=$(median "${floor[@]}")
 c=$(median "${conv[@]}")
 r=$(median "${rss[@]}")
 echo "ckpt-fp8-to-bf16 benchmark: $(calc "$in_bytes / 1e9") GB FP8 in (1 shard, $experts experts x 3 projections at the 671B shapes), $(calc "$out_bytes / 1e9") GB BF16 out, $threads threads, caches dropped: $cold"
-echo "  floor (cat input + dd output, median of 3): $f s   [${floor[*]}]"
-echo "  conversion (median of 3):                   $c s   [${conv[*]}]"
+echo "  floor (cat input + dd output, median of ${#floor[@]}): $f s   [${floor[*]}]"
+echo "  conversion (median of ${#conv[@]}):                   $c s   [${conv[*]}]"
 echo "  ratio conversion / floor:                   $(calc "$c / $f")   (goal <= 1.15)"
 echo "  conversion throughput:                      $(calc "$in_bytes / $c / 1e6" 0) MB/s in, $(calc "$out_bytes / $c / 1e6" 0) MB/s out"
 echo "  CPU only (tar to /dev/null, input cached):  $cpu s = $(calc "$out_bytes / $cpu / 1e6" 0) MB/s out"
 echo "  peak RSS, $(calc "$in_bytes / 1e9") GB shard:                 $((r / 1024)) MiB (median)"
 echo "  peak RSS, $(calc "$small_bytes / 1e9") GB shard:                 $((ms / 1024)) MiB ($ts s)"
 echo "  RSS goal: 64 MiB + 16 MiB x $threads threads = $((64 + 16 * threads)) MiB"
+if [ -n "$base" ]; then
+	b=$(median "${based[@]}")
+	echo "  base build $CKPT_BASE_BIN (median of ${#based[@]}):  $b s   [${based[*]}]"
+	echo "  ratio this build / base build:              $(calc "$c / $b")"
+fi

@@ -144,6 +144,7 @@ int main(int argc, char **argv)
 			err_warn("%s", p.notes[i].text);
 	}
 	co.outdir = out;
+	co.quiet = quiet;
 	co.tar = tar;
 	co.tar_fd = STDOUT_FILENO;
 	co.tar_what = "standard output";

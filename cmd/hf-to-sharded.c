@@ -250,7 +250,7 @@ static int run(const struct opts *o)
 	/* the options that change the output: a run with others is a different conversion */
 	options = xasprintf("--model-parallel %u --n-experts %" PRIu64, o->mp, dopts.n_experts);
 	struct progress *pg = progress_new(o->quiet ? PROGRESS_OFF : o->progress ? PROGRESS_ON : PROGRESS_AUTO);
-	struct cv_opts copts = {.outdir = o->out, .threads = o->jobs, .force = o->force,
+	struct cv_opts copts = {.outdir = o->out, .threads = o->jobs, .force = o->force, .quiet = o->quiet,
 				.no_side = o->rank > 0, .input = o->in, .options = options,
 				.progress = progress_update, .progress_arg = pg};
 	int failed = cv_run(&plan.job, &copts);
@@ -295,8 +295,8 @@ static int run_mindspore(const struct opts *o)
 			      : o->dtype == DT_F16 ? "--layout mindspore-train --dtype fp16"
 						   : "--layout mindspore-train --dtype fp32";
 	struct progress *pg = progress_new(o->quiet ? PROGRESS_OFF : o->progress ? PROGRESS_ON : PROGRESS_AUTO);
-	struct cv_opts copts = {.outdir = o->out, .threads = o->jobs, .force = o->force, .input = o->in,
-				.options = options, .progress = progress_update, .progress_arg = pg};
+	struct cv_opts copts = {.outdir = o->out, .threads = o->jobs, .force = o->force, .quiet = o->quiet,
+				.input = o->in, .options = options, .progress = progress_update, .progress_arg = pg};
 	int bad = ms_train_plan(&mo, &job, v, o->dtype) || cv_run(&job, &copts);
 	progress_end(pg);
 	if (bad)

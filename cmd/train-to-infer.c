@@ -226,6 +226,7 @@ int main(int argc, char **argv)
 			 " --qk-rope-head-dim %" PRId64 "%s",
 			 o.first_k_dense.v, o.heads.v, o.nope.v, o.rope.v, o.transpose_experts ? " --transpose-experts" : "");
 		co.outdir = outdir;
+		co.quiet = quiet;
 		co.tar = tar;
 		co.tar_fd = STDOUT_FILENO;
 		co.tar_what = "standard output";

@@ -30,9 +30,13 @@ static const char usage_text[] =
 	"tar archive (optionally compressed) holding a checkpoint (an archive of another layout\n"
 	"than HF: each file and the manifest are checked, the rest needs it extracted).\n"
 	"\n"
-	"Always: the structure (every shard against the safetensors rules; the index against\n"
-	"the shards) and the model (the exact tensors, shapes and dtypes config.json implies).\n"
+	"By default: the structure (every shard against the safetensors rules; the index\n"
+	"against the shards) and the model (the exact tensors, shapes and dtypes config.json\n"
+	"implies); with --write-manifest, only the hashing.\n"
 	"\n"
+	"  --checks LIST          which of those run: structure, model (comma-separated), all\n"
+	"                         or none (model, --scan, --against and --forward bring\n"
+	"                         structure with them: they read what it checks)\n"
 	"  --manifest FILE        check every file's SHA-256 against FILE (sha256sum format,\n"
 	"                         or a JSON map of file -> sha256 as model hubs publish;\n"
 	"                         a pipe, or - for standard input)\n"
@@ -75,6 +79,7 @@ static const char usage_text[] =
 struct opts {
 	const char *manifest, *manifest_root, *write_manifest, *against, *layout;
 	bool scan, json, quiet, atol_set, rtol_set;
+	bool structure, model, checks_set;
 	struct cmp_opts cmp;
 	unsigned jobs;
 	bool forward, forward_opt, max_abs_set;
@@ -92,6 +97,27 @@ static int parse_tol(const char *s, double *out)
 	return 0;
 }
 
+/* --checks: "all", "none", or names of the checks that run by default. */
+static int parse_checks(const char *s, struct opts *o)
+{
+	o->checks_set = true;
+	o->structure = o->model = strcmp(s, "all") == 0;
+	if (strcmp(s, "all") == 0 || strcmp(s, "none") == 0)
+		return 0;
+	for (const char *p = s;;) {
+		size_t n = strcspn(p, ",");
+		if (n == 9 && strncmp(p, "structure", n) == 0)
+			o->structure = true;
+		else if (n == 5 && strncmp(p, "model", n) == 0)
+			o->model = true;
+		else
+			return -1;
+		if (!p[n])
+			return 0;
+		p += n + 1;
+	}
+}
+
 static int emit(struct buf *b)
 {
 	if (b->len && fwrite(b->p, 1, b->len, stdout) != b->len)
@@ -103,8 +129,10 @@ static int emit(struct buf *b)
 /* Every check asked for, in order; -1 on an input error (exit 2). */
 static int run_checks(const struct opts *o, struct vtarget *t, struct pool *pool, struct report *r)
 {
-	verify_structure(t, r);
-	verify_model(t, r);
+	if (o->structure)
+		verify_structure(t, r);
+	if (o->model)
+		verify_model(t, r);
 	if (o->write_manifest && verify_write_manifest(t, o->write_manifest, pool, r))
 		return -1;
 	if (o->manifest && verify_manifest(t, o->manifest, o->manifest_root, pool, r))
@@ -135,7 +163,7 @@ int main(int argc, char **argv)
 		OPT_MANIFEST = 256, OPT_MANIFEST_ROOT, OPT_WRITE_MANIFEST, OPT_SCAN, OPT_AGAINST, OPT_EXACT,
 		OPT_ATOL, OPT_RTOL, OPT_LAYOUT, OPT_JSON, OPT_VERSION, OPT_FORWARD, OPT_TOKENS, OPT_TOKENS_FILE,
 		OPT_POSITIONS, OPT_MTP, OPT_LOGITS_OUT, OPT_LAYERS, OPT_REFERENCE, OPT_MAX_ABS, OPT_MIN_COS, OPT_MIN_TOP1,
-		OPT_CONFIG
+		OPT_CONFIG, OPT_CHECKS
 	};
 	static const struct option longopts[] = {
 		{"manifest", required_argument, NULL, OPT_MANIFEST},
@@ -159,6 +187,7 @@ int main(int argc, char **argv)
 		{"min-cos", required_argument, NULL, OPT_MIN_COS},
 		{"min-top1", required_argument, NULL, OPT_MIN_TOP1},
 		{"config", required_argument, NULL, OPT_CONFIG},
+		{"checks", required_argument, NULL, OPT_CHECKS},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},
@@ -178,6 +207,11 @@ int main(int argc, char **argv)
 		case OPT_MANIFEST_ROOT: o.manifest_root = optarg; break;
 		case OPT_WRITE_MANIFEST: o.write_manifest = optarg; break;
 		case OPT_SCAN: o.scan = true; break;
+		case OPT_CHECKS:
+			if (parse_checks(optarg, &o))
+				return cli_usage("--checks wants structure, model (comma-separated), all or none, not '%s'",
+						 optarg);
+			break;
 		case OPT_AGAINST: o.against = optarg; break;
 		case OPT_EXACT: o.cmp.exact = true; break;
 		case OPT_ATOL:
@@ -270,6 +304,14 @@ int main(int argc, char **argv)
 		return cli_usage("%s", "--exact and --atol/--rtol do not go together");
 	if (o.quiet && o.json)
 		return cli_usage("%s", "--quiet and --json do not go together");
+	if (!o.checks_set)
+		o.structure = o.model = !o.write_manifest;
+	/* what reads the tensors relies on the structure check: a checkpoint it cannot read
+	 * must fail, not pass with the reading check skipped */
+	if (o.model || o.scan || o.against || o.forward)
+		o.structure = true;
+	if (!o.structure && !o.manifest && !o.write_manifest)
+		return cli_usage("%s", "--checks none leaves nothing to do (add --manifest or --write-manifest)");
 
 	const char *path = argv[optind];
 	struct vtarget t;

@@ -9,15 +9,17 @@
 #   -P JOBS       processes at once on each host (GNU parallel -j; default: one per core)
 #   -S SSHLOGINS  hosts to run on, as GNU parallel --sshlogin takes them: "host1,8/host2,:"
 #                 (":" is this host).  Every host must see INPUT_DIR and OUTPUT_DIR at the
-#                 same absolute paths (a shared file system) and have ckpt-hf-to-sharded on
-#                 its PATH.
+#                 same absolute paths (a shared file system), and the tool: at the same
+#                 absolute path when it is the one built beside this script, else on its
+#                 PATH.
 #   OPTION...     passed to every ckpt-hf-to-sharded call (--n-experts, --config, --force, -j)
 #
-# CKPT_HF_TO_SHARDED names the tool if it is not ckpt-hf-to-sharded on the PATH.
+# The tool: $CKPT_HF_TO_SHARDED when set, else ckpt-hf-to-sharded built beside this script
+# (../bin), else the one on the PATH.
 set -euo pipefail
 
-tool=${CKPT_HF_TO_SHARDED:-ckpt-hf-to-sharded}
 . "$(dirname "$0")/parallel-common.sh"
+find_tool ckpt-hf-to-sharded "${CKPT_HF_TO_SHARDED:-}"
 
 # the number of ranks, from the options passed on
 mp=

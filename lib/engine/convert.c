@@ -23,6 +23,7 @@
 #include "pool.h"
 #include "progress.h"
 #include "readfile.h"
+#include "runsums.h"
 
 /* ---- building a job ---- */
 
@@ -227,32 +228,57 @@ struct run {
 	struct tar *tar;
 	struct pool *pool;
 	uint64_t done, total;        /* data bytes, for progress */
+	bool sums;                   /* hash what goes out, for CV_SUMS */
+	/* the side files written, and their sums, recorded together at the end */
+	const char **side_names;
+	uint8_t (*side_sha)[SHA256_LEN];
+	size_t nside;
 };
 
 struct dst {
 	struct out *out;
+	bool hashing;
+	struct sha256 h;
+	uint8_t sha[SHA256_LEN];     /* once committed */
 };
 
 static int dst_open(struct run *r, struct dst *d, const char *name, uint64_t size)
 {
 	d->out = NULL;
+	d->hashing = false;
 	if (r->tar)
 		return tar_begin(r->tar, name, size);
 	char *path = path_join(r->o->outdir, name);
 	int rc = out_open(&d->out, path);
 	free(path);
+	if (rc == 0 && r->sums) {
+		sha256_init(&d->h);
+		d->hashing = true;
+	}
 	return rc;
+}
+
+/* Without hashing: the writer thread's, whose chunks a thread of their own hashes. */
+static int dst_put(struct run *r, struct dst *d, const void *p, size_t n)
+{
+	return r->tar ? tar_write(r->tar, p, n) : out_write(d->out, p, n);
 }
 
 static int dst_write(struct run *r, struct dst *d, const void *p, size_t n)
 {
-	return r->tar ? tar_write(r->tar, p, n) : out_write(d->out, p, n);
+	if (d->hashing)
+		sha256_update(&d->h, p, n);
+	return dst_put(r, d, p, n);
 }
 
 static int dst_commit(struct run *r, struct dst *d)
 {
 	if (r->tar)
 		return tar_end(r->tar);
+	if (d->hashing) {
+		sha256_final(&d->h, d->sha);
+		d->hashing = false;
+	}
 	struct out *o = d->out;
 	d->out = NULL;
 	return out_commit(o);
@@ -261,6 +287,11 @@ static int dst_commit(struct run *r, struct dst *d)
 /* A tar entry cannot be taken back: the stream is abandoned as a whole (tar_free). */
 static void dst_abort(struct dst *d)
 {
+	if (d->hashing) {
+		uint8_t sha[SHA256_LEN];
+		sha256_final(&d->h, sha);
+		d->hashing = false;
+	}
 	out_abort(d->out);
 	d->out = NULL;
 }
@@ -299,8 +330,13 @@ struct group_run {
 	struct slot *slots;
 	size_t nslots;
 	void **scratch;              /* one per worker */
+	/* Hashing (r->sums): a thread of its own follows the writer, so that the files' sums
+	 * cost no time of the writer's; a chunk's slot is free, and its input pages dropped,
+	 * once it is both written and hashed. */
+	bool hashing;
+	size_t written;              /* chunks written, for the hasher */
 	pthread_mutex_t mu;
-	pthread_cond_t cond_ready, cond_free;
+	pthread_cond_t cond_ready, cond_free, cond_written;
 	atomic_bool abort;
 	int rc;
 	char err[ERR_MAX];
@@ -318,6 +354,7 @@ static void fail(struct group_run *g, const char *msg)
 	atomic_store(&g->abort, true);
 	pthread_cond_broadcast(&g->cond_ready);
 	pthread_cond_broadcast(&g->cond_free);
+	pthread_cond_broadcast(&g->cond_written);
 	pthread_mutex_unlock(&g->mu);
 }
 
@@ -389,6 +426,40 @@ static void chunk_inputs(const struct chunk *c, int what, void (*each)(void *, c
 	}
 }
 
+/* Chunk ci is done with: its slot taken by the next fill chunk, its input pages dropped. */
+static void chunk_done(struct group_run *g, size_t ci)
+{
+	const struct chunk *c = &g->c[ci];
+	if (!c->t->copy) {
+		struct slot *s = &g->slots[c->seq % g->nslots];
+		pthread_mutex_lock(&g->mu);
+		s->chunk = -1;
+		s->ready = false;
+		s->next += g->nslots;
+		pthread_cond_broadcast(&g->cond_free);
+		pthread_mutex_unlock(&g->mu);
+	}
+	chunk_inputs(c, CV_IN_DONE, drop_pages);
+}
+
+static void *hasher(void *arg)
+{
+	struct group_run *g = arg;
+	for (size_t ci = 0; ci < g->nc; ci++) {
+		pthread_mutex_lock(&g->mu);
+		while (g->written <= ci && !atomic_load(&g->abort))
+			pthread_cond_wait(&g->cond_written, &g->mu);
+		pthread_mutex_unlock(&g->mu);
+		if (atomic_load(&g->abort))
+			break;
+		const struct chunk *c = &g->c[ci];
+		const uint8_t *p = c->t->copy ? c->t->copy + c->off : g->slots[c->seq % g->nslots].buf;
+		sha256_update(&g->outs[c->file].h, p, c->n);
+		chunk_done(g, ci);
+	}
+	return NULL;
+}
+
 static void *writer(void *arg)
 {
 	struct group_run *g = arg;
@@ -397,12 +468,8 @@ static void *writer(void *arg)
 		struct dst *o = &g->outs[c->file];
 		if (ci + 4 < g->nc)
 			chunk_inputs(&g->c[ci + 4], CV_IN_READ, read_ahead);
-		if (c->t->copy) {
-			if (dst_write(g->r, o, c->t->copy + c->off, c->n)) {
-				fail(g, err_last());
-				break;
-			}
-		} else {
+		const uint8_t *p = c->t->copy ? c->t->copy + c->off : NULL;
+		if (!p) {
 			struct slot *s = &g->slots[c->seq % g->nslots];
 			pthread_mutex_lock(&g->mu);
 			while (!(s->chunk == (long)ci && s->ready) && !atomic_load(&g->abort))
@@ -414,19 +481,20 @@ static void *writer(void *arg)
 				fail(g, s->err);
 				break;
 			}
-			int rc = dst_write(g->r, o, s->buf, c->n);
-			pthread_mutex_lock(&g->mu);
-			s->chunk = -1;
-			s->ready = false;
-			s->next += g->nslots;
-			pthread_cond_broadcast(&g->cond_free);
-			pthread_mutex_unlock(&g->mu);
-			if (rc) {
-				fail(g, err_last());
-				break;
-			}
+			p = s->buf;
 		}
-		chunk_inputs(c, CV_IN_DONE, drop_pages);
+		if (dst_put(g->r, o, p, c->n)) {
+			fail(g, err_last());
+			break;
+		}
+		if (g->hashing) {
+			pthread_mutex_lock(&g->mu);
+			g->written = ci + 1;
+			pthread_cond_broadcast(&g->cond_written);
+			pthread_mutex_unlock(&g->mu);
+		} else {
+			chunk_done(g, ci);
+		}
 		g->done += c->n;
 		if (g->o->progress)
 			g->o->progress(g->o->progress_arg, g->done, g->total, g->files[c->file]->name);
@@ -495,13 +563,15 @@ static int write_group(struct run *r, struct cv_file **files, size_t nfiles)
 {
 	struct group_run g = {.r = r, .files = files, .nfiles = nfiles, .o = r->o};
 	struct pool *pool = r->pool;
-	pthread_t wt;
+	pthread_t wt, ht;
 	int rc = -1;
 	unsigned nt = pool_threads(pool);
 	g.outs = xcalloc(nfiles, sizeof *g.outs);
 	pthread_mutex_init(&g.mu, NULL);
 	pthread_cond_init(&g.cond_ready, NULL);
 	pthread_cond_init(&g.cond_free, NULL);
+	pthread_cond_init(&g.cond_written, NULL);
+	g.hashing = r->sums;
 	make_chunks(&g);
 	size_t buf = CV_CHUNK, scratch = 0;
 	for (size_t i = 0; i < g.nc; i++) {
@@ -526,12 +596,21 @@ static int write_group(struct run *r, struct cv_file **files, size_t nfiles)
 		if (dst_open(r, &g.outs[i], files[i]->name, files[i]->L.file_size) ||
 		    dst_write(r, &g.outs[i], files[i]->L.header, files[i]->L.header_size))
 			goto out;
+	if (g.hashing && pthread_create(&ht, NULL, hasher, &g) != 0) {
+		err_set("cannot start the hashing thread");
+		goto out;
+	}
 	if (pthread_create(&wt, NULL, writer, &g) != 0) {
-		err_set("cannot start the writer thread");
+		fail(&g, "cannot start the writer thread");
+		if (g.hashing)
+			pthread_join(ht, NULL);
+		err_set("%s", g.err);
 		goto out;
 	}
 	pool_for(pool, g.nfill, fill_one, &g);
 	pthread_join(wt, NULL);
+	if (g.hashing)
+		pthread_join(ht, NULL);
 	if (g.rc) {
 		err_set("%s", g.err);
 		goto out;
@@ -539,6 +618,19 @@ static int write_group(struct run *r, struct cv_file **files, size_t nfiles)
 	for (size_t i = 0; i < nfiles; i++)
 		if (dst_commit(r, &g.outs[i]))
 			goto out;
+	if (r->sums) {
+		const char **names = xcalloc(nfiles, sizeof *names);
+		uint8_t (*sha)[SHA256_LEN] = xcalloc(nfiles, sizeof *sha);
+		for (size_t i = 0; i < nfiles; i++) {
+			names[i] = files[i]->name;
+			memcpy(sha[i], g.outs[i].sha, SHA256_LEN);
+		}
+		int bad = runsums_record(r->o->outdir, names, sha, nfiles);
+		free(names);
+		free(sha);
+		if (bad)
+			goto out;
+	}
 	r->done = g.done;
 	rc = 0;
 out:
@@ -556,21 +648,38 @@ out:
 	pthread_mutex_destroy(&g.mu);
 	pthread_cond_destroy(&g.cond_ready);
 	pthread_cond_destroy(&g.cond_free);
+	pthread_cond_destroy(&g.cond_written);
 	return rc;
+}
+
+/* A side file complete: its sum kept for the record. */
+static int side_done(struct run *r, const struct cv_side *s, struct dst *d)
+{
+	if (dst_commit(r, d)) {
+		dst_abort(d);
+		return -1;
+	}
+	if (r->sums) {
+		r->side_names = xgrow(r->side_names, r->nside, sizeof *r->side_names);
+		r->side_sha = xgrow(r->side_sha, r->nside, sizeof *r->side_sha);
+		r->side_names[r->nside] = s->name;
+		memcpy(r->side_sha[r->nside++], d->sha, SHA256_LEN);
+	}
+	return 0;
 }
 
 static int write_side(struct run *r, const struct cv_side *s)
 {
 	struct dst d;
-	uint64_t size;
+	uint64_t size = 0;
 	if (side_size(s, &size))
 		return -1;
 	if (!s->src) {
-		if (dst_open(r, &d, s->name, size) || dst_write(r, &d, s->bytes, s->len) || dst_commit(r, &d)) {
+		if (dst_open(r, &d, s->name, size) || dst_write(r, &d, s->bytes, s->len)) {
 			dst_abort(&d);
 			return -1;
 		}
-		return 0;
+		return side_done(r, s, &d);
 	}
 	int fd = file_open(s->src, 0, NULL);
 	if (fd < 0)
@@ -600,11 +709,11 @@ static int write_side(struct run *r, const struct cv_side *s)
 	close(fd);
 	if (!rc && got != size)
 		rc = err_set("%s: changed while being copied", s->src);
-	if (rc || dst_commit(r, &d)) {
+	if (rc) {
 		dst_abort(&d);
 		return -1;
 	}
-	return 0;
+	return side_done(r, s, &d);
 }
 
 static int ensure_parent(const char *outdir, const char *name)
@@ -692,7 +801,7 @@ static int claim_outdir(const struct cv_opts *o)
 	struct dirent *e;
 	while ((e = readdir(d)))
 		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, CV_RECORD) &&
-		    !is_tmp_name(e->d_name))
+		    strcmp(e->d_name, CV_SUMS) && !is_tmp_name(e->d_name))
 			foreign = true;
 	if (foreign && !same && !o->force) {
 		closedir(d);
@@ -709,7 +818,8 @@ static int claim_outdir(const struct cv_opts *o)
 			free(p);
 		}
 	closedir(d);
-	if (!same && out_write_file(recpath, rec, strlen(rec)))
+	/* the sums of another conversion's files vouch for nothing here */
+	if (!same && (runsums_forget(o->outdir) || out_write_file(recpath, rec, strlen(rec))))
 		goto done;
 	rc = 0;
 done:
@@ -762,12 +872,48 @@ static int write_files(struct run *r, struct cv_job *j, const bool *want)
 	return rc;
 }
 
+/* Of the files that look complete (size and header), those whose bytes are not the ones
+ * recorded when they were written: hashed in parallel (the one read of a kept file),
+ * complete[i] cleared for each, with a warning. */
+static void check_kept(struct run *r, struct cv_job *j, const struct manifest *sums, bool *complete)
+{
+	const struct cv_opts *o = r->o;
+	struct mfile *f = xcalloc(j->nfiles + 1, sizeof *f);
+	size_t *at = xcalloc(j->nfiles + 1, sizeof *at), n = 0;
+	for (size_t i = 0; i < j->nfiles; i++)
+		if (complete[i]) {
+			f[n] = (struct mfile){j->files[i].name, j->files[i].L.file_size};
+			at[n++] = i;
+		}
+	uint8_t (*sha)[SHA256_LEN] = xcalloc(n + 1, sizeof *sha);
+	char **err = xcalloc(n + 1, sizeof *err);
+	manifest_hash(o->outdir, f, n, r->pool, sha, err);
+	for (size_t k = 0; k < n; k++) {
+		const struct mentry *e = manifest_find(sums, f[k].name);
+		if (!err[k] && memcmp(sha[k], e->sha, SHA256_LEN) == 0)
+			continue;
+		complete[at[k]] = false;
+		if (!o->quiet && err[k])
+			err_warn("%s: writing it again", err[k]);
+		else if (!o->quiet)
+			err_warn("%s/%s: changed since it was written (its SHA-256 is not the one recorded in "
+				 CV_SUMS "): writing it again", o->outdir, f[k].name);
+		free(err[k]);
+	}
+	free(err);
+	free(sha);
+	free(at);
+	free(f);
+}
+
 int cv_run(struct cv_job *j, const struct cv_opts *o)
 {
 	if (cv_plan(j))
 		return -1;
-	struct run r = {.o = o};
+	struct run r = {.o = o, .sums = !o->tar && o->input};
 	bool *want = xcalloc(j->nfiles + 1, sizeof *want);
+	bool *complete = xcalloc(j->nfiles + 1, sizeof *complete);
+	struct manifest sums = {0};
 	bool files = !o->only_side && !o->finalize, sides = !o->no_side && !o->only;
 	int rc = -1;
 	size_t only = 0;
@@ -791,6 +937,8 @@ int cv_run(struct cv_job *j, const struct cv_opts *o)
 	} else {
 		if (o->input ? claim_outdir(o) : mkdir_p(o->outdir))
 			goto out;
+		if (r.sums)
+			runsums_load(o->outdir, &sums);
 		uint64_t need = 0, k = 0;
 		for (size_t i = 0; i < j->nfiles; i++) {
 			struct cv_file *f = &j->files[i];
@@ -799,16 +947,29 @@ int cv_run(struct cv_job *j, const struct cv_opts *o)
 			if (ensure_parent(o->outdir, f->name))
 				goto out;
 			char *path = path_join(o->outdir, f->name);
-			bool complete = cv_file_complete(f, path);
+			complete[i] = cv_file_complete(f, path);
 			free(path);
-			if (o->finalize && !complete) {
-				err_set("%s/%s: missing or incomplete: every file must be written before finalizing",
+			const struct mentry *e = r.sums ? manifest_find(&sums, f->name) : NULL;
+			bool recorded = !r.sums || (e && e->has_sha);
+			if (o->finalize && !(complete[i] && recorded)) {
+				err_set(complete[i] ? "%s/%s: not recorded as written by this conversion (no SHA-256 in "
+						      CV_SUMS "): write it again before finalizing"
+						    : "%s/%s: missing or incomplete: every file must be written before finalizing",
 					o->outdir, f->name);
 				goto out;
 			}
-			if (!files)
+			/* a file this conversion did not record as written is not known to be its own */
+			complete[i] = complete[i] && recorded && !o->force && files;
+		}
+		if (r.sums && !o->finalize) {
+			r.pool = pool_new(o->threads);
+			check_kept(&r, j, &sums, complete);
+		}
+		for (size_t i = 0; i < j->nfiles && files; i++) {
+			struct cv_file *f = &j->files[i];
+			if (o->only && i != only)
 				continue;
-			f->skip = complete && !o->force;
+			f->skip = complete[i];
 			want[i] = !f->skip;
 			need += want[i] ? f->L.file_size : 0;
 		}
@@ -825,12 +986,16 @@ int cv_run(struct cv_job *j, const struct cv_opts *o)
 	for (size_t i = 0; i < j->nfiles; i++)
 		if (want[i])
 			r.total += j->files[i].L.file_size - j->files[i].L.header_size;
-	r.pool = pool_new(o->threads);
+	if (!r.pool)
+		r.pool = pool_new(o->threads);
 	rc = write_files(&r, j, want);
 	pool_free(r.pool);
+	r.pool = NULL;
 	for (size_t i = 0; i < j->nside && !rc && sides; i++) {
 		rc = write_side(&r, &j->side[i]);
 	}
+	if (!rc && r.sums)
+		rc = runsums_record(o->outdir, r.side_names, (const uint8_t(*)[SHA256_LEN])r.side_sha, r.nside);
 	if (r.tar) {
 		struct tar *t = r.tar;
 		r.tar = NULL;
@@ -840,7 +1005,12 @@ int cv_run(struct cv_job *j, const struct cv_opts *o)
 			rc = tar_close(t);
 	}
 out:
+	pool_free(r.pool);
 	tar_free(r.tar);
+	manifest_free(&sums);
+	free(r.side_names);
+	free(r.side_sha);
+	free(complete);
 	free(want);
 	return rc;
 }

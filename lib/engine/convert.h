@@ -10,8 +10,10 @@
  *    resident set stays flat however large the shards.
  *  - The files of one group are written in a single pass, in lockstep (model-parallel
  *    ranks read their input once); groups are written one after another.
- *  - Outputs appear under their final names only when complete (lib/base/out.h); a file that is
- *    already there with exactly the planned header and size is kept (resume), unless forced.
+ *  - Outputs appear under their final names only when complete (lib/base/out.h).  Their
+ *    SHA-256 is computed as they are written and recorded beside the record of the run
+ *    (lib/engine/runsums.h); a file that is already there with exactly the planned header
+ *    and size, and whose bytes hash to the recorded sum, is kept (resume), unless forced.
  *  - An output directory is claimed by a record of the conversion (CV_RECORD: tool, version,
  *    input, options): a non-empty directory without the same record is refused unless
  *    forced, so a re-run resumes only its own work, and many processes (GNU parallel, one
@@ -101,6 +103,7 @@ struct cv_opts {
 	const char *outdir;
 	unsigned threads;       /* 0: all CPUs */
 	bool force;             /* rewrite complete files; write into a foreign non-empty outdir */
+	bool quiet;             /* no warnings (a kept file found changed, written again) */
 	bool no_side;           /* write no side files */
 	bool only_side;         /* write only the side files */
 	/* Called from the writer thread after each chunk: data bytes written so far of the

@@ -65,8 +65,8 @@ check "config.json: quantization_config removed, every other byte kept" cmp -s c
 check "tokenizer and generation config copied unchanged" \
 	eval 'cmp -s "$IN/tokenizer.json" out/tokenizer.json && cmp -s "$IN/tokenizer_config.json" out/tokenizer_config.json && cmp -s "$IN/generation_config.json" out/generation_config.json'
 check "no scale tensor in the index" eval '! grep -q _scale_inv out/model.safetensors.index.json'
-check "the directory holds the shards, index, config, side files and the run record, no temporary" \
-	[ "$(cd out && ls -A | tr '\n' ' ')" = ".ckpt-run.json config.json generation_config.json model-00001-of-00003.safetensors model-00002-of-00003.safetensors model-00003-of-00003.safetensors model.safetensors.index.json tokenizer.json tokenizer_config.json " ]
+check "the directory holds the shards, index, config, side files and the run record with its sums, no temporary" \
+	[ "$(cd out && ls -A | tr '\n' ' ')" = ".ckpt-run.json .ckpt-run.sha256 config.json generation_config.json model-00001-of-00003.safetensors model-00002-of-00003.safetensors model-00003-of-00003.safetensors model.safetensors.index.json tokenizer.json tokenizer_config.json " ]
 
 # --- torch_dtype set, other files (any name, subdirectories), hidden entries left out ---
 cp -r "$IN" in2
@@ -161,7 +161,7 @@ check "kill -9 at any moment: no partial shard under its name; the re-run comple
 # --- tar output ---
 "$T" "$IN" - 2>/dev/null | (mkdir untar && tar x -C untar)
 check "OUTPUT - writes a tar stream that extracts to the same directory (minus the run record)" \
-	eval 'rm -f untar/.ckpt-run.json; cp -r out cmp-tar && rm cmp-tar/.ckpt-run.json && same_tree untar cmp-tar'
+	eval 'rm -f untar/.ckpt-run.json; cp -r out cmp-tar && rm cmp-tar/.ckpt-run.json cmp-tar/.ckpt-run.sha256 && same_tree untar cmp-tar'
 run "$T" --shard model-00001-of-00003.safetensors "$IN" -
 check "--shard with a tar stream: exit 2" [ $rc -eq 2 ]
 

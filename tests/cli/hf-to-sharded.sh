@@ -62,7 +62,7 @@ expect_same "mp2: tokenizer.json copied" mp2/tokenizer.json "$golden/tiny-v3.con
 expect_same "mp2: tokenizer_config.json copied" mp2/tokenizer_config.json "$golden/tiny-v3.convert-mp2/tokenizer_config.json"
 expect_same "mp2: config.json copied" mp2/config.json "$tiny/config.json"
 expect_eq "mp2: the output directory holds exactly these files" "$(ls -A mp2 | tr '\n' ' ')" \
-	".ckpt-run.json ckpt-sharding.json config.json model0-mp2.safetensors model1-mp2.safetensors tokenizer.json tokenizer_config.json "
+	".ckpt-run.json .ckpt-run.sha256 ckpt-sharding.json config.json model0-mp2.safetensors model1-mp2.safetensors tokenizer.json tokenizer_config.json "
 expect_eq "mp2: report" "$(cat out)" "model0-mp2.safetensors: 115 tensors, 2892416 bytes, written
 model1-mp2.safetensors: 115 tensors, 2892416 bytes, written
 left out: MTP layer 3 (76 tensors)"
@@ -136,7 +136,7 @@ expect_rc "other options into an earlier run's directory: exit 2" 2
 # ---- one rank per run, as GNU parallel runs them ----
 run "$tool" -q -j 1 --rank 1 --model-parallel 2 "$tiny" ranks
 expect_rc "--rank 1: exit 0" 0
-expect_eq "--rank 1: writes rank 1 only, no side files (the run record aside)" "$(ls -A ranks | tr '\n' ' ')" ".ckpt-run.json model1-mp2.safetensors "
+expect_eq "--rank 1: writes rank 1 only, no side files (the run record aside)" "$(ls -A ranks | tr '\n' ' ')" ".ckpt-run.json .ckpt-run.sha256 model1-mp2.safetensors "
 run "$tool" -q -j 4 --rank 0 --model-parallel 2 "$tiny" ranks
 expect_same "--rank 0 equals the one-pass rank 0" ranks/model0-mp2.safetensors mp2/model0-mp2.safetensors
 expect_same "--rank 1 equals the one-pass rank 1" ranks/model1-mp2.safetensors mp2/model1-mp2.safetensors

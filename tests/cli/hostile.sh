@@ -133,7 +133,7 @@ check "the hub cache layout: ckpt-fp8-to-bf16 converts it, the same files as fro
 	eval '[ $rc -eq 0 ] && same_tree hubout direct'
 run "$sharded" --model-parallel 2 "$repo/snapshots/0123abc" hubsh
 "$sharded" --model-parallel 2 "$tiny" directsh >/dev/null 2>&1
-rm -f hub{sh,out}/.ckpt-run.json direct{sh,}/.ckpt-run.json hubsh/ckpt-sharding.json directsh/ckpt-sharding.json # (they name their input)
+rm -f hub{sh,out}/.ckpt-run.{json,sha256} direct{sh,}/.ckpt-run.{json,sha256} hubsh/ckpt-sharding.json directsh/ckpt-sharding.json # (they name their input)
 check "the hub cache layout: ckpt-hf-to-sharded cuts it, the same files as from a plain directory" \
 	eval '[ $rc -eq 0 ] && same_tree hubsh directsh'
 exit 0

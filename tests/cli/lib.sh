@@ -18,8 +18,9 @@
 #   tree_sums DIR           every file under DIR (hidden ones too) with its SHA-256
 #   same_tree A B           A and B hold the same files with the same bytes
 #   no_partial DIR REF      every file of DIR under a final name equals REF's file of that
-#                           name (temporaries, .NAME.ckpt-tmp, are allowed); else prints
-#                           the first offender and fails
+#                           name (temporaries, .NAME.ckpt-tmp, are allowed; the run's sums,
+#                           .ckpt-run.sha256, grow as files complete: each of its lines is
+#                           one of REF's); else prints the first offender and fails
 #   tmp_count DIR           how many temporaries DIR holds
 # $tool is $CKPT_BIN/ckpt-<name of the test script>, $tiny the bundled tiny checkpoint,
 # $jsonq the JSON query tool (fixtures/gen/jsonq.c).
@@ -91,7 +92,11 @@ no_partial() {
 	local f rel
 	while IFS= read -r f; do
 		rel=${f#"$1"/}
-		case "${rel##*/}" in .*.ckpt-tmp) continue ;; esac
+		case "${rel##*/}" in
+		.*.ckpt-tmp) continue ;;
+		.ckpt-run.sha256)
+			if [ -f "$2/$rel" ] && ! grep -qvxF -f "$2/$rel" "$f"; then continue; fi ;;
+		esac
 		if [ ! -f "$2/$rel" ] || ! cmp -s "$f" "$2/$rel"; then
 			echo "$rel"
 			return 1
