@@ -10,7 +10,8 @@
  * Nothing in lib/ or cmd/ names a family or spells a tensor name: the checks, converters
  * and the inference core ask the family of the checkpoint's config.
  *
- * Adding a family: a file formats/family_NAME.c defining its `struct family` (and, where
+ * Adding a family: a file formats/family_NAME.c (or, sharing another's inventory, beside
+ * it: formats/family_deepseek.c) defining its `struct family` (and, where
  * its tensors differ, its inventory beside formats/hf.c), one line in the table of
  * formats/family.c, tests, fixtures, docs (docs/ARCHITECTURE.md, "How to add a model
  * family"). */

@@ -1,0 +1,47 @@
+/* The DeepSeek-V3 generation's families, which share one inventory (formats/hf.c: names,
+ * roles, shapes), one set of config keys (formats/ds_config.c) and one model-parallel cut
+ * (formats/dsmp.c):
+ *  - DeepSeek-V3: V3, V3.1 and V3.1-Terminus (block scales of scale_fmt "ue8m0"), R1, and
+ *    Kimi-K2 (model_type "kimi_k2": the same architecture and names);
+ *  - DeepSeek-V3.2: V3.2-Exp and V3.2 (model_type "deepseek_v32"): V3 plus a lightning
+ *    indexer on every layer (seven tensors, hf.h's HF_IDX_*, where config.json has
+ *    index_n_heads and index_head_dim), norms in whichever float dtype the release chose
+ *    (F32 in V3.2's files); its sparse attention selects every position up to index_topk,
+ *    so the dense pass is exact until then (../shared/spec/deepseek-v32.md, section 5). */
+#include <string.h>
+
+#include "ds_config.h"
+#include "family.h"
+
+/* what every family of the generation answers from the shared inventory */
+#define DEEPSEEK_INVENTORY .expected = hf_expected, .name_of = hf_format, .layer_is_moe = hf_layer_is_moe
+
+static const char *const v3_types[] = {"deepseek_v3", "kimi_k2", NULL};
+static const char *const v3_archs[] = {"DeepseekV3ForCausalLM", NULL};
+
+static const char *v3_variant(const struct ds_config *c)
+{
+	if (strcmp(c->model_type, "kimi_k2") == 0)
+		return "Kimi-K2";
+	if (strcmp(c->quant.scale_fmt, "ue8m0") == 0)
+		return "DeepSeek-V3.1 (ue8m0 block scales)";
+	return NULL;
+}
+
+const struct family family_deepseek_v3 = {
+	.name = "deepseek-v3", .title = "DeepSeek-V3", .model_types = v3_types, .architectures = v3_archs,
+	.variant = v3_variant, DEEPSEEK_INVENTORY,
+};
+
+static const char *const v32_types[] = {"deepseek_v32", NULL};
+static const char *const v32_archs[] = {"DeepseekV32ForCausalLM", NULL};
+
+static int64_t v32_max_dense_positions(const struct ds_config *c)
+{
+	return c->index_topk > 0 ? c->index_topk : 2048; /* (ModelArgs' default) */
+}
+
+const struct family family_deepseek_v32 = {
+	.name = "deepseek-v3.2", .title = "DeepSeek-V3.2", .model_types = v32_types, .architectures = v32_archs,
+	DEEPSEEK_INVENTORY, .max_dense_positions = v32_max_dense_positions, .norms_any_float = true,
+};
