@@ -12,6 +12,7 @@
 #include "convert.h"
 #include "err.h"
 #include "fp8cast.h"
+#include "input.h"
 #include "out.h"
 #include "progress.h"
 
@@ -112,11 +113,8 @@ int main(int argc, char **argv)
 		err_say("standard output is a terminal: not writing a tar stream there (redirect it)");
 		return EXIT_USAGE;
 	}
-	struct stat sb;
-	if (stat(in, &sb) < 0)
-		return err_errno(in), fail();
-	if (!S_ISDIR(sb.st_mode))
-		return err_set("%s: not a directory", in), fail();
+	if (input_whole(in, "hf"))
+		return fail();
 
 	struct ckpt *c;
 	if (ckpt_open(&c, in, 0))
@@ -137,6 +135,21 @@ int main(int argc, char **argv)
 		ckpt_close(c);
 		return fail();
 	}
+	/* what upstream does silently, said: a copy where there is nothing to convert (an
+	 * error with --strict), blocks assumed (once, as a note of the whole checkpoint) */
+	if (fp8cast_nothing(&p, c)) {
+		if (fo.strict) {
+			err_prefix("--strict: ");
+			fp8cast_free(&p);
+			ckpt_close(c);
+			return fail();
+		}
+		if (!quiet && !co.only)
+			err_warn("%s", err_last());
+	}
+	if (!c->config_path && !quiet && !co.only)
+		err_warn("%s: no config.json: FP8 blocks taken as 128x128, as fp8_cast_bf16.py takes them; "
+			 "the output has no config.json either", in);
 	for (size_t i = 0; i < p.nnotes && !quiet; i++) {
 		const char *s = p.notes[i].shard;
 		/* each note once: per shard with --shard, the rest with --finalize */

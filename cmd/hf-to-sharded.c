@@ -16,6 +16,7 @@
 #include "convert.h"
 #include "dsmp.h"
 #include "err.h"
+#include "input.h"
 #include "jsonw.h"
 #include "layout.h"
 #include "mindspore.h"
@@ -227,7 +228,7 @@ static int run(const struct opts *o)
 	char *source = NULL, *tool = NULL, *options = NULL;
 	int rc = EXIT_USAGE;
 	bool planned = false;
-	if (ckpt_open(&c, o->in, 0))
+	if (input_whole(o->in, "hf") || ckpt_open(&c, o->in, 0))
 		goto out;
 	const char *cfg_path = o->config ? o->config : c->config_path;
 	if (!cfg_path) {
@@ -281,7 +282,7 @@ static int run_mindspore(const struct opts *o)
 	struct ms_train_out *mo = NULL;
 	char *cfg_path = NULL;
 	int rc = EXIT_USAGE;
-	if (layout_open(&v, o->in, NULL, 0))
+	if (input_whole(o->in, NULL) || layout_open(&v, o->in, NULL, 0))
 		goto out;
 	if (o->config) {
 		if (ds_config_load(&v->cfg, o->config))

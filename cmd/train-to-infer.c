@@ -14,6 +14,7 @@
 #include "config.h"
 #include "convert.h"
 #include "err.h"
+#include "input.h"
 #include "mindspore.h"
 #include "model_check.h"
 #include "out.h"
@@ -158,6 +159,10 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 
+	if (input_whole(in, "mindspore-train")) {
+		err_print();
+		return EXIT_USAGE;
+	}
 	/* config.json beside the input gives what the command line does not */
 	char *cfg_path = path_join(in, "config.json");
 	struct ds_config cfg;

@@ -197,6 +197,30 @@ static bool keep_side(const char *rel, void *arg)
 	return !ends_with(rel, ".safetensors") && strcmp(rel, INDEX_NAME) && strcmp(rel, "config.json");
 }
 
+int fp8cast_nothing(const struct fp8cast *p, const struct ckpt *c)
+{
+	if (p->nconverted)
+		return 0;
+	bool has[DT_COUNT] = {0}, one_byte = false;
+	for (size_t i = 0; i < c->n; i++) {
+		has[c->t[i].t->dtype] = true;
+		one_byte |= dt_bits(c->t[i].t->dtype) == 8 && !ends_with(c->t[i].name, SCALE_SUFFIX);
+	}
+	if (one_byte)
+		return err_set("%s: none of its 1-byte weights has a scale (NAME" SCALE_SUFFIX "): nothing dequantized, "
+			       "every tensor copied unchanged", c->dir), 1;
+	char types[128] = "";
+	size_t o = 0;
+	for (int d = 0; d < DT_COUNT && o < sizeof types; d++)
+		if (has[d])
+			o += (size_t)snprintf(types + o, sizeof types - o, "%s%s", o ? ", " : "", dt_name((enum dt)d));
+	if (p->quant_declared)
+		return err_set("%s: holds no FP8 weight (its tensors are %s), though its config.json declares FP8: every "
+			       "tensor copied unchanged, config.json without quantization_config", c->dir, types), 1;
+	return err_set("%s: holds no FP8 weight (its tensors are %s): nothing to dequantize, every tensor copied "
+		       "unchanged", c->dir, types), 1;
+}
+
 int fp8cast_plan(struct fp8cast *p, const struct ckpt *c, const struct fp8cast_opts *o)
 {
 	struct ctx x = {p, c, o, false, -1};
@@ -229,6 +253,7 @@ int fp8cast_plan(struct fp8cast *p, const struct ckpt *c, const struct fp8cast_o
 	for (size_t i = 0; i < c->nshards; i++)
 		if (plan_shard(&x, &c->shards[i], (int)i, used, bm, bn))
 			goto fail;
+	p->quant_declared = c->config && cfg.quant.present;
 	if (plan_orphans(&x, used) || cv_plan(&p->job) || plan_index(&x) || plan_config(&x) ||
 	    cv_add_side_tree(&p->job, c->dir, keep_side, NULL))
 		goto fail;
