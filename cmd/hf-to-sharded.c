@@ -249,6 +249,9 @@ static int run(const struct opts *o)
 	if (dsmp_plan(&plan, c, &dopts))
 		goto out;
 	planned = true;
+	if (plan.config_unquantized && !o->quiet)
+		err_warn("%s declares FP8 weights (quantization_config) but those of %s are BF16: config.json "
+			 "written without quantization_config", cfg_path, o->in);
 	/* the options that change the output: a run with others is a different conversion */
 	options = xasprintf("--model-parallel %u --n-experts %" PRIu64, o->mp, dopts.n_experts);
 	struct progress *pg = progress_new(o->quiet ? PROGRESS_OFF : o->progress ? PROGRESS_ON : PROGRESS_AUTO);

@@ -147,6 +147,16 @@ static int place_cut(struct dsmp_plan *p, const struct ckpt *c, const struct ckp
 	return 0;
 }
 
+/* Whether any weight is stored in FP8 (else the checkpoint is BF16, whatever its config
+ * says). */
+static bool holds_fp8(const struct ckpt *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (quant_weight_dtype(c->t[i].t->dtype))
+			return true;
+	return false;
+}
+
 /* Files convert.py copies beside the ranks (tokenizer files), then config.json and the
  * record. */
 static int add_side_files(struct dsmp_plan *p, const struct ckpt *c, const struct dsmp_opts *o)
@@ -186,8 +196,16 @@ static int add_side_files(struct dsmp_plan *p, const struct ckpt *c, const struc
 	pathguard_free(&conf);
 	if (rc)
 		return -1;
-	if (o->config_path)
+	if (o->config_path && o->quant_declared && !holds_fp8(c)) {
+		struct buf cfg = {0};
+		if (config_text_unquantized(&cfg, o->config_path))
+			return -1;
+		cv_add_side_bytes(&p->job, "config.json", cfg.p, cfg.len);
+		buf_free(&cfg);
+		p->config_unquantized = true;
+	} else if (o->config_path) {
 		cv_add_side_copy(&p->job, "config.json", o->config_path);
+	}
 	struct buf b = {0};
 	dsmp_record_render(&b, &p->rec);
 	cv_add_side_bytes(&p->job, DSMP_RECORD, b.p, b.len);
@@ -214,6 +232,7 @@ int dsmp_opts_config(struct dsmp_opts *o, const struct ds_config *cfg, const cha
 	o->num_layers = cfg->num_hidden_layers;
 	o->block[0] = (uint64_t)cfg->quant.block[0];
 	o->block[1] = (uint64_t)cfg->quant.block[1];
+	o->quant_declared = cfg->quant.present;
 	return 0;
 }
 

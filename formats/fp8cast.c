@@ -172,18 +172,15 @@ static int plan_config(struct ctx *x)
 {
 	if (!x->c->config_path)
 		return 0;
-	struct buf text = {0}, out = {0};
+	struct buf out = {0};
 	struct json_edit e[3] = {
 		{"quantization_config", NULL},
 		{"torch_dtype", "\"bfloat16\""},
 		{"num_nextn_predict_layers", "0"},
 	};
-	int rc = file_read(x->c->config_path, JSON_MAX_FILE, "a JSON file", &text);
-	if (!rc)
-		rc = json_edit_text(&out, text.p ? text.p : "", text.len, e, x->drop ? 3 : 2, x->c->config_path);
+	int rc = json_edit_file(&out, x->c->config_path, e, x->drop ? 3 : 2);
 	if (!rc)
 		cv_add_side_bytes(&x->p->job, "config.json", out.p, out.len);
-	buf_free(&text);
 	buf_free(&out);
 	return rc;
 }

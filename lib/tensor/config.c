@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "readfile.h"
 
 static int get_int(const struct json *root, const char *path, const char *key, int64_t *out,
 		   bool null_is_zero)
@@ -405,4 +406,20 @@ int json_edit_text(struct buf *out, const char *text, size_t len, const struct j
 	free(m);
 	json_free(d);
 	return 0;
+}
+
+int json_edit_file(struct buf *out, const char *path, const struct json_edit *e, size_t n)
+{
+	struct buf text = {0};
+	int rc = file_read(path, JSON_MAX_FILE, "a JSON file", &text);
+	if (!rc)
+		rc = json_edit_text(out, text.p ? text.p : "", text.len, e, n, path);
+	buf_free(&text);
+	return rc;
+}
+
+int config_text_unquantized(struct buf *out, const char *path)
+{
+	static const struct json_edit drop = {"quantization_config", NULL};
+	return json_edit_file(out, path, &drop, 1);
 }

@@ -77,5 +77,11 @@ struct json_edit {
 };
 int json_edit_text(struct buf *out, const char *text, size_t len, const struct json_edit *e,
 		   size_t n, const char *path);
+/* The same for the JSON file at path (at most JSON_MAX_FILE bytes). */
+int json_edit_file(struct buf *out, const char *path, const struct json_edit *e, size_t n);
+/* config.json's text for a checkpoint whose weights are not FP8 (what a converter writing
+ * BF16, or wider, writes beside them): without quantization_config, every other byte as
+ * it was. */
+int config_text_unquantized(struct buf *out, const char *path);
 
 #endif
