@@ -16,7 +16,7 @@ expect_rc "unknown dtype: exit 2" 2
 run "$tool" --layout nonsense "$tiny" out
 expect_rc "unknown layout: exit 2" 2
 
-run "$tool" --layout mindspore-train --dtype fp32 "$tiny" f32
+run "$tool" -v --layout mindspore-train --dtype fp32 "$tiny" f32
 expect_rc "fp32: exit 0" 0
 expect_line "fp32: one file per layer (the MTP layer last, with the globals)" \
 	"ms-model-00004-of-00004.safetensors: 25 tensors, 9454608 bytes, written"
