@@ -30,11 +30,17 @@ static const struct {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ckpt TOOL [ARG]...     run ckpt-TOOL with the arguments\n"
+		"Usage: ckpt TOOL [ARG]...     run ckpt-TOOL with the arguments\n"
 		"       ckpt help [TOOL]       list the tools, or show TOOL's help\n"
-		"       ckpt --version\n"
+		"       ckpt -V, --version     print the version\n"
+		"       ckpt -h, --help        print this help\n"
 		"ckpt converts, inspects and verifies DeepSeek-V3 checkpoints (safetensors).  Each\n"
-		"tool is also a program of its own, ckpt-TOOL; see ckpt(1) and ckpt-TOOL(1).\n");
+		"tool is also a program of its own, ckpt-TOOL; see ckpt(1) and ckpt-TOOL(1).  The\n"
+		"tools share their options: -j, --jobs N; -q, --quiet; --json; -f, --force and\n"
+		"--progress where they write; -h, --help; -V, --version.\n"
+		"\n"
+		"Exit status: TOOL's; 0 success, 1 a check found problems (ckpt-verify), 2 usage,\n"
+		"input or output error.\n");
 }
 
 /* The directory this program was run from (NULL when unknown). */
@@ -101,7 +107,7 @@ static int cmp_str(const void *a, const void *b)
 
 static int list(const char *dir)
 {
-	printf("usage: ckpt TOOL [ARG]...  (ckpt help TOOL: its options)\n\ntools:\n");
+	printf("Usage: ckpt TOOL [ARG]...  (ckpt help TOOL: its options)\n\ntools:\n");
 	for (size_t i = 0; i < NTOOLS; i++)
 		if (available(dir, tools[i].name))
 			printf("  %-16s %s\n", tools[i].name, tools[i].what);

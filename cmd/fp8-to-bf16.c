@@ -8,36 +8,50 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "convert.h"
+#include "cv_report.h"
 #include "err.h"
 #include "fp8cast.h"
+#include "input.h"
 #include "layout.h"
 #include "out.h"
 #include "progress.h"
 
 static const char usage_text[] =
-	"usage: ckpt-fp8-to-bf16 [options] INPUT_DIR OUTPUT_DIR\n"
-	"       ckpt-fp8-to-bf16 --shard NAME [options] INPUT_DIR OUTPUT_DIR\n"
-	"       ckpt-fp8-to-bf16 --finalize [options] INPUT_DIR OUTPUT_DIR\n"
+	"Usage: ckpt-fp8-to-bf16 [OPTION]... INPUT_DIR OUTPUT_DIR\n"
+	"       ckpt-fp8-to-bf16 --shard NAME [OPTION]... INPUT_DIR OUTPUT_DIR\n"
+	"       ckpt-fp8-to-bf16 --finalize [OPTION]... INPUT_DIR OUTPUT_DIR\n"
 	"       ckpt-fp8-to-bf16 --list-shards INPUT_DIR\n"
 	"Convert an FP8 block-quantized checkpoint (DeepSeek-V3/R1) to BF16, bit for bit as\n"
 	"DeepSeek's fp8_cast_bf16.py does, into a complete directory: shards, index, config.json\n"
 	"without quantization_config, and every other file of INPUT_DIR.  OUTPUT_DIR \"-\" writes\n"
 	"the directory as a tar stream on standard output.\n"
 	"\n"
-	"  -j, --threads N    threads (default: all cores); the output does not depend on N\n"
 	"      --drop-mtp     leave out the MTP layers and set num_nextn_predict_layers to 0\n"
 	"      --strict       fail where the conversion would warn (a weight without a scale,\n"
-	"                     a scale without a weight, a shard the index does not name)\n"
-	"  -f, --force        rewrite shards that are complete; write into a non-empty\n"
-	"                     OUTPUT_DIR that holds no earlier run of this conversion\n"
+	"                     a scale without a weight, a shard the index does not name,\n"
+	"                     nothing to dequantize)\n"
 	"      --shard NAME   convert the one input shard NAME (for GNU parallel)\n"
 	"      --finalize     after every shard is converted: index, config.json, other files\n"
 	"      --list-shards  print the input's shard names, one a line\n"
-	"  -q, --quiet        no progress bar, no warnings\n"
+	"  -j, --jobs N       threads (default: all cores; --threads N too); the output does\n"
+	"                     not depend on N\n"
+	"  -f, --force        rewrite shards that are complete; write into a non-empty\n"
+	"                     OUTPUT_DIR that holds no earlier run of this conversion\n"
+	"  -q, --quiet        no progress bar, no warnings, no report\n"
+	"  -v, --verbose      list every file written or kept before the report\n"
+	"      --json         report as one JSON object (what was written, kept, how long)\n"
 	"      --progress     show progress even when standard error is not a terminal\n"
-	"  -h, --help         this text\n"
-	"  -V, --version      the version\n";
+	"  -h, --help         print this help\n"
+	"  -V, --version      print the version\n"
+	"\n"
+	"On success one line says what was written, where, and how long it took (on standard\n"
+	"error when OUTPUT_DIR is -); a run with nothing left to do says so.  Interrupted, the\n"
+	"same command run again resumes.\n"
+	"\n"
+	"Exit status: 0 converted, 2 usage, input or output error (nothing partial is left\n"
+	"under a final name).\n";
 
 static int fail(void)
 {
@@ -58,47 +72,55 @@ static const char *shard_named(const struct view *v, const char *name)
 	return NULL;
 }
 
+/* What the report adds to the engine's: what was dequantized. */
+static void json_extra(struct jw *w, const void *arg)
+{
+	const struct fp8cast *p = arg;
+	jw_kv_u64(w, "dequantized", p->nconverted);
+	jw_kv_u64(w, "copied", p->ncopied);
+	jw_kv_u64(w, "left_out", p->ndropped);
+}
+
 int main(int argc, char **argv)
 {
-	enum { O_DROP_MTP = 256, O_STRICT, O_SHARD, O_FINALIZE, O_LIST, O_PROGRESS };
+	enum { O_DROP_MTP = 256, O_STRICT, O_SHARD, O_FINALIZE, O_LIST };
 	static const struct option longopts[] = {
 		{"threads", required_argument, NULL, 'j'}, {"drop-mtp", no_argument, NULL, O_DROP_MTP},
-		{"strict", no_argument, NULL, O_STRICT},   {"force", no_argument, NULL, 'f'},
-		{"shard", required_argument, NULL, O_SHARD}, {"finalize", no_argument, NULL, O_FINALIZE},
-		{"list-shards", no_argument, NULL, O_LIST}, {"quiet", no_argument, NULL, 'q'},
-		{"progress", no_argument, NULL, O_PROGRESS}, {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0},
+		{"strict", no_argument, NULL, O_STRICT},   {"shard", required_argument, NULL, O_SHARD},
+		{"finalize", no_argument, NULL, O_FINALIZE}, {"list-shards", no_argument, NULL, O_LIST},
+		{"verbose", no_argument, NULL, 'v'},       CLI_LONGOPTS,
+		CLI_LONGOPTS_WRITE,                        {NULL, 0, NULL, 0},
 	};
 	struct fp8cast_opts fo = {0};
 	struct cv_opts co = {0};
-	enum progress_mode pm = PROGRESS_AUTO;
-	bool quiet = false, list = false;
+	struct cli_common cc = {0};
+	bool list = false, verbose = false;
 	const char *shard = NULL;
 	int ch;
 	cli_init(argv[0]);
 	out_handle_signals();
+	double t0 = clock_now();
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":j:fqhV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":v" CLI_SHORT CLI_SHORT_WRITE, longopts, NULL)) != -1) {
+		int common = cli_common(ch, optarg, &cc, usage_text);
+		if (common < 0)
+			return EXIT_USAGE;
+		if (common)
+			continue;
 		switch (ch) {
-		case 'j':
-			if (cli_jobs(optarg, &co.threads))
-				return EXIT_USAGE;
-			break;
 		case O_DROP_MTP: fo.drop_mtp = true; break;
 		case O_STRICT: fo.strict = true; break;
-		case 'f': co.force = true; break;
 		case O_SHARD: shard = optarg; break;
 		case O_FINALIZE: co.finalize = true; break;
 		case O_LIST: list = true; break;
-		case 'q': quiet = true; pm = PROGRESS_OFF; break;
-		case O_PROGRESS: pm = PROGRESS_ON; break;
-		case 'h': fputs(usage_text, stdout); return EXIT_OK;
-		case 'V': printf("ckpt-fp8-to-bf16 %s\n", CKPT_VERSION); return EXIT_OK;
+		case 'v': verbose = true; break;
 		default: return cli_bad_option(argv, ch);
 		}
 	}
-	if (quiet)
-		pm = PROGRESS_OFF;
+	bool quiet = cc.quiet;
+	enum progress_mode pm = quiet ? PROGRESS_OFF : cc.progress ? PROGRESS_ON : PROGRESS_AUTO;
+	co.threads = cc.jobs;
+	co.force = cc.force;
 	int nargs = argc - optind;
 	if (nargs != (list ? 1 : 2))
 		return cli_usage("%s", list ? "--list-shards takes INPUT_DIR only" : "INPUT_DIR and OUTPUT_DIR are needed");
@@ -108,15 +130,15 @@ int main(int argc, char **argv)
 	bool tar = out && strcmp(out, "-") == 0;
 	if (tar && (shard || co.finalize))
 		return cli_usage("%s", "--shard and --finalize write into a directory, not a tar stream");
+	if (cc.json && (tar || list))
+		return cli_usage("%s", tar ? "--json reports on standard output, which OUTPUT_DIR - takes for the tar stream"
+					   : "--json reports a conversion, not --list-shards");
 	if (tar && isatty(STDOUT_FILENO)) {
 		err_say("standard output is a terminal: not writing a tar stream there (redirect it)");
 		return EXIT_USAGE;
 	}
-	struct stat sb;
-	if (stat(in, &sb) < 0)
-		return err_errno(in), fail();
-	if (!S_ISDIR(sb.st_mode))
-		return err_set("%s: not a directory", in), fail();
+	if (input_whole(in, "hf"))
+		return fail();
 
 	struct view *v;
 	if (layout_open(&v, in, "hf", 0))
@@ -137,6 +159,21 @@ int main(int argc, char **argv)
 		view_free(v);
 		return fail();
 	}
+	/* what upstream does silently, said: a copy where there is nothing to convert (an
+	 * error with --strict), blocks assumed (once, as a note of the whole checkpoint) */
+	if (fp8cast_nothing(&p, v)) {
+		if (fo.strict) {
+			err_prefix("--strict: ");
+			fp8cast_free(&p);
+			view_free(v);
+			return fail();
+		}
+		if (!quiet && !co.only)
+			err_warn("%s", err_last());
+	}
+	if (!v->config_path && !quiet && !co.only)
+		err_warn("%s: no config.json: FP8 blocks taken as 128x128, as fp8_cast_bf16.py takes them; "
+			 "the output has no config.json either", in);
 	for (size_t i = 0; i < p.nnotes && !quiet; i++) {
 		const char *s = p.notes[i].shard;
 		/* each note once: per shard with --shard, the rest with --finalize */
@@ -153,10 +190,24 @@ int main(int argc, char **argv)
 	struct progress *pg = progress_new(pm);
 	co.progress = progress_update;
 	co.progress_arg = pg;
+	out_interrupt_note(tar ? CV_TAR_NOTE : CV_RESUME_NOTE);
 	int rc = cv_run(&p.job, &co);
 	progress_end(pg);
-	if (rc)
+	out_interrupt_note(NULL);
+	if (rc) {
 		err_print();
+	} else {
+		char note[160] = "";
+		/* (which model config.json names, or that ckpt knows none: the dequantization
+		 * is the same, the model check before it is not) */
+		if (p.nconverted)
+			snprintf(note, sizeof note, "%zu FP8 weight%s dequantized (%s)", p.nconverted,
+				 p.nconverted == 1 ? "" : "s",
+				 p.model ? p.model : v->cfg ? "a model ckpt does not know: not checked against one"
+							    : "no config.json: no model checked");
+		struct cv_say say = {quiet, cc.json, verbose, co.finalize || co.only ? NULL : note, json_extra, &p};
+		cv_say(&p.job, &co, clock_now() - t0, &say);
+	}
 	fp8cast_free(&p);
 	view_free(v);
 	return rc ? EXIT_USAGE : EXIT_OK;

@@ -12,9 +12,12 @@
 #include "cli.h"
 #include "buf.h"
 #include "ds_config.h"
+#include "clock.h"
 #include "convert.h"
+#include "cv_report.h"
 #include "dsmp.h"
 #include "err.h"
+#include "input.h"
 #include "jsonw.h"
 #include "layout.h"
 #include "mindspore.h"
@@ -32,24 +35,30 @@ static const char usage_text[] =
 	"Or write MindSpore Transformers' training layout, as its convert_weight.py does: FP8\n"
 	"dequantized and rounded to bf16, one file per layer, param_name_map.json.\n"
 	"\n"
-	"  --layout L          dsmp (default) or mindspore-train\n"
-	"  --dtype T           mindspore-train: bf16 (default), fp16 or fp32 (norms, router\n"
-	"                      and its bias are fp32 whatever T)\n"
-	"  --model-parallel M  number of ranks (required)\n"
-	"  --n-experts N       routed experts (default: config.json's n_routed_experts, which it\n"
-	"                      must equal); must divide by M\n"
-	"  --rank I            write rank I only (rank 0 also writes the side files), e.g. one\n"
-	"                      job per rank under GNU parallel; default: every rank in one pass\n"
-	"  --config FILE       config.json to use (default: INPUT_DIR/config.json)\n"
-	"  --force             rewrite rank files that are already complete\n"
-	"  -j, --jobs N        threads (default: all cores); the bytes never depend on it\n"
-	"  -q, --quiet         print nothing on success, no progress bar\n"
-	"      --progress      show progress even when standard error is not a terminal\n"
-	"      --json          report as JSON\n"
-	"  -h, --help          print this help\n"
-	"      --version       print the version\n"
+	"      --layout L          dsmp (default) or mindspore-train\n"
+	"      --dtype T           mindspore-train: bf16 (default), fp16 or fp32 (norms,\n"
+	"                          router and its bias are fp32 whatever T)\n"
+	"      --model-parallel M  number of ranks (required)\n"
+	"      --n-experts N       routed experts (default: config.json's n_routed_experts,\n"
+	"                          which it must equal); must divide by M\n"
+	"      --rank I            write rank I only (rank 0 also writes the side files),\n"
+	"                          e.g. one job per rank under GNU parallel; default: every\n"
+	"                          rank in one pass\n"
+	"      --config FILE       config.json to use (default: INPUT_DIR/config.json)\n"
+	"  -j, --jobs N            threads (default: all cores); the bytes never depend on it\n"
+	"  -f, --force             rewrite rank files that are already complete\n"
+	"  -q, --quiet             no progress bar, no warnings, no report\n"
+	"  -v, --verbose           list every file written or kept before the report\n"
+	"      --json              report as one JSON object (what was written, kept, how long)\n"
+	"      --progress          show progress even when standard error is not a terminal\n"
+	"  -h, --help              print this help\n"
+	"  -V, --version           print the version\n"
 	"\n"
-	"Exit status: 0 success, 2 usage, input or output error.\n";
+	"On success one line says what was written, where, and how long it took; a run with\n"
+	"nothing left to do says so.  Interrupted, the same command run again resumes.\n"
+	"\n"
+	"Exit status: 0 success, 2 usage, input or output error (nothing partial is left under\n"
+	"a final name).\n";
 
 struct opts {
 	bool mindspore;
@@ -60,14 +69,15 @@ struct opts {
 	bool have_experts;
 	int rank;
 	const char *config;
-	bool force, quiet, json, progress;
-	unsigned jobs;
+	struct cli_common cc;
+	bool verbose;
+	double t0;
 	const char *in, *out;
 };
 
 static int parse_args(struct opts *o, int argc, char **argv)
 {
-	enum { O_MP = 256, O_EXPERTS, O_RANK, O_CONFIG, O_FORCE, O_JSON, O_VERSION, O_PROGRESS, O_LAYOUT, O_DTYPE };
+	enum { O_MP = 256, O_EXPERTS, O_RANK, O_CONFIG, O_LAYOUT, O_DTYPE };
 	static const struct option lo[] = {
 		{"layout", required_argument, NULL, O_LAYOUT},
 		{"dtype", required_argument, NULL, O_DTYPE},
@@ -75,20 +85,21 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		{"n-experts", required_argument, NULL, O_EXPERTS},
 		{"rank", required_argument, NULL, O_RANK},
 		{"config", required_argument, NULL, O_CONFIG},
-		{"force", no_argument, NULL, O_FORCE},
-		{"jobs", required_argument, NULL, 'j'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"json", no_argument, NULL, O_JSON},
-		{"progress", no_argument, NULL, O_PROGRESS},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, O_VERSION},
+		{"verbose", no_argument, NULL, 'v'},
+		CLI_LONGOPTS,
+		CLI_LONGOPTS_WRITE,
 		{NULL, 0, NULL, 0},
 	};
 	long v;
 	int c;
-	*o = (struct opts){.rank = -1, .dtype = DT_BF16};
+	*o = (struct opts){.rank = -1, .dtype = DT_BF16, .t0 = clock_now()};
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":j:qh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":v" CLI_SHORT CLI_SHORT_WRITE, lo, NULL)) != -1) {
+		int common = cli_common(c, optarg, &o->cc, usage_text);
+		if (common < 0)
+			return EXIT_USAGE;
+		if (common)
+			continue;
 		switch (c) {
 		case O_MP:
 			if (cli_number("--model-parallel", optarg, 1, 65536, &v))
@@ -120,28 +131,9 @@ static int parse_args(struct opts *o, int argc, char **argv)
 			o->dtype = optarg[0] == 'b' ? DT_BF16 : optarg[2] == '1' ? DT_F16 : DT_F32;
 			o->have_dtype = true;
 			break;
-		case O_FORCE:
-			o->force = true;
+		case 'v':
+			o->verbose = true;
 			break;
-		case 'j':
-			if (cli_jobs(optarg, &o->jobs))
-				return EXIT_USAGE;
-			break;
-		case 'q':
-			o->quiet = true;
-			break;
-		case O_JSON:
-			o->json = true;
-			break;
-		case O_PROGRESS:
-			o->progress = true;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			exit(EXIT_OK);
-		case O_VERSION:
-			printf("ckpt-hf-to-sharded %s\n", CKPT_VERSION);
-			exit(EXIT_OK);
 		default:
 			return cli_bad_option(argv, c);
 		}
@@ -166,56 +158,39 @@ static int parse_args(struct opts *o, int argc, char **argv)
 	return 0;
 }
 
-/* What was written (or kept), one line per file, or as JSON; p: the model-parallel plan, or
- * NULL for the MindSpore training layout. */
-static void report(const struct opts *o, const struct cv_job *j, const struct dsmp_plan *p)
+/* What the report adds to the engine's: the layout written, and for the model-parallel
+ * one the ranks, experts and the MTP layers left out. */
+static void json_extra(struct jw *w, const void *arg)
 {
-	struct buf b = {0};
-	if (o->json) {
-		struct jw w;
-		jw_init(&w, &b, 2, true);
-		jw_obj(&w);
-		jw_kv_str(&w, "output", o->out);
-		if (p) {
-			jw_kv_u64(&w, "model_parallel", o->mp);
-			jw_kv_u64(&w, "n_experts", p->rec.n_experts);
-		} else {
-			jw_kv_str(&w, "layout", "mindspore-train");
-		}
-		jw_key(&w, "files");
-		jw_arr(&w);
-		for (size_t i = 0; i < j->nfiles; i++) {
-			jw_obj(&w);
-			jw_kv_str(&w, "name", j->files[i].name);
-			jw_kv_u64(&w, "tensors", j->files[i].n);
-			jw_kv_u64(&w, "bytes", j->files[i].L.file_size);
-			jw_kv_bool(&w, "kept", j->files[i].skip);
-			jw_obj_end(&w);
-		}
-		jw_arr_end(&w);
-		if (p) {
-			jw_key(&w, "layers_left_out");
-			jw_arr(&w);
-			for (size_t i = 0; i < p->rec.nlayers_left_out; i++)
-				jw_u64(&w, p->rec.layers_left_out[i]);
-			jw_arr_end(&w);
-			jw_kv_u64(&w, "tensors_left_out", p->rec.tensors_left_out);
-		}
-		jw_obj_end(&w);
-		buf_addc(&b, '\n');
-	} else {
-		for (size_t i = 0; i < j->nfiles; i++)
-			buf_printf(&b, "%s: %zu tensors, %" PRIu64 " bytes, %s\n", j->files[i].name, j->files[i].n,
-				   j->files[i].L.file_size, j->files[i].skip ? "kept (already complete)" : "written");
-		if (p && p->rec.nlayers_left_out) {
-			buf_printf(&b, "left out: MTP layer%s", p->rec.nlayers_left_out > 1 ? "s" : "");
-			for (size_t i = 0; i < p->rec.nlayers_left_out; i++)
-				buf_printf(&b, "%s%" PRIu64, i ? ", " : " ", p->rec.layers_left_out[i]);
-			buf_printf(&b, " (%" PRIu64 " tensors)\n", p->rec.tensors_left_out);
-		}
+	const struct dsmp_plan *p = arg;
+	if (!p) {
+		jw_kv_str(w, "layout", "mindspore-train");
+		return;
 	}
-	fwrite(b.p, 1, b.len, stdout);
-	buf_free(&b);
+	jw_kv_str(w, "layout", "dsmp");
+	jw_kv_u64(w, "model_parallel", p->rec.mp);
+	jw_kv_u64(w, "n_experts", p->rec.n_experts);
+	jw_key(w, "layers_left_out");
+	jw_arr(w);
+	for (size_t i = 0; i < p->rec.nlayers_left_out; i++)
+		jw_u64(w, p->rec.layers_left_out[i]);
+	jw_arr_end(w);
+	jw_kv_u64(w, "tensors_left_out", p->rec.tensors_left_out);
+}
+
+/* The report (lib/engine/cv_report.h), with the MTP layers convert.py leaves out. */
+static void report(const struct opts *o, const struct cv_job *j, const struct cv_opts *co, const struct dsmp_plan *p)
+{
+	struct buf note = {0};
+	if (p && p->rec.nlayers_left_out) {
+		buf_printf(&note, "MTP layer%s", p->rec.nlayers_left_out > 1 ? "s" : "");
+		for (size_t i = 0; i < p->rec.nlayers_left_out; i++)
+			buf_printf(&note, "%s%" PRIu64, i ? ", " : " ", p->rec.layers_left_out[i]);
+		buf_printf(&note, " left out (%" PRIu64 " tensors), as convert.py does", p->rec.tensors_left_out);
+	}
+	struct cv_say say = {o->cc.quiet, o->cc.json, o->verbose, note.p, json_extra, p};
+	cv_say(j, co, clock_now() - o->t0, &say);
+	buf_free(&note);
 }
 
 static int run(const struct opts *o)
@@ -226,7 +201,7 @@ static int run(const struct opts *o)
 	char *source = NULL, *tool = NULL, *options = NULL;
 	int rc = EXIT_USAGE;
 	bool planned = false;
-	if (layout_open(&v, o->in, "hf", 0))
+	if (input_whole(o->in, "hf") || layout_open(&v, o->in, "hf", 0))
 		goto out;
 	const char *cfg_path = o->config ? o->config : v->config_path;
 	if (!cfg_path) {
@@ -247,18 +222,22 @@ static int run(const struct opts *o)
 	if (dsmp_plan(&plan, v, &dopts))
 		goto out;
 	planned = true;
+	if (plan.config_unquantized && !o->cc.quiet)
+		err_warn("%s declares FP8 weights (quantization_config) but those of %s are BF16: config.json "
+			 "written without quantization_config", cfg_path, o->in);
 	/* the options that change the output: a run with others is a different conversion */
 	options = xasprintf("--model-parallel %u --n-experts %" PRIu64, o->mp, dopts.n_experts);
-	struct progress *pg = progress_new(o->quiet ? PROGRESS_OFF : o->progress ? PROGRESS_ON : PROGRESS_AUTO);
-	struct cv_opts copts = {.outdir = o->out, .threads = o->jobs, .force = o->force, .quiet = o->quiet,
+	struct progress *pg = progress_new(o->cc.quiet ? PROGRESS_OFF : o->cc.progress ? PROGRESS_ON : PROGRESS_AUTO);
+	struct cv_opts copts = {.outdir = o->out, .threads = o->cc.jobs, .force = o->cc.force,
 				.no_side = o->rank > 0, .input = o->in, .options = options,
 				.progress = progress_update, .progress_arg = pg};
+	out_interrupt_note(CV_RESUME_NOTE);
 	int failed = cv_run(&plan.job, &copts);
 	progress_end(pg);
+	out_interrupt_note(NULL);
 	if (failed)
 		goto out;
-	if (!o->quiet)
-		report(o, &plan.job, &plan);
+	report(o, &plan.job, &copts, &plan);
 	rc = EXIT_OK;
 out:
 	if (rc)
@@ -280,7 +259,7 @@ static int run_mindspore(const struct opts *o)
 	struct ms_train_out *mo = NULL;
 	char *cfg_path = NULL;
 	int rc = EXIT_USAGE;
-	if (layout_open(&v, o->in, NULL, 0))
+	if (input_whole(o->in, NULL) || layout_open(&v, o->in, NULL, 0))
 		goto out;
 	if (o->config) {
 		free(v->cfg);
@@ -294,15 +273,16 @@ static int run_mindspore(const struct opts *o)
 	const char *options = o->dtype == DT_BF16 ? "--layout mindspore-train --dtype bf16"
 			      : o->dtype == DT_F16 ? "--layout mindspore-train --dtype fp16"
 						   : "--layout mindspore-train --dtype fp32";
-	struct progress *pg = progress_new(o->quiet ? PROGRESS_OFF : o->progress ? PROGRESS_ON : PROGRESS_AUTO);
-	struct cv_opts copts = {.outdir = o->out, .threads = o->jobs, .force = o->force, .quiet = o->quiet,
-				.input = o->in, .options = options, .progress = progress_update, .progress_arg = pg};
+	struct progress *pg = progress_new(o->cc.quiet ? PROGRESS_OFF : o->cc.progress ? PROGRESS_ON : PROGRESS_AUTO);
+	struct cv_opts copts = {.outdir = o->out, .threads = o->cc.jobs, .force = o->cc.force, .input = o->in,
+				.options = options, .progress = progress_update, .progress_arg = pg};
+	out_interrupt_note(CV_RESUME_NOTE);
 	int bad = ms_train_plan(&mo, &job, v, o->dtype) || cv_run(&job, &copts);
 	progress_end(pg);
+	out_interrupt_note(NULL);
 	if (bad)
 		goto out;
-	if (!o->quiet)
-		report(o, &job, NULL);
+	report(o, &job, &copts, NULL);
 	rc = EXIT_OK;
 out:
 	if (rc)

@@ -37,8 +37,10 @@ static const char usage_text[] =
 	"  --raw           with --stats: statistics of the stored FP8 values\n"
 	"  --header FILE   print the header of one .safetensors file\n"
 	"  -j, --jobs N    threads for --stats (default: all cores)\n"
+	"  -q, --quiet     print nothing: the exit status says whether every PATH was read\n"
+	"                  (with --json, the document is printed still)\n"
 	"  -h, --help      print this help\n"
-	"      --version   print the version\n"
+	"  -V, --version   print the version\n"
 	"\n"
 	"Exit status: 0 success, 2 usage or input error.\n";
 
@@ -50,10 +52,13 @@ struct opts {
 	unsigned jobs;
 };
 
-/* Everything printed goes through one buffer per checkpoint; a failed write ends the run. */
+/* Everything printed goes through one buffer per checkpoint; a failed write ends the run.
+ * Quiet, it goes nowhere. */
+static bool silent;
+
 static int emit(struct buf *b)
 {
-	if (b->len && fwrite(b->p, 1, b->len, stdout) != b->len)
+	if (b->len && !silent && fwrite(b->p, 1, b->len, stdout) != b->len)
 		return cli_stdout_error();
 	buf_clear(b);
 	return 0;
@@ -151,25 +156,27 @@ out_v:
 
 int main(int argc, char **argv)
 {
-	enum { OPT_JSON = 256, OPT_MATCH, OPT_STATS, OPT_RAW, OPT_HEADER, OPT_VERSION };
+	enum { OPT_MATCH = 256, OPT_STATS, OPT_RAW, OPT_HEADER };
 	static const struct option longopts[] = {
-		{"json", no_argument, NULL, OPT_JSON},
 		{"match", required_argument, NULL, OPT_MATCH},
 		{"stats", no_argument, NULL, OPT_STATS},
 		{"raw", no_argument, NULL, OPT_RAW},
 		{"header", required_argument, NULL, OPT_HEADER},
-		{"jobs", required_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, OPT_VERSION},
+		CLI_LONGOPTS,
 		{NULL, 0, NULL, 0},
 	};
 	struct opts o = {0};
+	struct cli_common cc = {0};
 	int ch;
 	cli_init(argv[0]);
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":j:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":" CLI_SHORT, longopts, NULL)) != -1) {
+		int common = cli_common(ch, optarg, &cc, usage_text);
+		if (common < 0)
+			return EXIT_USAGE;
+		if (common)
+			continue;
 		switch (ch) {
-		case OPT_JSON: o.json = true; break;
 		case OPT_STATS: o.stats = true; break;
 		case OPT_RAW: o.raw = true; break;
 		case OPT_HEADER: o.header = optarg; break;
@@ -177,15 +184,12 @@ int main(int argc, char **argv)
 			o.match = xreallocarray(o.match, o.nmatch + 1, sizeof *o.match);
 			o.match[o.nmatch++] = optarg;
 			break;
-		case 'j':
-			if (cli_jobs(optarg, &o.jobs))
-				return EXIT_USAGE;
-			break;
-		case 'h': fputs(usage_text, stdout); return EXIT_OK;
-		case OPT_VERSION: printf("ckpt-inspect %s\n", CKPT_VERSION); return EXIT_OK;
 		default: return cli_bad_option(argv, ch);
 		}
 	}
+	o.json = cc.json;
+	o.jobs = cc.jobs;
+	silent = cc.quiet && !o.json;
 	if (o.raw && !o.stats)
 		return cli_usage("%s only applies with --stats", "--raw");
 	if (o.header && (optind < argc || o.stats || o.nmatch))

@@ -12,8 +12,11 @@
 
 #include "cli.h"
 #include "ds_config.h"
+#include "clock.h"
 #include "convert.h"
+#include "cv_report.h"
 #include "err.h"
+#include "input.h"
 #include "mindspore.h"
 #include "model_check.h"
 #include "out.h"
@@ -39,19 +42,27 @@ static const char usage_text[] =
 	"                                 it their shape is swapped and their bytes kept, as\n"
 	"                                 upstream writes them with safetensors 0.8\n"
 	"      --strict                   names the training layout does not know are an error\n"
-	"  -f, --force                    rewrite complete files; write into a non-empty\n"
-	"                                 OUTPUT_DIR that holds no earlier run of this conversion\n"
 	"      --file NAME                write the one output file NAME (for GNU parallel)\n"
 	"      --finalize                 after every file is written: param_name_map.json,\n"
 	"                                 config.json\n"
 	"      --list-files               print the output files' names, one a line\n"
 	"  -j, --jobs N                   threads (default: all cores; --processes N too)\n"
-	"  -q, --quiet                    no progress bar, no warnings\n"
+	"  -f, --force                    rewrite complete files; write into a non-empty\n"
+	"                                 OUTPUT_DIR that holds no earlier run of this conversion\n"
+	"  -q, --quiet                    no progress bar, no warnings, no report\n"
+	"  -v, --verbose                  list every file written or kept before the report\n"
+	"      --json                     report as one JSON object (what was written, kept,\n"
+	"                                 how long)\n"
 	"      --progress                 show progress even when standard error is not a terminal\n"
 	"  -h, --help                     print this help\n"
-	"      --version                  print the version\n"
+	"  -V, --version                  print the version\n"
 	"\n"
-	"Exit status: 0 success, 2 usage, input or output error.\n";
+	"On success one line says what was written, where, and how long it took (on standard\n"
+	"error when OUTPUT_DIR is -); a run with nothing left to do says so.  Interrupted, the\n"
+	"same command run again resumes.\n"
+	"\n"
+	"Exit status: 0 success, 2 usage, input or output error (nothing partial is left under\n"
+	"a final name).\n";
 
 /* Up to a few names of a list in a warning: "a, b, c and 7 more". */
 static void say_names(const char *what, char **names, size_t n)
@@ -67,8 +78,7 @@ static void say_names(const char *what, char **names, size_t n)
 
 int main(int argc, char **argv)
 {
-	enum { O_FIRSTK = 256, O_HEADS, O_NOPE, O_ROPE, O_TRANSPOSE, O_STRICT, O_VERSION, O_FILE, O_FINALIZE,
-	       O_LIST, O_PROGRESS };
+	enum { O_FIRSTK = 256, O_HEADS, O_NOPE, O_ROPE, O_TRANSPOSE, O_STRICT, O_FILE, O_FINALIZE, O_LIST };
 	static const struct option longopts[] = {
 		{"first-k-dense-replace", required_argument, NULL, O_FIRSTK},
 		{"num-heads", required_argument, NULL, O_HEADS},
@@ -76,30 +86,33 @@ int main(int argc, char **argv)
 		{"qk-rope-head-dim", required_argument, NULL, O_ROPE},
 		{"transpose-experts", no_argument, NULL, O_TRANSPOSE},
 		{"strict", no_argument, NULL, O_STRICT},
-		{"force", no_argument, NULL, 'f'},
 		{"file", required_argument, NULL, O_FILE},
 		{"finalize", no_argument, NULL, O_FINALIZE},
 		{"list-files", no_argument, NULL, O_LIST},
-		{"progress", no_argument, NULL, O_PROGRESS},
-		{"jobs", required_argument, NULL, 'j'},
 		{"processes", required_argument, NULL, 'j'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, O_VERSION},
+		{"verbose", no_argument, NULL, 'v'},
+		CLI_LONGOPTS,
+		CLI_LONGOPTS_WRITE,
 		{0},
 	};
 	struct ms_t2i_opts o = {
 		.first_k_dense = {3, "default"}, .heads = {128, "default"}, .nope = {128, "default"}, .rope = {64, "default"},
 	};
-	bool given[4] = {0}, strict = false, quiet = false, list = false;
+	bool given[4] = {0}, strict = false, list = false, verbose = false;
 	struct cv_opts co = {0};
-	enum progress_mode pm = PROGRESS_AUTO;
+	struct cli_common cc = {0};
 	long v;
 	int c;
 	cli_init(argv[0]);
 	out_handle_signals();
+	double t0 = clock_now();
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":fj:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":v" CLI_SHORT CLI_SHORT_WRITE, longopts, NULL)) != -1) {
+		int common = cli_common(c, optarg, &cc, usage_text);
+		if (common < 0)
+			return EXIT_USAGE;
+		if (common)
+			continue;
 		switch (c) {
 		case O_FIRSTK:
 			if (cli_number("--first-k-dense-replace", optarg, 0, 1000000, &v))
@@ -127,23 +140,17 @@ int main(int argc, char **argv)
 			break;
 		case O_TRANSPOSE: o.transpose_experts = true; break;
 		case O_STRICT: strict = true; break;
-		case 'f': co.force = true; break;
-		case 'j':
-			if (cli_jobs(optarg, &co.threads))
-				return EXIT_USAGE;
-			break;
-		case 'q': quiet = true; break;
 		case O_FILE: co.only = optarg; break;
 		case O_FINALIZE: co.finalize = true; break;
 		case O_LIST: list = true; break;
-		case O_PROGRESS: pm = PROGRESS_ON; break;
-		case 'h': fputs(usage_text, stdout); return EXIT_OK;
-		case O_VERSION: printf("ckpt-train-to-infer %s\n", CKPT_VERSION); return EXIT_OK;
+		case 'v': verbose = true; break;
 		default: return cli_bad_option(argv, c);
 		}
 	}
-	if (quiet)
-		pm = PROGRESS_OFF;
+	bool quiet = cc.quiet;
+	enum progress_mode pm = quiet ? PROGRESS_OFF : cc.progress ? PROGRESS_ON : PROGRESS_AUTO;
+	co.threads = cc.jobs;
+	co.force = cc.force;
 	if (argc - optind != (list ? 1 : 2))
 		return cli_usage("%s", list ? "--list-files takes INPUT_DIR only"
 				   : argc - optind < 2 ? "INPUT_DIR and OUTPUT_DIR are needed" : "too many arguments");
@@ -153,11 +160,18 @@ int main(int argc, char **argv)
 	bool tar = outdir && strcmp(outdir, "-") == 0;
 	if (tar && (co.only || co.finalize))
 		return cli_usage("%s", "--file and --finalize write into a directory, not a tar stream");
+	if (cc.json && (tar || list))
+		return cli_usage("%s", tar ? "--json reports on standard output, which OUTPUT_DIR - takes for the tar stream"
+					   : "--json reports a conversion, not --list-files");
 	if (tar && isatty(STDOUT_FILENO)) {
 		err_say("standard output is a terminal: not writing a tar stream there (redirect it)");
 		return EXIT_USAGE;
 	}
 
+	if (input_whole(in, "mindspore-train")) {
+		err_print();
+		return EXIT_USAGE;
+	}
 	/* config.json beside the input gives what the command line does not */
 	char *cfg_path = path_join(in, "config.json");
 	struct ds_config cfg;
@@ -235,9 +249,15 @@ int main(int argc, char **argv)
 		struct progress *pg = progress_new(pm);
 		co.progress = progress_update;
 		co.progress_arg = pg;
+		out_interrupt_note(tar ? CV_TAR_NOTE : CV_RESUME_NOTE);
 		if (cv_run(&p->job, &co))
 			rc = EXIT_USAGE;
 		progress_end(pg);
+		out_interrupt_note(NULL);
+		if (rc == EXIT_OK) {
+			struct cv_say say = {quiet, cc.json, verbose, NULL, NULL, NULL};
+			cv_say(&p->job, &co, clock_now() - t0, &say);
+		}
 	}
 	if (rc != EXIT_OK)
 		err_print();

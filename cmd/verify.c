@@ -69,10 +69,10 @@ static const char usage_text[] =
 	"  --config FILE          config.json for a checkpoint without one (model-parallel)\n"
 	"  --json                 print the report as one JSON document (schema: man ckpt-verify)\n"
 	"  -v, --verbose          list every tensor compared\n"
-	"  -q, --quiet            print only the problems\n"
+	"  -q, --quiet            print only the problems (with --json, the whole document)\n"
 	"  -j, --jobs N           threads for hashing, scanning and comparing (default: all cores)\n"
 	"  -h, --help             print this help\n"
-	"      --version          print the version\n"
+	"  -V, --version          print the version\n"
 	"\n"
 	"Exit status: 0 every check passed, 1 a check failed, 2 usage or input error.\n";
 
@@ -161,7 +161,7 @@ int main(int argc, char **argv)
 {
 	enum {
 		OPT_MANIFEST = 256, OPT_MANIFEST_ROOT, OPT_WRITE_MANIFEST, OPT_SCAN, OPT_AGAINST, OPT_EXACT,
-		OPT_ATOL, OPT_RTOL, OPT_LAYOUT, OPT_JSON, OPT_VERSION, OPT_FORWARD, OPT_TOKENS, OPT_TOKENS_FILE,
+		OPT_ATOL, OPT_RTOL, OPT_LAYOUT, OPT_FORWARD, OPT_TOKENS, OPT_TOKENS_FILE,
 		OPT_POSITIONS, OPT_MTP, OPT_LOGITS_OUT, OPT_LAYERS, OPT_REFERENCE, OPT_MAX_ABS, OPT_MIN_COS, OPT_MIN_TOP1,
 		OPT_CONFIG, OPT_CHECKS
 	};
@@ -188,20 +188,22 @@ int main(int argc, char **argv)
 		{"min-top1", required_argument, NULL, OPT_MIN_TOP1},
 		{"config", required_argument, NULL, OPT_CONFIG},
 		{"checks", required_argument, NULL, OPT_CHECKS},
-		{"json", no_argument, NULL, OPT_JSON},
 		{"verbose", no_argument, NULL, 'v'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"jobs", required_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, OPT_VERSION},
+		CLI_LONGOPTS,
 		{NULL, 0, NULL, 0},
 	};
 	struct opts o = {.cmp = {.atol = CMP_ATOL, .rtol = CMP_RTOL},
 			 .fw = {.positions = 16, .lim = fwd_default_limits, .ref_max_abs = 1e-4}};
+	struct cli_common cc = {0};
 	int ch;
 	cli_init(argv[0]);
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":j:hqv", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":v" CLI_SHORT, longopts, NULL)) != -1) {
+		int common = cli_common(ch, optarg, &cc, usage_text);
+		if (common < 0)
+			return EXIT_USAGE;
+		if (common)
+			continue;
 		switch (ch) {
 		case OPT_MANIFEST: o.manifest = optarg; break;
 		case OPT_MANIFEST_ROOT: o.manifest_root = optarg; break;
@@ -259,18 +261,13 @@ int main(int argc, char **argv)
 				return cli_usage("--min-top1 wants a number from 0 to 1, not '%s'", optarg);
 			o.forward_opt = true;
 			break;
-		case OPT_JSON: o.json = true; break;
 		case 'v': o.cmp.verbose = true; break;
-		case 'q': o.quiet = true; break;
-		case 'j':
-			if (cli_jobs(optarg, &o.jobs))
-				return EXIT_USAGE;
-			break;
-		case 'h': fputs(usage_text, stdout); return EXIT_OK;
-		case OPT_VERSION: printf("ckpt-verify %s\n", CKPT_VERSION); return EXIT_OK;
 		default: return cli_bad_option(argv, ch);
 		}
 	}
+	o.json = cc.json;
+	o.quiet = cc.quiet;
+	o.jobs = cc.jobs;
 	if (optind == argc)
 		return cli_usage("%s", "no PATH given");
 	if (argc - optind > 1)
@@ -302,8 +299,6 @@ int main(int argc, char **argv)
 		return cli_usage("%s only apply with --against", "--exact, --atol and --rtol");
 	if (o.cmp.exact && (o.atol_set || o.rtol_set))
 		return cli_usage("%s", "--exact and --atol/--rtol do not go together");
-	if (o.quiet && o.json)
-		return cli_usage("%s", "--quiet and --json do not go together");
 	if (!o.checks_set)
 		o.structure = o.model = !o.write_manifest;
 	/* what reads the tensors relies on the structure check: a checkpoint it cannot read

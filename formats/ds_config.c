@@ -7,6 +7,7 @@
 
 #include "err.h"
 #include "family.h"
+#include "json_edit.h"
 
 static int get_int(const struct json *root, const char *path, const char *key, int64_t *out,
 		   bool null_is_zero)
@@ -333,4 +334,10 @@ int ds_config_require(const struct ds_config *c, const char *path)
 				    *(const int64_t *)((const char *)c + int_keys[i].off) < 0)
 					return err_set("%s: missing \"%s\"", path, groups[g].keys[k]);
 	return 0;
+}
+
+int config_text_unquantized(struct buf *out, const char *path)
+{
+	static const struct json_edit drop = {"quantization_config", NULL};
+	return json_edit_file(out, path, &drop, 1);
 }

@@ -82,4 +82,9 @@ int ds_config_require(const struct ds_config *c, const char *path);
  * topk_group groups. */
 int ds_config_check_routing(const struct ds_config *c, const char *path);
 
+/* config.json's text for a checkpoint whose weights are not FP8 (what a converter writing
+ * BF16, or wider, writes beside them): without quantization_config, every other byte as
+ * it was. */
+int config_text_unquantized(struct buf *out, const char *path);
+
 #endif

@@ -112,6 +112,7 @@ struct dsmp_opts {
 	uint64_t block[2];               /* FP8 scale blocks: splits must fall on them */
 	int rank;                        /* -1: every rank, in one pass over the input */
 	const char *config_path;         /* copied beside the ranks; may be NULL */
+	bool quant_declared;             /* it has a quantization_config (dsmp_opts_config) */
 	const char *tool;                /* for the record */
 	const char *source;              /* for the record (default: the checkpoint's dir) */
 };
@@ -119,6 +120,9 @@ struct dsmp_opts {
 struct dsmp_plan {
 	struct cv_job job;               /* the rank files and side files to write */
 	struct dsmp_record rec;
+	/* config.json declares FP8 over weights that are not: written without
+	 * quantization_config, as every converter writing BF16 writes it */
+	bool config_unquantized;
 	size_t nnames;
 	char **names;                    /* owned model-parallel names */
 	size_t ngathers;

@@ -162,9 +162,19 @@ static int place_cut(struct dsmp_plan *p, const struct src *t, const char *name,
 	return 0;
 }
 
+/* Whether any weight is stored in FP8 (else the checkpoint is BF16, whatever its config
+ * says). */
+static bool holds_fp8(const struct view *v)
+{
+	for (size_t i = 0; i < v->n; i++)
+		if (quant_weight_dtype(v->t[i].stored))
+			return true;
+	return false;
+}
+
 /* Files convert.py copies beside the ranks (tokenizer files), then config.json and the
  * record. */
-static int add_side_files(struct dsmp_plan *p, const char *dir, const struct dsmp_opts *o)
+static int add_side_files(struct dsmp_plan *p, const struct view *v, const char *dir, const struct dsmp_opts *o)
 {
 	DIR *d = opendir(dir);
 	if (!d)
@@ -201,8 +211,16 @@ static int add_side_files(struct dsmp_plan *p, const char *dir, const struct dsm
 	pathguard_free(&conf);
 	if (rc)
 		return -1;
-	if (o->config_path)
+	if (o->config_path && o->quant_declared && !holds_fp8(v)) {
+		struct buf cfg = {0};
+		if (config_text_unquantized(&cfg, o->config_path))
+			return -1;
+		cv_add_side_bytes(&p->job, "config.json", cfg.p, cfg.len);
+		buf_free(&cfg);
+		p->config_unquantized = true;
+	} else if (o->config_path) {
 		cv_add_side_copy(&p->job, "config.json", o->config_path);
+	}
 	struct buf b = {0};
 	dsmp_record_render(&b, &p->rec);
 	cv_add_side_bytes(&p->job, DSMP_RECORD, b.p, b.len);
@@ -229,6 +247,7 @@ int dsmp_opts_config(struct dsmp_opts *o, const struct ds_config *cfg, const cha
 	o->num_layers = cfg->num_hidden_layers;
 	o->block[0] = (uint64_t)cfg->quant.block[0];
 	o->block[1] = (uint64_t)cfg->quant.block[1];
+	o->quant_declared = cfg->quant.present;
 	return 0;
 }
 
@@ -307,7 +326,7 @@ int dsmp_plan(struct dsmp_plan *p, const struct view *v, const struct dsmp_opts 
 				err_quote(all[i - 1].hf, q), err_quote(all[i].hf, q2), err_quote(all[i].mp, q3));
 			goto out;
 		}
-	if ((o->rank <= 0) && add_side_files(p, v->dir, o))
+	if ((o->rank <= 0) && add_side_files(p, v, v->dir, o))
 		goto out;
 	rc = 0;
 out:

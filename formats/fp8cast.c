@@ -198,18 +198,15 @@ static int plan_config(struct ctx *x)
 {
 	if (!x->v->config_path)
 		return 0;
-	struct buf text = {0}, out = {0};
+	struct buf out = {0};
 	struct json_edit e[3] = {
 		{"quantization_config", NULL},
 		{"torch_dtype", "\"bfloat16\""},
 		{"num_nextn_predict_layers", "0"},
 	};
-	int rc = file_read(x->v->config_path, JSON_MAX_FILE, "a JSON file", &text);
-	if (!rc)
-		rc = json_edit_text(&out, text.p ? text.p : "", text.len, e, x->drop ? 3 : 2, x->v->config_path);
+	int rc = json_edit_file(&out, x->v->config_path, e, x->drop ? 3 : 2);
 	if (!rc)
 		cv_add_side_bytes(&x->p->job, "config.json", out.p, out.len);
-	buf_free(&text);
 	buf_free(&out);
 	return rc;
 }
@@ -221,6 +218,33 @@ static bool keep_side(const char *rel, void *arg)
 	if (strchr(rel, '/'))
 		return true;
 	return !ends_with(rel, ".safetensors") && strcmp(rel, INDEX_NAME) && strcmp(rel, "config.json");
+}
+
+int fp8cast_nothing(const struct fp8cast *p, const struct view *v)
+{
+	if (p->nconverted)
+		return 0;
+	bool has[DT_COUNT] = {0}, one_byte = false;
+	size_t n;
+	const struct vtensor **ts = view_stored(v, &n);
+	for (size_t i = 0; i < n; i++) {
+		has[ts[i]->stored] = true;
+		one_byte |= dt_bits(ts[i]->stored) == 8 && !ends_with(ts[i]->name, SCALE_SUFFIX);
+	}
+	free(ts);
+	if (one_byte)
+		return err_set("%s: none of its 1-byte weights has a scale (NAME%s): nothing dequantized, "
+			       "every tensor copied unchanged", v->dir, SCALE_SUFFIX), 1;
+	char types[128] = "";
+	size_t o = 0;
+	for (int d = 0; d < DT_COUNT && o < sizeof types; d++)
+		if (has[d])
+			o += (size_t)snprintf(types + o, sizeof types - o, "%s%s", o ? ", " : "", dt_name((enum dt)d));
+	if (p->quant_declared)
+		return err_set("%s: holds no FP8 weight (its tensors are %s), though its config.json declares FP8: every "
+			       "tensor copied unchanged, config.json without quantization_config", v->dir, types), 1;
+	return err_set("%s: holds no FP8 weight (its tensors are %s): nothing to dequantize, every tensor copied "
+		       "unchanged", v->dir, types), 1;
 }
 
 int fp8cast_plan(struct fp8cast *p, const struct view *v, const struct fp8cast_opts *o)
@@ -256,6 +280,7 @@ int fp8cast_plan(struct fp8cast *p, const struct view *v, const struct fp8cast_o
 	for (size_t i = 0; i < v->nfiles; i++)
 		if (plan_shard(&x, &v->files[i], (int)i, used, bm, bn))
 			goto fail;
+	p->quant_declared = v->cfg && v->cfg->quant.present;
 	if (plan_orphans(&x, used) || cv_plan(&p->job) || plan_index(&x) || plan_config(&x) ||
 	    cv_add_side_tree(&p->job, v->dir, keep_side, NULL))
 		goto fail;

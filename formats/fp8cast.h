@@ -52,6 +52,7 @@ struct fp8cast {
 	struct fp8cast_note *notes;
 	uint64_t total_size;     /* the index's metadata.total_size: all output tensor bytes */
 	size_t nconverted, ncopied, ndropped;
+	bool quant_declared;     /* config.json has a quantization_config */
 	size_t nfills;
 	void **fills;            /* per converted weight: what its fill function reads */
 	/* The model family config.json names, NULL when none ckpt knows (then the dequantization
@@ -66,6 +67,9 @@ struct fp8cast {
  * (a weight with the block scale its canonical tensor carries).  On error (-1) p is freed. */
 int fp8cast_plan(struct fp8cast *p, const struct view *v, const struct fp8cast_opts *o);
 void fp8cast_free(struct fp8cast *p);
+/* When no weight is dequantized (a BF16 checkpoint; FP8 weights without scales): 1 and
+ * the line that says what the input is and that it is copied; else 0. */
+int fp8cast_nothing(const struct fp8cast *p, const struct view *v);
 
 /* Whether name is a tensor of layer >= nlayers ("model.layers.N.") */
 bool fp8cast_is_mtp(const char *name, int64_t nlayers);

@@ -212,8 +212,13 @@ int ms_train_plan(struct ms_train_out **outp, struct cv_job *job, const struct v
 	struct stat sb;
 	bool have = stat(cfg, &sb) == 0;
 	int bad = have ? file_regular(cfg, &sb) : 0;
+	/* the weights are dequantized: the config no longer declares them FP8 */
+	struct buf text = {0};
 	if (have && !bad)
-		cv_add_side_copy(job, "config.json", cfg);
+		bad = config_text_unquantized(&text, cfg);
+	if (have && !bad)
+		cv_add_side_bytes(job, "config.json", text.p, text.len);
+	buf_free(&text);
 	free(cfg);
 	if (bad)
 		goto fail;

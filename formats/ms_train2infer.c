@@ -440,8 +440,15 @@ int ms_t2i_plan_ckpt(struct ms_t2i **out, struct ckpt *c, struct json_doc *map, 
 			add_list(&p->dropped, &p->ndropped, q->e[i].name);
 	render_map(p);
 	cv_add_side_bytes(&p->job, MS_MAP_NAME, p->map.p, p->map.len);
+	/* beside weights that are not FP8, a config that does not declare them so */
+	struct buf cfg = {0};
+	if (p->c->config_path && config_text_unquantized(&cfg, p->c->config_path)) {
+		buf_free(&cfg);
+		goto fail;
+	}
 	if (p->c->config_path)
-		cv_add_side_copy(&p->job, "config.json", p->c->config_path);
+		cv_add_side_bytes(&p->job, "config.json", cfg.p, cfg.len);
+	buf_free(&cfg);
 	free(used);
 	free(mp);
 	*out = p;

@@ -96,3 +96,22 @@ int cli_bad_option(char **argv, int ch)
 		return cli_usage("unknown option '-%c'", optopt);
 	return cli_usage("unknown option '%s'", argv[optind - 1]);
 }
+
+int cli_common(int ch, const char *arg, struct cli_common *c, const char *help)
+{
+	switch (ch) {
+	case 'j':
+		return cli_jobs(arg, &c->jobs) ? -1 : 1;
+	case 'q': c->quiet = true; return 1;
+	case CLI_OPT_JSON: c->json = true; return 1;
+	case 'f': c->force = true; return 1;
+	case CLI_OPT_PROGRESS: c->progress = true; return 1;
+	case 'h':
+		fputs(help, stdout);
+		exit(EXIT_OK);
+	case 'V':
+		printf("%s %s\n", err_prog(), CKPT_VERSION);
+		exit(EXIT_OK);
+	default: return 0;
+	}
+}

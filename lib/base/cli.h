@@ -3,6 +3,10 @@
 #ifndef CKPT_CLI_H
 #define CKPT_CLI_H
 
+#include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
+
 /* First thing in every tool's main: err_init(argv0), and standard output checked at exit
  * as coreutils' close_stdout does (flushed, its error flag read, closed).  Output that
  * could not be written (a full disk, /dev/full, an I/O error) ends the tool with
@@ -27,5 +31,38 @@ int cli_jobs(const char *arg, unsigned *out);
 /* What getopt_long returned for an option it could not take (':' with an optstring that
  * starts with ':', for a missing argument; '?' otherwise), as a usage error. */
 int cli_bad_option(char **argv, int ch);
+
+/* The options every tool takes, with the same letters and meanings (ckpt(1), CONVENTIONS):
+ *   -j, --jobs N     threads, 1 to 4096 (default: all cores)
+ *   -q, --quiet      no progress, no warnings, no text report; --json still prints its
+ *                    document, so -q and --json go together
+ *       --json       the report as one JSON document on standard output
+ *   -h, --help       the tool's help on standard output, exit 0
+ *   -V, --version    "TOOL VERSION", exit 0
+ * and in the tools that write files:
+ *   -f, --force      rewrite complete files; write into a directory another run claimed
+ *       --progress   progress also when standard error is not a terminal
+ * A tool puts CLI_LONGOPTS (and CLI_LONGOPTS_WRITE) in its option table, CLI_SHORT (and
+ * CLI_SHORT_WRITE) in its optstring, and gives what getopt_long returns to cli_common
+ * before its own cases. */
+struct cli_common {
+	unsigned jobs;          /* 0: all cores */
+	bool quiet, json, force, progress;
+};
+
+enum { CLI_OPT_JSON = 0x1000, CLI_OPT_PROGRESS };
+
+#define CLI_SHORT "j:qhV"
+#define CLI_SHORT_WRITE "f"
+#define CLI_LONGOPTS                                                                                                 \
+	{"jobs", required_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'},                                  \
+	{"json", no_argument, NULL, CLI_OPT_JSON}, {"help", no_argument, NULL, 'h'},                                 \
+	{"version", no_argument, NULL, 'V'}
+#define CLI_LONGOPTS_WRITE {"force", no_argument, NULL, 'f'}, {"progress", no_argument, NULL, CLI_OPT_PROGRESS}
+
+/* ch, as getopt_long returned it with optarg arg: 1 when it is one of the options above
+ * (taken into c; -h prints help and -V the version, and the process ends with status 0),
+ * 0 when it is the tool's own, -1 after a usage error (printed; the tool exits 2). */
+int cli_common(int ch, const char *arg, struct cli_common *c, const char *help);
 
 #endif

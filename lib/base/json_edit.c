@@ -5,6 +5,7 @@
 
 #include "err.h"
 #include "json.h"
+#include "readfile.h"
 
 /* ---- text edits ---- */
 
@@ -115,4 +116,14 @@ int json_edit_text(struct buf *out, const char *text, size_t len, const struct j
 	free(m);
 	json_free(d);
 	return 0;
+}
+
+int json_edit_file(struct buf *out, const char *path, const struct json_edit *e, size_t n)
+{
+	struct buf text = {0};
+	int rc = file_read(path, JSON_MAX_FILE, "a JSON file", &text);
+	if (!rc)
+		rc = json_edit_text(out, text.p ? text.p : "", text.len, e, n, path);
+	buf_free(&text);
+	return rc;
 }

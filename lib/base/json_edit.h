@@ -15,4 +15,7 @@ struct json_edit {
 int json_edit_text(struct buf *out, const char *text, size_t len, const struct json_edit *e,
 		   size_t n, const char *path);
 
+/* The same for the JSON file at path (at most JSON_MAX_FILE bytes). */
+int json_edit_file(struct buf *out, const char *path, const struct json_edit *e, size_t n);
+
 #endif

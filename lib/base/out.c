@@ -138,9 +138,43 @@ size_t out_say_done(char *buf, size_t cap)
 	return (size_t)(p - buf);
 }
 
+static const char *interrupt_note;
+static bool interrupt_tty;
+
+void out_interrupt_note(const char *note)
+{
+	interrupt_note = note;
+	interrupt_tty = isatty(STDERR_FILENO);
+}
+
+static void say(const char *s)
+{
+	size_t n = strlen(s);
+	while (n) {
+		ssize_t k = write(STDERR_FILENO, s, n);
+		if (k <= 0)
+			return;
+		s += k;
+		n -= (size_t)k;
+	}
+}
+
+/* Async-signal-safe: only write(2) of strings that do not change. */
+static void say_interrupted(int sig)
+{
+	if (!interrupt_note)
+		return;
+	say(interrupt_tty ? "\r\033[K" : "");
+	say(err_prog());
+	say(sig == SIGINT ? ": interrupted (SIGINT): " : sig == SIGTERM ? ": interrupted (SIGTERM): " : sig == SIGHUP ? ": interrupted (SIGHUP): " : ": interrupted: ");
+	say(interrupt_note);
+	say("\n");
+}
+
 static void die_of(int sig)
 {
 	out_remove_temporaries();
+	say_interrupted(sig);
 	signal(sig, SIG_DFL);
 	raise(sig);
 }

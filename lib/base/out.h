@@ -55,6 +55,11 @@ int path_within(const char *a, const char *b);
  * a listing or report cut short still ends the tool as SIGPIPE does, lib/base/cli.h).  Call
  * once, early. */
 void out_handle_signals(void);
+/* What a tool that writes says when SIGINT, SIGTERM or SIGHUP ends it, once its
+ * temporaries are removed: "TOOL: interrupted (SIGINT): NOTE" on standard error (after
+ * clearing a progress bar's line on a terminal).  note must live as long as the process;
+ * NULL (the default): nothing is said. */
+void out_interrupt_note(const char *note);
 /* Unlink every temporary file still open; async-signal-safe (for signal handlers).  It
  * also closes the gate: no file is created or completed after it. */
 void out_remove_temporaries(void);

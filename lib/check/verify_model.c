@@ -110,6 +110,28 @@ static bool any_unreadable(const struct view *v)
 
 static const char *file_of(const struct vpiece *p) { return p->f ? p->f->path : NULL; }
 
+/* A config.json that declares FP8 (quantization_config) over weights none of which is
+ * stored in FP8, as DeepSeek's fp8_cast_bf16.py leaves it: one problem that says how to
+ * fix it, and the rest of the check reads the config without it (else every weight is
+ * "of a wrong dtype" and every scale "missing").  Only where dtypes are checked. */
+static bool fp8_declared_over_bf16(const struct view *v, struct ds_config *cfg, const char *config,
+				   struct rcheck *k)
+{
+	if (!cfg->quant.present || v->n == 0 || (v->layout != LAYOUT_HF && v->layout != LAYOUT_DSMP))
+		return false;
+	for (size_t i = 0; i < v->n; i++)
+		if (quant_weight_dtype(v->t[i].stored))
+			return false;
+	/* named by its path also where the layout's reader gives only its name */
+	char *path = strchr(config, '/') ? xstrdup(config) : path_join(v->path, config);
+	report_problem(k, path, NULL,
+		       "declares FP8 weights (quantization_config) but none is stored in FP8: remove "
+		       "quantization_config from it, as ckpt-fp8-to-bf16 writes it for BF16 weights");
+	free(path);
+	cfg->quant.present = false;
+	return true;
+}
+
 void verify_model(const struct vtarget *t, struct report *r)
 {
 	struct rcheck *k = report_check(r, "model");
@@ -158,6 +180,7 @@ void verify_model(const struct vtarget *t, struct report *r)
 		report_summary(k, "config.json does not describe this checkpoint: its layers or experts differ");
 		return;
 	}
+	bool fp8_declared = fp8_declared_over_bf16(v, &cfg, config, k);
 	struct hf_layout *L;
 	if (cfg.family->expected(&L, &cfg, config)) {
 		report_problem_msg(k, err_last(), &config, 1);
@@ -240,6 +263,10 @@ void verify_model(const struct vtarget *t, struct report *r)
 		struct buf b = {0};
 		const char *sep = ": ";
 		buf_printf(&b, "%zu tensors expected from config.json", m.hf_dtypes ? L->nentries : L->n);
+		if (fp8_declared) {
+			buf_printf(&b, "%sits quantization_config declares the BF16 weights FP8", sep);
+			sep = ", ";
+		}
 		size_t counts[] = {m.missing, m.extra, m.shape, m.dtype, m.unreadable};
 		const char *what[] = {"missing", "extra", "of a wrong shape", "of a wrong dtype", "in unreadable shards"};
 		for (size_t i = 0; i < 5; i++)

@@ -197,6 +197,40 @@ bool cv_file_complete(const struct cv_file *f, const char *path)
 	return same;
 }
 
+static int side_size(const struct cv_side *s, uint64_t *n);
+
+/* Whether the directory's own regular file path holds exactly the side file's bytes (a
+ * link to one elsewhere does not: it is replaced, as a complete file's link is). */
+static bool side_complete(const struct cv_side *s, const char *path)
+{
+	struct stat sb;
+	uint64_t size = 0;
+	if (side_size(s, &size)) {
+		err_clear();
+		return false;
+	}
+	int fd = file_open(path, O_NOFOLLOW, &sb), src = -1;
+	bool same = fd >= 0 && (uint64_t)sb.st_size == size;
+	if (same && s->src && (src = file_open(s->src, 0, NULL)) < 0)
+		same = false;
+	enum { B = 1 << 16 };
+	uint8_t *a = xmalloc(2 * B), *b = a + B;
+	for (uint64_t off = 0; same && off < size;) {
+		size_t n = size - off < B ? (size_t)(size - off) : B;
+		same = pread(fd, a, n, (off_t)off) == (ssize_t)n &&
+		       (s->src ? pread(src, b, n, (off_t)off) == (ssize_t)n && memcmp(a, b, n) == 0
+			       : memcmp(a, s->bytes + off, n) == 0);
+		off += n;
+	}
+	free(a);
+	if (src >= 0)
+		close(src);
+	if (fd >= 0)
+		close(fd);
+	err_clear();
+	return same;
+}
+
 static int side_size(const struct cv_side *s, uint64_t *n)
 {
 	struct stat sb;
@@ -208,6 +242,14 @@ static int side_size(const struct cv_side *s, uint64_t *n)
 		return err_errno(s->src);
 	*n = (uint64_t)sb.st_size;
 	return 0;
+}
+
+uint64_t cv_side_bytes(const struct cv_side *s)
+{
+	uint64_t n = 0;
+	if (side_size(s, &n))
+		err_clear();
+	return n;
 }
 
 uint64_t cv_job_bytes(const struct cv_job *j)
@@ -668,6 +710,23 @@ static int side_done(struct run *r, const struct cv_side *s, struct dst *d)
 	return 0;
 }
 
+/* A side file kept as it was (already there with exactly its bytes): its sum is recorded
+ * with the others' all the same. */
+static int side_kept(struct run *r, const struct cv_side *s, const char *outdir)
+{
+	if (!r->sums)
+		return 0;
+	char *path = path_join(outdir, s->name);
+	r->side_names = xgrow(r->side_names, r->nside, sizeof *r->side_names);
+	r->side_sha = xgrow(r->side_sha, r->nside, sizeof *r->side_sha);
+	int rc = sha256_file(path, r->side_sha[r->nside]);
+	free(path);
+	if (rc)
+		return -1;
+	r->side_names[r->nside++] = s->name;
+	return 0;
+}
+
 static int write_side(struct run *r, const struct cv_side *s)
 {
 	struct dst d;
@@ -975,9 +1034,13 @@ int cv_run(struct cv_job *j, const struct cv_opts *o)
 		}
 		/* a link planted where a side file's directory goes is refused before any work */
 		for (size_t i = 0; i < j->nside && sides; i++) {
-			if (ensure_parent(o->outdir, j->side[i].name))
+			struct cv_side *sd = &j->side[i];
+			if (ensure_parent(o->outdir, sd->name))
 				goto out;
-			if (side_size(&j->side[i], &k) == 0)
+			char *path = path_join(o->outdir, sd->name);
+			sd->skip = !o->force && side_complete(sd, path);
+			free(path);
+			if (!sd->skip && side_size(sd, &k) == 0)
 				need += k;
 		}
 		if (check_space(o->outdir, need))
@@ -991,9 +1054,8 @@ int cv_run(struct cv_job *j, const struct cv_opts *o)
 	rc = write_files(&r, j, want);
 	pool_free(r.pool);
 	r.pool = NULL;
-	for (size_t i = 0; i < j->nside && !rc && sides; i++) {
-		rc = write_side(&r, &j->side[i]);
-	}
+	for (size_t i = 0; i < j->nside && !rc && sides; i++)
+		rc = j->side[i].skip ? side_kept(&r, &j->side[i], o->outdir) : write_side(&r, &j->side[i]);
 	if (!rc && r.sums)
 		rc = runsums_record(o->outdir, r.side_names, (const uint8_t(*)[SHA256_LEN])r.side_sha, r.nside);
 	if (r.tar) {

@@ -13,7 +13,9 @@
  *  - Outputs appear under their final names only when complete (lib/base/out.h).  Their
  *    SHA-256 is computed as they are written and recorded beside the record of the run
  *    (lib/engine/runsums.h); a file that is already there with exactly the planned header
- *    and size, and whose bytes hash to the recorded sum, is kept (resume), unless forced.
+ *    and size, and whose bytes hash to the recorded sum, is kept (resume), unless forced,
+ *    and so is a side file already there with exactly its bytes: a run with nothing left
+ *    to do writes nothing.
  *  - An output directory is claimed by a record of the conversion (CV_RECORD: tool, version,
  *    input, options): a non-empty directory without the same record is refused unless
  *    forced, so a re-run resumes only its own work, and many processes (GNU parallel, one
@@ -87,6 +89,7 @@ struct cv_side {
 	char *src;              /* copy this file, or */
 	char *bytes;            /* write these bytes */
 	size_t len;
+	bool skip;              /* set by the engine: already there with these bytes, kept */
 };
 
 struct cv_job {
@@ -150,5 +153,7 @@ bool cv_file_complete(const struct cv_file *f, const char *path);
 int cv_run(struct cv_job *j, const struct cv_opts *o);
 /* Bytes of all files and side files as planned (after cv_plan). */
 uint64_t cv_job_bytes(const struct cv_job *j);
+/* A side file's bytes (its source's size now for a copy; 0 when it cannot be read). */
+uint64_t cv_side_bytes(const struct cv_side *s);
 
 #endif

@@ -330,9 +330,15 @@ static int parse(struct st_file *f, const char *path, const uint8_t *buf, size_t
 	uint64_t n = 0;
 	for (int i = 7; i >= 0; i--)
 		n = (n << 8) | buf[i];
+	/* a length no header has: the file is something else (text, a pickle, a zip: their
+	 * first bytes read as a length of petabytes); a Git LFS pointer is named, being what
+	 * a clone without git-lfs leaves in place of every shard */
+	static const char lfs[] = "version https://git-lfs";
+	if (n > ST_MAX_HEADER && avail >= sizeof lfs - 1 && memcmp(buf, lfs, sizeof lfs - 1) == 0)
+		return err_set("%s: not a safetensors file but a Git LFS pointer to one (git lfs pull fetches it)", path);
 	if (n > ST_MAX_HEADER)
-		return err_set("%s: header length %" PRIu64 " is over the limit of %llu bytes", path, n,
-			       ST_MAX_HEADER);
+		return err_set("%s: not a safetensors file (header length %" PRIu64 " is over the limit of %llu bytes)",
+			       path, n, ST_MAX_HEADER);
 	if (8 + n > f->size)
 		return err_set("%s: header length %" PRIu64 " runs past the end of the file (%" PRIu64 " bytes)",
 			       path, n, f->size);

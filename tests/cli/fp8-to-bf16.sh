@@ -196,7 +196,7 @@ check "an unknown option: named, exit 2" [ $rc -eq 2 -a "$err" = "ckpt-fp8-to-bf
 run "$T" "$IN" x --shard
 check "--shard without its NAME: named, exit 2" [ $rc -eq 2 -a "$err" = "ckpt-fp8-to-bf16: option '--shard' needs an argument (see ckpt-fp8-to-bf16 --help)" ]
 check "--version prints the version" [ "$("$T" --version)" = "ckpt-fp8-to-bf16 0.1.0" ]
-check "--help prints the usage, exit 0" eval '"$T" --help | head -1 | grep -q "^usage: ckpt-fp8-to-bf16 \[options\] INPUT_DIR OUTPUT_DIR$"'
+check "--help prints the usage, exit 0" eval '"$T" --help | head -1 | grep -q "^Usage: ckpt-fp8-to-bf16 \[OPTION\]\.\.\. INPUT_DIR OUTPUT_DIR$"'
 run "$T" -j 0 "$IN" j0
 check "-j 0: usage error, exit 2" [ $rc -eq 2 -a "$err" = "ckpt-fp8-to-bf16: -j wants a number of threads from 1 to 4096, not '0' (see ckpt-fp8-to-bf16 --help)" ]
 

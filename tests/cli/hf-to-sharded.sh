@@ -54,7 +54,7 @@ variant() {
 }
 
 # ---- exact: upstream's outputs ----
-run "$tool" --model-parallel 2 --n-experts 8 "$tiny" mp2
+run "$tool" -v --model-parallel 2 --n-experts 8 "$tiny" mp2
 expect_rc "mp2: exit 0" 0
 expect_same "mp2: rank 0 byte-identical to convert.py's" mp2/model0-mp2.safetensors "$golden/tiny-v3.convert-mp2/model0-mp2.safetensors"
 expect_same "mp2: rank 1 byte-identical to convert.py's" mp2/model1-mp2.safetensors "$golden/tiny-v3.convert-mp2/model1-mp2.safetensors"
@@ -63,9 +63,14 @@ expect_same "mp2: tokenizer_config.json copied" mp2/tokenizer_config.json "$gold
 expect_same "mp2: config.json copied" mp2/config.json "$tiny/config.json"
 expect_eq "mp2: the output directory holds exactly these files" "$(ls -A mp2 | tr '\n' ' ')" \
 	".ckpt-run.json .ckpt-run.sha256 ckpt-sharding.json config.json model0-mp2.safetensors model1-mp2.safetensors tokenizer.json tokenizer_config.json "
-expect_eq "mp2: report" "$(cat out)" "model0-mp2.safetensors: 115 tensors, 2892416 bytes, written
+# (the report is one line since issue 14, item 6; -v lists the files before it)
+expect_eq "mp2: report (-v: the files, then one line)" "$(sed 's/ in [0-9.]* s;/ in T s;/' out)" "model0-mp2.safetensors: 115 tensors, 2892416 bytes, written
 model1-mp2.safetensors: 115 tensors, 2892416 bytes, written
-left out: MTP layer 3 (76 tensors)"
+tokenizer.json: 6675 bytes, written
+tokenizer_config.json: 103 bytes, written
+config.json: 1400 bytes, written
+ckpt-sharding.json: 459 bytes, written
+wrote 6 files (5.53 MiB) to mp2 in T s; MTP layer 3 left out (76 tensors), as convert.py does"
 expect_eq "mp2: the record of the sharding" "$(cat mp2/ckpt-sharding.json)" "{
   \"layout\": \"deepseek-model-parallel\",
   \"tool\": \"ckpt-hf-to-sharded 0.1.0\",
@@ -201,16 +206,16 @@ expect_rc "output = input: exit 2" 2
 
 # ---- resume ----
 cp -r mp2 res
-run "$tool" --model-parallel 2 "$tiny" res
+run "$tool" -v --model-parallel 2 "$tiny" res
 expect_eq "resume: complete files are kept" "$(head -2 out)" "model0-mp2.safetensors: 115 tensors, 2892416 bytes, kept (already complete)
 model1-mp2.safetensors: 115 tensors, 2892416 bytes, kept (already complete)"
 truncate -s 1000000 res/model1-mp2.safetensors
-run "$tool" --model-parallel 2 "$tiny" res
+run "$tool" -v --model-parallel 2 "$tiny" res
 expect_eq "resume: a truncated rank is written again" "$(head -2 out | sed 's/.*, //')" "kept (already complete)
 written"
 expect_same "resume: and is right" res/model1-mp2.safetensors mp2/model1-mp2.safetensors
 run "$tool" --force --json --model-parallel 2 "$tiny" res
-check "--force --json: every file written" bash -c '[ "$(grep -c "\"kept\": false" out)" = 2 ]'
+check "--force --json: every file written" bash -c '[ "$(grep -c "\"kept\": false" out)" = 6 ]'
 check "--json: names the files" grep -q '"name": "model1-mp2.safetensors"' out
 expect_eq "no temporary files are left" "$(find . -name '*.ckpt-tmp' | wc -l)" 0
 
