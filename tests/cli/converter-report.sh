@@ -17,7 +17,7 @@ stamps() { find "$1" -type f -printf '%P %T@\n' | LC_ALL=C sort; }
 run "$fp8" "$tiny" o1
 check "fp8-to-bf16: exit 0, nothing on stderr" eval '[ $rc -eq 0 ] && [ ! -s err ]'
 expect_eq "fp8-to-bf16: one line (files, bytes, where, how long, what was done)" "$(said)" \
-	"wrote 8 files (14.7 MiB) to o1 in T s; 104 FP8 weights dequantized"
+	"wrote 8 files (14.7 MiB) to o1 in T s; 104 FP8 weights dequantized (DeepSeek-V3)"
 stamps o1 >before
 sleep 0.01
 run "$fp8" "$tiny" o1
@@ -28,7 +28,7 @@ rm o1/model-00002-of-00003.safetensors
 printf '{}' >o1/tokenizer_config.json
 run "$fp8" "$tiny" o1
 expect_eq "a partial re-run: what was written, what was kept" "$(said)" \
-	"wrote 2 files (5.01 MiB) to o1 in T s; kept 6 complete from an earlier run; 104 FP8 weights dequantized"
+	"wrote 2 files (5.01 MiB) to o1 in T s; kept 6 complete from an earlier run; 104 FP8 weights dequantized (DeepSeek-V3)"
 check "... a side file that differs is written again" cmp -s "$tiny/tokenizer_config.json" o1/tokenizer_config.json
 run "$fp8" -v "$tiny" o1
 expect_eq "-v: every file, then the line" "$(said)" "model-00001-of-00003.safetensors: 47 tensors, 5386712 bytes, kept (already complete)
@@ -41,13 +41,13 @@ tokenizer.json: 6675 bytes, kept (already complete)
 tokenizer_config.json: 103 bytes, kept (already complete)
 o1: nothing to do: its 8 files are complete (--force writes them again)"
 run "$fp8" -f "$tiny" o1
-expect_eq "--force: everything written again" "$(said)" "wrote 8 files (14.7 MiB) to o1 in T s; 104 FP8 weights dequantized"
+expect_eq "--force: everything written again" "$(said)" "wrote 8 files (14.7 MiB) to o1 in T s; 104 FP8 weights dequantized (DeepSeek-V3)"
 run "$fp8" -q "$tiny" o2
 check "-q: nothing said" eval '[ $rc -eq 0 ] && [ ! -s out ] && [ ! -s err ]'
 # the tar stream takes standard output: the line goes to standard error
 "$fp8" "$tiny" - >o.tar 2>err
 check "a tar stream: the line on stderr, as the tool's" eval \
-	'[ "$(sed -E "s/ in [0-9.]+ s/ in T s/" err)" = "ckpt-fp8-to-bf16: wrote 8 files (14.7 MiB) as a tar stream to standard output in T s; 104 FP8 weights dequantized" ] && tar tf o.tar >/dev/null'
+	'[ "$(sed -E "s/ in [0-9.]+ s/ in T s/" err)" = "ckpt-fp8-to-bf16: wrote 8 files (14.7 MiB) as a tar stream to standard output in T s; 104 FP8 weights dequantized (DeepSeek-V3)" ] && tar tf o.tar >/dev/null'
 # one shard at a time, then the rest
 run "$fp8" --shard model-00001-of-00003.safetensors "$tiny" ps
 expect_eq "--shard: its file" "$(said)" "wrote 1 file (5.14 MiB) to ps in T s"
