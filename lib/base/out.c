@@ -427,8 +427,16 @@ static int claim_tmp(struct out *o)
 			continue;
 		}
 		if (o->fd < 0) {
-			/* named by the file the user asked for (the temporary name is ours) */
-			err_set("%s: cannot create its temporary file: %s", o->final, strerror(errno));
+			/* named by the file the user asked for (the temporary name is ours), or,
+			 * where the directory takes no file at all, by the directory */
+			int e = errno;
+			if (e == EACCES || e == EPERM || e == EROFS) {
+				char *d = xstrdup(o->final);
+				err_set("%s: cannot write here: %s", dirname(d), strerror(e));
+				free(d);
+			} else {
+				err_set("%s: cannot create its temporary file: %s", o->final, strerror(e));
+			}
 			return -1;
 		}
 		/* our new file is locked by another only while a cleaner looks whether it is

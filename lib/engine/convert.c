@@ -827,23 +827,75 @@ static bool file_equals(const char *path, const char *text)
 	return same;
 }
 
-static int claim_outdir(const struct cv_opts *o)
+/* The nearest directory of path that exists (for the free space of one to be made). */
+static char *existing_ancestor(const char *path)
+{
+	char *p = path_resolve(path);
+	struct stat sb;
+	while (p && stat(p, &sb) < 0 && strcmp(p, "/") != 0) {
+		char *slash = strrchr(p, '/');
+		if (slash == p)
+			slash[1] = 0;
+		else
+			*slash = 0;
+	}
+	return p;
+}
+
+/* dir: where the output goes (named in the message); at: the directory whose file system
+ * it goes to. */
+static int check_space(const char *dir, const char *at, uint64_t need)
+{
+	struct statvfs sv;
+	if (need == 0 || statvfs(at, &sv) < 0)
+		return 0; /* nothing to write, or no answer: the writes will tell */
+	uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	if (avail >= need)
+		return 0;
+	char a[16], b[16];
+	return err_set("%s: not enough free space: the output needs %s, %s are free", dir,
+		       progress_bytes(need, a), progress_bytes(avail, b));
+}
+
+/* mkdir_p, refused in the words of the directory asked for when the system says no */
+static int make_outdir(const char *dir)
+{
+	if (mkdir_p(dir) == 0)
+		return 0;
+	int e = errno;
+	if (e == EACCES || e == EPERM || e == EROFS)
+		return err_set("%s: cannot create it: %s", dir, strerror(e));
+	return -1;
+}
+
+/* The output directory, made and claimed for this conversion when there is room for the
+ * need bytes it will write: checked first on the file system it will be made on, so that
+ * a refusal creates nothing, and again once stale temporaries are gone (they free room). */
+static int claim_outdir(const struct cv_opts *o, uint64_t need)
 {
 	int rc = -1, dfd = -1;
-	char *in = path_resolve(o->input), *out = in ? path_resolve(o->outdir) : NULL;
-	char *rec = NULL, *recpath = path_join(o->outdir, CV_RECORD);
-	if (!in || !out)
+	char *in = o->input ? path_resolve(o->input) : NULL, *out = path_resolve(o->outdir);
+	char *rec = NULL, *recpath = path_join(o->outdir, CV_RECORD), *at = NULL;
+	struct stat sb;
+	if ((o->input && !in) || !out)
 		goto done;
-	if (strcmp(in, out) == 0) {
+	if (in && strcmp(in, out) == 0) {
 		err_set("%s: is the input directory; the output must go elsewhere", o->outdir);
 		goto done;
 	}
-	if (path_within(out, in)) {
+	if (in && path_within(out, in)) {
 		err_set("%s: is inside the input directory %s; the output must go elsewhere", o->outdir, o->input);
 		goto done;
 	}
-	if (mkdir_p(o->outdir))
+	bool existed = stat(o->outdir, &sb) == 0;
+	if (!existed && (!(at = existing_ancestor(o->outdir)) || check_space(o->outdir, at, need)))
 		goto done;
+	if (make_outdir(o->outdir))
+		goto done;
+	if (!in) {
+		rc = check_space(o->outdir, o->outdir, need);
+		goto done;
+	}
 	/* one process at a time decides, so that processes sharing the directory agree */
 	dfd = open(o->outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0 || flock(dfd, LOCK_EX) < 0) {
@@ -877,6 +929,11 @@ static int claim_outdir(const struct cv_opts *o)
 			free(p);
 		}
 	closedir(d);
+	if (check_space(o->outdir, o->outdir, need)) {
+		if (!existed)
+			rmdir(o->outdir); /* made by this run, for nothing */
+		goto done;
+	}
 	/* the sums of another conversion's files vouch for nothing here */
 	if (!same && (runsums_forget(o->outdir) || out_write_file(recpath, rec, strlen(rec))))
 		goto done;
@@ -888,20 +945,8 @@ done:
 	free(recpath);
 	free(in);
 	free(out);
+	free(at);
 	return rc;
-}
-
-static int check_space(const char *dir, uint64_t need)
-{
-	struct statvfs sv;
-	if (need == 0 || statvfs(dir, &sv) < 0)
-		return 0; /* nothing to write, or no answer: the writes will tell */
-	uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
-	if (avail >= need)
-		return 0;
-	char a[16], b[16];
-	return err_set("%s: not enough free space: the output needs %s, %s are free", dir,
-		       progress_bytes(need, a), progress_bytes(avail, b));
 }
 
 /* ---- running a job ---- */
@@ -994,8 +1039,8 @@ int cv_run(struct cv_job *j, const struct cv_opts *o)
 		for (size_t i = 0; i < j->nfiles; i++)
 			want[i] = files;
 	} else {
-		if (o->input ? claim_outdir(o) : mkdir_p(o->outdir))
-			goto out;
+		/* what is there and what is to be written, read before anything is created, so
+		 * that a refusal (not enough space) leaves nothing behind */
 		if (r.sums)
 			runsums_load(o->outdir, &sums);
 		uint64_t need = 0, k = 0;
@@ -1003,8 +1048,6 @@ int cv_run(struct cv_job *j, const struct cv_opts *o)
 			struct cv_file *f = &j->files[i];
 			if (o->only && i != only)
 				continue;
-			if (ensure_parent(o->outdir, f->name))
-				goto out;
 			char *path = path_join(o->outdir, f->name);
 			complete[i] = cv_file_complete(f, path);
 			free(path);
@@ -1032,19 +1075,23 @@ int cv_run(struct cv_job *j, const struct cv_opts *o)
 			want[i] = !f->skip;
 			need += want[i] ? f->L.file_size : 0;
 		}
-		/* a link planted where a side file's directory goes is refused before any work */
 		for (size_t i = 0; i < j->nside && sides; i++) {
 			struct cv_side *sd = &j->side[i];
-			if (ensure_parent(o->outdir, sd->name))
-				goto out;
 			char *path = path_join(o->outdir, sd->name);
 			sd->skip = !o->force && side_complete(sd, path);
 			free(path);
 			if (!sd->skip && side_size(sd, &k) == 0)
 				need += k;
 		}
-		if (check_space(o->outdir, need))
+		if (claim_outdir(o, need))
 			goto out;
+		/* a link planted where a file's directory goes is refused before any work */
+		for (size_t i = 0; i < j->nfiles; i++)
+			if (!(o->only && i != only) && ensure_parent(o->outdir, j->files[i].name))
+				goto out;
+		for (size_t i = 0; i < j->nside && sides; i++)
+			if (ensure_parent(o->outdir, j->side[i].name))
+				goto out;
 	}
 	for (size_t i = 0; i < j->nfiles; i++)
 		if (want[i])
