@@ -1,6 +1,8 @@
 /* A checkpoint seen through its layout: every tensor under its canonical (HF) name, with
- * how to assemble it from the stored tensors.  Layouts (formats/) build views; tools read
- * them the same way whatever the layout: HF FP8, HF BF16, model-parallel ranks, MindSpore.
+ * how to assemble it from the stored tensors, and what the layout read besides (its files,
+ * config.json, the HF index).  The one model of a checkpoint: layouts (formats/) build
+ * views; tools, checks and plans read them the same way whatever the layout: HF FP8, HF
+ * BF16, model-parallel ranks, MindSpore.
  *
  * A canonical tensor is handled as a 2-D matrix [rows, cols] (leading dimensions folded into
  * rows; a 1-D tensor is one row).  It is made of pieces, each a rectangle of one stored

@@ -37,8 +37,10 @@ check "model-parallel 4 of its BF16 form written" test -s mp4/model3-mp4.safeten
 "$CKPT_BIN/ckpt-hf-to-sharded" -q --layout mindspore-train bf16 mstrain 2>err
 "$CKPT_BIN/ckpt-hf-to-sharded" -q --layout mindspore-train --dtype fp32 bf16 mstrain32 2>err
 "$CKPT_BIN/ckpt-train-to-infer" -q mstrain msinfer 2>err
-check "MindSpore training (bf16, fp32) and inference layouts written" \
-	test -s mstrain/param_name_map.json -a -s mstrain32/param_name_map.json -a -s msinfer/general.safetensors
+"$CKPT_BIN/ckpt-train-to-infer" -q --transpose-experts mstrain msinfert 2>err
+check "MindSpore training (bf16, fp32) and inference layouts (experts as stored, transposed) written" \
+	test -s mstrain/param_name_map.json -a -s mstrain32/param_name_map.json -a -s msinfer/general.safetensors \
+	-a -s msinfert/general.safetensors
 
 # ---- the model-parallel directory, FP8 with its scales cut along ----
 for raw in "" --raw; do
@@ -119,7 +121,7 @@ expect_eq "mp4 of BF16: o_proj from four column blocks" \
 
 # ---- MindSpore: training (BF16 and FP32) and inference ----
 entries bf16.val bf16.json values
-for d in mstrain mstrain32 msinfer; do
+for d in mstrain mstrain32 msinfer msinfert; do
 	run "$tool" --json --stats $d
 	expect_rc "$d --stats --json: exit 0" 0
 	cp out $d.json
@@ -141,6 +143,9 @@ for t in model.layers.0.self_attn.kv_a_proj_with_mqa.weight model.layers.0.self_
 	expect_eq "msinfer --stats: $t (put together from MindSpore's parts) as in HF" \
 		"$(row $t msinfer.txt | cut -d' ' -f4-)" "$(row $t bf16.txt | cut -d' ' -f4-)"
 done
+run "$tool" msinfert
+expect_eq "msinfert: every expert read transposed out of its layer's stack" \
+	"$(grep -c '^model\.layers\.[1-3]\.mlp\.experts\.[0-7]\.[a-z_]*\.weight .* part of one, transposed ' out)" 72
 check "msinfer: the rope rows put back in HF order" \
 	grep -qE '^model\.layers\.0\.self_attn\.kv_a_proj_with_mqa\.weight .* 2 row blocks, rows reordered +layer_0\.safetensors$' msinfer.txt
 
