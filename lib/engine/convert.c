@@ -934,7 +934,8 @@ static int claim_outdir(const struct cv_opts *o, uint64_t need)
 			rmdir(o->outdir); /* made by this run, for nothing */
 		goto done;
 	}
-	/* the sums of another conversion's files vouch for nothing here */
+	/* the sums of another conversion's files vouch for nothing here (gone before the new
+	 * record names this conversion, so that no crash leaves them vouching for it) */
 	if (!same && (runsums_forget(o->outdir) || out_write_file(recpath, rec, strlen(rec))))
 		goto done;
 	rc = 0;

@@ -87,7 +87,9 @@ int runsums_record(const char *outdir, const char *const *names, const uint8_t (
 int runsums_forget(const char *outdir)
 {
 	char *path = path_join(outdir, CV_SUMS);
-	int rc = unlink(path) < 0 && errno != ENOENT ? err_errno(path) : 0;
+	struct stat sb;
+	/* (none there is nothing to forget, also where nothing can be written) */
+	int rc = lstat(path, &sb) == 0 && unlink(path) < 0 && errno != ENOENT ? err_errno(path) : 0;
 	free(path);
 	return rc;
 }
