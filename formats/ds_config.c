@@ -195,7 +195,6 @@ int ds_config_read(struct ds_config *c, const struct json *root, const char *pat
 	    get_first_str(root, path, "architectures", c->architecture, sizeof c->architecture))
 		return -1;
 	c->family = family_find(c->model_type, c->architecture);
-	c->norms_any_float = c->family && c->family->norms_any_float;
 	char score[16] = "softmax";
 	if (get_str(root, path, "scoring_func", score, sizeof score))
 		return -1;

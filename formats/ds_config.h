@@ -47,8 +47,6 @@ struct ds_config {
 	 * knows no such model: then the keys above were read as this family's keys but
 	 * mean nothing checked, and no tool may say it checked the model. */
 	const struct family *family;
-	/* The family stores its norms in whichever float dtype (formats/hf.h, any_float). */
-	bool norms_any_float;
 	struct {
 		bool yarn;
 		double factor, beta_fast, beta_slow, mscale, mscale_all_dim;

@@ -7,6 +7,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "family.h"
 #include "names.h"
 #include "qscheme.h"
 
@@ -298,7 +299,7 @@ static int add(struct build *b, enum hf_role r, int layer, int expert)
 		return -1;
 	t->dtype = r == HF_ROUTER_BIAS ? DT_F32 : DT_BF16;
 	/* (a norm or an indexer LayerNorm of a model whose release stores them in F32) */
-	t->any_float = b->c->norms_any_float && shape_of_norm(r);
+	t->any_float = b->c->family && b->c->family->norms_any_float && shape_of_norm(r);
 	t->quantized = b->quant && roles[r].quant;
 	if (t->quantized) {
 		t->dtype = b->qdt;

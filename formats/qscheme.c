@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dequant.h"
 #include "err.h"
 #include "names.h"
 
@@ -13,11 +12,6 @@ static const struct qscheme fp8_scale = {"fp8-scale", ".weight", ".scale", 1};
 
 const struct qscheme *const qschemes[] = {&fp8_scale_inv, &fp8_scale};
 const size_t nqschemes = sizeof qschemes / sizeof qschemes[0];
-
-bool qscheme_weight_dtype(enum dt t)
-{
-	return quant_weight_dtype(t);
-}
 
 bool qscheme_scale_name(const struct qscheme *s, const char *weight, char *out, size_t size)
 {
@@ -52,19 +46,4 @@ const struct qscheme *qscheme_of_scale(const char *name, char *out, size_t size)
 			return s;
 	}
 	return NULL;
-}
-
-const void *qscheme_find_scale(const char *weight, const void *(*find)(const void *ctx, const char *name),
-			       const void *ctx, const struct qscheme **s)
-{
-	size_t size = strlen(weight) + 1;
-	for (size_t i = 0; i < nqschemes; i++)
-		size += strlen(qschemes[i]->scale_suffix);
-	char *name = xmalloc(size);
-	const void *t = NULL;
-	for (size_t i = 0; i < nqschemes && !t; i++)
-		if (qscheme_scale_name(qschemes[i], weight, name, size) && (t = find(ctx, name)) && s)
-			*s = qschemes[i];
-	free(name);
-	return t;
 }

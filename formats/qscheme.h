@@ -34,10 +34,6 @@ struct qscheme {
 extern const struct qscheme *const qschemes[];
 extern const size_t nqschemes;
 
-/* Whether dtype is a weight dtype some scheme reads (FP8 e4m3/e5m2 and their fnuz
- * variants; 1-byte integers with a scale are read the same way). */
-bool qscheme_weight_dtype(enum dt t);
-
 /* The name the scale of weight `weight` has under s, into out[size]; false when weight's
  * name does not end as s's weights do (or the name does not fit). */
 bool qscheme_scale_name(const struct qscheme *s, const char *weight, char *out, size_t size);
@@ -52,10 +48,5 @@ char *qscheme_hf_scale_name(const char *weight);
 /* The scheme under which `name` is a scale, with its weight's name into out[size]; NULL
  * when it is no scheme's scale name. */
 const struct qscheme *qscheme_of_scale(const char *name, char *out, size_t size);
-
-/* A scale the caller found under each scheme in turn: find(ctx, scale_name) returns what
- * it found (a tensor) or NULL.  The first found, with *s its scheme; NULL when none. */
-const void *qscheme_find_scale(const char *weight, const void *(*find)(const void *ctx, const char *name),
-			       const void *ctx, const struct qscheme **s);
 
 #endif

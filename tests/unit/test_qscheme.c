@@ -1,21 +1,10 @@
 /* Quantization schemes as data (formats/qscheme.h): the names of a weight's scale under each
- * scheme, and back; the scale found under the first scheme that has one. */
+ * scheme, and back. */
 #include <string.h>
 
 #include "err.h"
 #include "qscheme.h"
 #include "t.h"
-
-static const char *const present[] = {"a.weight_scale_inv", "b.scale", "c.weight_scale_inv", "c.scale", NULL};
-
-static const void *find(const void *ctx, const char *name)
-{
-	(void)ctx;
-	for (size_t i = 0; present[i]; i++)
-		if (strcmp(present[i], name) == 0)
-			return present[i];
-	return NULL;
-}
 
 int main(void)
 {
@@ -39,13 +28,5 @@ int main(void)
 	      "a bare suffix names no weight");
 	CHECK(!qscheme_of_scale("m.norm.weight", out, sizeof out), "a weight is no scale");
 
-	s = NULL;
-	CHECK(qscheme_find_scale("a.weight", find, NULL, &s) == present[0] && s == qschemes[0],
-	      "a.weight: a.weight_scale_inv (fp8-scale-inv)");
-	CHECK(qscheme_find_scale("a", find, NULL, &s) == NULL, "a: neither a_scale_inv nor a scale of a .weight");
-	CHECK(qscheme_find_scale("b.weight", find, NULL, &s) == present[1] && s == qschemes[1], "b.weight: b.scale (fp8-scale)");
-	CHECK(qscheme_find_scale("c.weight", find, NULL, &s) == present[2] && s == qschemes[0],
-	      "both present: the first scheme's (c.weight_scale_inv)");
-	CHECK(qscheme_find_scale("d.weight", find, NULL, &s) == NULL, "none: NULL");
 	return t_done();
 }
