@@ -137,13 +137,18 @@ stage() {
 	tar -C "$tiny" -cf - . | zstd -q >"$s/ckpt.tar.zst"
 	cp "$s/ckpt.tar.zst" "$s/v3.tar.zst"
 	# ssh HOST CMD...: CMD run by this host's shell in a directory of the host's own, the
-	# environment (the tools on the PATH) kept, as the recipes require of each host
+	# environment (the tools on the PATH) kept, as the recipes require of each host.  SHELL
+	# is set as sshd sets it (the user's login shell): GNU parallel's remote wrapper runs
+	# each job with $SHELL, and a CI job's environment may have none
 	cat >"$s/stub/ssh" <<'EOF'
 #!/bin/bash
 while [ $# -gt 0 ]; do case $1 in -l|-p|-o|-i|-F) shift 2 ;; -*) shift ;; *) break ;; esac; done
 host=$1
 shift
 [ "${1:-}" = -- ] && shift
+SHELL=$(getent passwd "$(id -u)" | cut -d: -f7)
+[ -x "${SHELL:-}" ] || SHELL=/bin/sh
+export SHELL
 dir=$(mktemp -d "$STAGE_HOSTS/$host.XXXXXX")
 cd "$dir" && exec bash -c "$*"
 EOF
