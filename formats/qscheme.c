@@ -7,8 +7,13 @@
 #include "err.h"
 #include "names.h"
 
-static const struct qscheme fp8_scale_inv = {"fp8-scale-inv", "", "_scale_inv", 1};
-static const struct qscheme fp8_scale = {"fp8-scale", ".weight", ".scale", 1};
+static const struct qscheme fp8_scale_inv = {"fp8-scale-inv", "", "_scale_inv", NULL};
+static const struct qscheme fp8_scale = {"fp8-scale", ".weight", ".scale", NULL};
+
+const float qscheme_e2m1_deepseek[16] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f,
+					 0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
+const float qscheme_e2m1_ieee[16] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f,
+				     -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
 
 const struct qscheme *const qschemes[] = {&fp8_scale_inv, &fp8_scale};
 const size_t nqschemes = sizeof qschemes / sizeof qschemes[0];

@@ -11,10 +11,13 @@
  *
  * The block shape is config.json's quantization_config.weight_block_size (128 x 128 when
  * it gives none).  Packed FP4 (E2M1, two codes a byte, low nibble first, one E8M0 scale per
- * 1 x 32) is one more entry with codes_per_byte 2, which the DeepSeek-V4 family adds.
+ * 1 x 32) is one more entry whose codes4 is one of the E2M1 tables below: the library
+ * decodes any 4-bit code through its scheme's table (lib/tensor/dequant.h
+ * quant_init_packed4, lib/checkpoint/view.h vpiece.codes4), so the DeepSeek-V4 family adds
+ * it here, with nothing in lib/.
  *
- * Adding a scheme: one entry in the table of formats/qscheme.c (and, for a new code type,
- * its decoder beside lib/tensor/dequant.c); tests and docs. */
+ * Adding a scheme: one entry in the table of formats/qscheme.c (a new 1-byte code type also
+ * needs its decoder in lib/tensor/dtype.c; a new 4-bit one only its table); tests, docs. */
 #ifndef CKPT_QSCHEME_H
 #define CKPT_QSCHEME_H
 
@@ -27,8 +30,17 @@ struct qscheme {
 	const char *name;
 	const char *weight_suffix;   /* the end of a weight's name the scale's replaces */
 	const char *scale_suffix;    /* ... with this: "X" + weight_suffix -> "X" + scale_suffix */
-	unsigned codes_per_byte;     /* 1: FP8 */
+	/* NULL: one code a byte (FP8, the weight's dtype says which).  Else two 4-bit codes a
+	 * byte, low nibble first, and these are their 16 values. */
+	const float *codes4;
 };
+
+/* The values of the 16 FP4 E2M1 codes: DeepSeek's FP4_TABLE (its V4 inference code and
+ * sglang's copy), where code 8 is +0.0, and the IEEE-like reading of torch's
+ * float4_e2m1fn_x2 and transformers' dequantization, where it is -0.0.  The two differ only
+ * in the sign bit of the BF16 zero a converter writes for code 8. */
+extern const float qscheme_e2m1_deepseek[16];
+extern const float qscheme_e2m1_ieee[16];
 
 /* The schemes, in the order a weight's scale is looked for. */
 extern const struct qscheme *const qschemes[];

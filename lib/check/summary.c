@@ -39,17 +39,11 @@ static int cmp_u64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* The bytes a piece reads: a whole stored tensor's as stored (packed dtypes round up). */
-static uint64_t piece_bytes(const struct vpiece *p)
-{
-	return p->nr * p->nc == p->t->nelem ? st_nbytes(p->t) : p->nr * p->nc * dt_bits(p->t->dtype) / 8;
-}
-
 uint64_t summary_tensor_bytes(const struct vtensor *t)
 {
 	uint64_t b = 0;
 	for (size_t k = 0; k < t->npieces; k++)
-		b += piece_bytes(&t->p[k]);
+		b += vpiece_nbytes(&t->p[k]);
 	return b;
 }
 
@@ -57,7 +51,7 @@ static uint64_t replica_bytes(const struct vtensor *t)
 {
 	uint64_t b = 0;
 	for (size_t k = 0; k < t->nreplicas; k++)
-		b += piece_bytes(&t->replica[k]);
+		b += vpiece_nbytes(&t->replica[k]);
 	return b;
 }
 

@@ -30,6 +30,16 @@ static void fold(unsigned ndim, const uint64_t *shape, uint64_t *rows, uint64_t 
 		*rows *= shape[i];
 }
 
+/* A piece's stored tensor folded to 2-D in elements: codes, for packed 4-bit codes. */
+static void piece_fold(const struct vpiece *p, uint64_t *rows, uint64_t *cols)
+{
+	fold(p->t->ndim, p->t->shape, rows, cols);
+	if (p->codes4 && p->t->dtype != DT_F4)
+		*cols *= 2;
+}
+
+static unsigned piece_bits(const struct vpiece *p) { return p->codes4 ? 4 : dt_bits(p->t->dtype); }
+
 void view_add_file(struct view *v, const char *name, const char *path, const struct st_file *st)
 {
 	v->files = xgrow(v->files, v->nfiles, sizeof *v->files);
@@ -107,8 +117,12 @@ static int check_tensor(struct vtensor *t)
 		return err_set("tensor %s: no stored data", q);
 	for (size_t i = 0; i < t->npieces; i++) {
 		const struct vpiece *p = &t->p[i];
+		if (p->codes4 != t->p[0].codes4)
+			return err_set("tensor %s: some pieces are packed 4-bit codes and some are not", q);
+		if (p->codes4 && p->t->dtype != DT_I8 && p->t->dtype != DT_U8 && p->t->dtype != DT_F4)
+			return err_set("tensor %s: %s cannot hold 4-bit codes", q, dt_name(p->t->dtype));
 		uint64_t R, C, need_r = p->transposed ? p->nc : p->nr, need_c = p->transposed ? p->nr : p->nc;
-		fold(p->t->ndim, p->t->shape, &R, &C);
+		piece_fold(p, &R, &C);
 		if (p->dr + p->nr > t->rows || p->dc + p->nc > t->cols)
 			return err_set("tensor %s: a piece from %s lies outside the tensor", q, p->t->name);
 		if (p->sr + need_r > R || p->sc + need_c > C)
@@ -132,7 +146,7 @@ static int check_tensor(struct vtensor *t)
 		return err_set("tensor %s: its pieces cover %" PRIu64 " of %" PRIu64 " values", q, area,
 			       t->rows * t->cols);
 	t->stored = t->p[0].t->dtype;
-	t->dtype = t->p[0].s ? DT_BF16 : t->stored;
+	t->dtype = t->p[0].s ? DT_BF16 : t->p[0].codes4 ? DT_F4 : t->stored;
 	return 0;
 }
 
@@ -140,7 +154,7 @@ static int check_tensor(struct vtensor *t)
 static bool whole_piece(const struct vpiece *p)
 {
 	uint64_t R, C;
-	fold(p->t->ndim, p->t->shape, &R, &C);
+	piece_fold(p, &R, &C);
 	return !p->transposed && !p->perm && !p->sr && !p->sc && !p->dr && !p->dc && p->nr == R && p->nc == C;
 }
 
@@ -158,7 +172,7 @@ static uint64_t ceil_div(uint64_t a, uint64_t b) { return a / b + (a % b != 0); 
 static bool scale_piece(const struct vtensor *t, const struct vpiece *p, struct vpiece *out)
 {
 	uint64_t R, C, bm = p->bm, bn = p->bn;
-	fold(p->t->ndim, p->t->shape, &R, &C);
+	piece_fold(p, &R, &C);
 	if (!bm || !bn || bm != t->p[0].bm || bn != t->p[0].bn || p->transposed || p->perm)
 		return false;
 	/* edges on block boundaries, or where both the stored tensor and the tensor end */
@@ -322,7 +336,7 @@ const struct vtensor *view_find(const struct view *v, const char *name)
 static float scale_at(const struct vpiece *p, uint64_t r, uint64_t c)
 {
 	uint64_t R, C, scols;
-	fold(p->t->ndim, p->t->shape, &R, &C);
+	piece_fold(p, &R, &C);
 	scols = (C + p->bn - 1) / p->bn;
 	float s;
 	dt_to_f32(p->s->dtype, st_bytes(p->sf, p->s), (r / p->bm) * scols + c / p->bn, 1, &s);
@@ -385,7 +399,10 @@ static void read_run(const struct vpiece *p, uint64_t C, uint64_t r, uint64_t c,
 {
 	const uint8_t *base = st_bytes(p->f, p->t);
 	bool rnd = (flags & VIEW_ROUND_BF16) != 0;
-	if (p->s && p->t->dtype == DT_F8_E4M3) {
+	if (p->codes4) {
+		for (uint64_t j = 0, e = r * C + c; j < n; j++, e++)
+			out[j] = p->codes4[(base[e >> 1] >> ((e & 1) << 2)) & 15u];
+	} else if (p->s && p->t->dtype == DT_F8_E4M3) {
 		for (uint64_t j = 0; j < n;) {
 			uint64_t end = ((c + j) / p->bn + 1) * p->bn - c;
 			if (end > n)
@@ -394,12 +411,12 @@ static void read_run(const struct vpiece *p, uint64_t C, uint64_t r, uint64_t c,
 			j = end;
 		}
 		return;
-	}
-	if (p->t->dtype == DT_BF16 && !p->s) {
+	} else if (p->t->dtype == DT_BF16 && !p->s) {
 		bf16_run(base + 2 * (r * C + c), (size_t)n, out);
 		return;
+	} else {
+		dt_to_f32(p->t->dtype, base, r * C + c, (size_t)n, out);
 	}
-	dt_to_f32(p->t->dtype, base, r * C + c, (size_t)n, out);
 	if (!p->s)
 		return;
 	/* one float32 multiply per value, block by block: the arithmetic of lib/tensor/dequant.h */
@@ -429,7 +446,7 @@ int view_read_rows(const struct vtensor *t, uint64_t r0, uint64_t nr, float *out
 		const struct vpiece *p = &t->p[k];
 		uint64_t lo = p->dr > r0 ? p->dr : r0, hi = p->dr + p->nr < r0 + nr ? p->dr + p->nr : r0 + nr;
 		uint64_t R, C;
-		fold(p->t->ndim, p->t->shape, &R, &C);
+		piece_fold(p, &R, &C);
 		(void)R;
 		for (uint64_t d = lo; d < hi; d++) {
 			uint64_t i = d - p->dr;
@@ -549,7 +566,7 @@ int view_read_rows_bf16(const struct vtensor *t, uint64_t r0, uint64_t nr, uint1
 		const struct vpiece *p = &t->p[k];
 		uint64_t lo = p->dr > r0 ? p->dr : r0, hi = p->dr + p->nr < r0 + nr ? p->dr + p->nr : r0 + nr;
 		uint64_t R, C, cb0 = 0, nb = 0, cur = UINT64_MAX;
-		fold(p->t->ndim, p->t->shape, &R, &C);
+		piece_fold(p, &R, &C);
 		(void)R;
 		const uint8_t *base = st_bytes(p->f, p->t);
 		float mag[128];
@@ -597,7 +614,7 @@ const uint16_t *vtensor_bf16_direct(const struct vtensor *t, uint64_t r0)
 		return NULL;
 	const struct vpiece *p = &t->p[0];
 	uint64_t R, C;
-	fold(p->t->ndim, p->t->shape, &R, &C);
+	piece_fold(p, &R, &C);
 	if (p->t->dtype != DT_BF16 || p->s || p->transposed || p->perm || p->sc || p->nc != C || p->dr || p->dc ||
 	    r0 >= t->rows)
 		return NULL;
@@ -618,11 +635,12 @@ void vtensor_release(const struct vtensor *t)
 {
 	for (size_t k = 0; k < t->npieces; k++) {
 		const struct vpiece *p = &t->p[k];
-		uint64_t R, C, es = dt_bits(p->t->dtype) / 8;
-		fold(p->t->ndim, p->t->shape, &R, &C);
+		uint64_t R, C, bits = piece_bits(p);
+		piece_fold(p, &R, &C);
 		const uint8_t *base = st_bytes(p->f, p->t);
-		if (es && !p->transposed && !p->perm && p->nr)
-			drop_range(base + (p->sr * C + p->sc) * es, base + ((p->sr + p->nr - 1) * C + p->sc + p->nc) * es);
+		if (!p->transposed && !p->perm && p->nr)
+			drop_range(base + (p->sr * C + p->sc) * bits / 8,
+				   base + (((p->sr + p->nr - 1) * C + p->sc + p->nc) * bits + 7) / 8);
 		else
 			drop_range(base, base + st_nbytes(p->t));
 		if (p->s)
@@ -648,13 +666,13 @@ static void piece_row_bytes(const struct vpiece *p, uint64_t C, uint64_t es, uin
 int vpiece_read_bytes(const struct vpiece *p, uint64_t i0, uint64_t n, uint8_t *out)
 {
 	char q[ERR_QUOTE];
-	unsigned bits = dt_bits(p->t->dtype);
+	unsigned bits = piece_bits(p);
 	if (bits % 8)
 		return err_set("tensor %s: elements smaller than a byte", err_quote(p->t->name, q));
 	if (i0 + n > p->nr)
 		return err_set("tensor %s: rows outside the piece", err_quote(p->t->name, q));
 	uint64_t R, C, es = bits / 8;
-	fold(p->t->ndim, p->t->shape, &R, &C);
+	piece_fold(p, &R, &C);
 	(void)R;
 	for (uint64_t i = i0; i < i0 + n; i++, out += p->nc * es)
 		piece_row_bytes(p, C, es, i, 0, p->nc, out);
@@ -668,7 +686,7 @@ int view_read_elems(const struct vtensor *t, uint64_t e0, uint64_t n, uint8_t *o
 	if (e0 > total || n > total - e0)
 		return err_set("tensor %s: elements %" PRIu64 "..%" PRIu64 " are outside its %" PRIu64,
 			       err_quote(t->name, q), e0, e0 + n, total);
-	if (dt_bits(t->stored) % 8)
+	if (dt_bits(t->stored) % 8 || (t->npieces && t->p[0].codes4))
 		return err_set("tensor %s: elements smaller than a byte", err_quote(t->name, q));
 	if (!n)
 		return 0;
@@ -677,7 +695,7 @@ int view_read_elems(const struct vtensor *t, uint64_t e0, uint64_t n, uint8_t *o
 		const struct vpiece *p = &t->p[k];
 		uint64_t lo = p->dr > r0 ? p->dr : r0, hi = p->dr + p->nr < r1 + 1 ? p->dr + p->nr : r1 + 1;
 		uint64_t R, C;
-		fold(p->t->ndim, p->t->shape, &R, &C);
+		piece_fold(p, &R, &C);
 		(void)R;
 		for (uint64_t d = lo; d < hi; d++) {
 			/* this row's columns within [e0, end), then within the piece */
@@ -697,8 +715,15 @@ const uint8_t *vtensor_bytes(const struct vtensor *t)
 		return NULL;
 	const struct vpiece *p = &t->p[0];
 	uint64_t R, C;
-	fold(p->t->ndim, p->t->shape, &R, &C);
-	if (p->s || p->transposed || p->perm || p->sr || p->sc || p->nr != R || p->nc != C)
+	piece_fold(p, &R, &C);
+	if (p->s || p->codes4 || p->transposed || p->perm || p->sr || p->sc || p->nr != R || p->nc != C)
 		return NULL;
 	return st_bytes(p->f, p->t);
+}
+
+uint64_t vpiece_nbytes(const struct vpiece *p)
+{
+	uint64_t R, C;
+	piece_fold(p, &R, &C);
+	return p->nr * p->nc == R * C ? st_nbytes(p->t) : (p->nr * p->nc * piece_bits(p) + 7) / 8;
 }

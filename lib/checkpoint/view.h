@@ -8,7 +8,8 @@
  * rows; a 1-D tensor is one row).  It is made of pieces, each a rectangle of one stored
  * tensor (itself folded to 2-D) placed at a rectangle of the canonical matrix, optionally
  * read transposed or with its rows permuted.  FP8 pieces carry their block scale and are
- * dequantized on read exactly as lib/tensor/dequant.h does. */
+ * dequantized on read exactly as lib/tensor/dequant.h does; so are pieces of 4-bit codes
+ * packed two a byte (FP4), whose canonical columns are codes, not stored bytes. */
 #ifndef CKPT_VIEW_H
 #define CKPT_VIEW_H
 
@@ -35,6 +36,11 @@ struct vpiece {
 	uint64_t nr, nc;                 /* size, in canonical orientation */
 	bool transposed;                 /* canonical (i, j) is stored (sr + j, sc + i) */
 	const uint32_t *perm;            /* canonical row dr + i is stored row sr + perm[i] */
+	/* NULL: one element a stored element.  Else the stored bytes (I8, U8 or F4) are 4-bit
+	 * codes, two a byte, the low nibble the even column, and code c is codes4[c] (the
+	 * scheme's table, formats/qscheme.h): sr, sc and the stored tensor's fold count codes,
+	 * so an I8 [R, C] holds [R, 2C]. */
+	const float *codes4;
 };
 
 struct vtensor {
@@ -185,6 +191,10 @@ static inline int view_read_bytes(const struct vtensor *t, uint64_t r0, uint64_t
 }
 /* The same for one piece alone (e.g. a replica): its rows [i0, i0 + n), nc elements each. */
 int vpiece_read_bytes(const struct vpiece *p, uint64_t i0, uint64_t n, uint8_t *out);
+
+/* The bytes a piece reads: a whole stored tensor's as stored, a part's rounded up to
+ * whole bytes. */
+uint64_t vpiece_nbytes(const struct vpiece *p);
 
 /* The stored bytes when the tensor is exactly one untransformed, unscaled stored tensor
  * (NULL otherwise): lets comparisons and hashes work on bytes. */

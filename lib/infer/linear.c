@@ -30,7 +30,7 @@ uint64_t vtensor_stored_bytes(const struct vtensor *t)
 	uint64_t n = 0;
 	for (size_t k = 0; k < t->npieces; k++) {
 		const struct vpiece *p = &t->p[k];
-		n += p->nr * p->nc * dt_bits(p->t->dtype) / 8;
+		n += vpiece_nbytes(p);
 		if (p->s)
 			n += ((p->nr + p->bm - 1) / p->bm) * ((p->nc + p->bn - 1) / p->bn) * (dt_bits(p->s->dtype) / 8);
 	}

@@ -21,6 +21,32 @@ bool quant_scale_dtype(enum dt t)
 	return t == DT_F32 || t == DT_BF16 || t == DT_F16 || t == DT_F8_E8M0;
 }
 
+/* The scale's dtype and shape against the logical [rows, cols] in blocks of bm x bn. */
+static int init_scale(struct quant *q, const char *nq, const struct st_tensor *s, const uint8_t *sdata,
+		      uint64_t rows, uint64_t cols, uint64_t bm, uint64_t bn)
+{
+	char sh[ST_SHAPE_LEN];
+	if (!quant_scale_dtype(s->dtype))
+		return err_set("%s: scale dtype %s is not F32, BF16, F16 or F8_E8M0", nq, dt_name(s->dtype));
+	if (bm == 0 || bn == 0)
+		return err_set("%s: block size must be positive", nq);
+	q->sdt = s->dtype;
+	q->s = sdata;
+	q->rows = rows;
+	q->cols = cols;
+	q->bm = bm;
+	q->bn = bn;
+	q->srows = (rows + bm - 1) / bm;
+	q->scols = (cols + bn - 1) / bn;
+	bool ok = (s->ndim == 2 && s->shape[0] == q->srows && s->shape[1] == q->scols) ||
+		  (q->srows * q->scols == 1 && s->nelem == 1); /* a single per-tensor scale */
+	if (!ok)
+		return err_set("%s: scale has shape %s, expected [%" PRIu64 ", %" PRIu64 "] for blocks of %"
+			       PRIu64 "x%" PRIu64, nq, st_shape_str(s->ndim, s->shape, sh, sizeof sh),
+			       q->srows, q->scols, bm, bn);
+	return 0;
+}
+
 int quant_init(struct quant *q, const char *name, const struct st_tensor *w, const uint8_t *wdata,
 	       const struct st_tensor *s, const uint8_t *sdata, uint64_t bm, uint64_t bn)
 {
@@ -29,30 +55,35 @@ int quant_init(struct quant *q, const char *name, const struct st_tensor *w, con
 	err_quote(name, nq);
 	if (!quant_weight_dtype(w->dtype) && !quant_int_weight_dtype(w->dtype))
 		return err_set("%s: %s is not an FP8 type that block scales apply to", nq, dt_name(w->dtype));
-	if (!quant_scale_dtype(s->dtype))
-		return err_set("%s: scale dtype %s is not F32, BF16, F16 or F8_E8M0", nq, dt_name(s->dtype));
 	if (w->ndim != 2)
 		return err_set("%s: a block-quantized weight must be 2-D, not %s", nq,
 			       st_shape_str(w->ndim, w->shape, sh, sizeof sh));
-	if (bm == 0 || bn == 0)
-		return err_set("%s: block size must be positive", nq);
 	q->wdt = w->dtype;
-	q->sdt = s->dtype;
 	q->w = wdata;
-	q->s = sdata;
-	q->rows = w->shape[0];
-	q->cols = w->shape[1];
-	q->bm = bm;
-	q->bn = bn;
-	q->srows = (q->rows + bm - 1) / bm;
-	q->scols = (q->cols + bn - 1) / bn;
-	bool ok = (s->ndim == 2 && s->shape[0] == q->srows && s->shape[1] == q->scols) ||
-		  (q->srows * q->scols == 1 && s->nelem == 1); /* a single per-tensor scale */
-	if (!ok)
-		return err_set("%s: scale has shape %s, expected [%" PRIu64 ", %" PRIu64 "] for blocks of %"
-			       PRIu64 "x%" PRIu64, nq, st_shape_str(s->ndim, s->shape, sh, sizeof sh),
-			       q->srows, q->scols, bm, bn);
-	return 0;
+	q->stride = w->shape[1];
+	return init_scale(q, nq, s, sdata, w->shape[0], w->shape[1], bm, bn);
+}
+
+int quant_init_packed4(struct quant *q, const char *name, const struct st_tensor *w, const uint8_t *wdata,
+		       const struct st_tensor *s, const uint8_t *sdata, uint64_t bm, uint64_t bn,
+		       const float *codes4)
+{
+	char nq[ERR_QUOTE], sh[ST_SHAPE_LEN];
+	memset(q, 0, sizeof *q);
+	err_quote(name, nq);
+	if (!quant_int_weight_dtype(w->dtype) && w->dtype != DT_F4)
+		return err_set("%s: %s cannot hold 4-bit codes two a byte (I8, U8 or F4 can)", nq, dt_name(w->dtype));
+	if (w->ndim != 2)
+		return err_set("%s: a block-quantized weight must be 2-D, not %s", nq,
+			       st_shape_str(w->ndim, w->shape, sh, sizeof sh));
+	uint64_t cols = w->dtype == DT_F4 ? w->shape[1] : 2 * w->shape[1];
+	if (cols % 2)
+		return err_set("%s: F4 rows of %" PRIu64 " codes do not fill whole bytes", nq, cols);
+	q->wdt = w->dtype;
+	q->w = wdata;
+	q->codes4 = codes4;
+	q->stride = cols / 2;
+	return init_scale(q, nq, s, sdata, w->shape[0], cols, bm, bn);
 }
 
 float quant_scale(const struct quant *q, uint64_t br, uint64_t bc)
@@ -84,13 +115,23 @@ static inline uint16_t product_bf16(float f)
 static void tables_f32(const struct quant *q, uint64_t br, float *t)
 {
 	float lut[256];
-	for (unsigned c = 0; c < 256; c++)
-		dt_to_f32(q->wdt, &(uint8_t){(uint8_t)c}, 0, 1, &lut[c]);
+	unsigned ncodes = q->codes4 ? 16 : 256;
+	for (unsigned c = 0; c < ncodes; c++)
+		if (q->codes4)
+			lut[c] = q->codes4[c];
+		else
+			dt_to_f32(q->wdt, &(uint8_t){(uint8_t)c}, 0, 1, &lut[c]);
 	for (uint64_t bc = 0; bc < q->scols; bc++) {
 		float s = quant_scale(q, br, bc);
-		for (unsigned c = 0; c < 256; c++)
+		for (unsigned c = 0; c < ncodes; c++)
 			t[bc * 256 + c] = lut[c] * s;
 	}
+}
+
+/* The code of column j of a row of w. */
+static inline unsigned code_at(const struct quant *q, const uint8_t *w, uint64_t j)
+{
+	return q->codes4 ? (w[j >> 1] >> ((j & 1) << 2)) & 15u : w[j];
 }
 
 void quant_rows_f32(const struct quant *q, uint64_t r0, uint64_t r1, float *out, void *scratch)
@@ -102,13 +143,17 @@ void quant_rows_f32(const struct quant *q, uint64_t r0, uint64_t r1, float *out,
 			cur = r / q->bm;
 			tables_f32(q, cur, t);
 		}
-		const uint8_t *w = q->w + r * q->cols;
+		const uint8_t *w = q->w + r * q->stride;
 		float *o = out + (r - r0) * q->cols;
 		for (uint64_t bc = 0; bc < q->scols; bc++) {
 			const float *tb = t + bc * 256;
 			uint64_t j1 = (bc + 1) * q->bn < q->cols ? (bc + 1) * q->bn : q->cols;
-			for (uint64_t j = bc * q->bn; j < j1; j++)
-				o[j] = tb[w[j]];
+			if (q->codes4)
+				for (uint64_t j = bc * q->bn; j < j1; j++)
+					o[j] = tb[code_at(q, w, j)];
+			else
+				for (uint64_t j = bc * q->bn; j < j1; j++)
+					o[j] = tb[w[j]];
 		}
 	}
 }
@@ -123,16 +168,22 @@ void quant_rows_bf16(const struct quant *q, uint64_t r0, uint64_t r1, uint16_t *
 			/* the float tables, then narrowed in place (the uint16 entries trail behind) */
 			float *f = scratch;
 			tables_f32(q, cur, f);
+			size_t ncodes = q->codes4 ? 16 : 256;
 			for (size_t i = 0; i < q->scols * 256; i++)
-				t[i] = product_bf16(f[i]);
+				if (i % 256 < ncodes)
+					t[i] = product_bf16(f[i]);
 		}
-		const uint8_t *w = q->w + r * q->cols;
+		const uint8_t *w = q->w + r * q->stride;
 		uint16_t *o = out + (r - r0) * q->cols;
 		for (uint64_t bc = 0; bc < q->scols; bc++) {
 			const uint16_t *tb = t + bc * 256;
 			uint64_t j1 = (bc + 1) * q->bn < q->cols ? (bc + 1) * q->bn : q->cols;
-			for (uint64_t j = bc * q->bn; j < j1; j++)
-				o[j] = tb[w[j]];
+			if (q->codes4)
+				for (uint64_t j = bc * q->bn; j < j1; j++)
+					o[j] = tb[code_at(q, w, j)];
+			else
+				for (uint64_t j = bc * q->bn; j < j1; j++)
+					o[j] = tb[w[j]];
 		}
 	}
 }

@@ -1,7 +1,8 @@
 /* Block-quantized weights: W [rows, cols] of a 1-byte float type with a scale S of shape
  * [ceil(rows/bm), ceil(cols/bn)]; value(i, j) = float32(W[i][j]) * float32(S[i/bm][j/bn]),
  * one float32 multiply, as DeepSeek's weight_dequant kernel computes it.  Edge blocks are
- * partial. */
+ * partial.  Or W of 4-bit codes packed two a byte (FP4 E2M1 experts), each code's value
+ * from a table the quantization scheme gives (formats/qscheme.h), the same multiply. */
 #ifndef CKPT_DEQUANT_H
 #define CKPT_DEQUANT_H
 
@@ -16,11 +17,23 @@ struct quant {
 	uint64_t rows, cols;
 	uint64_t bm, bn;             /* block size */
 	uint64_t srows, scols;       /* scale grid */
+	/* NULL: one code a byte, decoded as wdt.  Else 16 values: the codes are 4 bits, two a
+	 * byte, the low nibble the even column, and code c is codes4[c]. */
+	const float *codes4;
+	uint64_t stride;             /* bytes from one row of w to the next */
 };
 
 /* Check dtypes and shapes; messages name `name` (the weight). */
 int quant_init(struct quant *q, const char *name, const struct st_tensor *w, const uint8_t *wdata,
 	       const struct st_tensor *s, const uint8_t *sdata, uint64_t bm, uint64_t bn);
+
+/* A weight of 4-bit codes packed two a byte, low nibble first: stored I8 or U8
+ * [rows, cols / 2] (as DeepSeek-V4's FP4 experts), or F4 [rows, cols] (safetensors'
+ * float4_e2m1fn_x2, whose shape counts codes; cols even); codes4[16] are the codes' values
+ * (the scheme's table; kept by q).  The scale grid covers the logical [rows, cols]. */
+int quant_init_packed4(struct quant *q, const char *name, const struct st_tensor *w, const uint8_t *wdata,
+		       const struct st_tensor *s, const uint8_t *sdata, uint64_t bm, uint64_t bn,
+		       const float *codes4);
 
 /* Whether a dtype can be a quantized weight / a scale. */
 bool quant_weight_dtype(enum dt t);
