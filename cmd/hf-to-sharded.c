@@ -201,9 +201,9 @@ static int run(const struct opts *o)
 	char *source = NULL, *tool = NULL, *options = NULL;
 	int rc = EXIT_USAGE;
 	bool planned = false;
-	if (input_whole(o->in, "hf") || layout_open(&v, o->in, "hf", 0))
+	if (input_whole(o->in, "hf") || layout_open_config(&v, o->in, "hf", o->config, 0))
 		goto out;
-	const char *cfg_path = o->config ? o->config : v->config_path;
+	const char *cfg_path = v->config_path;
 	if (!cfg_path) {
 		err_set("%s: no config.json: its num_hidden_layers says which layers are MTP layers to leave "
 			"out (give one with --config FILE)", o->in);
@@ -259,13 +259,8 @@ static int run_mindspore(const struct opts *o)
 	struct ms_train_out *mo = NULL;
 	char *cfg_path = NULL;
 	int rc = EXIT_USAGE;
-	if (input_whole(o->in, NULL) || layout_open(&v, o->in, NULL, 0))
+	if (input_whole(o->in, NULL) || layout_open_config(&v, o->in, NULL, o->config, 0))
 		goto out;
-	if (o->config) {
-		free(v->cfg);
-		if (!(v->cfg = ds_config_new_file(o->config)))
-			goto out;
-	}
 	cfg_path = o->config ? xstrdup(o->config) : path_join(o->in, "config.json");
 	if (v->cfg && model_check(v, v->cfg, cfg_path))
 		goto out;

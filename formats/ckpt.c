@@ -323,6 +323,18 @@ static int load_config(struct ckpt *c, int flags, const struct src *src, const s
 	return 0;
 }
 
+int ckpt_use_config(struct ckpt *c, const char *path)
+{
+	struct json_doc *d;
+	if (json_load(&d, path, 0))
+		return -1;
+	json_free(c->config);
+	free(c->config_path);
+	c->config = d;
+	c->config_path = xstrdup(path);
+	return 0;
+}
+
 int ckpt_open(struct ckpt **out, const char *path, int flags)
 {
 	struct ckpt *c = xcalloc(1, sizeof *c);

@@ -67,6 +67,8 @@ struct ckpt_file {
  * Every files[i].st is taken over (set to NULL), whatever happens. */
 int ckpt_open_files(struct ckpt **out, const char *dir, struct ckpt_file *files, size_t n, int flags);
 void ckpt_close(struct ckpt *c);
+/* config.json read from path instead of the one beside the shards (a --config option). */
+int ckpt_use_config(struct ckpt *c, const char *path);
 
 const struct ckpt_tensor *ckpt_find(const struct ckpt *c, const char *name);
 

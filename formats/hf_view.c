@@ -98,6 +98,19 @@ static int hf_open(struct view **out, const char *path, int flags)
 	return view_of(out, c, path, flags);
 }
 
+int layout_hf_config(struct view **out, const char *path, const char *config, int flags)
+{
+	struct ckpt *c;
+	*out = NULL;
+	if (ckpt_open(&c, path, flags & VIEW_LENIENT ? CKPT_LENIENT : 0))
+		return -1;
+	if (ckpt_use_config(c, config)) {
+		ckpt_close(c);
+		return -1;
+	}
+	return view_of(out, c, path, flags);
+}
+
 int layout_hf_of(struct view **out, struct ckpt *c, const char *path, int flags)
 {
 	return view_of(out, c, path, flags);

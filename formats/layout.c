@@ -1,6 +1,7 @@
 #include "layout.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dsmp.h"
@@ -45,15 +46,30 @@ const struct layout_ops *layout_detect(const char *path)
 
 int layout_open(struct view **v, const char *path, const char *name, int flags)
 {
+	return layout_open_config(v, path, name, NULL, flags);
+}
+
+int layout_open_config(struct view **v, const char *path, const char *name, const char *config, int flags)
+{
 	*v = NULL;
-	if (name) {
-		const struct layout_ops *l = layout_named(name);
-		char known[256];
-		if (!l)
-			return err_set("unknown layout \"%s\" (known: %s)", name, layout_names(known, sizeof known));
+	const struct layout_ops *l = name ? layout_named(name) : layout_detect(path);
+	char known[256];
+	if (!l)
+		return err_set("unknown layout \"%s\" (known: %s)", name, layout_names(known, sizeof known));
+	if (!config)
 		return l->open(v, path, flags);
+	/* HF pairs block scales by the config's block size: it must read the file given */
+	if (l == &layout_hf)
+		return layout_hf_config(v, path, config, flags);
+	if (l->open(v, path, flags))
+		return -1;
+	free((*v)->cfg);
+	if (!((*v)->cfg = ds_config_new_file(config))) {
+		view_free(*v);
+		*v = NULL;
+		return -1;
 	}
-	return layout_detect(path)->open(v, path, flags);
+	return 0;
 }
 
 /* The inference layout's shard names (train2infer's and convert_weight.py --infer's). */

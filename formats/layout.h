@@ -42,6 +42,12 @@ const char *layout_of_names(const char *const *names, size_t n);
 
 /* Open path in the named layout, or the detected one when name is NULL. */
 int layout_open(struct view **v, const char *path, const char *name, int flags);
+/* The same with config.json read from `config` (a --config FILE option; NULL: the
+ * checkpoint's own): the model family, and the block size FP8 scales are paired with,
+ * come from that file. */
+int layout_open_config(struct view **v, const char *path, const char *name, const char *config, int flags);
+/* (the HF layout's part of it) */
+int layout_hf_config(struct view **v, const char *path, const char *config, int flags);
 const struct layout_ops *layout_named(const char *name);
 /* "hf, dsmp, ..." for messages, into out. */
 const char *layout_names(char *out, size_t size);

@@ -283,3 +283,18 @@ run "$inspect" --stats mp2
 expect_rc "inspect --stats of a model-parallel directory: exit 0 (tests/cli/inspect-layouts.sh checks its numbers)" 0
 run "$inspect" --json "$tiny"
 expect_eq "inspect --json of an HF checkpoint: its layout" "$(q checkpoints.0.layout)" "hf"
+
+# ---- --config FILE for a checkpoint without one: its block size pairs the FP8 scales ----
+synth=${CKPT_BUILD:-$CKPT_ROOT/build}/dev/ckpt-synth
+"$synth" -q "$CKPT_ROOT/fixtures/specs/block64.json" b64 >/dev/null
+mkdir b64nocfg && for f in b64/*; do [ "${f##*/}" = config.json ] || ln "$f" b64nocfg/; done
+run "$tool" -q --model-parallel 1 b64 b64-beside
+run "$tool" -q --model-parallel 1 --config b64/config.json b64nocfg b64-given
+expect_rc "--config FILE, 64x64 FP8 blocks, no config.json beside: exit 0" 0
+expect_eq "--config FILE: the same rank file as with config.json beside" "$(sha b64-given/model0-mp1.safetensors)" \
+	"$(sha b64-beside/model0-mp1.safetensors)"
+run "$tool" -q --config b64/config.json --layout mindspore-train b64nocfg b64-ms
+expect_rc "--config FILE, --layout mindspore-train, no config.json beside: exit 0" 0
+run "$tool" -q --model-parallel 1 --config b64/nothing.json b64nocfg b64-none
+expect_rc "--config FILE that is not there: exit 2" 2
+expect_err "--config FILE that is not there: the file named" "ckpt-hf-to-sharded: b64/nothing.json: No such file or directory"
