@@ -46,12 +46,7 @@ static const char usage_text[] =
 	"  -h, --help         print this help\n"
 	"  -V, --version      print the version\n"
 	"\n"
-	"On success one line says what was written, where, and how long it took (on standard\n"
-	"error when OUTPUT_DIR is -); a run with nothing left to do says so.  Interrupted, the\n"
-	"same command run again resumes.\n"
-	"\n"
-	"Exit status: 0 converted, 2 usage, input or output error (nothing partial is left\n"
-	"under a final name).\n";
+	CLI_HELP_CONVERTER_END;
 
 static int fail(void)
 {

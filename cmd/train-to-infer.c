@@ -57,12 +57,7 @@ static const char usage_text[] =
 	"  -h, --help                     print this help\n"
 	"  -V, --version                  print the version\n"
 	"\n"
-	"On success one line says what was written, where, and how long it took (on standard\n"
-	"error when OUTPUT_DIR is -); a run with nothing left to do says so.  Interrupted, the\n"
-	"same command run again resumes.\n"
-	"\n"
-	"Exit status: 0 success, 2 usage, input or output error (nothing partial is left under\n"
-	"a final name).\n";
+	CLI_HELP_CONVERTER_END;
 
 /* Up to a few names of a list in a warning: "a, b, c and 7 more". */
 static void say_names(const char *what, char **names, size_t n)

@@ -60,6 +60,15 @@ enum { CLI_OPT_JSON = 0x1000, CLI_OPT_PROGRESS };
 	{"version", no_argument, NULL, 'V'}
 #define CLI_LONGOPTS_WRITE {"force", no_argument, NULL, 'f'}, {"progress", no_argument, NULL, CLI_OPT_PROGRESS}
 
+/* The end of the help of a converter that can write to standard output (OUTPUT_DIR -). */
+#define CLI_HELP_CONVERTER_END                                                                  \
+	"On success one line says what was written, where, and how long it took (on standard\n" \
+	"error when OUTPUT_DIR is -); a run with nothing left to do says so.  Interrupted, the\n" \
+	"same command run again resumes.\n"                                                     \
+	"\n"                                                                                    \
+	"Exit status: 0 success, 2 usage, input or output error (nothing partial is left under\n" \
+	"a final name).\n"
+
 /* ch, as getopt_long returned it with optarg arg: 1 when it is one of the options above
  * (taken into c; -h prints help and -V the version, and the process ends with status 0),
  * 0 when it is the tool's own, -1 after a usage error (printed; the tool exits 2). */

@@ -128,11 +128,21 @@ static void tables_f32(const struct quant *q, uint64_t br, float *t)
 	}
 }
 
-/* The code of column j of a row of w. */
-static inline unsigned code_at(const struct quant *q, const uint8_t *w, uint64_t j)
-{
-	return q->codes4 ? (w[j >> 1] >> ((j & 1) << 2)) & 15u : w[j];
-}
+/* One row of codes w through the tables t (256 entries a column block, float or uint16_t)
+ * into o: a macro, so that each element type gets its own tight loop. */
+#define TABLE_ROW(q, w, t, o)                                                                     \
+	do {                                                                                      \
+		for (uint64_t bc = 0; bc < (q)->scols; bc++) {                                    \
+			const __typeof__(*(t)) *tb = (t) + bc * 256;                              \
+			uint64_t j1 = (bc + 1) * (q)->bn < (q)->cols ? (bc + 1) * (q)->bn : (q)->cols; \
+			if ((q)->codes4)                                                          \
+				for (uint64_t j = bc * (q)->bn; j < j1; j++)                      \
+					(o)[j] = tb[((w)[j >> 1] >> ((j & 1) << 2)) & 15u];       \
+			else                                                                      \
+				for (uint64_t j = bc * (q)->bn; j < j1; j++)                      \
+					(o)[j] = tb[(w)[j]];                                      \
+		}                                                                                 \
+	} while (0)
 
 void quant_rows_f32(const struct quant *q, uint64_t r0, uint64_t r1, float *out, void *scratch)
 {
@@ -143,18 +153,7 @@ void quant_rows_f32(const struct quant *q, uint64_t r0, uint64_t r1, float *out,
 			cur = r / q->bm;
 			tables_f32(q, cur, t);
 		}
-		const uint8_t *w = q->w + r * q->stride;
-		float *o = out + (r - r0) * q->cols;
-		for (uint64_t bc = 0; bc < q->scols; bc++) {
-			const float *tb = t + bc * 256;
-			uint64_t j1 = (bc + 1) * q->bn < q->cols ? (bc + 1) * q->bn : q->cols;
-			if (q->codes4)
-				for (uint64_t j = bc * q->bn; j < j1; j++)
-					o[j] = tb[code_at(q, w, j)];
-			else
-				for (uint64_t j = bc * q->bn; j < j1; j++)
-					o[j] = tb[w[j]];
-		}
+		TABLE_ROW(q, q->w + r * q->stride, t, out + (r - r0) * q->cols);
 	}
 }
 
@@ -173,17 +172,6 @@ void quant_rows_bf16(const struct quant *q, uint64_t r0, uint64_t r1, uint16_t *
 				if (i % 256 < ncodes)
 					t[i] = product_bf16(f[i]);
 		}
-		const uint8_t *w = q->w + r * q->stride;
-		uint16_t *o = out + (r - r0) * q->cols;
-		for (uint64_t bc = 0; bc < q->scols; bc++) {
-			const uint16_t *tb = t + bc * 256;
-			uint64_t j1 = (bc + 1) * q->bn < q->cols ? (bc + 1) * q->bn : q->cols;
-			if (q->codes4)
-				for (uint64_t j = bc * q->bn; j < j1; j++)
-					o[j] = tb[code_at(q, w, j)];
-			else
-				for (uint64_t j = bc * q->bn; j < j1; j++)
-					o[j] = tb[w[j]];
-		}
+		TABLE_ROW(q, q->w + r * q->stride, t, out + (r - r0) * q->cols);
 	}
 }
