@@ -28,9 +28,17 @@ static const char *v3_variant(const struct ds_config *c)
 	return NULL;
 }
 
+/* scale_fmt "ue8m0" (V3.1, V3.1-Terminus, V3.2): the block scales were trained as UE8M0,
+ * powers of two stored as F32 (../shared/spec/deepseek-v32.md, section 4), except where a
+ * release says otherwise (V3.1-Terminus: self_attn.o_proj's), so only counted. */
+static const char *ue8m0_scales(const struct ds_config *c)
+{
+	return strcmp(c->quant.scale_fmt, "ue8m0") == 0 ? "quantization_config.scale_fmt \"ue8m0\"" : NULL;
+}
+
 const struct family family_deepseek_v3 = {
 	.name = "deepseek-v3", .title = "DeepSeek-V3", .model_types = v3_types, .architectures = v3_archs,
-	.variant = v3_variant, DEEPSEEK_INVENTORY,
+	.variant = v3_variant, DEEPSEEK_INVENTORY, .pow2_scales = ue8m0_scales,
 };
 
 static const char *const v32_types[] = {"deepseek_v32", NULL};
@@ -44,4 +52,5 @@ static int64_t v32_max_dense_positions(const struct ds_config *c)
 const struct family family_deepseek_v32 = {
 	.name = "deepseek-v3.2", .title = "DeepSeek-V3.2", .model_types = v32_types, .architectures = v32_archs,
 	DEEPSEEK_INVENTORY, .max_dense_positions = v32_max_dense_positions, .norms_any_float = true,
+	.pow2_scales = ue8m0_scales,
 };
