@@ -51,6 +51,11 @@ struct family {
 	 * and ckpt-inspect --stats then count the scales that are not, as information (a
 	 * release may ship some that are not: DeepSeek-V3.1-Terminus' o_proj). */
 	const char *(*pow2_scales)(const struct ds_config *c);
+	/* The files beside the weights a loader of the model reads (shell patterns,
+	 * NULL-ended), and whether the Python modules auto_map names are among them: what a
+	 * converter copies beside the files it writes (formats/sidefiles.h). */
+	const char *const *side_files;
+	bool side_auto_map;
 };
 
 /* The family config.json names by model_type (or, without one, architectures[0]); NULL
