@@ -113,6 +113,8 @@ struct dsmp_opts {
 	int rank;                        /* -1: every rank, in one pass over the input */
 	const char *config_path;         /* copied beside the ranks; may be NULL */
 	bool quant_declared;             /* it has a quantization_config (dsmp_opts_config) */
+	const struct family *family;     /* config_path's model (dsmp_opts_config): the files
+					    its loader needs are copied too (formats/sidefiles.h) */
 	const char *tool;                /* for the record */
 	const char *source;              /* for the record (default: the checkpoint's dir) */
 };
@@ -136,8 +138,9 @@ int dsmp_opts_config(struct dsmp_opts *o, const struct ds_config *cfg, const cha
 /* Plan the conversion of the HF checkpoint v (opened in the HF layout without VIEW_LENIENT):
  * every stored tensor (view_stored: the weights, their block scales, the rest) placed, or
  * refused with the reason, the rank files as one group (rank < 0) or rank `rank` alone,
- * and, unless only a rank other than 0 is written, the tokenizer files, config.json and
- * the record. */
+ * and, unless only a rank other than 0 is written, the tokenizer files (convert.py's
+ * *token*, and whatever else the family's loader needs: formats/sidefiles.h), config.json
+ * and the record. */
 int dsmp_plan(struct dsmp_plan *p, const struct view *v, const struct dsmp_opts *o);
 void dsmp_plan_free(struct dsmp_plan *p);
 

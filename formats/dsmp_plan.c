@@ -16,6 +16,7 @@
 #include "out.h"
 #include "dequant.h"
 #include "readfile.h"
+#include "sidefiles.h"
 
 /* One rank's slice of a tensor cut along a dim > 0: `outer` runs of `row` bytes, `stride`
  * apart, starting `start` bytes into each stride. */
@@ -172,8 +173,19 @@ static bool holds_fp8(const struct view *v)
 	return false;
 }
 
-/* Files convert.py copies beside the ranks (tokenizer files), then config.json and the
- * record. */
+/* The auto_map of the config copied beside the ranks names Python files too. */
+static void read_side_rules(struct sidefiles *sf, const char *dir, const struct dsmp_opts *o)
+{
+	struct json_doc *cfg = NULL;
+	if (o->config_path && json_load(&cfg, o->config_path, 0))
+		err_clear(); /* (read before: not reached) */
+	sidefiles_read(sf, o->family, dir, cfg ? json_root(cfg) : NULL);
+	json_free(cfg);
+}
+
+/* Files convert.py copies beside the ranks (tokenizer files) and those the family's loader
+ * needs besides (Kimi-K2's tokenizer code, the model code auto_map names), then
+ * config.json and the record. */
 static int add_side_files(struct dsmp_plan *p, const struct view *v, const char *dir, const struct dsmp_opts *o)
 {
 	DIR *d = opendir(dir);
@@ -182,8 +194,11 @@ static int add_side_files(struct dsmp_plan *p, const struct view *v, const char 
 	struct dirent *e;
 	char **names = NULL;
 	size_t n = 0;
+	struct sidefiles sf;
+	read_side_rules(&sf, dir, o);
 	while ((e = readdir(d))) {
-		if (!dsmp_is_side_file(e->d_name) || strcmp(e->d_name, DSMP_RECORD) == 0)
+		if (!(dsmp_is_side_file(e->d_name) || sidefiles_match(&sf, e->d_name)) ||
+		    strcmp(e->d_name, DSMP_RECORD) == 0 || strcmp(e->d_name, "config.json") == 0)
 			continue;
 		char *path = path_join(dir, e->d_name);
 		struct stat sb;
@@ -196,6 +211,7 @@ static int add_side_files(struct dsmp_plan *p, const struct view *v, const char 
 		free(path);
 	}
 	closedir(d);
+	sidefiles_free(&sf);
 	struct pathguard conf;
 	int rc = pathguard_init(&conf, dir);
 	for (size_t i = 0; i < n; i++) {
@@ -248,6 +264,7 @@ int dsmp_opts_config(struct dsmp_opts *o, const struct ds_config *cfg, const cha
 	o->block[0] = (uint64_t)cfg->quant.block[0];
 	o->block[1] = (uint64_t)cfg->quant.block[1];
 	o->quant_declared = cfg->quant.present;
+	o->family = cfg->family;
 	return 0;
 }
 

@@ -57,3 +57,10 @@ const char *family_model_name(const struct family *f, const struct ds_config *c)
 	const char *v = f->variant ? f->variant(c) : NULL;
 	return v ? v : f->title;
 }
+
+const char *family_pow2_scales(const struct ds_config *c)
+{
+	if (!c || !c->family || !c->family->pow2_scales)
+		return NULL;
+	return c->family->pow2_scales(c);
+}

@@ -46,6 +46,16 @@ struct family {
 	 * index_topk, so its pass is V3's dense one until then. */
 	int64_t (*max_dense_positions)(const struct ds_config *c);
 	bool norms_any_float;             /* its norms are stored in any float dtype */
+	/* Why config c means its block scales to be powers of two, for reports
+	 * ("quantization_config.scale_fmt \"ue8m0\""); NULL: it does not.  ckpt-verify --scan
+	 * and ckpt-inspect --stats then count the scales that are not, as information (a
+	 * release may ship some that are not: DeepSeek-V3.1-Terminus' o_proj). */
+	const char *(*pow2_scales)(const struct ds_config *c);
+	/* The files beside the weights a loader of the model reads (shell patterns,
+	 * NULL-ended), and whether the Python modules auto_map names are among them: what a
+	 * converter copies beside the files it writes (formats/sidefiles.h). */
+	const char *const *side_files;
+	bool side_auto_map;
 };
 
 /* The family config.json names by model_type (or, without one, architectures[0]); NULL
@@ -59,6 +69,10 @@ const char *family_known(struct buf *out);
  *   model_type "qwen3_moe" is not a model ckpt knows (known: deepseek_v3, kimi_k2)
  *   config.json names no model_type (known: ...) */
 const char *family_unknown_why(const char *model_type, const char *architecture, struct buf *out);
+
+/* Why c's block scales are meant to be powers of two (struct family's pow2_scales); NULL
+ * when they need not be, or c is NULL or of no known family. */
+const char *family_pow2_scales(const struct ds_config *c);
 
 /* What a config's model is called in messages: the variant, else the title. */
 const char *family_model_name(const struct family *f, const struct ds_config *c);

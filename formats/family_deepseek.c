@@ -16,6 +16,13 @@
 /* what every family of the generation answers from the shared inventory */
 #define DEEPSEEK_INVENTORY .expected = hf_expected, .name_of = hf_format, .layer_is_moe = hf_layer_is_moe
 
+/* What a loader reads beside the weights: the tokenizer (tokenizer.json and
+ * tokenizer_config.json; Kimi-K2's tiktoken.model: the names convert.py copies), a chat
+ * template kept apart, and the model and tokenizer code auto_map names (V3's
+ * configuration_deepseek.py and modeling_deepseek.py, Kimi-K2's tokenization_kimi.py). */
+static const char *const side_files[] = {"*token*", "chat_template.jinja", NULL};
+#define DEEPSEEK_SIDE_FILES .side_files = side_files, .side_auto_map = true
+
 static const char *const v3_types[] = {"deepseek_v3", "kimi_k2", NULL};
 static const char *const v3_archs[] = {"DeepseekV3ForCausalLM", NULL};
 
@@ -28,9 +35,17 @@ static const char *v3_variant(const struct ds_config *c)
 	return NULL;
 }
 
+/* scale_fmt "ue8m0" (V3.1, V3.1-Terminus, V3.2): the block scales were trained as UE8M0,
+ * powers of two stored as F32 (../shared/spec/deepseek-v32.md, section 4), except where a
+ * release says otherwise (V3.1-Terminus: self_attn.o_proj's), so only counted. */
+static const char *ue8m0_scales(const struct ds_config *c)
+{
+	return strcmp(c->quant.scale_fmt, "ue8m0") == 0 ? "quantization_config.scale_fmt \"ue8m0\"" : NULL;
+}
+
 const struct family family_deepseek_v3 = {
 	.name = "deepseek-v3", .title = "DeepSeek-V3", .model_types = v3_types, .architectures = v3_archs,
-	.variant = v3_variant, DEEPSEEK_INVENTORY,
+	.variant = v3_variant, DEEPSEEK_INVENTORY, .pow2_scales = ue8m0_scales, DEEPSEEK_SIDE_FILES,
 };
 
 static const char *const v32_types[] = {"deepseek_v32", NULL};
@@ -44,4 +59,5 @@ static int64_t v32_max_dense_positions(const struct ds_config *c)
 const struct family family_deepseek_v32 = {
 	.name = "deepseek-v3.2", .title = "DeepSeek-V3.2", .model_types = v32_types, .architectures = v32_archs,
 	DEEPSEEK_INVENTORY, .max_dense_positions = v32_max_dense_positions, .norms_any_float = true,
+	.pow2_scales = ue8m0_scales, DEEPSEEK_SIDE_FILES,
 };

@@ -174,6 +174,13 @@ int ms_train_plan(struct ms_train_out **outp, struct cv_job *job, const struct v
 			err_set("%s: no config.json: the training layout needs the model's sizes", src->path);
 		goto fail;
 	}
+	/* (the layout is built by roles: tensors of roles it has no names for would be left
+	 * out, and a tool never does less than asked) */
+	if (c->index_n_heads > 0) {
+		err_set("%s: DeepSeek-V3.2's indexer (config.json's index_n_heads) has no names in MindSpore "
+			"Transformers' training layout: not converted", src->path);
+		goto fail;
+	}
 	if (dtype != DT_BF16 && dtype != DT_F16 && dtype != DT_F32) {
 		err_set("the training layout is written as BF16, F16 or F32, not %s", dt_name(dtype));
 		goto fail;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "family.h"
 
 /* Elements per chunk of a plain tensor; per block of the two-pass summary. */
 #define CHUNK_ELEMS (1u << 16)
@@ -300,4 +301,60 @@ void stats_views(const struct vtensor *const *v, size_t n, bool raw, struct pool
 	free(r.res);
 	free(r.ch);
 	free(acc);
+}
+
+/* ---- block scales that should be powers of two ---- */
+
+static bool pow2(float x)
+{
+	int e;
+	return x > 0 && isfinite(x) && frexpf(x, &e) == 0.5f;
+}
+
+int stats_pow2(const struct vtensor *t, struct pow2_count *out)
+{
+	memset(out, 0, sizeof *out);
+	uint64_t step = t->cols ? rows_per_chunk(t->cols) : 1;
+	float *f = xmalloc((size_t)((t->rows < step ? t->rows : step) * t->cols + 1) * sizeof *f);
+	for (uint64_t r = 0; t->cols && r < t->rows; r += step) {
+		uint64_t nr = t->rows - r < step ? t->rows - r : step;
+		if (view_read_f32(t, r, nr, f)) {
+			free(f);
+			return -1;
+		}
+		for (uint64_t k = 0; k < nr * t->cols; k++)
+			if (!pow2(f[k]) && !out->not_pow2++) {
+				out->first = r * t->cols + k;
+				out->first_value = f[k];
+			}
+	}
+	free(f);
+	out->values = t->rows * t->cols;
+	out->checked = true;
+	return 0;
+}
+
+static int by_ptr(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t) * (const struct vtensor *const *)a, y = (uintptr_t) * (const struct vtensor *const *)b;
+	return x < y ? -1 : x > y;
+}
+
+struct pow2_count *stats_pow2_scales(const struct view *v, const struct vtensor *const *ts, size_t n)
+{
+	if (!family_pow2_scales(v->cfg))
+		return NULL;
+	/* v's scales, by address: is ts[i] one of them */
+	const struct vtensor **sc = xcalloc(v->n + 1, sizeof *sc);
+	size_t ns = 0;
+	for (size_t i = 0; i < v->n; i++)
+		if (v->t[i].scale)
+			sc[ns++] = v->t[i].scale;
+	qsort(sc, ns, sizeof *sc, by_ptr);
+	struct pow2_count *c = xcalloc(n ? n : 1, sizeof *c);
+	for (size_t i = 0; i < n; i++)
+		if (bsearch(&ts[i], sc, ns, sizeof *sc, by_ptr) && dt_has_value(ts[i]->stored) && stats_pow2(ts[i], &c[i]))
+			err_clear();
+	free(sc);
+	return c;
 }

@@ -50,4 +50,23 @@ void stats_finish(const struct stats_acc *a, struct tstats *out);
  * in the tensor's row-major order. */
 void stats_views(const struct vtensor *const *v, size_t n, bool raw, struct pool *p, struct tstats *out);
 
+/* Block scales that should be powers of two and are not (2^k, k any integer: positive and
+ * finite; zero, negative, NaN and infinite values are not). */
+struct pow2_count {
+	bool checked;            /* a block scale the family means to be powers of two, read */
+	uint64_t values, not_pow2;
+	uint64_t first;          /* the row-major element of the first that is not */
+	double first_value;
+};
+
+/* Count t's values (a block scale, F32, BF16, F16 or F8_E8M0) that are not powers of two,
+ * into *out (checked set).  -1 with a message when they cannot be read. */
+int stats_pow2(const struct vtensor *t, struct pow2_count *out);
+
+/* Where v's model family means its block scales to be powers of two (formats/family.h:
+ * family_pow2_scales), the count of each of ts[0..n) that is a block scale of v: an
+ * array of n (caller frees; .checked false for the others and for a scale that could
+ * not be read).  NULL where the family means nothing of the kind. */
+struct pow2_count *stats_pow2_scales(const struct view *v, const struct vtensor *const *ts, size_t n);
+
 #endif

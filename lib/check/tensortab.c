@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "summary.h"
@@ -94,7 +95,11 @@ void tensortab_text(const struct view *v, const struct vtensor *const *ts, size_
 	struct buf b = {0};
 	char sh[ST_SHAPE_LEN], x[32];
 	bool shard = by_shard(v);
-	table_init(&t, st ? (shard ? "lllrlrrrrrrrl" : "lllrlrrrrrrrll") : (shard ? "lllrl" : "lllrll"));
+	/* where the family means block scales to be powers of two, how many are not */
+	struct pow2_count *p2 = st ? stats_pow2_scales(v, ts, n) : NULL;
+	char align[16];
+	snprintf(align, sizeof align, "lllr%s%s", st ? (p2 ? "lrrrrrrrr" : "lrrrrrrr") : "", shard ? "l" : "ll");
+	table_init(&t, align);
 	table_add(&t, "NAME");
 	table_add(&t, "DTYPE");
 	table_add(&t, "SHAPE");
@@ -108,6 +113,8 @@ void tensortab_text(const struct view *v, const struct vtensor *const *ts, size_
 		table_add(&t, "ABSMAX");
 		table_add(&t, "NAN");
 		table_add(&t, "INF");
+		if (p2)
+			table_add(&t, "NOT POW2");
 	}
 	if (shard) {
 		table_add(&t, "SHARD");
@@ -131,6 +138,10 @@ void tensortab_text(const struct view *v, const struct vtensor *const *ts, size_
 			table_add(&t, stat_text(s->absmax, x));
 			table_addf(&t, "%" PRIu64, s->nan);
 			table_addf(&t, "%" PRIu64, s->inf);
+			if (p2 && p2[i].checked)
+				table_addf(&t, "%" PRIu64, p2[i].not_pow2);
+			else if (p2)
+				table_add(&t, "-");
 		}
 		if (shard) {
 			table_add(&t, file_name(v, &y->p[0]));
@@ -146,6 +157,7 @@ void tensortab_text(const struct view *v, const struct vtensor *const *ts, size_
 	table_render(&t, out, "");
 	table_free(&t);
 	buf_free(&b);
+	free(p2);
 }
 
 static void range(struct jw *w, const char *key, uint64_t a, uint64_t n)
@@ -188,6 +200,7 @@ static void pieces_json(const struct view *v, const struct vtensor *x, struct jw
 void tensortab_json(const struct view *v, const struct vtensor *const *ts, size_t n, const struct tstats *st,
 		    struct jw *w)
 {
+	struct pow2_count *p2 = st ? stats_pow2_scales(v, ts, n) : NULL;
 	jw_arr(w);
 	for (size_t i = 0; i < n; i++) {
 		const struct vtensor *x = ts[i];
@@ -229,10 +242,13 @@ void tensortab_json(const struct view *v, const struct vtensor *const *ts, size_
 				jw_kv_double(w, "absmax", s->absmax);
 				jw_kv_u64(w, "nan", s->nan);
 				jw_kv_u64(w, "inf", s->inf);
+				if (p2 && p2[i].checked)
+					jw_kv_u64(w, "not_pow2", p2[i].not_pow2);
 				jw_obj_end(w);
 			}
 		}
 		jw_obj_end(w);
 	}
 	jw_arr_end(w);
+	free(p2);
 }

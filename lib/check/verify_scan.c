@@ -1,11 +1,14 @@
 /* The scan: every value of every tensor read (FP8 dequantized): NaN and infinities are
- * problems, all-zero tensors warnings; copies of a replicated tensor must be identical. */
+ * problems, all-zero tensors warnings; copies of a replicated tensor must be identical.
+ * Where the model family means block scales to be powers of two, those that are not are
+ * counted, per tensor, as information: no failure (a release may ship some). */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "compare.h"
 #include "err.h"
+#include "family.h"
 #include "stats.h"
 #include "verify.h"
 
@@ -13,6 +16,8 @@ struct scan_details {
 	size_t n;
 	const struct vtensor *const *t;  /* borrowed from the view */
 	struct tstats *st;
+	const char *pow2_why;            /* the family's reason, or NULL: no pow2 counts */
+	struct pow2_count *p2;           /* of each tensor's block scale (where pow2_why) */
 };
 
 static bool all_zero(const struct tstats *s)
@@ -35,9 +40,45 @@ static void scan_json(const void *data, struct jw *w)
 		jw_kv_u64(w, "nan", s->nan);
 		jw_kv_u64(w, "inf", s->inf);
 		jw_kv_bool(w, "all_zero", all_zero(s));
+		if (d->p2 && d->p2[i].checked)
+			jw_kv_u64(w, "scales_not_pow2", d->p2[i].not_pow2);
 		jw_obj_end(w);
 	}
 	jw_arr_end(w);
+	if (!d->pow2_why)
+		return;
+	uint64_t scales = 0, bad = 0, tensors = 0;
+	for (size_t i = 0; i < d->n; i++) {
+		scales += d->p2[i].values;
+		bad += d->p2[i].not_pow2;
+		tensors += d->p2[i].not_pow2 > 0;
+	}
+	jw_key(w, "pow2_scales");
+	jw_obj(w);
+	jw_kv_str(w, "expected_by", d->pow2_why);
+	jw_kv_u64(w, "scales", scales);
+	jw_kv_u64(w, "not_pow2", bad);
+	jw_kv_u64(w, "tensors_not_pow2", tensors);
+	jw_obj_end(w);
+}
+
+static const char *file_of(const struct vpiece *p) { return p->f ? p->f->path : NULL; }
+
+/* One line per tensor whose block scales are not all powers of two. */
+static void scan_text(const void *data, struct buf *out)
+{
+	const struct scan_details *d = data;
+	for (size_t i = 0; d->p2 && i < d->n; i++) {
+		const struct pow2_count *c = &d->p2[i];
+		const struct vtensor *s = d->t[i]->scale;
+		if (!c->checked || !c->not_pow2)
+			continue;
+		char q[ERR_QUOTE];
+		buf_printf(out, "  note: %s: tensor %s: %" PRIu64 " of %" PRIu64 " block scales %s not %s of two (the first: "
+			   "block [%" PRIu64 ", %" PRIu64 "], %.9g)\n",
+			   file_of(&s->p[0]), err_quote(s->name, q), c->not_pow2, c->values, c->not_pow2 == 1 ? "is" : "are",
+			   c->not_pow2 == 1 ? "a power" : "powers", c->first / s->cols, c->first % s->cols, c->first_value);
+	}
 }
 
 static void scan_free(void *data)
@@ -45,10 +86,9 @@ static void scan_free(void *data)
 	struct scan_details *d = data;
 	free((void *)d->t);
 	free(d->st);
+	free(d->p2);
 	free(d);
 }
-
-static const char *file_of(const struct vpiece *p) { return p->f ? p->f->path : NULL; }
 
 /* Every stored copy of a replicated tensor against the tensor itself: bit for bit. */
 static size_t check_replicas(const struct view *v, struct pool *pool, struct rcheck *k, size_t *differ)
@@ -130,6 +170,23 @@ void verify_scan(const struct vtarget *t, struct pool *pool, struct report *r)
 		}
 	}
 	size_t ndiff = 0, nrep = check_replicas(v, pool, k, &ndiff);
+	uint64_t scales = 0, nscaled = 0, notp2 = 0, tnotp2 = 0;
+	if ((d->pow2_why = family_pow2_scales(v->cfg))) {
+		d->p2 = xcalloc(v->n ? v->n : 1, sizeof *d->p2);
+		for (size_t i = 0; i < v->n; i++) {
+			const struct vtensor *s = ts[i]->scale;
+			if (!s || !dt_has_value(s->stored))
+				continue;
+			if (stats_pow2(s, &d->p2[i])) {
+				err_clear(); /* (its weight, read with it, is a problem of its own) */
+				continue;
+			}
+			nscaled++;
+			scales += d->p2[i].values;
+			notp2 += d->p2[i].not_pow2;
+			tnotp2 += d->p2[i].not_pow2 > 0;
+		}
+	}
 	struct buf b = {0};
 	buf_printf(&b, "%zu tensors, %" PRIu64 " values read (%zu FP8 dequantized): ", v->n, values, deq);
 	if (bad)
@@ -144,7 +201,13 @@ void verify_scan(const struct vtarget *t, struct pool *pool, struct report *r)
 		buf_printf(&b, "; %zu replicated copies compared%s", nrep, ndiff ? "" : ", all identical");
 	if (ndiff)
 		buf_printf(&b, ", %zu %s", ndiff, ndiff == 1 ? "differs" : "differ");
+	if (d->pow2_why && !notp2)
+		buf_printf(&b, "; %" PRIu64 " block scales of %" PRIu64 " tensors, all powers of two (%s)", scales, nscaled,
+			   d->pow2_why);
+	else if (d->pow2_why)
+		buf_printf(&b, "; %" PRIu64 " of %" PRIu64 " block scales not powers of two, in %" PRIu64 " of %" PRIu64
+			   " tensors (%s; information, not a failure)", notp2, scales, tnotp2, nscaled, d->pow2_why);
 	report_summary(k, "%s", buf_str(&b));
 	buf_free(&b);
-	report_details(k, &(struct rdetails){d, NULL, scan_json, scan_free});
+	report_details(k, &(struct rdetails){d, scan_text, scan_json, scan_free});
 }
