@@ -377,8 +377,12 @@ struct group_run {
 	 * once it is both written and hashed. */
 	bool hashing;
 	size_t written;              /* chunks written, for the hasher */
+	size_t hashed;               /* chunks hashed, for the writer, which stays at most
+					HASH_LEAD chunks ahead: a copied chunk needs no slot, so
+					without it a slow hasher would keep the input's pages of
+					every copied chunk resident until it caught up */
 	pthread_mutex_t mu;
-	pthread_cond_t cond_ready, cond_free, cond_written;
+	pthread_cond_t cond_ready, cond_free, cond_written, cond_hashed;
 	atomic_bool abort;
 	int rc;
 	char err[ERR_MAX];
@@ -397,8 +401,11 @@ static void fail(struct group_run *g, const char *msg)
 	pthread_cond_broadcast(&g->cond_ready);
 	pthread_cond_broadcast(&g->cond_free);
 	pthread_cond_broadcast(&g->cond_written);
+	pthread_cond_broadcast(&g->cond_hashed);
 	pthread_mutex_unlock(&g->mu);
 }
+
+enum { HASH_LEAD = 4 };
 
 static void fill_one(void *arg, size_t k, unsigned worker)
 {
@@ -498,6 +505,10 @@ static void *hasher(void *arg)
 		const uint8_t *p = c->t->copy ? c->t->copy + c->off : g->slots[c->seq % g->nslots].buf;
 		sha256_update(&g->outs[c->file].h, p, c->n);
 		chunk_done(g, ci);
+		pthread_mutex_lock(&g->mu);
+		g->hashed = ci + 1;
+		pthread_cond_broadcast(&g->cond_hashed);
+		pthread_mutex_unlock(&g->mu);
 	}
 	return NULL;
 }
@@ -508,6 +519,14 @@ static void *writer(void *arg)
 	for (size_t ci = 0; ci < g->nc && !atomic_load(&g->abort); ci++) {
 		const struct chunk *c = &g->c[ci];
 		struct dst *o = &g->outs[c->file];
+		if (g->hashing) {
+			pthread_mutex_lock(&g->mu);
+			while (ci >= g->hashed + HASH_LEAD && !atomic_load(&g->abort))
+				pthread_cond_wait(&g->cond_hashed, &g->mu);
+			pthread_mutex_unlock(&g->mu);
+			if (atomic_load(&g->abort))
+				break;
+		}
 		if (ci + 4 < g->nc)
 			chunk_inputs(&g->c[ci + 4], CV_IN_READ, read_ahead);
 		const uint8_t *p = c->t->copy ? c->t->copy + c->off : NULL;
@@ -613,6 +632,7 @@ static int write_group(struct run *r, struct cv_file **files, size_t nfiles)
 	pthread_cond_init(&g.cond_ready, NULL);
 	pthread_cond_init(&g.cond_free, NULL);
 	pthread_cond_init(&g.cond_written, NULL);
+	pthread_cond_init(&g.cond_hashed, NULL);
 	g.hashing = r->sums;
 	make_chunks(&g);
 	size_t buf = CV_CHUNK, scratch = 0;
@@ -691,6 +711,7 @@ out:
 	pthread_cond_destroy(&g.cond_ready);
 	pthread_cond_destroy(&g.cond_free);
 	pthread_cond_destroy(&g.cond_written);
+	pthread_cond_destroy(&g.cond_hashed);
 	return rc;
 }
 
