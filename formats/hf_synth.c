@@ -30,7 +30,7 @@ static const char base_config[] =
 	" \"weight_block_size\": [128, 128]}}";
 
 static const char *const gen_keys[] = {
-	"seed", "shards", "shard_size", "scale_dtype", "values", "nan_codes", "experts_only",
+	"seed", "shards", "shard_size", "scale_dtype", "norm_dtype", "values", "nan_codes", "experts_only",
 	"scale_in_other_shard", "drop_scale", "mp", "extends",
 };
 
@@ -187,10 +187,10 @@ int hf_synth_load(struct hf_synth **out, const char *text, size_t len, const cha
 	s->pow2 = strcmp(cfg.quant.scale_fmt, "ue8m0") == 0;
 
 	uint64_t shards = 0;
-	const char *sdt = NULL, *values = NULL;
+	const char *sdt = NULL, *ndt = NULL, *values = NULL;
 	if (get_u64(spec, path, "seed", &s->seed, UINT64_MAX) || get_u64(spec, path, "shards", &shards, 99999) ||
 	    get_u64(spec, path, "shard_size", &s->shard_size, UINT64_MAX) ||
-	    get_str(spec, path, "scale_dtype", &sdt) || get_str(spec, path, "values", &values) ||
+	    get_str(spec, path, "scale_dtype", &sdt) || get_str(spec, path, "norm_dtype", &ndt) || get_str(spec, path, "values", &values) ||
 	    get_bool(spec, path, "nan_codes", &s->nan_codes) || get_bool(spec, path, "experts_only", &s->experts_only) ||
 	    get_names(spec, path, "scale_in_other_shard", &s->move_first, &s->move, &s->nmove) ||
 	    get_names(spec, path, "drop_scale", &s->drop_first, &s->drop, &s->ndrop))
@@ -212,6 +212,17 @@ int hf_synth_load(struct hf_synth **out, const char *text, size_t len, const cha
 		s->shards = 1;
 	if (sdt && (dt_parse(sdt, strlen(sdt), &s->scale_dtype) || !quantize_scale_dtype(s->scale_dtype))) {
 		err_set("%s: \"scale_dtype\" is \"%s\", not F32, BF16 or F8_E8M0", path, sdt);
+		goto fail;
+	}
+	if (ndt && (dt_parse(ndt, strlen(ndt), &s->norm_dtype) ||
+		    (s->norm_dtype != DT_F32 && s->norm_dtype != DT_BF16 && s->norm_dtype != DT_F16))) {
+		err_set("%s: \"norm_dtype\" is \"%s\", not F32, BF16 or F16", path, ndt);
+		goto fail;
+	}
+	for (size_t i = 0; ndt && i < s->L->n && !s->norm_dtype_set; i++)
+		s->norm_dtype_set = s->L->t[i].any_float;
+	if (ndt && !s->norm_dtype_set) {
+		err_set("%s: \"norm_dtype\" needs a model whose norms may be any float (DeepSeek-V3.2)", path);
 		goto fail;
 	}
 	if (values && strcmp(values, "realistic") != 0 && strcmp(values, "cheap") != 0) {
@@ -336,6 +347,11 @@ void hf_synth_free(struct hf_synth *s)
 	free(s);
 }
 
+enum dt hf_synth_dtype(const struct hf_synth *s, const struct hf_tensor *t)
+{
+	return t->any_float && s->norm_dtype_set ? s->norm_dtype : t->dtype;
+}
+
 /* Spreads roughly as refgen.py draws them: projections N(0, 1/sqrt(in)) with outliers,
  * norms 1 + N(0, 0.1), the main embedding N(0, 1), the router N(0, 0.05), the bias
  * N(0, 0.01), everything else N(0, 0.02). */
@@ -346,7 +362,7 @@ void hf_synth_tensor(const struct hf_synth *s, const struct hf_tensor *t, struct
 	o->mode = s->mode;
 	o->rows = t->ndim == 2 ? t->shape[0] : 1;
 	o->cols = t->ndim == 2 ? t->shape[1] : t->shape[0];
-	o->dtype = t->dtype;
+	o->dtype = hf_synth_dtype(s, t);
 	o->dist = SYNTH_GAUSS;
 	o->std = 0.02f;
 	switch (t->role) {
@@ -474,7 +490,7 @@ static int make_plan(const struct hf_synth *s, struct plan *p, struct buf *notes
 		const struct hf_tensor *t = &L->t[i];
 		if (!kept[i])
 			continue;
-		p->g[p->n++] = (struct gen){{t->name, t->dtype, t->ndim, t->shape, t, false}, 0, 0};
+		p->g[p->n++] = (struct gen){{t->name, hf_synth_dtype(s, t), t->ndim, t->shape, t, false}, 0, 0};
 		if (t->quantized && !dropped[i])
 			p->g[p->n++] = (struct gen){{t->scale.name, s->scale_dtype, 2, t->scale.shape, t, true}, 0, 0};
 	}
