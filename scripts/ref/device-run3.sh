@@ -1,0 +1,25 @@
+#!/bin/bash
+# Device run that made fixtures/ref/{v31,v32,kimi} (run on the GPU machine from the repository
+# root; scripts/ref/v3xref.py says what it makes).  Expects an ignored folder .dev/ carried
+# to the machine, holding:
+#   .dev/up/{fp8_cast_bf16.py,kernel.py,convert.py,model.py}  DeepSeek-V3 inference/ at 9b4e978
+#   .dev/up32/convert.py                  DeepSeek-V3.2-Exp inference/convert.py (never committed)
+#   .dev/v3x/{v31,v32,kimi}/              scripts/ref/v3x-inputs.sh build/dev/ckpt-synth .dev/v3x
+# Results come back through $OUT: the small files as v3x.tgz, the logits as v3x-forward.tgz
+# (the upstream tools' safetensors outputs stay there: their sha256 and their tensors' are in
+# SHA256SUMS and tensors.json).
+set -o pipefail
+export PYTHONUNBUFFERED=1 UPSTREAM=$PWD/.dev/up UPSTREAM32=$PWD/.dev/up32
+W=/tmp/v3x
+rm -rf $W
+{
+echo "=== env $(date +%T)"
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+(cd .dev/v3x && sha256sum */*) >$OUT/inputs.sha256
+python3 scripts/ref/v3xref.py $W .dev/v3x v32 v31 kimi
+echo "=== pack $(date +%T)"
+(cd $W && tar czf $OUT/v3x.tgz --exclude='*.safetensors' --exclude='input' v31 v32 kimi versions.json *-headers.json &&
+	tar czf $OUT/v3x-forward.tgz */forward)
+ls -la $OUT
+echo "=== done $(date +%T)"
+} 2>&1 | tee $OUT/log
