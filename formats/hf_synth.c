@@ -1,10 +1,12 @@
 #include "hf_synth.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "json_edit.h"
@@ -654,36 +656,117 @@ static void add_side_files(const struct hf_synth *s, const struct plan *p, uint6
 	buf_free(&b);
 }
 
+/* The conversion job that writes the checkpoint (fills[i] behind the plan's i-th tensor). */
+static int build_job(const struct hf_synth *s, struct plan *p, struct cv_job *j, struct gen_fill **fills,
+		     struct hf_synth_result *r)
+{
+	memset(r, 0, sizeof *r);
+	memset(j, 0, sizeof *j);
+	*fills = NULL;
+	if (make_plan(s, p, &r->notes))
+		return -1;
+	*fills = xcalloc(p->n + 1, sizeof **fills);
+	/* every shard is a group of its own: written one after another */
+	for (unsigned k = 0; k < p->nshards; k++)
+		cv_set_meta(cv_add_file(j, p->files[k], (int)k), "format", "pt");
+	for (size_t i = 0; i < p->n; i++) {
+		const struct gen *g = &p->g[i];
+		struct gen_fill *f = &(*fills)[i];
+		if (plan_fill(s, g, f))
+			return -1;
+		struct cv_tensor *t = cv_add_tensor(&j->files[g->shard], g->e.name, g->e.dtype, g->e.ndim, g->e.shape);
+		t->fill = (struct cv_fill){gen_fill, f, f->piece * f->row_bytes, synth_scratch_bytes(&f->sy)};
+		r->tensor_bytes += g->bytes;
+	}
+	add_side_files(s, p, r->tensor_bytes, j);
+	r->nshards = p->nshards;
+	r->ntensors = p->n;
+	return 0;
+}
+
 int hf_synth_write(const struct hf_synth *s, const char *dir, unsigned threads, struct hf_synth_result *r)
 {
 	struct plan p;
-	memset(r, 0, sizeof *r);
-	if (make_plan(s, &p, &r->notes))
-		return -1;
-	struct cv_job j = {0};
-	struct gen_fill *fills = xcalloc(p.n + 1, sizeof *fills);
+	struct cv_job j;
+	struct gen_fill *fills;
 	int rc = -1;
-	/* every shard is a group of its own: written one after another */
-	for (unsigned k = 0; k < p.nshards; k++)
-		cv_set_meta(cv_add_file(&j, p.files[k], (int)k), "format", "pt");
-	for (size_t i = 0; i < p.n; i++) {
-		const struct gen *g = &p.g[i];
-		if (plan_fill(s, g, &fills[i]))
-			goto out;
-		struct cv_tensor *t = cv_add_tensor(&j.files[g->shard], g->e.name, g->e.dtype, g->e.ndim, g->e.shape);
-		t->fill = (struct cv_fill){gen_fill, &fills[i], fills[i].piece * fills[i].row_bytes,
-					   synth_scratch_bytes(&fills[i].sy)};
-		r->tensor_bytes += g->bytes;
-	}
-	add_side_files(s, &p, r->tensor_bytes, &j);
+	if (build_job(s, &p, &j, &fills, r))
+		goto out;
 	/* the caller decides what may be overwritten; the engine rewrites everything */
 	struct cv_opts o = {.outdir = dir, .threads = threads, .force = true};
 	if (cv_run(&j, &o))
 		goto out;
 	for (size_t k = 0; k < j.nfiles; k++)
 		r->file_bytes += j.files[k].L.file_size;
-	r->nshards = p.nshards;
-	r->ntensors = p.n;
+	rc = 0;
+out:
+	cv_job_free(&j);
+	free(fills);
+	plan_free(&p);
+	return rc;
+}
+
+/* A shard of the right size whose data is a hole: its header, then ftruncate. */
+static int write_sparse(const char *path, const struct st_layout *L)
+{
+	char *tmp = out_tmp_name(path);
+	int rc = -1, fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0) {
+		err_errno(tmp);
+		goto out;
+	}
+	size_t done = 0;
+	while (done < L->header_size) {
+		ssize_t w = write(fd, L->header + done, L->header_size - done);
+		if (w <= 0) {
+			err_errno(tmp);
+			goto out;
+		}
+		done += (size_t)w;
+	}
+	if (ftruncate(fd, (off_t)L->file_size) || close(fd)) {
+		fd = -1;
+		err_errno(tmp);
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path)) {
+		err_errno(path);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc)
+		unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
+int hf_synth_write_sparse(const struct hf_synth *s, const char *dir, struct hf_synth_result *r)
+{
+	struct plan p;
+	struct cv_job j;
+	struct gen_fill *fills;
+	int rc = -1;
+	if (build_job(s, &p, &j, &fills, r) || cv_plan(&j) || mkdir_p(dir))
+		goto out;
+	for (size_t k = 0; k < j.nfiles; k++) {
+		char *path = path_join(dir, j.files[k].name);
+		int w = write_sparse(path, &j.files[k].L);
+		free(path);
+		if (w)
+			goto out;
+		r->file_bytes += j.files[k].L.file_size;
+	}
+	for (size_t k = 0; k < j.nside; k++) {
+		char *path = path_join(dir, j.side[k].name);
+		int w = out_write_file(path, j.side[k].bytes, j.side[k].len);
+		free(path);
+		if (w)
+			goto out;
+	}
 	rc = 0;
 out:
 	cv_job_free(&j);

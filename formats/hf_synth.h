@@ -81,4 +81,9 @@ struct hf_synth_result {
  * stand-ins.  threads 0: all cores; the bytes never depend on it. */
 int hf_synth_write(const struct hf_synth *s, const char *dir, unsigned threads, struct hf_synth_result *r);
 
+/* The same checkpoint's files with every shard's data section a hole (ftruncate): headers,
+ * sizes, index and side files exact, tensor bytes zero, whatever the size on disk takes no
+ * room (for tests of what reads headers only, e.g. the full-size tensor counts). */
+int hf_synth_write_sparse(const struct hf_synth *s, const char *dir, struct hf_synth_result *r);
+
 #endif
