@@ -19,7 +19,7 @@ mkdir -p "$out"
 for name in "$@"; do
 	d=$out/$name
 	rm -rf "$d"
-	"$synth" -q -j 1 "$specs/ref-$name.json" "$d" >/dev/null
+	"$synth" -q "$specs/ref-$name.json" "$d" >/dev/null
 	case $name in
 	v31)
 		python3 - "$d" <<'PY'
