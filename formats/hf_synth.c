@@ -663,8 +663,10 @@ static int build_job(const struct hf_synth *s, struct plan *p, struct cv_job *j,
 	memset(r, 0, sizeof *r);
 	memset(j, 0, sizeof *j);
 	*fills = NULL;
-	if (make_plan(s, p, &r->notes))
+	if (make_plan(s, p, &r->notes)) {
+		memset(p, 0, sizeof *p); /* (make_plan freed it) */
 		return -1;
+	}
 	*fills = xcalloc(p->n + 1, sizeof **fills);
 	/* every shard is a group of its own: written one after another */
 	for (unsigned k = 0; k < p->nshards; k++)

@@ -16,7 +16,7 @@ rm -rf $W
 echo "=== env $(date +%T)"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 (cd .dev/v3x && sha256sum */*) >$OUT/inputs.sha256
-python3 scripts/ref/v3xref.py $W .dev/v3x v32 v31 kimi
+python3 "$(dirname "$0")/v3xref.py" $W .dev/v3x v32 v31 kimi
 echo "=== pack $(date +%T)"
 (cd $W && tar czf $OUT/v3x.tgz --exclude='*.safetensors' --exclude='input' v31 v32 kimi versions.json *-headers.json &&
 	tar czf $OUT/v3x-forward.tgz */forward)
