@@ -5,9 +5,9 @@
 #   .dev/up/{fp8_cast_bf16.py,kernel.py,convert.py,model.py}  DeepSeek-V3 inference/ at 9b4e978
 #   .dev/up32/convert.py                  DeepSeek-V3.2-Exp inference/convert.py (never committed)
 #   .dev/v3x/{v31,v32,kimi}/              scripts/ref/v3x-inputs.sh build/dev/ckpt-synth .dev/v3x
-# Results come back through $OUT: the small files as v3x.tgz, the logits as v3x-forward.tgz
-# (the upstream tools' safetensors outputs stay there: their sha256 and their tensors' are in
-# SHA256SUMS and tensors.json).
+# Results come back through $OUT: per fixture NAME.tgz (the small files) and NAME-forward.tgz
+# (the logits); the upstream tools' safetensors outputs stay there: their sha256 and their
+# tensors' are in SHA256SUMS and tensors.json.
 set -o pipefail
 export PYTHONUNBUFFERED=1 UPSTREAM=$PWD/.dev/up UPSTREAM32=$PWD/.dev/up32
 W=/tmp/v3x
@@ -16,10 +16,13 @@ rm -rf $W
 echo "=== env $(date +%T)"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 (cd .dev/v3x && sha256sum */*) >$OUT/inputs.sha256
-python3 "$(dirname "$0")/v3xref.py" $W .dev/v3x v32 v31 kimi
-echo "=== pack $(date +%T)"
-(cd $W && tar czf $OUT/v3x.tgz --exclude='*.safetensors' --exclude='input' v31 v32 kimi versions.json *-headers.json &&
-	tar czf $OUT/v3x-forward.tgz */forward)
+# one fixture at a time, each packed as soon as it is made (a timeout still returns data)
+for n in v32 v31 kimi; do
+	python3 "$(dirname "$0")/v3xref.py" $W .dev/v3x $n
+	echo "=== pack $n $(date +%T)"
+	(cd $W && tar czf $OUT/$n.tgz --exclude='*.safetensors' --exclude=input $n $n-headers.json versions.json ;
+		tar czf $OUT/$n-forward.tgz $n/forward)
+done
 ls -la $OUT
 echo "=== done $(date +%T)"
 } 2>&1 | tee $OUT/log

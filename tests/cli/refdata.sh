@@ -13,7 +13,7 @@ for d in "$ref"/partial "$ref"/noqlora-softmax "$ref"/sigmoid-1group "$ref"/fp8c
 		echo "not ok - $name: hashes differ from SHA256SUMS"
 		echo "$bad" | head -5 | sed 's/^/#   /'
 	fi
-	unlisted=$(cd "$d" && find . -type f ! -name SHA256SUMS ! -name report.json ! -name CASES.json \
+	unlisted=$(cd "$d" && find . -type f ! -name SHA256SUMS ! -name report.json ! -name tensors.json ! -name CASES.json \
 		! -name README.md | sed 's|^\./||' | sort | comm -23 - <(awk '{print $2}' SHA256SUMS | sort))
 	if [ -z "$unlisted" ]; then
 		echo "ok - $name: every data file is listed"
