@@ -7,7 +7,7 @@ Runs on the GPU machine (torch with float8, safetensors, transformers, triton). 
 never committed: $UPSTREAM (DeepSeek-V3 inference/ at 9b4e978: fp8_cast_bf16.py, kernel.py,
 convert.py) and $UPSTREAM32 (DeepSeek-V3.2-Exp inference/convert.py).
 
-  v3xref.py OUT INPUTS NAME...
+  [V3X_STEPS=main|convert] v3xref.py OUT INPUTS NAME...
 
 For each NAME (INPUTS/NAME is its FP8 checkpoint), under OUT/NAME:
   input/            the checkpoint as given
@@ -100,17 +100,32 @@ def tensor_sums(path, headers):
     return out
 
 
-def fixture(out, inputs, name):
-    root = os.path.join(out, name)
-    shutil.rmtree(root, ignore_errors=True)
+def finish(out, root, name, r):
+    sums, tens, heads = [], {}, {}
+    for dp, dns, fns in os.walk(root):
+        dns.sort()
+        for fn in sorted(fns):
+            p = os.path.join(dp, fn)
+            rel = os.path.relpath(p, root)
+            sums.append(f"{sha256(p)}  {rel}")
+            if fn.endswith(".safetensors") and not rel.startswith("forward/"):
+                tens[rel] = tensor_sums(p, heads)
+    with open(os.path.join(root, "SHA256SUMS"), "w") as f:
+        f.write("\n".join(sums) + "\n")
+    with open(os.path.join(root, "tensors.json"), "w") as f:
+        json.dump(tens, f, indent=0, sort_keys=True)
+        f.write("\n")
+    with open(os.path.join(out, name + "-headers.json"), "w") as f:
+        json.dump({os.path.relpath(k, root): v for k, v in heads.items()}, f, indent=0)
+    with open(os.path.join(root, "report.json"), "w") as f:
+        json.dump(r, f, indent=1)
+        f.write("\n")
+    print(json.dumps({k: v for k, v in r.items() if k != "hf_dropped_tensors"}, indent=1)[-6000:], flush=True)
+
+
+def convert(out, root, name, cfg, r):
     d = os.path.join(root, "input")
-    shutil.copytree(os.path.join(inputs, name), d)
-    cfg = json.load(open(os.path.join(d, "config.json")))
-    r = {"name": name, "model_type": cfg.get("model_type")}
     bf = os.path.join(root, "fp8_cast_bf16")
-    r["fp8_cast_bf16"] = run_cmd([sys.executable, "fp8_cast_bf16.py", "--input-fp8-hf-path", d,
-                                  "--output-bf16-hf-path", bf], cwd=UP)
-    print(name, "fp8_cast_bf16 rc", r["fp8_cast_bf16"]["rc"], flush=True)
     L = cfg["num_hidden_layers"]
     v32 = cfg.get("model_type") == "deepseek_v32"
     src_conv = os.path.join(UP32 if v32 else UP, "convert.py")
@@ -127,6 +142,30 @@ def fixture(out, inputs, name):
                                                   "--save-path", dst, "--n-experts", str(cfg["n_routed_experts"]),
                                                   "--model-parallel", str(mp)])
             print(name, tag, mp, "convert rc", r[f"convert_{tag}_mp{mp}"]["rc"], flush=True)
+
+
+def fixture(out, inputs, name, steps):
+    """steps: "all", or "main" (no convert.py for V3.1 and Kimi-K2, which the issue does not
+    ask for: done last, as "convert", on the same directory, while device time lasts)."""
+    root = os.path.join(out, name)
+    d = os.path.join(root, "input")
+    bf = os.path.join(root, "fp8_cast_bf16")
+    if steps == "convert":
+        r = json.load(open(os.path.join(root, "report.json")))
+        cfg = json.load(open(os.path.join(d, "config.json")))
+        convert(out, root, name, cfg, r)
+        finish(out, root, name, r)
+        return
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(os.path.join(inputs, name), d)
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    r = {"name": name, "model_type": cfg.get("model_type")}
+    r["fp8_cast_bf16"] = run_cmd([sys.executable, "fp8_cast_bf16.py", "--input-fp8-hf-path", d,
+                                  "--output-bf16-hf-path", bf], cwd=UP)
+    print(name, "fp8_cast_bf16 rc", r["fp8_cast_bf16"]["rc"], flush=True)
+    v32 = cfg.get("model_type") == "deepseek_v32"
+    if v32 or steps == "all":
+        convert(out, root, name, cfg, r)
     S = cfg["index_topk"] if v32 else 8
     g = torch.Generator().manual_seed(1234)
     ids = torch.randint(0, cfg["vocab_size"], (2, S), generator=g)
@@ -165,26 +204,7 @@ def fixture(out, inputs, name):
             r["transformers_has_deepseek_v32"] = hasattr(transformers, "DeepseekV32ForCausalLM")
         except Exception:  # noqa
             r["transformers_has_deepseek_v32"] = repr(sys.exc_info()[1])
-    sums, tens, heads = [], {}, {}
-    for dp, dns, fns in os.walk(root):
-        dns.sort()
-        for fn in sorted(fns):
-            p = os.path.join(dp, fn)
-            rel = os.path.relpath(p, root)
-            sums.append(f"{sha256(p)}  {rel}")
-            if fn.endswith(".safetensors") and not rel.startswith("forward/"):
-                tens[rel] = tensor_sums(p, heads)
-    with open(os.path.join(root, "SHA256SUMS"), "w") as f:
-        f.write("\n".join(sums) + "\n")
-    with open(os.path.join(root, "tensors.json"), "w") as f:
-        json.dump(tens, f, indent=0, sort_keys=True)
-        f.write("\n")
-    with open(os.path.join(out, name + "-headers.json"), "w") as f:
-        json.dump({os.path.relpath(k, root): v for k, v in heads.items()}, f, indent=0)
-    with open(os.path.join(root, "report.json"), "w") as f:
-        json.dump(r, f, indent=1)
-        f.write("\n")
-    print(json.dumps({k: v for k, v in r.items() if k != "hf_dropped_tensors"}, indent=1)[-6000:], flush=True)
+    finish(out, root, name, r)
 
 
 if __name__ == "__main__":
@@ -204,7 +224,7 @@ if __name__ == "__main__":
     print(vers, flush=True)
     for n in sys.argv[3:]:
         try:
-            fixture(out, inputs, n)
+            fixture(out, inputs, n, os.environ.get("V3X_STEPS", "all"))
         except Exception:  # noqa
             vers[n] = traceback.format_exc()[-3000:]
             print(vers[n], flush=True)

@@ -97,6 +97,10 @@ for n in v31 v32 kimi; do
 		run "$sharded" -q --model-parallel $mp bf-$n bmp$mp-$n
 		expect_rc "$n: the same from BF16" 0
 		have_ref $n || continue
+		if ! grep -q " convert_fp8_mp$mp/" "$ref/$n/SHA256SUMS"; then
+			skip "$n: mp $mp as convert.py's" "the GPU run made no convert.py output for it (device time ran out)"
+			continue
+		fi
 		ranks=$(for r in $(seq 0 $((mp - 1))); do echo model$r-mp$mp.safetensors; done)
 		expect_eq "$n: FP8 mp $mp byte-identical to convert.py's (rank files and the files it copies)" \
 			"$(cd mp$mp-$n && for f in $ranks $(ls | grep token); do echo "$f $(sha "$f")"; done)" \
