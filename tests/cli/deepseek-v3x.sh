@@ -72,6 +72,43 @@ for n in v31 v32 kimi; do
 	expect_eq "$n: the index as fp8_cast_bf16.py's, but for total_size" "$(sha index.want)" \
 		"$(sum_of $n fp8_cast_bf16/model.safetensors.index.json)"
 done
+# independent of the GPU run: the exact formula (scripts/ref/fp8cases.py: exact product, one
+# rounding to F32, RNE to BF16), which fp8_cast_bf16.py matched bit for bit on every finite
+# value of fixtures/ref/fp8cases, on the V3.1 o_proj with the scale that is not a power of
+# two and on the V3.2 indexer's weights (MTP layer's too)
+exact() {
+	python3 - "$CKPT_ROOT/scripts/ref" "$@" <<'PY'
+import glob, json, struct, sys
+sys.path.insert(0, sys.argv[1])
+import fp8cases
+def load(d):
+    t = {}
+    for p in sorted(glob.glob(d + "/*.safetensors")):
+        with open(p, "rb") as f:
+            n = struct.unpack("<Q", f.read(8))[0]
+            h = json.loads(f.read(n))
+            data = f.read()
+        for k, v in h.items():
+            if k != "__metadata__":
+                a, b = v["data_offsets"]
+                t[k] = (v["dtype"], v["shape"], data[a:b])
+    return t
+src, dst = load(sys.argv[2]), load(sys.argv[3])
+bad = 0
+for w in sys.argv[4:]:
+    dt, sh, wd = src[w]
+    sdt, ssh, sd = src[w + "_scale_inv"]
+    ex = fp8cases.exact_dequant(dt, sh, wd, sdt, ssh, sd, 128, 128)
+    odt, osh, od = dst[w]
+    got = struct.unpack("<%dH" % (len(od) // 2), od)
+    bad += odt != "BF16" or osh != sh or any(a is not None and a != b for a, b in zip(ex, got))
+print(bad)
+PY
+}
+expect_eq "V3.1: the o_proj whose scale is not a power of two, as the exact formula, bit for bit" \
+	"$(exact in/v31 bf-v31 model.layers.1.self_attn.o_proj.weight model.layers.2.self_attn.o_proj.weight)" 0
+expect_eq "V3.2: the indexer's wq_b and wk, as the exact formula, bit for bit" \
+	"$(exact in/v32 bf-v32 model.layers.0.self_attn.indexer.wq_b.weight model.layers.0.self_attn.indexer.wk.weight model.layers.3.self_attn.indexer.wq_b.weight)" 0
 shards=$(echo in/v32/model-*.safetensors)
 out_shards=$(echo bf-v32/model-*.safetensors)
 idx=model.layers.1.self_attn.indexer
