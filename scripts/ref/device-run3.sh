@@ -5,6 +5,17 @@
 #   .dev/up/{fp8_cast_bf16.py,kernel.py,convert.py,model.py}  DeepSeek-V3 inference/ at 9b4e978
 #   .dev/up32/convert.py                  DeepSeek-V3.2-Exp inference/convert.py (never committed)
 #   .dev/v3x/{v31,v32,kimi}/              scripts/ref/v3x-inputs.sh build/dev/ckpt-synth .dev/v3x
+#                                         (or .dev/v3x.tar.xz of it, unpacked there first)
+#   .dev/ref/                             a copy of scripts/ref/ (the tree the device tool
+#                                         sends is the session's checkout, maybe not this one)
+# e.g., with M the DeepSeek-V3 mirror (fetch) and M32 the V3.2-Exp one:
+#   for f in fp8_cast_bf16.py convert.py kernel.py model.py; do
+#       git -C $M show 9b4e978:inference/$f >.dev/up/$f; done
+#   git -C $M32 show HEAD:inference/convert.py >.dev/up32/convert.py
+#   scripts/ref/v3x-inputs.sh build/dev/ckpt-synth .dev/v3x && (cd .dev && tar cJf v3x.tar.xz v3x && rm -r v3x)
+#   cp scripts/ref/*.py scripts/ref/device-run3.sh .dev/ref/
+# then run, carrying .dev:
+#   tar xJf .dev/v3x.tar.xz -C .dev && bash .dev/ref/device-run3.sh
 # Results come back through $OUT: per fixture NAME.tgz (the small files) and NAME-forward.tgz
 # (the logits); the upstream tools' safetensors outputs stay there: their sha256 and their
 # tensors' are in SHA256SUMS and tensors.json.
