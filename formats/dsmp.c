@@ -12,34 +12,6 @@
 #include "json.h"
 #include "jsonw.h"
 
-/* convert.py's table: the second-to-last part of a (pre-renamed) name, its new spelling,
- * and the dimension cut between ranks (-1: not cut). */
-static const struct rule {
-	const char *key, *new_key;
-	int dim;
-} rules[] = {
-	{"embed_tokens", "embed", 0},
-	{"input_layernorm", "attn_norm", -1},
-	{"post_attention_layernorm", "ffn_norm", -1},
-	{"q_proj", "wq", 0},
-	{"q_a_proj", "wq_a", -1},
-	{"q_a_layernorm", "q_norm", -1},
-	{"q_b_proj", "wq_b", 0},
-	{"kv_a_proj_with_mqa", "wkv_a", -1},
-	{"kv_a_layernorm", "kv_norm", -1},
-	{"kv_b_proj", "wkv_b", 0},
-	{"o_proj", "wo", 1},
-	{"gate", "gate", -1},
-	{"gate_proj", "w1", 0},
-	{"down_proj", "w2", 1},
-	{"up_proj", "w3", 0},
-	{"norm", "norm", -1},
-	{"lm_head", "head", 0},
-	{"scale", "scale", -1},
-};
-
-#define NRULES (sizeof rules / sizeof *rules)
-
 /* The substring replacements applied to every name before the table, in order. */
 static const char *const renames[][2] = {
 	{"self_attn", "attn"},
@@ -89,23 +61,17 @@ static bool part_from_end(const char *s, unsigned k, const char **begin, size_t 
 	}
 }
 
-static const struct rule *rule_for_key(const char *key, size_t n)
+static const struct mp_rule *rule_for_key(const struct mp_cut *cut, const char *key, size_t n)
 {
-	for (size_t i = 0; i < NRULES; i++)
-		if (strlen(rules[i].key) == n && memcmp(rules[i].key, key, n) == 0)
-			return &rules[i];
+	for (size_t i = 0; i < cut->n; i++)
+		if (strlen(cut->rules[i].key) == n && memcmp(cut->rules[i].key, key, n) == 0)
+			return &cut->rules[i];
 	return NULL;
 }
 
-static const struct rule *rule_for_new(const char *key, size_t n)
-{
-	for (size_t i = 0; i < NRULES; i++)
-		if (strlen(rules[i].new_key) == n && memcmp(rules[i].new_key, key, n) == 0)
-			return &rules[i];
-	return NULL;
-}
-
-int dsmp_place(struct dsmp_place *p, const char *hf_name)
+/* convert.py's renaming by one cut: 0, 1 (no message) when the cut has no entry for the
+ * name's key, -1 with a message when a routed expert's number is not a number. */
+static int place_by(struct dsmp_place *p, const struct mp_cut *cut, const char *hf_name)
 {
 	char q[ERR_QUOTE];
 	memset(p, 0, sizeof *p);
@@ -115,14 +81,12 @@ int dsmp_place(struct dsmp_place *p, const char *hf_name)
 		replace_in_place(&s, renames[i][0], renames[i][1]);
 	const char *kb;
 	size_t kn;
-	const struct rule *r = NULL;
+	const struct mp_rule *r = NULL;
 	if (part_from_end(s, 2, &kb, &kn))
-		r = rule_for_key(kb, kn);
+		r = rule_for_key(cut, kb, kn);
 	if (!r) {
 		free(s);
-		return err_set("tensor %s: the model-parallel layout has no place for it (convert.py knows "
-			       "only DeepSeek-V3's attention, MLP, expert, norm, embedding and head tensors)",
-			       err_quote(hf_name, q));
+		return 1;
 	}
 	if (kn) {
 		char *key = xstrndup(kb, kn);
@@ -152,24 +116,50 @@ int dsmp_place(struct dsmp_place *p, const char *hf_name)
 	return 0;
 }
 
+/* The second-to-last part of a (pre-renamed) name, for messages. */
+static char *key_of(const char *hf_name)
+{
+	const char *kb;
+	size_t kn;
+	return part_from_end(hf_name, 2, &kb, &kn) ? xstrndup(kb, kn) : xstrdup(hf_name);
+}
+
+int dsmp_place(struct dsmp_place *p, const struct family *f, const char *hf_name)
+{
+	char q[ERR_QUOTE], q2[ERR_QUOTE];
+	int rc = 1;
+	if (f && !f->mp_cut) {
+		memset(p, 0, sizeof *p);
+		return err_set("%s: ckpt knows no model-parallel layout of it", f->title);
+	}
+	for (size_t i = 0; rc > 0 && (f ? i == 0 : family_nth(i) != NULL); i++) {
+		const struct family *g = f ? f : family_nth(i);
+		if (g->mp_cut)
+			rc = place_by(p, g->mp_cut, hf_name);
+	}
+	if (rc <= 0)
+		return rc;
+	char *key = key_of(hf_name);
+	err_quote(key, q2);
+	free(key);
+	if (f)
+		return err_set("tensor %s: the model-parallel layout has no place for it (%s has no entry for %s)",
+			       err_quote(hf_name, q), f->mp_cut->what, q2);
+	return err_set("tensor %s: the model-parallel layout has no place for it (no convert.py ckpt knows has an "
+		       "entry for %s)", err_quote(hf_name, q), q2);
+}
+
 void dsmp_place_free(struct dsmp_place *p)
 {
 	free(p->name);
 	p->name = NULL;
 }
 
-/* The inverse is structural (undo the table entry of the second-to-last part and the
- * renames of whole parts) and then checked by renaming forward again, so only names that
- * convert.py can write are accepted. */
-char *dsmp_hf_name(const char *mp_name)
+/* The name rule r's inverse gives: undo the entry on the second-to-last part and the
+ * renames of whole parts (a last part "bias" kept as it is when keep_bias: the indexer's
+ * k_norm.bias, which no rename touched). */
+static char *unrename(const struct mp_rule *r, const char *mp_name, bool keep_bias)
 {
-	const char *kb;
-	size_t kn;
-	if (!part_from_end(mp_name, 2, &kb, &kn))
-		return NULL;
-	const struct rule *r = rule_for_new(kb, kn);
-	if (!r)
-		return NULL;
 	struct buf b = {0};
 	size_t nparts = 1;
 	for (const char *c = mp_name; *c; c++)
@@ -190,7 +180,7 @@ char *dsmp_hf_name(const char *mp_name)
 			buf_adds(&b, "mlp");
 		else if (i + 1 == nparts && n == 5 && memcmp(p, "scale", 5) == 0)
 			buf_adds(&b, "weight_scale_inv");
-		else if (i + 1 == nparts && n == 4 && memcmp(p, "bias", 4) == 0)
+		else if (i + 1 == nparts && n == 4 && memcmp(p, "bias", 4) == 0 && !keep_bias)
 			buf_adds(&b, "e_score_correction_bias");
 		else
 			buf_add(&b, p, n);
@@ -200,16 +190,62 @@ char *dsmp_hf_name(const char *mp_name)
 	}
 	char *hf = xstrdup(buf_str(&b));
 	buf_free(&b);
-	struct dsmp_place pl;
-	bool ok = dsmp_place(&pl, hf) == 0 && strcmp(pl.name, mp_name) == 0;
-	if (pl.name)
-		dsmp_place_free(&pl);
-	if (!ok) {
-		free(hf);
+	return hf;
+}
+
+/* The inverse is structural (unrename) and then checked by renaming forward again, so only
+ * names that convert.py can write are accepted.  Where two HF names give the same new name
+ * (V3.2's "wq_b": the MLA query's q_b_proj and the indexer's wq_b; "bias": the router's
+ * e_score_correction_bias and k_norm's bias), the one the family knows wins. */
+static char *hf_name_by(const struct family *f, const char *mp_name, bool *known)
+{
+	const char *kb;
+	size_t kn;
+	*known = false;
+	if (!part_from_end(mp_name, 2, &kb, &kn))
 		return NULL;
+	char *best = NULL;
+	for (size_t i = 0; i < 2 * f->mp_cut->n && !*known; i++) {
+		const struct mp_rule *r = &f->mp_cut->rules[i / 2];
+		if (strlen(r->new_key) != kn || memcmp(r->new_key, kb, kn) != 0)
+			continue;
+		char *hf = unrename(r, mp_name, i % 2);
+		struct dsmp_place pl;
+		bool ok = place_by(&pl, f->mp_cut, hf) == 0 && strcmp(pl.name, mp_name) == 0;
+		if (pl.name)
+			dsmp_place_free(&pl);
+		struct hf_name hn;
+		if (ok && f->parse && f->parse(hf, &hn) == 0)
+			*known = true;
+		if (ok && (*known || !best)) {
+			free(best);
+			best = hf;
+		} else {
+			free(hf);
+		}
 	}
 	err_clear();
-	return hf;
+	return best;
+}
+
+char *dsmp_hf_name(const struct family *f, const char *mp_name)
+{
+	if (f)
+		return f->mp_cut ? hf_name_by(f, mp_name, &(bool){false}) : NULL;
+	char *best = NULL;
+	bool known = false;
+	for (size_t i = 0; !known && family_nth(i); i++) {
+		if (!family_nth(i)->mp_cut)
+			continue;
+		char *hf = hf_name_by(family_nth(i), mp_name, &known);
+		if (hf && (known || !best)) {
+			free(best);
+			best = hf;
+		} else {
+			free(hf);
+		}
+	}
+	return best;
 }
 
 bool dsmp_is_mtp(const char *hf_name, int64_t num_layers, uint64_t *layer)

@@ -4,7 +4,8 @@
  *  - names: a leading "model." dropped; self_attn -> attn, mlp -> ffn,
  *    weight_scale_inv -> scale, e_score_correction_bias -> bias (plain substring
  *    replacements on the whole name, as convert.py does); then the second-to-last part is
- *    looked up in a fixed table and replaced by its new spelling, again on the whole name;
+ *    looked up in the family's table (formats/family.h: its mp_cut, the mapping of its own
+ *    convert.py) and replaced by its new spelling, again on the whole name;
  *  - placement: a routed expert goes whole to the rank that owns its id (ids split in equal
  *    consecutive runs); a tensor whose table entry has a split dimension is cut into equal
  *    slices along it, rank i taking slice i (FP8 weights and their scales alike); every
@@ -23,6 +24,7 @@
 
 #include "ds_config.h"
 #include "buf.h"
+#include "family.h"
 #include "convert.h"
 #include "jsonw.h"
 #include "table.h"
@@ -39,13 +41,16 @@ struct dsmp_place {
 	uint64_t expert_id;
 };
 
-/* Where an HF tensor goes.  -1 with a message when the layout has no place for the name
- * (convert.py fails on it too) or the expert id is not a number. */
-int dsmp_place(struct dsmp_place *p, const char *hf_name);
+/* Where an HF tensor of family f goes.  -1 with a message when f's cut has no place for
+ * the name (its convert.py fails on it too), f has no cut, or the expert id is not a
+ * number.  f NULL (a directory without a config.json naming a family): the first cut of
+ * the families ckpt knows that has an entry for it. */
+int dsmp_place(struct dsmp_place *p, const struct family *f, const char *hf_name);
 void dsmp_place_free(struct dsmp_place *p);
-/* The canonical HF name convert.py renames to mp_name, NULL when no HF name gives it.
- * The HF name of a "...scale" tensor ends in "weight_scale_inv". */
-char *dsmp_hf_name(const char *mp_name);
+/* The canonical HF name f's convert.py renames to mp_name, NULL when no HF name gives it
+ * (f NULL: any family's, the one whose inventory knows the name first).  The HF name of a
+ * "...scale" tensor ends in "weight_scale_inv". */
+char *dsmp_hf_name(const struct family *f, const char *mp_name);
 
 /* Whether hf_name is in layer "model.layers.L." with L >= num_layers (an MTP layer); *layer
  * gets L.  num_layers < 0: no layer is. */
@@ -106,6 +111,9 @@ void dsmp_info_json(const struct view *v, struct jw *w);
 /* ---- HF -> model-parallel ---- */
 
 struct dsmp_opts {
+	/* config_path's model (dsmp_opts_config): whose cut it is, and the files its loader
+	 * needs are copied too (formats/sidefiles.h) */
+	const struct family *family;
 	unsigned mp;
 	uint64_t n_experts;
 	int64_t num_layers;              /* layers from this number on are MTP, left out */
@@ -113,8 +121,6 @@ struct dsmp_opts {
 	int rank;                        /* -1: every rank, in one pass over the input */
 	const char *config_path;         /* copied beside the ranks; may be NULL */
 	bool quant_declared;             /* it has a quantization_config (dsmp_opts_config) */
-	const struct family *family;     /* config_path's model (dsmp_opts_config): the files
-					    its loader needs are copied too (formats/sidefiles.h) */
 	const char *tool;                /* for the record */
 	const char *source;              /* for the record (default: the checkpoint's dir) */
 };
@@ -131,7 +137,8 @@ struct dsmp_plan {
 	void **gathers;                  /* owned fill arguments */
 };
 
-/* What config.json (at cfg_path) decides of o: the MTP layers (from num_hidden_layers on),
+/* What config.json (at cfg_path) decides of o: the family, whose cut it is (one ckpt does
+ * not know, or one with no cut, is refused), the MTP layers (from num_hidden_layers on),
  * the FP8 scale blocks, and the experts: n_experts 0 takes n_routed_experts, another value
  * must equal it (model.py places experts by it) and divide into o->mp ranks. */
 int dsmp_opts_config(struct dsmp_opts *o, const struct ds_config *cfg, const char *cfg_path, uint64_t n_experts);

@@ -246,6 +246,16 @@ static int add_side_files(struct dsmp_plan *p, const struct view *v, const char 
 
 int dsmp_opts_config(struct dsmp_opts *o, const struct ds_config *cfg, const char *cfg_path, uint64_t n_experts)
 {
+	if (!cfg->family) {
+		struct buf b = {0};
+		err_set("%s: %s", cfg_path, family_unknown_why(cfg->model_type, cfg->architecture, &b));
+		buf_free(&b);
+		return -1;
+	}
+	if (!cfg->family->mp_cut)
+		return err_set("%s: %s: ckpt knows no model-parallel layout of it", cfg_path,
+			       family_model_name(cfg->family, cfg));
+	o->family = cfg->family;
 	if (cfg->num_hidden_layers < 0)
 		return err_set("%s: no num_hidden_layers: it says which layers are MTP layers to leave out", cfg_path);
 	if (!n_experts) {
@@ -264,7 +274,6 @@ int dsmp_opts_config(struct dsmp_opts *o, const struct ds_config *cfg, const cha
 	o->block[0] = (uint64_t)cfg->quant.block[0];
 	o->block[1] = (uint64_t)cfg->quant.block[1];
 	o->quant_declared = cfg->quant.present;
-	o->family = cfg->family;
 	return 0;
 }
 
@@ -312,7 +321,7 @@ int dsmp_plan(struct dsmp_plan *p, const struct view *v, const struct dsmp_opts 
 			continue;
 		}
 		struct dsmp_place pl;
-		if (dsmp_place(&pl, t->name)) {
+		if (dsmp_place(&pl, o->family, t->name)) {
 			err_prefix("%s: ", t->path);
 			goto out;
 		}

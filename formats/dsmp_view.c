@@ -86,6 +86,7 @@ static int by_ent(const void *a, const void *b)
 
 struct ctx {
 	struct view *v;
+	const struct family *family;     /* config.json's, whose cut it is; NULL: any known */
 	struct dsmp_info *rk;
 	uint64_t n_experts;
 	uint64_t bm, bn;
@@ -138,7 +139,7 @@ static int build(struct ctx *x, const char *hf, const struct st_tensor **w, cons
 	unsigned mp = x->rk->mp;
 	struct dsmp_place pl;
 	err_quote(hf, q);
-	if (dsmp_place(&pl, hf))
+	if (dsmp_place(&pl, x->family, hf))
 		return problem_last(x, true);
 	dsmp_place_free(&pl);
 	for (unsigned r = 0; r < mp; r++) {
@@ -230,7 +231,7 @@ static int resolve_experts(struct ctx *x, const char *path, const struct ent *e,
 	x->rk->experts_from = "tensor names";
 	for (size_t i = 0; i < n; i++) {
 		struct dsmp_place pl;
-		if (dsmp_place(&pl, e[i].hf) == 0) {
+		if (dsmp_place(&pl, x->family, e[i].hf) == 0) {
 			if (pl.expert && pl.expert_id >= x->n_experts)
 				x->n_experts = pl.expert_id + 1;
 			dsmp_place_free(&pl);
@@ -259,7 +260,7 @@ static int dsmp_open(struct view **out, const char *path, int flags)
 	v->describe_rows = dsmp_info_rows;
 	v->describe_json = dsmp_info_json;
 	struct pathguard conf = {0};
-	struct ctx x = {v, rk, 0, 128, 128, flags, &conf};
+	struct ctx x = {v, NULL, rk, 0, 128, 128, flags, &conf};
 	struct ent *e = NULL;
 	size_t n = 0, cap = 0;
 	if (pathguard_init(&conf, path))
@@ -288,13 +289,14 @@ static int dsmp_open(struct view **out, const char *path, int flags)
 		free(cp);
 	}
 	if (v->cfg) {
+		x.family = v->cfg->family;
 		x.bm = (uint64_t)v->cfg->quant.block[0];
 		x.bn = (uint64_t)v->cfg->quant.block[1];
 	}
 	for (unsigned r = 0; r < mp; r++)
 		for (size_t k = 0; rk->ranks[r] && k < rk->ranks[r]->n; k++) {
 			const struct st_tensor *t = &rk->ranks[r]->t[k];
-			char *hf = dsmp_hf_name(t->name);
+			char *hf = dsmp_hf_name(x.family, t->name);
 			if (!hf) {
 				char q[ERR_QUOTE];
 				if (problem(&x, "rank %u: tensor %s is not a name convert.py writes", r, err_quote(t->name, q)))

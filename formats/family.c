@@ -13,6 +13,11 @@ static const struct family *const families[] = {
 };
 #define NFAMILIES (sizeof families / sizeof families[0])
 
+const struct family *family_nth(size_t i)
+{
+	return i < NFAMILIES ? families[i] : NULL;
+}
+
 static bool listed(const char *const *list, const char *s)
 {
 	for (; s && *s && list && *list; list++)

@@ -5,8 +5,8 @@
  *  - every tensor a checkpoint of a config holds, with shape, dtype, and which are block
  *    quantized (formats/hf.h: hf_expected), and what any tensor name means (hf_parse);
  *  - which tensor plays which role in the forward pass (role + layer + expert -> name);
- *  - how it is cut for model parallelism (formats/dsmp.c's rename and split table, which
- *    is DeepSeek's inference/convert.py's).
+ *  - how it is cut for model parallelism (its `mp_cut`: the rename and split table of
+ *    DeepSeek's inference/convert.py for that model, which formats/dsmp.c applies).
  * Nothing in lib/ or cmd/ names a family or spells a tensor name: the checks, converters
  * and the inference core ask the family of the checkpoint's config.
  *
@@ -27,6 +27,20 @@
 
 struct ds_config;
 
+/* One entry of a model-parallel cut, as DeepSeek's inference/convert.py spells its mapping:
+ * the second-to-last part of a tensor name (after the plain renames formats/dsmp.h lists),
+ * its new spelling, and the dimension cut between ranks (-1: every rank holds a copy). */
+struct mp_rule {
+	const char *key, *new_key;
+	int dim;
+};
+
+struct mp_cut {
+	const char *what;                 /* for messages: "DeepSeek-V3's inference/convert.py" */
+	const struct mp_rule *rules;
+	size_t n;
+};
+
 struct family {
 	const char *name;                 /* stable, for --json: "deepseek-v3" */
 	const char *title;                /* for people: "DeepSeek-V3" */
@@ -39,6 +53,8 @@ struct family {
 	int (*expected)(struct hf_layout **out, const struct ds_config *c, const char *path);
 	/* The name of the tensor that plays n's role, snprintf-style. */
 	int (*name_of)(char *out, size_t size, const struct hf_name *n);
+	/* What a tensor name means: 0, or -1 when it is no name of the family (no message). */
+	int (*parse)(const char *name, struct hf_name *out);
 	/* Whether layer L (MTP layers counted on) has routed experts. */
 	bool (*layer_is_moe)(const struct ds_config *c, int64_t layer);
 	/* The longest sequence the dense forward pass computes exactly as the model does
@@ -56,11 +72,17 @@ struct family {
 	 * converter copies beside the files it writes (formats/sidefiles.h). */
 	const char *const *side_files;
 	bool side_auto_map;
+	/* How it is cut for model parallelism (formats/dsmp.h); NULL: ckpt knows no such layout
+	 * of it, and ckpt-hf-to-sharded refuses it. */
+	const struct mp_cut *mp_cut;
 };
 
 /* The family config.json names by model_type (or, without one, architectures[0]); NULL
  * when ckpt knows none of that name. */
 const struct family *family_find(const char *model_type, const char *architecture);
+
+/* The i-th family ckpt knows, in the order family_find tries them; NULL past the last. */
+const struct family *family_nth(size_t i);
 
 /* Every model_type ckpt knows, for messages: "deepseek_v3, kimi_k2". */
 const char *family_known(struct buf *out);

@@ -1,6 +1,6 @@
 /* The DeepSeek-V3 generation's families, which share one inventory (formats/hf.c: names,
- * roles, shapes), one set of config keys (formats/ds_config.c) and one model-parallel cut
- * (formats/dsmp.c):
+ * roles, shapes) and one set of config keys (formats/ds_config.c); each has the
+ * model-parallel cut of its own inference/convert.py (applied by formats/dsmp.c):
  *  - DeepSeek-V3: V3, V3.1 and V3.1-Terminus (block scales of scale_fmt "ue8m0"), R1, and
  *    Kimi-K2 (model_type "kimi_k2": the same architecture and names);
  *  - DeepSeek-V3.2: V3.2-Exp and V3.2 (model_type "deepseek_v32"): V3 plus a lightning
@@ -14,7 +14,46 @@
 #include "family.h"
 
 /* what every family of the generation answers from the shared inventory */
-#define DEEPSEEK_INVENTORY .expected = hf_expected, .name_of = hf_format, .layer_is_moe = hf_layer_is_moe
+#define DEEPSEEK_INVENTORY \
+	.expected = hf_expected, .name_of = hf_format, .parse = hf_parse, .layer_is_moe = hf_layer_is_moe
+
+/* DeepSeek-V3's inference/convert.py (commit 9b4e978): its mapping, entry for entry. */
+#define DEEPSEEK_V3_CUT \
+	{"embed_tokens", "embed", 0}, \
+	{"input_layernorm", "attn_norm", -1}, \
+	{"post_attention_layernorm", "ffn_norm", -1}, \
+	{"q_proj", "wq", 0}, \
+	{"q_a_proj", "wq_a", -1}, \
+	{"q_a_layernorm", "q_norm", -1}, \
+	{"q_b_proj", "wq_b", 0}, \
+	{"kv_a_proj_with_mqa", "wkv_a", -1}, \
+	{"kv_a_layernorm", "kv_norm", -1}, \
+	{"kv_b_proj", "wkv_b", 0}, \
+	{"o_proj", "wo", 1}, \
+	{"gate", "gate", -1}, \
+	{"gate_proj", "w1", 0}, \
+	{"down_proj", "w2", 1}, \
+	{"up_proj", "w3", 0}, \
+	{"norm", "norm", -1}, \
+	{"lm_head", "head", 0}, \
+	{"scale", "scale", -1}
+
+static const struct mp_rule v3_rules[] = {DEEPSEEK_V3_CUT};
+static const struct mp_cut v3_cut = {"DeepSeek-V3's inference/convert.py", v3_rules,
+				     sizeof v3_rules / sizeof *v3_rules};
+
+/* DeepSeek-V3.2-Exp's inference/convert.py: V3's and four entries, the indexer's tensors
+ * copied whole to every rank (model.py's Indexer is plain Linear and LayerNorm).  Its "wq_b"
+ * is the indexer's: the MLA query's HF name is q_b_proj, still cut along dim 0. */
+static const struct mp_rule v32_rules[] = {
+	DEEPSEEK_V3_CUT,
+	{"wq_b", "wq_b", -1},
+	{"wk", "wk", -1},
+	{"k_norm", "k_norm", -1},
+	{"weights_proj", "weights_proj", -1},
+};
+static const struct mp_cut v32_cut = {"DeepSeek-V3.2-Exp's inference/convert.py", v32_rules,
+				      sizeof v32_rules / sizeof *v32_rules};
 
 /* What a loader reads beside the weights: the tokenizer (tokenizer.json and
  * tokenizer_config.json; Kimi-K2's tiktoken.model: the names convert.py copies), a chat
@@ -46,6 +85,7 @@ static const char *ue8m0_scales(const struct ds_config *c)
 const struct family family_deepseek_v3 = {
 	.name = "deepseek-v3", .title = "DeepSeek-V3", .model_types = v3_types, .architectures = v3_archs,
 	.variant = v3_variant, DEEPSEEK_INVENTORY, .pow2_scales = ue8m0_scales, DEEPSEEK_SIDE_FILES,
+	.mp_cut = &v3_cut,
 };
 
 static const char *const v32_types[] = {"deepseek_v32", NULL};
@@ -59,5 +99,5 @@ static int64_t v32_max_dense_positions(const struct ds_config *c)
 const struct family family_deepseek_v32 = {
 	.name = "deepseek-v3.2", .title = "DeepSeek-V3.2", .model_types = v32_types, .architectures = v32_archs,
 	DEEPSEEK_INVENTORY, .max_dense_positions = v32_max_dense_positions, .norms_any_float = true,
-	.pow2_scales = ue8m0_scales, DEEPSEEK_SIDE_FILES,
+	.pow2_scales = ue8m0_scales, DEEPSEEK_SIDE_FILES, .mp_cut = &v32_cut,
 };

@@ -1,10 +1,12 @@
 #include "hf_synth.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "json_edit.h"
@@ -30,7 +32,7 @@ static const char base_config[] =
 	" \"weight_block_size\": [128, 128]}}";
 
 static const char *const gen_keys[] = {
-	"seed", "shards", "shard_size", "scale_dtype", "values", "nan_codes", "experts_only",
+	"seed", "shards", "shard_size", "scale_dtype", "norm_dtype", "values", "nan_codes", "experts_only",
 	"scale_in_other_shard", "drop_scale", "mp", "extends",
 };
 
@@ -187,10 +189,10 @@ int hf_synth_load(struct hf_synth **out, const char *text, size_t len, const cha
 	s->pow2 = strcmp(cfg.quant.scale_fmt, "ue8m0") == 0;
 
 	uint64_t shards = 0;
-	const char *sdt = NULL, *values = NULL;
+	const char *sdt = NULL, *ndt = NULL, *values = NULL;
 	if (get_u64(spec, path, "seed", &s->seed, UINT64_MAX) || get_u64(spec, path, "shards", &shards, 99999) ||
 	    get_u64(spec, path, "shard_size", &s->shard_size, UINT64_MAX) ||
-	    get_str(spec, path, "scale_dtype", &sdt) || get_str(spec, path, "values", &values) ||
+	    get_str(spec, path, "scale_dtype", &sdt) || get_str(spec, path, "norm_dtype", &ndt) || get_str(spec, path, "values", &values) ||
 	    get_bool(spec, path, "nan_codes", &s->nan_codes) || get_bool(spec, path, "experts_only", &s->experts_only) ||
 	    get_names(spec, path, "scale_in_other_shard", &s->move_first, &s->move, &s->nmove) ||
 	    get_names(spec, path, "drop_scale", &s->drop_first, &s->drop, &s->ndrop))
@@ -212,6 +214,17 @@ int hf_synth_load(struct hf_synth **out, const char *text, size_t len, const cha
 		s->shards = 1;
 	if (sdt && (dt_parse(sdt, strlen(sdt), &s->scale_dtype) || !quantize_scale_dtype(s->scale_dtype))) {
 		err_set("%s: \"scale_dtype\" is \"%s\", not F32, BF16 or F8_E8M0", path, sdt);
+		goto fail;
+	}
+	if (ndt && (dt_parse(ndt, strlen(ndt), &s->norm_dtype) ||
+		    (s->norm_dtype != DT_F32 && s->norm_dtype != DT_BF16 && s->norm_dtype != DT_F16))) {
+		err_set("%s: \"norm_dtype\" is \"%s\", not F32, BF16 or F16", path, ndt);
+		goto fail;
+	}
+	for (size_t i = 0; ndt && i < s->L->n && !s->norm_dtype_set; i++)
+		s->norm_dtype_set = s->L->t[i].any_float;
+	if (ndt && !s->norm_dtype_set) {
+		err_set("%s: \"norm_dtype\" needs a model whose norms may be any float (DeepSeek-V3.2)", path);
 		goto fail;
 	}
 	if (values && strcmp(values, "realistic") != 0 && strcmp(values, "cheap") != 0) {
@@ -336,6 +349,11 @@ void hf_synth_free(struct hf_synth *s)
 	free(s);
 }
 
+enum dt hf_synth_dtype(const struct hf_synth *s, const struct hf_tensor *t)
+{
+	return t->any_float && s->norm_dtype_set ? s->norm_dtype : t->dtype;
+}
+
 /* Spreads roughly as refgen.py draws them: projections N(0, 1/sqrt(in)) with outliers,
  * norms 1 + N(0, 0.1), the main embedding N(0, 1), the router N(0, 0.05), the bias
  * N(0, 0.01), everything else N(0, 0.02). */
@@ -346,7 +364,7 @@ void hf_synth_tensor(const struct hf_synth *s, const struct hf_tensor *t, struct
 	o->mode = s->mode;
 	o->rows = t->ndim == 2 ? t->shape[0] : 1;
 	o->cols = t->ndim == 2 ? t->shape[1] : t->shape[0];
-	o->dtype = t->dtype;
+	o->dtype = hf_synth_dtype(s, t);
 	o->dist = SYNTH_GAUSS;
 	o->std = 0.02f;
 	switch (t->role) {
@@ -474,7 +492,7 @@ static int make_plan(const struct hf_synth *s, struct plan *p, struct buf *notes
 		const struct hf_tensor *t = &L->t[i];
 		if (!kept[i])
 			continue;
-		p->g[p->n++] = (struct gen){{t->name, t->dtype, t->ndim, t->shape, t, false}, 0, 0};
+		p->g[p->n++] = (struct gen){{t->name, hf_synth_dtype(s, t), t->ndim, t->shape, t, false}, 0, 0};
 		if (t->quantized && !dropped[i])
 			p->g[p->n++] = (struct gen){{t->scale.name, s->scale_dtype, 2, t->scale.shape, t, true}, 0, 0};
 	}
@@ -638,36 +656,119 @@ static void add_side_files(const struct hf_synth *s, const struct plan *p, uint6
 	buf_free(&b);
 }
 
+/* The conversion job that writes the checkpoint (fills[i] behind the plan's i-th tensor). */
+static int build_job(const struct hf_synth *s, struct plan *p, struct cv_job *j, struct gen_fill **fills,
+		     struct hf_synth_result *r)
+{
+	memset(r, 0, sizeof *r);
+	memset(j, 0, sizeof *j);
+	*fills = NULL;
+	if (make_plan(s, p, &r->notes)) {
+		memset(p, 0, sizeof *p); /* (make_plan freed it) */
+		return -1;
+	}
+	*fills = xcalloc(p->n + 1, sizeof **fills);
+	/* every shard is a group of its own: written one after another */
+	for (unsigned k = 0; k < p->nshards; k++)
+		cv_set_meta(cv_add_file(j, p->files[k], (int)k), "format", "pt");
+	for (size_t i = 0; i < p->n; i++) {
+		const struct gen *g = &p->g[i];
+		struct gen_fill *f = &(*fills)[i];
+		if (plan_fill(s, g, f))
+			return -1;
+		struct cv_tensor *t = cv_add_tensor(&j->files[g->shard], g->e.name, g->e.dtype, g->e.ndim, g->e.shape);
+		t->fill = (struct cv_fill){gen_fill, f, f->piece * f->row_bytes, synth_scratch_bytes(&f->sy)};
+		r->tensor_bytes += g->bytes;
+	}
+	add_side_files(s, p, r->tensor_bytes, j);
+	r->nshards = p->nshards;
+	r->ntensors = p->n;
+	return 0;
+}
+
 int hf_synth_write(const struct hf_synth *s, const char *dir, unsigned threads, struct hf_synth_result *r)
 {
 	struct plan p;
-	memset(r, 0, sizeof *r);
-	if (make_plan(s, &p, &r->notes))
-		return -1;
-	struct cv_job j = {0};
-	struct gen_fill *fills = xcalloc(p.n + 1, sizeof *fills);
+	struct cv_job j;
+	struct gen_fill *fills;
 	int rc = -1;
-	/* every shard is a group of its own: written one after another */
-	for (unsigned k = 0; k < p.nshards; k++)
-		cv_set_meta(cv_add_file(&j, p.files[k], (int)k), "format", "pt");
-	for (size_t i = 0; i < p.n; i++) {
-		const struct gen *g = &p.g[i];
-		if (plan_fill(s, g, &fills[i]))
-			goto out;
-		struct cv_tensor *t = cv_add_tensor(&j.files[g->shard], g->e.name, g->e.dtype, g->e.ndim, g->e.shape);
-		t->fill = (struct cv_fill){gen_fill, &fills[i], fills[i].piece * fills[i].row_bytes,
-					   synth_scratch_bytes(&fills[i].sy)};
-		r->tensor_bytes += g->bytes;
-	}
-	add_side_files(s, &p, r->tensor_bytes, &j);
+	if (build_job(s, &p, &j, &fills, r))
+		goto out;
 	/* the caller decides what may be overwritten; the engine rewrites everything */
 	struct cv_opts o = {.outdir = dir, .threads = threads, .force = true};
 	if (cv_run(&j, &o))
 		goto out;
 	for (size_t k = 0; k < j.nfiles; k++)
 		r->file_bytes += j.files[k].L.file_size;
-	r->nshards = p.nshards;
-	r->ntensors = p.n;
+	rc = 0;
+out:
+	cv_job_free(&j);
+	free(fills);
+	plan_free(&p);
+	return rc;
+}
+
+/* A shard of the right size whose data is a hole: its header, then ftruncate. */
+static int write_sparse(const char *path, const struct st_layout *L)
+{
+	char *tmp = out_tmp_name(path);
+	int rc = -1, fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0) {
+		err_errno(tmp);
+		goto out;
+	}
+	size_t done = 0;
+	while (done < L->header_size) {
+		ssize_t w = write(fd, L->header + done, L->header_size - done);
+		if (w <= 0) {
+			err_errno(tmp);
+			goto out;
+		}
+		done += (size_t)w;
+	}
+	if (ftruncate(fd, (off_t)L->file_size) || close(fd)) {
+		fd = -1;
+		err_errno(tmp);
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path)) {
+		err_errno(path);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc)
+		unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
+int hf_synth_write_sparse(const struct hf_synth *s, const char *dir, struct hf_synth_result *r)
+{
+	struct plan p;
+	struct cv_job j;
+	struct gen_fill *fills;
+	int rc = -1;
+	if (build_job(s, &p, &j, &fills, r) || cv_plan(&j) || mkdir_p(dir))
+		goto out;
+	for (size_t k = 0; k < j.nfiles; k++) {
+		char *path = path_join(dir, j.files[k].name);
+		int w = write_sparse(path, &j.files[k].L);
+		free(path);
+		if (w)
+			goto out;
+		r->file_bytes += j.files[k].L.file_size;
+	}
+	for (size_t k = 0; k < j.nside; k++) {
+		char *path = path_join(dir, j.side[k].name);
+		int w = out_write_file(path, j.side[k].bytes, j.side[k].len);
+		free(path);
+		if (w)
+			goto out;
+	}
 	rc = 0;
 out:
 	cv_job_free(&j);

@@ -11,6 +11,8 @@
  *   shard_size            or: start a new shard before one would exceed this many bytes
  *                         (neither: one shard)
  *   scale_dtype           "F32" (default), "BF16" or "F8_E8M0" (power-of-two scales)
+ *   norm_dtype            "F32", "BF16" or "F16": the norms of a family that stores them in
+ *                         any float dtype (DeepSeek-V3.2's release has F32); default BF16
  *   values                "realistic" (default) or "cheap" (random bits, for benchmarks)
  *   nan_codes             true: every projection weight gets special codes (synth.h)
  *   experts_only          true: only the routed experts' weights and scales (benchmarks)
@@ -45,6 +47,8 @@ struct hf_synth {
 	unsigned shards;
 	uint64_t shard_size;
 	enum dt scale_dtype;
+	bool norm_dtype_set;         /* else the layout's dtype */
+	enum dt norm_dtype;
 	bool pow2;                   /* scale_fmt "ue8m0" */
 	enum synth_mode mode;
 	bool nan_codes, experts_only;
@@ -60,6 +64,8 @@ int hf_synth_load(struct hf_synth **out, const char *text, size_t len, const cha
 int hf_synth_load_file(struct hf_synth **out, const char *path, const struct json_edit *sets, size_t nsets);
 void hf_synth_free(struct hf_synth *s);
 
+/* The dtype t is written in (the spec's norm_dtype for a norm stored in any float). */
+enum dt hf_synth_dtype(const struct hf_synth *s, const struct hf_tensor *t);
 /* How the tensor t is synthesized (its weight; synth_scales() gives its scale). */
 void hf_synth_tensor(const struct hf_synth *s, const struct hf_tensor *t, struct synth *out);
 
@@ -74,5 +80,10 @@ struct hf_synth_result {
  * (lib/engine/convert.h): shards, index, config.json, generation_config.json, tokenizer
  * stand-ins.  threads 0: all cores; the bytes never depend on it. */
 int hf_synth_write(const struct hf_synth *s, const char *dir, unsigned threads, struct hf_synth_result *r);
+
+/* The same checkpoint's files with every shard's data section a hole (ftruncate): headers,
+ * sizes, index and side files exact, tensor bytes zero, whatever the size on disk takes no
+ * room (for tests of what reads headers only, e.g. the full-size tensor counts). */
+int hf_synth_write_sparse(const struct hf_synth *s, const char *dir, struct hf_synth_result *r);
 
 #endif

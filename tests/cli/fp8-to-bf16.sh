@@ -2,7 +2,8 @@
 # ckpt-fp8-to-bf16: byte-exact against upstream fp8_cast_bf16.py on the golden checkpoint, a
 # complete output directory, options, per-shard mode under GNU parallel, resume, tar output,
 # refusals with their exact messages, full disks.
-# (tree_sums, same_tree and skip come from lib.sh; ok, check and run are this file's own)
+# (tree_sums, same_tree, skip, hlen and strip_meta come from lib.sh; ok, check and run are
+# this file's own)
 . "$CKPT_ROOT/tests/cli/lib.sh"
 T=$CKPT_BIN/ckpt-fp8-to-bf16
 IN=$CKPT_ROOT/fixtures/tiny-v3
@@ -13,20 +14,6 @@ ok() { echo "ok - $*"; }
 nok() { echo "not ok - $*"; }
 check() { local name=$1; shift; if "$@"; then ok "$name"; else nok "$name"; fi; }
 
-# N, the header length of a safetensors file
-hlen() { od -An -t u8 -N 8 "$1" | tr -d ' '; }
-# the file with its header's __metadata__ {"format":"pt"} taken out and the header padded
-# again: what upstream writes
-strip_meta() {
-	local f=$1 n h k
-	n=$(hlen "$f")
-	h=$(head -c $((8 + n)) "$f" | tail -c "$n" | LC_ALL=C sed 's/^{"__metadata__":{"format":"pt"},/{/; s/ *$//')
-	while [ $(( $(printf %s "$h" | LC_ALL=C wc -c) % 8 )) -ne 0 ]; do h="$h "; done
-	k=$(printf %s "$h" | LC_ALL=C wc -c)
-	printf "$(printf '\\%03o' $((k & 255)) $((k >> 8 & 255)) $((k >> 16 & 255)) $((k >> 24 & 255)) 0 0 0 0)"
-	printf %s "$h"
-	tail -c +$((9 + n)) "$f"
-}
 # run, keeping stderr in $err and the status in $rc
 run() { err=$("$@" 2>&1 >/dev/null); rc=$?; }
 

@@ -22,6 +22,10 @@
 #                           .ckpt-run.sha256, grow as files complete: each of its lines is
 #                           one of REF's); else prints the first offender and fails
 #   tmp_count DIR           how many temporaries DIR holds
+# Safetensors:
+#   hlen FILE               the header length N of a safetensors file
+#   strip_meta FILE         FILE with __metadata__ {"format":"pt"} taken out of its header
+#                           (padded again), on stdout: what fp8_cast_bf16.py writes
 # $tool is $CKPT_BIN/ckpt-<name of the test script>, $tiny the bundled tiny checkpoint,
 # $jsonq the JSON query tool (fixtures/gen/jsonq.c).
 
@@ -83,6 +87,21 @@ expect_same() {
 
 expect_eq() {
 	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "got: $2" "wanted: $3"; fi
+}
+
+# N, the header length of a safetensors file
+hlen() { od -An -t u8 -N 8 "$1" | tr -d ' '; }
+# the file with its header's __metadata__ {"format":"pt"} taken out and the header padded
+# again: what upstream's fp8_cast_bf16.py writes
+strip_meta() {
+	local f=$1 n h k
+	n=$(hlen "$f")
+	h=$(head -c $((8 + n)) "$f" | tail -c "$n" | LC_ALL=C sed 's/^{"__metadata__":{"format":"pt"},/{/; s/ *$//')
+	while [ $(( $(printf %s "$h" | LC_ALL=C wc -c) % 8 )) -ne 0 ]; do h="$h "; done
+	k=$(printf %s "$h" | LC_ALL=C wc -c)
+	printf "$(printf '\\%03o' $((k & 255)) $((k >> 8 & 255)) $((k >> 16 & 255)) $((k >> 24 & 255)) 0 0 0 0)"
+	printf %s "$h"
+	tail -c +$((9 + n)) "$f"
 }
 
 tree_sums() { (cd "$1" && find . -type f | LC_ALL=C sort | xargs -r sha256sum); }

@@ -6,12 +6,14 @@
 
 #include "dsmp.h"
 #include "err.h"
+#include "family.h"
 #include "layout.h"
 #include "out.h"
 #include "t.h"
 
 static void test_rules(void)
 {
+	const struct family *v3 = family_find("deepseek_v3", NULL);
 	static const struct {
 		const char *hf, *mp;
 		int dim;
@@ -46,7 +48,7 @@ static void test_rules(void)
 	size_t good = 0, inverse = 0;
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		struct dsmp_place p;
-		if (dsmp_place(&p, cases[i].hf)) {
+		if (dsmp_place(&p, v3, cases[i].hf)) {
 			printf("# %s: %s\n", cases[i].hf, err_last());
 			continue;
 		}
@@ -55,7 +57,7 @@ static void test_rules(void)
 		if (!ok)
 			printf("# %s -> %s dim %d expert %d\n", cases[i].hf, p.name, p.dim, p.expert);
 		good += ok;
-		char *back = dsmp_hf_name(p.name);
+		char *back = dsmp_hf_name(v3, p.name);
 		if (i < 22)
 			inverse += back && strcmp(back, cases[i].hf) == 0;
 		free(back);
@@ -66,19 +68,23 @@ static void test_rules(void)
 	CHECK(inverse == 22, "the inverse gives back the HF names of DeepSeek's tensors (%zu of 22)", inverse);
 
 	struct dsmp_place p;
-	int rc = dsmp_place(&p, "model.layers.3.eh_proj.weight");
+	int rc = dsmp_place(&p, v3, "model.layers.3.eh_proj.weight");
 	CHECK(rc == -1 && strcmp(err_last(), "tensor \"model.layers.3.eh_proj.weight\": the model-parallel layout has "
-			 "no place for it (convert.py knows only DeepSeek-V3's attention, MLP, expert, norm, embedding and "
-			 "head tensors)") == 0, "an unknown name is refused: %s", err_last());
-	rc = dsmp_place(&p, "weight");
+			 "no place for it (DeepSeek-V3's inference/convert.py has no entry for \"eh_proj\")") == 0,
+	      "an unknown name is refused: %s", err_last());
+	rc = dsmp_place(&p, NULL, "model.layers.3.eh_proj.weight");
+	CHECK(rc == -1 && strcmp(err_last(), "tensor \"model.layers.3.eh_proj.weight\": the model-parallel layout has "
+			 "no place for it (no convert.py ckpt knows has an entry for \"eh_proj\")") == 0,
+	      "... by every family's cut: %s", err_last());
+	rc = dsmp_place(&p, v3, "weight");
 	CHECK(rc == -1, "a name of one part is refused");
-	rc = dsmp_place(&p, "model.layers.1.mlp.experts.x1.gate_proj.weight");
+	rc = dsmp_place(&p, v3, "model.layers.1.mlp.experts.x1.gate_proj.weight");
 	CHECK(rc == -1 && strstr(err_last(), "expert number is not a number"), "an expert id that is not a number: %s",
 	      err_last());
-	char *hf = dsmp_hf_name("layers.0.attn.wx.weight");
+	char *hf = dsmp_hf_name(v3, "layers.0.attn.wx.weight");
 	CHECK(hf == NULL, "the inverse refuses names convert.py does not write");
 	free(hf);
-	hf = dsmp_hf_name("layers.0.self_attn.wq.weight");
+	hf = dsmp_hf_name(v3, "layers.0.self_attn.wq.weight");
 	CHECK(hf == NULL, "the inverse refuses names that do not rename forward to themselves");
 	free(hf);
 
@@ -103,6 +109,65 @@ static void test_rules(void)
 	CHECK(dsmp_expert_owner(0, 256, 8) == 0 && dsmp_expert_owner(31, 256, 8) == 0 &&
 		      dsmp_expert_owner(32, 256, 8) == 1 && dsmp_expert_owner(255, 256, 8) == 7,
 	      "experts belong to ranks in consecutive runs");
+}
+
+/* DeepSeek-V3.2's cut: V3.2-Exp convert.py's four entries on top of V3's.  The indexer is
+ * copied whole to every rank; the MLA query (q_b_proj) is still cut, though both become
+ * "wq_b"; V3's cut has no place for the indexer. */
+static void test_rules_v32(void)
+{
+	const struct family *v3 = family_find("deepseek_v3", NULL), *v32 = family_find("deepseek_v32", NULL);
+	static const struct {
+		const char *hf, *mp;
+		int dim;
+	} cases[] = {
+		{"model.layers.0.self_attn.indexer.wq_b.weight", "layers.0.attn.indexer.wq_b.weight", -1},
+		{"model.layers.0.self_attn.indexer.wq_b.weight_scale_inv", "layers.0.attn.indexer.wq_b.scale", -1},
+		{"model.layers.7.self_attn.indexer.wk.weight", "layers.7.attn.indexer.wk.weight", -1},
+		{"model.layers.7.self_attn.indexer.wk.weight_scale_inv", "layers.7.attn.indexer.wk.scale", -1},
+		{"model.layers.60.self_attn.indexer.k_norm.weight", "layers.60.attn.indexer.k_norm.weight", -1},
+		{"model.layers.60.self_attn.indexer.k_norm.bias", "layers.60.attn.indexer.k_norm.bias", -1},
+		{"model.layers.2.self_attn.indexer.weights_proj.weight", "layers.2.attn.indexer.weights_proj.weight", -1},
+		{"model.layers.2.self_attn.q_b_proj.weight", "layers.2.attn.wq_b.weight", 0},
+		{"model.layers.2.self_attn.q_b_proj.weight_scale_inv", "layers.2.attn.wq_b.scale", 0},
+		{"model.layers.2.self_attn.o_proj.weight", "layers.2.attn.wo.weight", 1},
+		{"model.layers.5.mlp.experts.3.up_proj.weight", "layers.5.ffn.experts.3.w3.weight", -1},
+	};
+	size_t n = sizeof cases / sizeof *cases, good = 0, inverse = 0, any = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct dsmp_place p;
+		if (dsmp_place(&p, v32, cases[i].hf)) {
+			printf("# %s: %s\n", cases[i].hf, err_last());
+			continue;
+		}
+		good += strcmp(p.name, cases[i].mp) == 0 && p.dim == cases[i].dim;
+		char *back = dsmp_hf_name(v32, p.name), *back_any = dsmp_hf_name(NULL, p.name);
+		inverse += back && strcmp(back, cases[i].hf) == 0;
+		any += back_any && strcmp(back_any, cases[i].hf) == 0;
+		if (!back || strcmp(back, cases[i].hf))
+			printf("# %s -> %s -> %s\n", cases[i].hf, p.name, back ? back : "(none)");
+		free(back);
+		free(back_any);
+		dsmp_place_free(&p);
+	}
+	CHECK(good == n, "V3.2: V3.2-Exp convert.py's names and cuts, the indexer whole on every rank (%zu of %zu)",
+	      good, n);
+	CHECK(inverse == n, "V3.2: the inverse tells the indexer's wq_b from the MLA query's (%zu of %zu)", inverse, n);
+	CHECK(any == n, "V3.2: so does the inverse without a family (a directory without config.json) (%zu of %zu)",
+	      any, n);
+	struct dsmp_place p;
+	int rc = dsmp_place(&p, v3, "model.layers.0.self_attn.indexer.wk.weight");
+	CHECK(rc == -1 && strcmp(err_last(), "tensor \"model.layers.0.self_attn.indexer.wk.weight\": the model-parallel "
+			 "layout has no place for it (DeepSeek-V3's inference/convert.py has no entry for \"wk\")") == 0,
+	      "V3's cut has no place for the indexer: %s", err_last());
+	char *hf = dsmp_hf_name(v3, "layers.0.attn.indexer.wk.weight");
+	CHECK(hf == NULL, "nor does V3's inverse");
+	free(hf);
+	hf = dsmp_hf_name(v3, "layers.0.attn.indexer.wq_b.weight");
+	CHECK(hf && strcmp(hf, "model.layers.0.self_attn.indexer.q_b_proj.weight") == 0,
+	      "V3's inverse of an indexer wq_b is the only name V3's convert.py renames to it: %s", hf ? hf : "(none)");
+	free(hf);
+	CHECK(family_find("kimi_k2", NULL)->mp_cut == v3->mp_cut, "Kimi-K2 is cut as DeepSeek-V3");
 }
 
 static void test_record(void)
@@ -359,6 +424,7 @@ int main(void)
 {
 	err_init("test_dsmp");
 	test_rules();
+	test_rules_v32();
 	test_record();
 	test_view_misaligned();
 	test_plan_refusals();

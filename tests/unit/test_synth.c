@@ -386,6 +386,8 @@ static void test_bad_specs(void)
 		{"[]", "s.json: a spec is a JSON object"},
 		{"{\"hidden_size\": 64}", "s.json: missing \"vocab_size\""},
 		{"{\"extends\": \"partial.json\", \"scale_dtype\": \"F16\"}", "s.json: \"scale_dtype\" is \"F16\", not F32, BF16 or F8_E8M0"},
+		{"{\"extends\": \"partial.json\", \"model_type\": \"deepseek_v32\", \"index_n_heads\": 2, \"index_head_dim\": 32, \"index_topk\": 8, \"norm_dtype\": \"F8_E4M3\"}", "s.json: \"norm_dtype\" is \"F8_E4M3\", not F32, BF16 or F16"},
+		{"{\"extends\": \"partial.json\", \"norm_dtype\": \"F32\"}", "s.json: \"norm_dtype\" needs a model whose norms may be any float (DeepSeek-V3.2)"},
 		{"{\"extends\": \"partial.json\", \"shards\": 2, \"shard_size\": 100}", "s.json: give \"shards\" or \"shard_size\", not both"},
 		{"{\"extends\": \"partial.json\", \"values\": \"zero\"}", "s.json: \"values\" is \"zero\", not realistic or cheap"},
 		{"{\"extends\": \"partial.json\", \"quantization_config\": null, \"drop_scale\": true}", "s.json: scale options need a quantization_config"},
