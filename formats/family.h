@@ -56,6 +56,9 @@ struct family {
 	 * converter copies beside the files it writes (formats/sidefiles.h). */
 	const char *const *side_files;
 	bool side_auto_map;
+	/* Why ckpt's forward pass cannot run this model, one line ("the DeepSeek-V4 forward
+	 * pass is not implemented ..."); NULL: it can. */
+	const char *no_forward;
 };
 
 /* The family config.json names by model_type (or, without one, architectures[0]); NULL
