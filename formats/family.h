@@ -26,6 +26,7 @@
 #include "hf.h"
 
 struct ds_config;
+struct qscheme;
 
 struct family {
 	const char *name;                 /* stable, for --json: "deepseek-v3" */
@@ -56,6 +57,22 @@ struct family {
 	 * converter copies beside the files it writes (formats/sidefiles.h). */
 	const char *const *side_files;
 	bool side_auto_map;
+	/* Families whose inventory is not the DeepSeek-V3 generation's (DeepSeek-V4: its own
+	 * names, formats/hf_v4.h) say so here; NULL: formats/hf.h's functions (hf_parse,
+	 * hf_expected_bound, ds_config_require's keys, the fp8-scale-inv scheme). */
+	/* Take a tensor name apart (hf_parse's contract; MTP layers numbered on after c's
+	 * num_hidden_layers). */
+	int (*parse)(const struct ds_config *c, const char *name, struct hf_name *out);
+	/* At least as many stored tensors as expected() lists, counted without listing them. */
+	uint64_t (*expected_bound)(const struct ds_config *c);
+	/* Fail, naming the first missing key or the first value that does not fit, unless
+	 * everything expected() needs is there. */
+	int (*require)(const struct ds_config *c, const char *path);
+	/* The quantization schemes its HF checkpoints pair weights and scales by, in the order
+	 * tried (formats/qscheme.h; NULL-ended), and the canonical name of a weight's scale
+	 * (a view's scale_name). */
+	const struct qscheme *const *schemes;
+	char *(*scale_name)(const char *weight);
 	/* Why ckpt's forward pass cannot run this model, one line ("the DeepSeek-V4 forward
 	 * pass is not implemented ..."); NULL: it can. */
 	const char *no_forward;
@@ -76,6 +93,11 @@ const char *family_unknown_why(const char *model_type, const char *architecture,
 /* Why c's block scales are meant to be powers of two (struct family's pow2_scales); NULL
  * when they need not be, or c is NULL or of no known family. */
 const char *family_pow2_scales(const struct ds_config *c);
+
+/* hf_parse, or the family's parse where c names one that has its own (struct family). */
+int family_parse(const struct ds_config *c, const char *name, struct hf_name *out);
+/* Whether layer L of c has routed experts: the family's layer_is_moe, else hf_layer_is_moe. */
+bool family_layer_is_moe(const struct ds_config *c, int64_t layer);
 
 /* What a config's model is called in messages: the variant, else the title. */
 const char *family_model_name(const struct family *f, const struct ds_config *c);
