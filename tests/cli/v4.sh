@@ -79,6 +79,10 @@ check "... and writes nothing" test ! -e bf16
 run "$CKPT_BIN/ckpt-hf-to-sharded" --model-parallel 1 tiny mp
 expect_rc "ckpt-hf-to-sharded refuses V4 (not yet): exit 2" 2
 check "... and writes nothing" test ! -e mp
+run "$CKPT_BIN/ckpt-hf-to-sharded" --layout mindspore-train tiny ms
+expect_rc "MindSpore's training layout: refused, exit 2" 2
+expect_err "... V4 has no names there" \
+	"ckpt-hf-to-sharded: tiny: DeepSeek-V4 has no names in MindSpore Transformers' training layout: not converted"
 
 # ---- config.json: V4's keys, bounded and consistent ----
 # v4cfg DIR PYTHON: a copy of tiny with config.json edited by PYTHON (on dict c)
