@@ -57,11 +57,13 @@ expect_line "... dequantizes FP8 and FP4" \
 "$synth" -q --set nan_scale=true "$spec" nan
 run "$verify" --scan nan
 expect_rc "--scan, a NaN scale byte: exit 1" 1
-expect_line "... the group of 32 it scales is NaN, by name" \
-	"  nan/$shard: tensor \"layers.0.ffn.experts.0.w1.weight\": 32 NaN and 0 infinite of 4096 values (dequantized)"
+expect_line "... the group of 32 it scales is NaN, by name, and the NaN scale counted" \
+	"  nan/$shard: tensor \"layers.0.ffn.experts.0.w1.weight\": 32 NaN and 0 infinite of 4096 values (dequantized; 1 NaN block scale)"
 "$synth" -q --set 'nan_scale=["mtp.0.ffn.experts.3.w2.weight", "layers.2.ffn.experts.1.w3.weight"]' "$spec" nan2
 run "$verify" --scan nan2
 expect_line "... named weights" "scan        FAILED   203 tensors, 512888 values read (104 FP8 dequantized): 2 with NaN or infinity"
+expect_line "... each with its NaN scale byte" \
+	"  nan2/$shard: tensor \"mtp.0.ffn.experts.3.w2.weight\": 32 NaN and 0 infinite of 4096 values (dequantized; 1 NaN block scale)"
 run "$synth" --set 'nan_scale="layers.0.attn.wq_a.weight"' "$spec" nan3
 expect_rc "nan_scale on an FP8 weight: refused" 2
 expect_err "... said so" \
