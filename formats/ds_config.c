@@ -103,8 +103,35 @@ static const struct {
 	I(topk_group, 1, 1, CFG_MAX_HEADS), I(first_k_dense_replace, 0, 0, CFG_MAX_LAYERS),
 	I(moe_layer_freq, 1, 1, CFG_MAX_LAYERS), I(index_n_heads, -1, 1, CFG_MAX_HEADS),
 	I(index_head_dim, -1, 1, CFG_MAX_HEADS), I(index_topk, -1, 1, CFG_MAX_POSITIONS),
+	I(head_dim, -1, 1, CFG_MAX_HEADS), I(o_groups, -1, 1, CFG_MAX_HEADS), I(o_lora_rank, -1, 1, CFG_MAX_DIM),
+	I(hc_mult, -1, 1, CFG_MAX_HEADS), I(num_hash_layers, 0, 0, CFG_MAX_LAYERS),
 #undef I
 };
+
+/* compress_ratios (DeepSeek-V4): an array of integers from 0 to CFG_MAX_RATIO. */
+static int read_compress_ratios(struct ds_config *c, const struct json *root, const char *path)
+{
+	const struct json *v = json_get(root, "compress_ratios");
+	if (!v || v->type == JSON_NULL)
+		return 0;
+	if (v->type != JSON_ARRAY)
+		return err_set("%s: \"compress_ratios\" is not an array", path);
+	if (v->n > CFG_MAX_COMPRESS)
+		return err_set("%s: compress_ratios has %zu entries, over the limit %d", path, (size_t)v->n,
+			       CFG_MAX_COMPRESS);
+	size_t i = 0;
+	for (const struct json *k = json_kid(v); k; k = json_next(k), i++) {
+		int64_t r;
+		if (json_i64(k, &r) || r < 0)
+			return err_set("%s: compress_ratios[%zu] is not a non-negative integer", path, i);
+		if (r > CFG_MAX_RATIO)
+			return err_set("%s: compress_ratios[%zu] %" PRId64 " is over the limit %d", path, i, r,
+				       CFG_MAX_RATIO);
+		c->compress_ratios[i] = (uint16_t)r;
+	}
+	c->ncompress = i;
+	return 0;
+}
 
 #define INT_FIELD(c, i) ((int64_t *)((char *)(c) + int_keys[i].off))
 
@@ -202,8 +229,13 @@ int ds_config_read(struct ds_config *c, const struct json *root, const char *pat
 		c->scoring_func = SCORE_SIGMOID;
 	else if (strcmp(score, "softmax") == 0)
 		c->scoring_func = SCORE_SOFTMAX;
+	else if (strcmp(score, "sqrtsoftplus") == 0 && c->family && c->family->no_forward)
+		c->scoring_func = SCORE_SQRTSOFTPLUS;
 	else
 		return err_set("%s: \"scoring_func\" is \"%s\", not \"sigmoid\" or \"softmax\"", path, score);
+
+	if (read_compress_ratios(c, root, path))
+		return -1;
 
 	const struct json *rs = json_get(root, "rope_scaling");
 	if (rs && rs->type == JSON_OBJECT) {
@@ -311,6 +343,8 @@ struct ds_config *ds_config_new_file(const char *path)
 
 int ds_config_require(const struct ds_config *c, const char *path)
 {
+	if (c->family && c->family->require)
+		return c->family->require(c, path);
 	static const char *always[] = {
 		"vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "q_lora_rank",
 		"kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim",

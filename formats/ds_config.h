@@ -12,7 +12,10 @@
 
 struct family;
 
-enum score_func { SCORE_SIGMOID, SCORE_SOFTMAX };
+/* SCORE_SQRTSOFTPLUS: sqrt(softplus(x)), DeepSeek-V4's; accepted only for a family whose
+ * forward pass ckpt does not run (struct family's no_forward), so it is never computed as
+ * another. */
+enum score_func { SCORE_SIGMOID, SCORE_SOFTMAX, SCORE_SQRTSOFTPLUS };
 
 /* The largest values config.json may give, checked as it is read: far above what
  * DeepSeek-V3, V3.2, Kimi-K2 and DeepSeek-V4 use (vocabulary 129280 / 163840, hidden 7168,
@@ -28,6 +31,9 @@ enum score_func { SCORE_SIGMOID, SCORE_SOFTMAX };
 #define CFG_MAX_LAYERS 4096          /* num_hidden_layers, num_nextn_predict_layers,
 					first_k_dense_replace, moe_layer_freq */
 #define CFG_MAX_POSITIONS (1ll << 32) /* rope_scaling original_max_position_embeddings */
+#define CFG_MAX_COMPRESS (2 * CFG_MAX_LAYERS) /* compress_ratios' entries (one a layer, MTP
+					layers included) */
+#define CFG_MAX_RATIO 65535          /* a compress ratio (DeepSeek-V4: 0, 4 and 128) */
 
 /* Integers are -1 where config.json does not give them (q_lora_rank: 0 when null). */
 struct ds_config {
@@ -60,6 +66,12 @@ struct ds_config {
 		char method[16], fmt[16], scale_fmt[16];
 		int64_t block[2];        /* weight_block_size, [128, 128] when not given */
 	} quant;
+	/* DeepSeek-V4's keys (formats/family_deepseek_v4.c): head_dim, o_groups, o_lora_rank,
+	 * hc_mult (-1: not given), num_hash_layers (0), compress_ratios (ncompress of them,
+	 * 0: not given; one a layer, MTP layers included) */
+	int64_t head_dim, o_groups, o_lora_rank, hc_mult, num_hash_layers;
+	size_t ncompress;
+	uint16_t compress_ratios[CFG_MAX_COMPRESS];
 };
 
 /* Read the keys that are present; wrong types are errors naming the file and key, and so
@@ -73,7 +85,8 @@ int ds_config_load(struct ds_config *c, const char *path);
 struct ds_config *ds_config_new(const struct json *root, const char *path);
 struct ds_config *ds_config_new_file(const char *path);
 /* Fail, naming the first missing key, unless everything a forward pass or the tensor
- * layout needs is there. */
+ * layout needs is there (the family's own check where it has one: struct family's
+ * require). */
 int ds_config_require(const struct ds_config *c, const char *path);
 /* The routing keys fit together where they are given: n_routed_experts a multiple of
  * n_group, topk_group at most n_group, num_experts_per_tok at most the experts of

@@ -215,7 +215,7 @@ static char *hf_name_by(const struct family *f, const char *mp_name, bool *known
 		if (pl.name)
 			dsmp_place_free(&pl);
 		struct hf_name hn;
-		if (ok && f->parse && f->parse(hf, &hn) == 0)
+		if (ok && (f->parse ? f->parse(NULL, hf, &hn) : hf_parse(hf, &hn)) == 0)
 			*known = true;
 		if (ok && (*known || !best)) {
 			free(best);

@@ -4,12 +4,13 @@
 
 #include "ds_config.h"
 
-extern const struct family family_deepseek_v3, family_deepseek_v32;
+extern const struct family family_deepseek_v3, family_deepseek_v32, family_deepseek_v4;
 
 /* Every family ckpt knows; the first whose model_types (or architectures) name the config. */
 static const struct family *const families[] = {
 	&family_deepseek_v3,
 	&family_deepseek_v32,
+	&family_deepseek_v4,
 };
 #define NFAMILIES (sizeof families / sizeof families[0])
 
@@ -68,4 +69,18 @@ const char *family_pow2_scales(const struct ds_config *c)
 	if (!c || !c->family || !c->family->pow2_scales)
 		return NULL;
 	return c->family->pow2_scales(c);
+}
+
+int family_parse(const struct ds_config *c, const char *name, struct hf_name *out)
+{
+	if (c && c->family && c->family->parse)
+		return c->family->parse(c, name, out);
+	return hf_parse(name, out);
+}
+
+bool family_layer_is_moe(const struct ds_config *c, int64_t layer)
+{
+	if (c->family && c->family->layer_is_moe)
+		return c->family->layer_is_moe(c, layer);
+	return hf_layer_is_moe(c, layer);
 }

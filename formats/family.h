@@ -26,6 +26,7 @@
 #include "hf.h"
 
 struct ds_config;
+struct qscheme;
 
 /* One entry of a model-parallel cut, as DeepSeek's inference/convert.py spells its mapping:
  * the second-to-last part of a tensor name (after the plain renames formats/dsmp.h lists),
@@ -53,8 +54,6 @@ struct family {
 	int (*expected)(struct hf_layout **out, const struct ds_config *c, const char *path);
 	/* The name of the tensor that plays n's role, snprintf-style. */
 	int (*name_of)(char *out, size_t size, const struct hf_name *n);
-	/* What a tensor name means: 0, or -1 when it is no name of the family (no message). */
-	int (*parse)(const char *name, struct hf_name *out);
 	/* Whether layer L (MTP layers counted on) has routed experts. */
 	bool (*layer_is_moe)(const struct ds_config *c, int64_t layer);
 	/* The longest sequence the dense forward pass computes exactly as the model does
@@ -72,6 +71,27 @@ struct family {
 	 * converter copies beside the files it writes (formats/sidefiles.h). */
 	const char *const *side_files;
 	bool side_auto_map;
+	/* Families whose inventory is not the DeepSeek-V3 generation's (DeepSeek-V4: its own
+	 * names, formats/hf_v4.h) say so here; NULL: formats/hf.h's functions (hf_parse,
+	 * hf_expected_bound, ds_config_require's keys, the fp8-scale-inv scheme). */
+	/* Take a tensor name apart (hf_parse's contract: 0, or -1 when it is no name of the
+	 * family, no message; MTP layers numbered on after c's num_hidden_layers; c is NULL
+	 * when a model-parallel name is mapped back without a config, which only families with
+	 * an mp_cut see). */
+	int (*parse)(const struct ds_config *c, const char *name, struct hf_name *out);
+	/* At least as many stored tensors as expected() lists, counted without listing them. */
+	uint64_t (*expected_bound)(const struct ds_config *c);
+	/* Fail, naming the first missing key or the first value that does not fit, unless
+	 * everything expected() needs is there. */
+	int (*require)(const struct ds_config *c, const char *path);
+	/* The quantization schemes its HF checkpoints pair weights and scales by, in the order
+	 * tried (formats/qscheme.h; NULL-ended), and the canonical name of a weight's scale
+	 * (a view's scale_name). */
+	const struct qscheme *const *schemes;
+	char *(*scale_name)(const char *weight);
+	/* Why ckpt's forward pass cannot run this model, one line ("the DeepSeek-V4 forward
+	 * pass is not implemented ..."); NULL: it can. */
+	const char *no_forward;
 	/* How it is cut for model parallelism (formats/dsmp.h); NULL: ckpt knows no such layout
 	 * of it, and ckpt-hf-to-sharded refuses it. */
 	const struct mp_cut *mp_cut;
@@ -95,6 +115,11 @@ const char *family_unknown_why(const char *model_type, const char *architecture,
 /* Why c's block scales are meant to be powers of two (struct family's pow2_scales); NULL
  * when they need not be, or c is NULL or of no known family. */
 const char *family_pow2_scales(const struct ds_config *c);
+
+/* hf_parse, or the family's parse where c names one that has its own (struct family). */
+int family_parse(const struct ds_config *c, const char *name, struct hf_name *out);
+/* Whether layer L of c has routed experts: the family's layer_is_moe, else hf_layer_is_moe. */
+bool family_layer_is_moe(const struct ds_config *c, int64_t layer);
 
 /* What a config's model is called in messages: the variant, else the title. */
 const char *family_model_name(const struct family *f, const struct ds_config *c);

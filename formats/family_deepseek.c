@@ -14,8 +14,7 @@
 #include "family.h"
 
 /* what every family of the generation answers from the shared inventory */
-#define DEEPSEEK_INVENTORY \
-	.expected = hf_expected, .name_of = hf_format, .parse = hf_parse, .layer_is_moe = hf_layer_is_moe
+#define DEEPSEEK_INVENTORY .expected = hf_expected, .name_of = hf_format, .layer_is_moe = hf_layer_is_moe
 
 /* DeepSeek-V3's inference/convert.py (commit 9b4e978): its mapping, entry for entry. */
 #define DEEPSEEK_V3_CUT \

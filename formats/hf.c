@@ -72,7 +72,7 @@ bool hf_layer_is_moe(const struct ds_config *c, int64_t layer)
 /* ---- names ---- */
 
 /* A decimal without leading zeros that fits an int; *p moves past it. */
-static int parse_num(const char **p, int *out)
+int hf_parse_num(const char **p, int *out)
 {
 	const char *s = *p;
 	int64_t v = 0;
@@ -111,11 +111,11 @@ int hf_parse(const char *name, struct hf_name *out)
 		if (strncmp(p, LAYER_PREFIX, strlen(LAYER_PREFIX)) != 0)
 			return -1;
 		p += strlen(LAYER_PREFIX);
-		if (parse_num(&p, &n.layer) || *p++ != '.')
+		if (hf_parse_num(&p, &n.layer) || *p++ != '.')
 			return -1;
 		if (strncmp(p, EXPERT_INFIX, strlen(EXPERT_INFIX)) == 0) {
 			p += strlen(EXPERT_INFIX);
-			if (parse_num(&p, &n.expert) || *p++ != '.')
+			if (hf_parse_num(&p, &n.expert) || *p++ != '.')
 				return -1;
 			r = match_suffix(p, len - (size_t)(p - name), EXPERT, EXPERT);
 		} else {
@@ -357,6 +357,8 @@ static int add_layer(struct build *b, int l)
 
 uint64_t hf_expected_bound(const struct ds_config *c)
 {
+	if (c->family && c->family->expected_bound)
+		return c->family->expected_bound(c);
 	int64_t nl = c->num_hidden_layers + c->num_nextn_predict_layers;
 	uint64_t count = 3;
 	for (int64_t l = 0; l < nl && count <= MAX_TENSORS; l++)
@@ -409,6 +411,45 @@ static int by_entry_name(const void *a, const void *b)
 	return strcmp(((const struct hf_byname *)a)->name, ((const struct hf_byname *)b)->name);
 }
 
+int hf_layout_finish(struct hf_layout *L, struct buf *names, const size_t *name_off, const size_t *scale_off,
+		     const char *path)
+{
+	/* names now that the arena has stopped moving, then the stored entries */
+	if (!L->priv)
+		L->priv = xcalloc(1, sizeof *L->priv);
+	L->priv->names = names->p;
+	names->p = NULL;
+	buf_free(names);
+	for (size_t i = 0; i < L->n; i++) {
+		L->t[i].name = L->priv->names + name_off[i];
+		if (L->t[i].quantized)
+			L->t[i].scale.name = L->priv->names + scale_off[i];
+		L->nentries += 1 + L->t[i].quantized;
+	}
+	L->e = xcalloc(L->nentries, sizeof *L->e);
+	size_t k = 0;
+	for (size_t i = 0; i < L->n; i++) {
+		const struct hf_tensor *t = &L->t[i];
+		L->e[k++] = (struct hf_entry){t->name, t->dtype, t->ndim, t->shape, t, false};
+		if (t->quantized)
+			L->e[k++] = (struct hf_entry){t->scale.name, t->scale.dtype, 2, t->scale.shape, t, true};
+	}
+	for (size_t i = 0; i < L->nentries; i++) {
+		const struct hf_entry *e = &L->e[i];
+		uint64_t n = 1, nb;
+		for (unsigned d = 0; d < e->ndim; d++)
+			if (__builtin_mul_overflow(n, e->shape[d], &n))
+				n = UINT64_MAX;
+		if (dt_nbytes(e->dtype, n, &nb) || __builtin_add_overflow(L->total_bytes, nb, &L->total_bytes))
+			return err_set("%s: the tensors' sizes overflow 64 bits", path);
+	}
+	L->priv->by_name = xcalloc(L->nentries, sizeof *L->priv->by_name);
+	for (size_t i = 0; i < L->nentries; i++)
+		L->priv->by_name[i] = (struct hf_byname){L->e[i].name, &L->e[i]};
+	qsort(L->priv->by_name, L->nentries, sizeof *L->priv->by_name, by_entry_name);
+	return 0;
+}
+
 int hf_expected(struct hf_layout **out, const struct ds_config *c, const char *path)
 {
 	struct hf_layout *L = xcalloc(1, sizeof *L);
@@ -428,38 +469,8 @@ int hf_expected(struct hf_layout **out, const struct ds_config *c, const char *p
 		if (add_layer(&b, l))
 			goto fail;
 
-	/* names now that the arena has stopped moving, then the stored entries */
-	L->priv->names = b.names.p;
-	b.names.p = NULL;
-	for (size_t i = 0; i < L->n; i++) {
-		L->t[i].name = L->priv->names + b.name_off[i];
-		if (L->t[i].quantized)
-			L->t[i].scale.name = L->priv->names + b.scale_off[i];
-		L->nentries += 1 + L->t[i].quantized;
-	}
-	L->e = xcalloc(L->nentries, sizeof *L->e);
-	size_t k = 0;
-	for (size_t i = 0; i < L->n; i++) {
-		const struct hf_tensor *t = &L->t[i];
-		L->e[k++] = (struct hf_entry){t->name, t->dtype, t->ndim, t->shape, t, false};
-		if (t->quantized)
-			L->e[k++] = (struct hf_entry){t->scale.name, t->scale.dtype, 2, t->scale.shape, t, true};
-	}
-	for (size_t i = 0; i < L->nentries; i++) {
-		const struct hf_entry *e = &L->e[i];
-		uint64_t n = 1, nb;
-		for (unsigned d = 0; d < e->ndim; d++)
-			if (__builtin_mul_overflow(n, e->shape[d], &n))
-				n = UINT64_MAX;
-		if (dt_nbytes(e->dtype, n, &nb) || __builtin_add_overflow(L->total_bytes, nb, &L->total_bytes)) {
-			err_set("%s: the tensors' sizes overflow 64 bits", path);
-			goto fail;
-		}
-	}
-	L->priv->by_name = xcalloc(L->nentries, sizeof *L->priv->by_name);
-	for (size_t i = 0; i < L->nentries; i++)
-		L->priv->by_name[i] = (struct hf_byname){L->e[i].name, &L->e[i]};
-	qsort(L->priv->by_name, L->nentries, sizeof *L->priv->by_name, by_entry_name);
+	if (hf_layout_finish(L, &b.names, b.name_off, b.scale_off, path))
+		goto fail;
 	free(b.name_off);
 	free(b.scale_off);
 	*out = L;
@@ -478,7 +489,7 @@ int hf_expected_file(struct hf_layout **out, const char *config_path)
 	*out = NULL;
 	if (ds_config_load(&c, config_path))
 		return -1;
-	return hf_expected(out, &c, config_path);
+	return (c.family ? c.family->expected : hf_expected)(out, &c, config_path);
 }
 
 void hf_free(struct hf_layout *L)

@@ -40,6 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "ds_config.h"
 #include "dtype.h"
 
@@ -83,7 +84,12 @@ enum hf_role {
 	HF_IDX_K_NORM,   /* self_attn.indexer.k_norm.weight      [d_i] (a LayerNorm) */
 	HF_IDX_K_NORM_BIAS, /* self_attn.indexer.k_norm.bias     [d_i] */
 	HF_IDX_WEIGHTS_PROJ, /* self_attn.indexer.weights_proj.weight [nh_i, hidden], BF16 */
-	HF_ROLE_COUNT
+	HF_ROLE_COUNT,
+	/* A tensor of a family with an inventory of its own (DeepSeek-V4: formats/hf_v4.h),
+	 * whose name alone says what it is: none of the tables here know it (hf_parse,
+	 * hf_format, hf_role_name say "?").  HF_OWN_MTP: of an MTP layer. */
+	HF_OWN = HF_ROLE_COUNT,
+	HF_OWN_MTP,
 };
 
 /* A short stable name for messages and reports: "q_a_proj", "expert_down", "mtp_head"... */
@@ -108,6 +114,8 @@ struct hf_name {
  * Numbers are plain decimals without leading zeros; "_scale_inv" is accepted only after a
  * quantized role's weight. */
 int hf_parse(const char *name, struct hf_name *out);
+/* A decimal without leading zeros that fits an int at *p, which moves past it: 0, or -1. */
+int hf_parse_num(const char **p, int *out);
 /* The name for n, snprintf-style: the length it needs, written when it fits in size. */
 int hf_format(char *out, size_t size, const struct hf_name *n);
 
@@ -126,9 +134,13 @@ struct hf_tensor {
 	/* Stored in whichever float dtype the file has (BF16, F16 or F32): dtype is only the
 	 * usual one.  DeepSeek-V3.2's norms (F32 in its release, BF16 in V3.2-Exp's). */
 	bool any_float;
+	/* 4-bit codes two a byte (FP4 E2M1, DeepSeek-V4's routed experts): shape is the codes'
+	 * [rows, cols], as a view shows it; stored I8 [rows, cols / 2] (as DeepSeek writes
+	 * it), U8 the same, or F4 [rows, cols] (safetensors' float4_e2m1fn_x2); dtype is I8. */
+	bool packed4;
 	struct {
-		const char *name;  /* name + "_scale_inv" */
-		enum dt dtype;     /* F32 */
+		const char *name;  /* name + "_scale_inv" (DeepSeek-V4: X.weight -> X.scale) */
+		enum dt dtype;     /* F32 (DeepSeek-V4: F8_E8M0) */
 		uint64_t shape[2]; /* [ceil(rows/block[0]), ceil(cols/block[1])] */
 	} scale;
 };
@@ -164,6 +176,13 @@ uint64_t hf_expected_bound(const struct ds_config *c);
 /* The same from a config.json file. */
 int hf_expected_file(struct hf_layout **out, const char *config_path);
 void hf_free(struct hf_layout *L);
+
+/* For a family's own inventory (formats/hf_v4.c): L->t[0 .. L->n) made, their names at
+ * offsets name_off[i] (and scale_off[i] for the quantized ones) of the arena `names`,
+ * which L takes over: sets the names, the stored entries, total_bytes and the lookup by
+ * name.  -1 (naming path) when the sizes overflow. */
+int hf_layout_finish(struct hf_layout *L, struct buf *names, const size_t *name_off, const size_t *scale_off,
+		     const char *path);
 
 /* The stored tensor of that name, or NULL when a checkpoint of this config has none. */
 const struct hf_entry *hf_find(const struct hf_layout *L, const char *name);

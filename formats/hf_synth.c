@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "family.h"
 #include "json_edit.h"
 #include "index.h"
 #include "jsonw.h"
@@ -33,7 +34,7 @@ static const char base_config[] =
 
 static const char *const gen_keys[] = {
 	"seed", "shards", "shard_size", "scale_dtype", "norm_dtype", "values", "nan_codes", "experts_only",
-	"scale_in_other_shard", "drop_scale", "mp", "extends",
+	"scale_in_other_shard", "drop_scale", "mp", "extends", "fp4_extreme_scales", "nan_scale",
 };
 
 static bool is_gen_key(const char *k)
@@ -179,7 +180,8 @@ int hf_synth_load(struct hf_synth **out, const char *text, size_t len, const cha
 		goto fail;
 	}
 	if (render_config(&s->config, spec, path) || json_parse(&cd, s->config.p, s->config.len, 0) ||
-	    ds_config_read(&cfg, json_root(cd), path) || hf_expected(&s->L, &cfg, path))
+	    ds_config_read(&cfg, json_root(cd), path) ||
+	    (cfg.family ? cfg.family->expected : hf_expected)(&s->L, &cfg, path))
 		goto fail;
 	if (cfg.vocab_size > (1 << 24)) {
 		err_set("%s: \"vocab_size\" %" PRId64 " is beyond what the tokenizer stand-in is made for", path,
@@ -195,8 +197,26 @@ int hf_synth_load(struct hf_synth **out, const char *text, size_t len, const cha
 	    get_str(spec, path, "scale_dtype", &sdt) || get_str(spec, path, "norm_dtype", &ndt) || get_str(spec, path, "values", &values) ||
 	    get_bool(spec, path, "nan_codes", &s->nan_codes) || get_bool(spec, path, "experts_only", &s->experts_only) ||
 	    get_names(spec, path, "scale_in_other_shard", &s->move_first, &s->move, &s->nmove) ||
-	    get_names(spec, path, "drop_scale", &s->drop_first, &s->drop, &s->ndrop))
+	    get_names(spec, path, "drop_scale", &s->drop_first, &s->drop, &s->ndrop) ||
+	    get_bool(spec, path, "fp4_extreme_scales", &s->fp4_extreme) ||
+	    get_names(spec, path, "nan_scale", &s->nan_first, &s->nan, &s->nnan))
 		goto fail;
+	/* the scale dtype of the config's inventory when the spec gives none (DeepSeek-V4's
+	 * F8_E8M0); FP4 scales are always its own */
+	for (size_t i = 0; !sdt && i < s->L->n; i++)
+		if (s->L->t[i].quantized) {
+			s->scale_dtype = s->L->t[i].scale.dtype;
+			break;
+		}
+	for (size_t i = 0; i < s->nnan; i++) {
+		const struct hf_entry *e = hf_find(s->L, s->nan[i]);
+		char q[ERR_QUOTE];
+		if (!e || !e->t->packed4 || !e->t->quantized) {
+			err_set("%s: \"nan_scale\" names %s, which is not an FP4 weight of this config", path,
+				err_quote(s->nan[i], q));
+			goto fail;
+		}
+	}
 	s->shards = (unsigned)shards;
 	if (json_get(spec, "shards") && shards == 0) {
 		err_set("%s: \"shards\" must be at least 1", path);
@@ -344,8 +364,11 @@ void hf_synth_free(struct hf_synth *s)
 		free(s->move[i]);
 	for (size_t i = 0; i < s->ndrop; i++)
 		free(s->drop[i]);
+	for (size_t i = 0; i < s->nnan; i++)
+		free(s->nan[i]);
 	free(s->move);
 	free(s->drop);
+	free(s->nan);
 	free(s);
 }
 
@@ -367,7 +390,16 @@ void hf_synth_tensor(const struct hf_synth *s, const struct hf_tensor *t, struct
 	o->dtype = hf_synth_dtype(s, t);
 	o->dist = SYNTH_GAUSS;
 	o->std = 0.02f;
-	switch (t->role) {
+	if (t->role >= HF_OWN) {
+		/* a family's own names (DeepSeek-V4): by what it stores; norms are its only
+		 * BF16 vectors, embed.weight its only N(0, 1) matrix */
+		if (t->ndim == 1 && t->dtype == DT_BF16)
+			o->dist = SYNTH_NEAR_ONE, o->std = 0.1f;
+		else if (strcmp(t->name, "embed.weight") == 0)
+			o->std = 1.0f;
+		else if (t->ndim == 2 && t->dtype != DT_F32)
+			o->std = 1.0f / sqrtf((float)o->cols), o->outliers = t->quantized, o->specials = t->quantized && s->nan_codes;
+	} else switch (t->role) {
 	case HF_NORM: case HF_INPUT_NORM: case HF_POST_NORM: case HF_Q_A_NORM: case HF_KV_A_NORM:
 	case HF_MTP_ENORM: case HF_MTP_HNORM: case HF_MTP_HEAD_NORM:
 		o->dist = SYNTH_NEAR_ONE;
@@ -406,12 +438,23 @@ struct gen {
 struct plan {
 	size_t n;
 	struct gen *g;
+	uint64_t (*shapes)[2];           /* the stored shapes of 4-bit codes, per tensor */
 	unsigned nshards;
 	char **files;
 };
 
+/* t's stored shape, I8 [rows, cols / 2], kept in p. */
+static const uint64_t *p4shape(struct plan *p, const struct hf_tensor *t)
+{
+	uint64_t *sh = p->shapes[p->n];
+	sh[0] = t->shape[0];
+	sh[1] = t->shape[1] / 2;
+	return sh;
+}
+
 static void plan_free(struct plan *p)
 {
+	free(p->shapes);
 	for (unsigned i = 0; p->files && i < p->nshards; i++)
 		free(p->files[i]);
 	free(p->files);
@@ -487,12 +530,14 @@ static int make_plan(const struct hf_synth *s, struct plan *p, struct buf *notes
 
 	/* the tensors in canonical order, each weight followed by its scale */
 	p->g = xcalloc(L->nentries, sizeof *p->g);
+	p->shapes = xcalloc(L->nentries, sizeof *p->shapes);
 	uint64_t total = 0;
 	for (size_t i = 0; i < L->n; i++) {
 		const struct hf_tensor *t = &L->t[i];
 		if (!kept[i])
 			continue;
-		p->g[p->n++] = (struct gen){{t->name, hf_synth_dtype(s, t), t->ndim, t->shape, t, false}, 0, 0};
+		/* (4-bit codes are written I8, two a byte: their stored shape) */
+		p->g[p->n++] = (struct gen){{t->name, hf_synth_dtype(s, t), t->ndim, t->packed4 ? p4shape(p, t) : t->shape, t, false}, 0, 0};
 		if (t->quantized && !dropped[i])
 			p->g[p->n++] = (struct gen){{t->scale.name, s->scale_dtype, 2, t->scale.shape, t, true}, 0, 0};
 	}
@@ -579,12 +624,50 @@ struct gen_fill {
 	struct synth sy;
 	bool scale;
 	uint64_t row_bytes, piece;
+	/* what synth.c does not make: 4-bit codes, their E8M0 scales (extreme ones, a NaN),
+	 * token-to-expert tables (I64); synth.c otherwise */
+	enum { FILL_SYNTH, FILL_CODES4, FILL_E8M0, FILL_IDS } kind;
+	bool extreme, nan;
+	uint64_t experts, per_token;
 };
+
+/* Row r of a tensor synth.c does not make: random code bytes; E8M0 bytes 2^-11 .. 2^-6
+ * (the extreme ones first in rows 0, 1 and 2, the NaN last in row 0); per_token distinct
+ * experts. */
+static void own_row(const struct gen_fill *f, uint64_t r, uint8_t *out)
+{
+	struct rng g;
+	rng_seed(&g, rng_mix(f->sy.seed, r));
+	if (f->kind == FILL_CODES4) {
+		for (uint64_t j = 0; j < f->row_bytes; j++)
+			out[j] = (uint8_t)(rng_next(&g) >> 56);
+	} else if (f->kind == FILL_E8M0) {
+		static const uint8_t extreme[] = {0, 1, 252};
+		for (uint64_t j = 0; j < f->row_bytes; j++)
+			out[j] = (uint8_t)(116 + (rng_next(&g) >> 32) % 6);
+		if (f->extreme && r < sizeof extreme)
+			out[0] = extreme[r];
+		if (r == 0 && f->nan)
+			out[f->row_bytes - 1] = 0xff;
+	} else {
+		uint64_t first = rng_next(&g) % f->experts;
+		for (uint64_t j = 0; j < f->per_token; j++) {
+			uint64_t e = (first + j) % f->experts;
+			for (int k = 0; k < 8; k++)
+				out[8 * j + k] = (uint8_t)(e >> (8 * k));
+		}
+	}
+}
 
 static int gen_fill(const void *arg, uint64_t off, uint64_t n, uint8_t *dst, void *scratch)
 {
 	const struct gen_fill *f = arg;
 	uint64_t r0 = off / f->row_bytes, r1 = (off + n) / f->row_bytes;
+	if (f->kind != FILL_SYNTH) {
+		for (uint64_t r = r0; r < r1; r++)
+			own_row(f, r, dst + (r - r0) * f->row_bytes);
+		return 0;
+	}
 	for (uint64_t r = r0; r < r1; r += f->piece) {
 		uint64_t e = r + f->piece < r1 ? r + f->piece : r1;
 		uint8_t *out = dst + (r - r0) * f->row_bytes;
@@ -596,8 +679,40 @@ static int gen_fill(const void *arg, uint64_t off, uint64_t n, uint8_t *dst, voi
 	return 0;
 }
 
+/* Whether the NaN scale goes to t's scale. */
+static bool nan_scale_of(const struct hf_synth *s, const struct hf_tensor *t)
+{
+	for (size_t i = 0; i < s->nnan; i++)
+		if (strcmp(s->nan[i], t->name) == 0)
+			return true;
+	if (!s->nan_first)
+		return false;
+	for (size_t i = 0; i < s->L->n; i++)
+		if (s->L->t[i].packed4 && s->L->t[i].quantized)
+			return &s->L->t[i] == t;
+	return false;
+}
+
 static int plan_fill(const struct hf_synth *s, const struct gen *g, struct gen_fill *f)
 {
+	const struct hf_tensor *t = g->e.t;
+	if ((t->packed4 && t->quantized) || t->dtype == DT_I64) {
+		f->sy.seed = rng_mix(s->seed, rng_hash_str(g->e.name));
+		f->kind = g->e.scale ? FILL_E8M0 : t->dtype == DT_I64 ? FILL_IDS : FILL_CODES4;
+		if (f->kind == FILL_E8M0 && g->e.dtype != DT_F8_E8M0)
+			return err_set("%s: FP4 scales are F8_E8M0, not %s (scale_dtype)", s->path, dt_name(g->e.dtype));
+		/* (the codes' stored shape is I8 [rows, cols / 2]: a byte an element) */
+		f->row_bytes = f->kind == FILL_IDS ? 8 * g->e.shape[1] : g->e.shape[1];
+		f->piece = 1;
+		f->extreme = s->fp4_extreme;
+		f->nan = f->kind == FILL_E8M0 && nan_scale_of(s, t);
+		f->experts = s->L->cfg.n_routed_experts > 0 ? (uint64_t)s->L->cfg.n_routed_experts : 1;
+		f->per_token = g->e.shape[1];
+		if (f->row_bytes * g->e.shape[0] != g->bytes)
+			return err_set("%s: internal: %s has %" PRIu64 " bytes, not %" PRIu64, s->path, g->e.name,
+				       f->row_bytes * g->e.shape[0], g->bytes);
+		return 0;
+	}
 	hf_synth_tensor(s, g->e.t, &f->sy);
 	if (synth_check(&f->sy))
 		return err_prefix("%s: %s: ", s->path, g->e.name);

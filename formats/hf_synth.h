@@ -1,4 +1,4 @@
-/* Synthetic HF DeepSeek-V3 checkpoints, deterministic, of any config: the engine behind
+/* Synthetic HF DeepSeek-V3 (and DeepSeek-V4) checkpoints, deterministic, of any config: the engine behind
  * fixtures/gen/ckpt-synth and the tests that check what it makes.
  *
  * A spec is a JSON object: config.json keys, which override a DeepSeek-V3-like base (the
@@ -10,7 +10,8 @@
  *                         that would be empty are left out)
  *   shard_size            or: start a new shard before one would exceed this many bytes
  *                         (neither: one shard)
- *   scale_dtype           "F32" (default), "BF16" or "F8_E8M0" (power-of-two scales)
+ *   scale_dtype           "F32" (default; DeepSeek-V4: "F8_E8M0"), "BF16" or "F8_E8M0"
+ *                         (power-of-two scales)
  *   norm_dtype            "F32", "BF16" or "F16": the norms of a family that stores them in
  *                         any float dtype (DeepSeek-V3.2's release has F32); default BF16
  *   values                "realistic" (default) or "cheap" (random bits, for benchmarks)
@@ -22,10 +23,18 @@
  *   drop_scale            true: the first quantized weight loses its scale; or names
  *   extends               a spec file (relative to this one) to start from: its keys, then
  *                         this file's over them
+ *   fp4_extreme_scales    true: every FP4 weight's scale (F8_E8M0) has bytes 0, 1 and
+ *                         252 first in rows 0, 1 and 2 (2^-127, 2^-126, 2^125: the smallest,
+ *                         and the largest that stays finite in float32 times code 6)
+ *   nan_scale             true: the first FP4 weight's scale ends its row 0 with byte 0xFF
+ *                         (NaN); or a name or a list of names of FP4 weights
  *   mp                    ignored (refgen's list of model-parallel degrees)
  *   keys starting with "_" are comments.
  * A weight's scale otherwise always lives in its weight's shard.  config.json gets
- * quantization_config.scale_fmt "ue8m0" only from the spec; such scales are powers of two. */
+ * quantization_config.scale_fmt "ue8m0" only from the spec; such scales are powers of two.
+ * A config of model_type "deepseek_v4" is made with its own inventory (formats/hf_v4.h):
+ * FP4 experts are random codes (I8, two a byte) with F8_E8M0 scales from 2^-11 to 2^-6 a
+ * group of 32, tid2eid distinct experts a token, every other tensor as above. */
 #ifndef CKPT_HF_SYNTH_H
 #define CKPT_HF_SYNTH_H
 
@@ -55,6 +64,10 @@ struct hf_synth {
 	bool move_first, drop_first; /* true given for scale_in_other_shard / drop_scale */
 	size_t nmove, ndrop;
 	char **move, **drop;         /* named weights */
+	bool fp4_extreme;            /* fp4_extreme_scales */
+	bool nan_first;              /* nan_scale true */
+	size_t nnan;
+	char **nan;                  /* nan_scale's named FP4 weights */
 };
 
 /* Read a spec (text of len bytes).  Messages name `path`. */

@@ -15,20 +15,20 @@
 /* The layers the checkpoint's tensors name: each of 0..total-1 that has one, the highest
  * of all (-1: none) and the first holding an MTP layer's own tensor (enorm, eh_proj ...;
  * INT64_MAX: none); and the highest routed expert (-1: none). */
-static void layers_present(const struct view *v, bool *has, int64_t total, int64_t *top, int64_t *first_mtp,
-			   int64_t *top_expert)
+static void layers_present(const struct view *v, const struct ds_config *c, bool *has, int64_t total, int64_t *top,
+			   int64_t *first_mtp, int64_t *top_expert)
 {
 	*top = *top_expert = -1;
 	*first_mtp = INT64_MAX;
 	for (size_t i = 0; i < v->n; i++) {
 		struct hf_name n;
-		if (hf_parse(v->t[i].name, &n) || n.layer < 0)
+		if (family_parse(c, v->t[i].name, &n) || n.layer < 0)
 			continue;
 		*top = n.layer > *top ? n.layer : *top;
 		*top_expert = n.expert > *top_expert ? n.expert : *top_expert;
 		if (n.layer < total)
 			has[n.layer] = true;
-		if (n.role >= HF_MTP_EMBED && n.role <= HF_MTP_HEAD && n.layer < *first_mtp)
+		if (((n.role >= HF_MTP_EMBED && n.role <= HF_MTP_HEAD) || n.role == HF_OWN_MTP) && n.layer < *first_mtp)
 			*first_mtp = n.layer;
 	}
 }
@@ -37,7 +37,7 @@ static int check_counts(const struct view *v, const struct ds_config *c, const c
 {
 	int64_t nl = c->num_hidden_layers, nmtp = c->num_nextn_predict_layers, total = nl + nmtp, top, mtp0, top_e;
 	bool *has = xcalloc((size_t)total + 1, sizeof *has);
-	layers_present(v, has, total, &top, &mtp0, &top_e);
+	layers_present(v, c, has, total, &top, &mtp0, &top_e);
 	/* the checkpoint's own count: its layers up to the first MTP layer, then MTP layers */
 	int64_t nmain = mtp0 <= top ? mtp0 : top + 1, extra = top + 1 - nmain;
 	char have[96];
@@ -66,7 +66,7 @@ static int check_counts(const struct view *v, const struct ds_config *c, const c
 	 * those are listed (a config claiming 60000 would list millions) */
 	bool moe = false;
 	for (int64_t l = 0; l < total && !moe; l++)
-		moe = hf_layer_is_moe(c, l);
+		moe = family_layer_is_moe(c, l);
 	if (!rc && moe && top_e + 1 != c->n_routed_experts) {
 		if (top_e < 0)
 			rc = err_set("%s: n_routed_experts is %" PRId64 " but the checkpoint has no routed expert", config_path,
@@ -108,7 +108,7 @@ static int check_tensors(const struct view *v, const struct ds_config *c, const 
 		} else if (vt->ndim != t->ndim || memcmp(vt->shape, t->shape, t->ndim * sizeof *t->shape) != 0) {
 			rc = err_set("%s: tensor %s has shape %s, config.json implies %s", v->path, err_quote(t->name, q),
 				     st_shape_str(vt->ndim, vt->shape, a, sizeof a), st_shape_str(t->ndim, t->shape, b, sizeof b));
-		} else if (hf_dtypes && t->quantized && quant_weight_dtype(vt->stored) && !scaled(vt)) {
+		} else if (hf_dtypes && t->quantized && (quant_weight_dtype(vt->stored) || t->packed4) && !scaled(vt)) {
 			rc = err_set("%s: tensor %s is missing (config.json implies %s %s for the %s weight)", v->path,
 				     err_quote(t->scale.name, q), dt_name(t->scale.dtype),
 				     st_shape_str(2, t->scale.shape, b, sizeof b), dt_name(vt->stored));

@@ -11,6 +11,7 @@
 
 #include "convert_src.h"
 #include "err.h"
+#include "family.h"
 #include "jsonw.h"
 #include "mindspore.h"
 #include "out.h"
@@ -176,6 +177,11 @@ int ms_train_plan(struct ms_train_out **outp, struct cv_job *job, const struct v
 	}
 	/* (the layout is built by roles: tensors of roles it has no names for would be left
 	 * out, and a tool never does less than asked) */
+	if (c->family && c->family->parse) {
+		err_set("%s: %s has no names in MindSpore Transformers' training layout: not converted", src->path,
+			family_model_name(c->family, c));
+		goto fail;
+	}
 	if (c->index_n_heads > 0) {
 		err_set("%s: DeepSeek-V3.2's indexer (config.json's index_n_heads) has no names in MindSpore "
 			"Transformers' training layout: not converted", src->path);

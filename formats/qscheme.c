@@ -7,16 +7,19 @@
 #include "err.h"
 #include "names.h"
 
-static const struct qscheme fp8_scale_inv = {"fp8-scale-inv", "", "_scale_inv", NULL};
-static const struct qscheme fp8_scale = {"fp8-scale", ".weight", ".scale", NULL};
+static const struct qscheme fp8_scale_inv = {"fp8-scale-inv", "", "_scale_inv", NULL, {0, 0}};
+static const struct qscheme fp8_scale = {"fp8-scale", ".weight", ".scale", NULL, {0, 0}};
 
 const float qscheme_e2m1_deepseek[16] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f,
 					 0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
 const float qscheme_e2m1_ieee[16] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f,
 				     -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
 
-const struct qscheme *const qschemes[] = {&fp8_scale_inv, &fp8_scale};
+static const struct qscheme fp4_scale = {"fp4-scale", ".weight", ".scale", qscheme_e2m1_deepseek, {1, 32}};
+
+const struct qscheme *const qschemes[] = {&fp8_scale_inv, &fp8_scale, &fp4_scale};
 const size_t nqschemes = sizeof qschemes / sizeof qschemes[0];
+const struct qscheme *const qschemes_dot_scale[] = {&fp8_scale, &fp4_scale, NULL};
 
 bool qscheme_scale_name(const struct qscheme *s, const char *weight, char *out, size_t size)
 {
@@ -27,15 +30,18 @@ bool qscheme_scale_name(const struct qscheme *s, const char *weight, char *out, 
 	return len >= 0 && (size_t)len < size;
 }
 
-char *qscheme_hf_scale_name(const char *weight)
+static char *scale_name_under(const struct qscheme *s, const char *weight)
 {
-	size_t size = strlen(weight) + strlen(QSCHEME_HF->scale_suffix) + 1;
+	size_t size = strlen(weight) + strlen(s->scale_suffix) + 1;
 	char *out = xmalloc(size);
-	if (qscheme_scale_name(QSCHEME_HF, weight, out, size))
+	if (qscheme_scale_name(s, weight, out, size))
 		return out;
 	free(out);
 	return NULL;
 }
+
+char *qscheme_hf_scale_name(const char *weight) { return scale_name_under(QSCHEME_HF, weight); }
+char *qscheme_dot_scale_name(const char *weight) { return scale_name_under(QSCHEME_FP8_SCALE, weight); }
 
 const struct qscheme *qscheme_of_scale(const char *name, char *out, size_t size)
 {

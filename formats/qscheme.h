@@ -8,6 +8,8 @@
  *                   V3.1, Kimi-K2, Qwen3 FP8 with its BF16 scales, slime's converter)
  *   fp8-scale       FP8 e4m3 "X.weight" with "X.scale" (DeepSeek-V4's non-expert weights,
  *                   F8_E8M0 scales)
+ *   fp4-scale       FP4 E2M1 codes "X.weight" (I8 [R, C/2] or F4 [R, C]) with "X.scale",
+ *                   one F8_E8M0 scale a 1 x 32 group (DeepSeek-V4's routed experts)
  *
  * The block shape is config.json's quantization_config.weight_block_size (128 x 128 when
  * it gives none).  Packed FP4 (E2M1, two codes a byte, low nibble first, one E8M0 scale per
@@ -33,6 +35,9 @@ struct qscheme {
 	/* NULL: one code a byte (FP8, the weight's dtype says which).  Else two 4-bit codes a
 	 * byte, low nibble first, and these are their 16 values. */
 	const float *codes4;
+	/* A block shape of its own (FP4: 1 x 32, one scale a group of 32 codes along a row);
+	 * 0 x 0: config.json's weight_block_size. */
+	unsigned block[2];
 };
 
 /* The values of the 16 FP4 E2M1 codes: DeepSeek's FP4_TABLE (its V4 inference code and
@@ -56,6 +61,13 @@ bool qscheme_scale_name(const struct qscheme *s, const char *weight, char *out, 
 
 /* Weight's scale name under QSCHEME_HF, allocated: a view's scale_name (lib/checkpoint/view.h). */
 char *qscheme_hf_scale_name(const char *weight);
+
+/* DeepSeek-V4's schemes: FP8 e4m3 weights and FP4 E2M1 codes (I8, U8 or F4, DeepSeek's
+ * table), both "X.weight" with "X.scale" (F8_E8M0), and the scale name they give. */
+#define QSCHEME_FP8_SCALE (qschemes[1])
+#define QSCHEME_FP4_SCALE (qschemes[2])
+extern const struct qscheme *const qschemes_dot_scale[]; /* the two, NULL-ended: FP8 first */
+char *qscheme_dot_scale_name(const char *weight);
 
 /* The scheme under which `name` is a scale, with its weight's name into out[size]; NULL
  * when it is no scheme's scale name. */

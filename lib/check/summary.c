@@ -17,10 +17,19 @@ static const char *const config_keys[] = {
 	"quantization_config",
 };
 
-/* N of a name "model.layers.N.<rest>", N a decimal number without leading zeros. */
-static bool layer_of(const char *name, uint64_t *n)
+/* N of a name "model.layers.N.<rest>", N a decimal number without leading zeros; in a
+ * family whose names are its own (DeepSeek-V4), the layer its parse gives (MTP layers
+ * numbered on after the others, as here). */
+static bool layer_of(const struct ds_config *c, const char *name, uint64_t *n)
 {
 	static const char prefix[] = "model.layers.";
+	struct hf_name hn;
+	if (c->family && c->family->parse) {
+		if (family_parse(c, name, &hn) || hn.layer < 0)
+			return false;
+		*n = (uint64_t)hn.layer;
+		return true;
+	}
 	if (strncmp(name, prefix, sizeof prefix - 1) != 0)
 		return false;
 	const char *p = name + sizeof prefix - 1, *d = p;
@@ -99,8 +108,9 @@ int summary_build(struct summary *s, const struct view *v, const char *path)
 				s->unscaled[s->fp8_unscaled++] = t->name;
 			}
 		}
+		s->fp4_scaled += t->npieces && t->p[0].codes4 && t->p[0].s;
 		uint64_t L;
-		if (layer_of(t->name, &L)) {
+		if (layer_of(&s->cfg, t->name, &L)) {
 			s->layers = xgrow(s->layers, nl, sizeof *s->layers);
 			s->layers[nl++] = L;
 		}
@@ -226,6 +236,12 @@ void summary_text(const struct summary *s, struct buf *out)
 	if (s->fp8_unscaled > 3)
 		buf_adds(&b, ", ...");
 	table_add(&t, b.p);
+	if (s->fp4_scaled) {
+		table_add(&t, "FP4 weights");
+		buf_clear(&b);
+		buf_printf(&b, "%zu with scales (4-bit codes, two a byte)", s->fp4_scaled);
+		table_add(&t, b.p);
+	}
 
 	table_add(&t, "layers");
 	buf_clear(&b);
@@ -347,6 +363,12 @@ void summary_json(const struct summary *s, struct jw *w)
 		jw_str(w, s->unscaled[i]);
 	jw_arr_end(w);
 	jw_obj_end(w);
+	if (s->fp4_scaled) {
+		jw_key(w, "fp4_weights");
+		jw_obj(w);
+		jw_kv_u64(w, "with_scales", s->fp4_scaled);
+		jw_obj_end(w);
+	}
 	jw_key(w, "layers");
 	u64_array(w, s->layers, s->nlayers);
 	jw_key(w, "mtp_layers");

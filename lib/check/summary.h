@@ -36,6 +36,7 @@ struct summary {
 	size_t ndtypes;
 	struct summary_dtype dtypes[DT_COUNT];   /* in dtype order, only those present */
 	size_t fp8_scaled, fp8_unscaled;
+	size_t fp4_scaled;               /* weights of 4-bit codes with their scales */
 	const char **unscaled;        /* the FP8 weights without a block scale */
 	bool has_config;
 	struct ds_config cfg;         /* defaults when there is no config.json */

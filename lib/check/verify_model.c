@@ -1,6 +1,7 @@
 /* The model check: the canonical tensors of the target against the exact set a DeepSeek-V3
  * checkpoint of its config.json holds (formats/hf.h), shapes and dtypes, and the block
  * scale of every FP8 weight. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -39,7 +40,9 @@ static bool check_entry(struct model_check *m, const char *file, const char *nam
 	}
 	/* a block scale may be stored in any dtype the dequantization reads (some tools write
 	 * BF16 or F8_E8M0 scales; DeepSeek's loaders cast them to float32) */
-	bool scale_ok = (e->scale && quant_scale_dtype(dtype)) || (!e->scale && e->t->any_float && (dtype == DT_BF16 || dtype == DT_F16 || dtype == DT_F32));
+	bool scale_ok = (e->scale && quant_scale_dtype(dtype)) || (!e->scale && e->t->any_float && (dtype == DT_BF16 || dtype == DT_F16 || dtype == DT_F32)) ||
+			/* 4-bit codes: I8 as DeepSeek writes them, U8, or safetensors' F4 */
+			(!e->scale && e->t->packed4 && (dtype == DT_U8 || dtype == DT_F4));
 	if (m->hf_dtypes && dtype != e->dtype && !scale_ok) {
 		report_problem(m->k, file, name, "dtype %s, config.json implies %s", dt_name(dtype), dt_name(e->dtype));
 		m->dtype++;
@@ -242,23 +245,33 @@ void verify_model(const struct vtarget *t, struct report *r)
 			m.unreadable++;
 			continue; /* its shard is a structure problem */
 		}
-		char s[ST_SHAPE_LEN];
-		report_problem(k, NULL, e->name, "missing (config.json implies %s %s)", dt_name(e->dtype),
-			       st_shape_str(e->ndim, e->shape, s, sizeof s));
+		char s[ST_SHAPE_LEN], h[ST_SHAPE_LEN];
+		if (!e->scale && e->t->packed4)
+			report_problem(k, NULL, e->name, "missing (config.json implies FP4 codes %s: I8 %s or F4)",
+				       st_shape_str(e->ndim, e->shape, s, sizeof s),
+				       st_shape_str(2, (uint64_t[]){e->shape[0], e->shape[1] / 2}, h, sizeof h));
+		else
+			report_problem(k, NULL, e->name, "missing (config.json implies %s %s)", dt_name(e->dtype),
+				       st_shape_str(e->ndim, e->shape, s, sizeof s));
 		m.missing++;
 	}
 	if (m.unreadable)
 		report_problem(k, NULL, NULL, "%zu tensors not checked: the index puts them in shards that cannot be read",
 			       m.unreadable);
-	size_t nq = 0;
-	for (size_t i = 0; i < L->n; i++)
-		nq += L->t[i].quantized;
+	size_t nq = 0, n4 = 0;
+	for (size_t i = 0; i < L->n; i++) {
+		nq += L->t[i].quantized && !L->t[i].packed4;
+		n4 += L->t[i].quantized && L->t[i].packed4;
+	}
+	char fp4[64] = "";
+	if (n4)
+		snprintf(fp4, sizeof fp4, " and %zu FP4", n4);
 	if (!k->nproblems && !m.hf_dtypes) {
 		report_summary(k, "%s: %zu tensors as config.json implies: none missing, none extra, shapes right (dtypes are the %s layout's own)",
 			       family_model_name(cfg.family, &cfg), L->n, t->layout);
 	} else if (!k->nproblems) {
-		report_summary(k, "%s: %zu tensors (%zu FP8 weights with their scales) as config.json implies: none missing, none extra, shapes and dtypes right",
-			       family_model_name(cfg.family, &cfg), L->nentries, nq);
+		report_summary(k, "%s: %zu tensors (%zu FP8%s weights with their scales) as config.json implies: none missing, none extra, shapes and dtypes right",
+			       family_model_name(cfg.family, &cfg), L->nentries, nq, fp4);
 	} else {
 		struct buf b = {0};
 		const char *sep = ": ";

@@ -3,6 +3,8 @@
  * Where the model family means block scales to be powers of two, those that are not are
  * counted, per tensor, as information: no failure (a release may ship some). */
 #include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -133,6 +135,29 @@ static size_t check_replicas(const struct view *v, struct pool *pool, struct rch
 	return n;
 }
 
+/* How many of t's block scales are NaN (an F8_E8M0 scale byte 0xFF: DeepSeek-V4's FP4
+ * groups), each making its whole block NaN: what a NaN in a dequantized weight comes from.
+ * 0 when t has none or they cannot be read. */
+static uint64_t nan_scales(const struct vtensor *t)
+{
+	const struct vtensor *s = t->scale;
+	uint64_t n = 0;
+	if (!s || !dt_has_value(s->stored) || !s->cols)
+		return 0;
+	float *row = xmalloc(s->cols * sizeof *row);
+	for (uint64_t r = 0; r < s->rows; r++) {
+		if (view_read_f32(s, r, 1, row)) {
+			err_clear();
+			n = 0;
+			break;
+		}
+		for (uint64_t j = 0; j < s->cols; j++)
+			n += isnan(row[j]) != 0;
+	}
+	free(row);
+	return n;
+}
+
 void verify_scan(const struct vtarget *t, struct pool *pool, struct report *r)
 {
 	struct rcheck *k = report_check(r, "scan");
@@ -162,8 +187,13 @@ void verify_scan(const struct vtarget *t, struct pool *pool, struct report *r)
 		deq += s->dequantized;
 		if (s->nan || s->inf) {
 			bad++;
-			report_problem(k, f, ts[i]->name, "%" PRIu64 " NaN and %" PRIu64 " infinite of %" PRIu64 " values%s",
-				       s->nan, s->inf, s->count, s->dequantized ? " (dequantized)" : "");
+			uint64_t ns = s->nan && s->dequantized ? nan_scales(ts[i]) : 0;
+			char why[64] = "";
+			if (ns)
+				snprintf(why, sizeof why, "; %" PRIu64 " NaN block scale%s", ns, ns == 1 ? "" : "s");
+			report_problem(k, f, ts[i]->name, "%" PRIu64 " NaN and %" PRIu64 " infinite of %" PRIu64 " values%s%s%s",
+				       s->nan, s->inf, s->count, s->dequantized ? " (dequantized" : "", why,
+				       s->dequantized ? ")" : "");
 		} else if (all_zero(s)) {
 			zero++;
 			report_warning(k, f, ts[i]->name, "all %" PRIu64 " values are zero", s->count);

@@ -116,6 +116,8 @@ int infer_open(struct infer_model *m, const struct view *v, const struct ds_conf
 		return -1;
 	}
 	m->family = c->family;
+	if (m->family->no_forward)
+		return err_set("%s: %s", v->path, m->family->no_forward);
 	if (ds_config_require(c, v->path) || m->family->expected(&m->L, c, v->path))
 		return -1;
 	if (rope_init(&m->rope, c)) {
