@@ -283,14 +283,7 @@ static bool shape_of_norm(enum hf_role r)
 static int add(struct build *b, enum hf_role r, int layer, int expert)
 {
 	struct hf_layout *L = b->L;
-	if (L->n == b->cap) {
-		b->cap = b->cap ? 2 * b->cap : 256;
-		L->t = xreallocarray(L->t, b->cap, sizeof *L->t);
-		b->name_off = xreallocarray(b->name_off, b->cap, sizeof *b->name_off);
-		b->scale_off = xreallocarray(b->scale_off, b->cap, sizeof *b->scale_off);
-	}
-	struct hf_tensor *t = &L->t[L->n];
-	memset(t, 0, sizeof *t);
+	struct hf_tensor *t = hf_layout_next(L, &b->cap, &b->name_off, &b->scale_off);
 	t->role = r;
 	t->layer = layer;
 	t->expert = expert;
@@ -411,7 +404,29 @@ static int by_entry_name(const void *a, const void *b)
 	return strcmp(((const struct hf_byname *)a)->name, ((const struct hf_byname *)b)->name);
 }
 
-int hf_layout_finish(struct hf_layout *L, struct buf *names, const size_t *name_off, const size_t *scale_off,
+struct hf_tensor *hf_layout_next(struct hf_layout *L, size_t *cap, size_t **name_off, size_t **scale_off)
+{
+	if (L->n == *cap) {
+		*cap = *cap ? 2 * *cap : 256;
+		L->t = xreallocarray(L->t, *cap, sizeof *L->t);
+		*name_off = xreallocarray(*name_off, *cap, sizeof **name_off);
+		*scale_off = xreallocarray(*scale_off, *cap, sizeof **scale_off);
+	}
+	struct hf_tensor *t = &L->t[L->n];
+	memset(t, 0, sizeof *t);
+	return t;
+}
+
+int hf_layout_abandon(struct hf_layout *L, struct buf *names, size_t *name_off, size_t *scale_off)
+{
+	buf_free(names);
+	free(name_off);
+	free(scale_off);
+	hf_free(L);
+	return -1;
+}
+
+int hf_layout_finish(struct hf_layout **out, struct hf_layout *L, struct buf *names, size_t *name_off, size_t *scale_off,
 		     const char *path)
 {
 	/* names now that the arena has stopped moving, then the stored entries */
@@ -440,13 +455,18 @@ int hf_layout_finish(struct hf_layout *L, struct buf *names, const size_t *name_
 		for (unsigned d = 0; d < e->ndim; d++)
 			if (__builtin_mul_overflow(n, e->shape[d], &n))
 				n = UINT64_MAX;
-		if (dt_nbytes(e->dtype, n, &nb) || __builtin_add_overflow(L->total_bytes, nb, &L->total_bytes))
-			return err_set("%s: the tensors' sizes overflow 64 bits", path);
+		if (dt_nbytes(e->dtype, n, &nb) || __builtin_add_overflow(L->total_bytes, nb, &L->total_bytes)) {
+			err_set("%s: the tensors' sizes overflow 64 bits", path);
+			return hf_layout_abandon(L, names, name_off, scale_off);
+		}
 	}
 	L->priv->by_name = xcalloc(L->nentries, sizeof *L->priv->by_name);
 	for (size_t i = 0; i < L->nentries; i++)
 		L->priv->by_name[i] = (struct hf_byname){L->e[i].name, &L->e[i]};
 	qsort(L->priv->by_name, L->nentries, sizeof *L->priv->by_name, by_entry_name);
+	free(name_off);
+	free(scale_off);
+	*out = L;
 	return 0;
 }
 
@@ -469,18 +489,9 @@ int hf_expected(struct hf_layout **out, const struct ds_config *c, const char *p
 		if (add_layer(&b, l))
 			goto fail;
 
-	if (hf_layout_finish(L, &b.names, b.name_off, b.scale_off, path))
-		goto fail;
-	free(b.name_off);
-	free(b.scale_off);
-	*out = L;
-	return 0;
+	return hf_layout_finish(out, L, &b.names, b.name_off, b.scale_off, path);
 fail:
-	buf_free(&b.names);
-	free(b.name_off);
-	free(b.scale_off);
-	hf_free(L);
-	return -1;
+	return hf_layout_abandon(L, &b.names, b.name_off, b.scale_off);
 }
 
 int hf_expected_file(struct hf_layout **out, const char *config_path)

@@ -176,12 +176,18 @@ uint64_t hf_expected_bound(const struct ds_config *c);
 /* The same from a config.json file. */
 int hf_expected_file(struct hf_layout **out, const char *config_path);
 void hf_free(struct hf_layout *L);
+/* A builder's next tensor: room in L->t and the name offsets (grown together, capacity
+ * *cap), the entry zeroed; L->n is the builder's to count. */
+struct hf_tensor *hf_layout_next(struct hf_layout *L, size_t *cap, size_t **name_off, size_t **scale_off);
+/* A builder's failure: L, the arena and the offsets freed; -1. */
+int hf_layout_abandon(struct hf_layout *L, struct buf *names, size_t *name_off, size_t *scale_off);
 
 /* For a family's own inventory (formats/hf_v4.c): L->t[0 .. L->n) made, their names at
- * offsets name_off[i] (and scale_off[i] for the quantized ones) of the arena `names`,
- * which L takes over: sets the names, the stored entries, total_bytes and the lookup by
- * name.  -1 (naming path) when the sizes overflow. */
-int hf_layout_finish(struct hf_layout *L, struct buf *names, const size_t *name_off, const size_t *scale_off,
+ * offsets name_off[i] (and scale_off[i] for the quantized ones) of the arena `names`:
+ * sets the names, the stored entries, total_bytes and the lookup by name, and L into
+ * *out.  Takes names, name_off and scale_off over, and L too: -1 (naming path, L freed)
+ * when the sizes overflow. */
+int hf_layout_finish(struct hf_layout **out, struct hf_layout *L, struct buf *names, size_t *name_off, size_t *scale_off,
 		     const char *path);
 
 /* The stored tensor of that name, or NULL when a checkpoint of this config has none. */

@@ -801,6 +801,15 @@ static int build_job(const struct hf_synth *s, struct plan *p, struct cv_job *j,
 	return 0;
 }
 
+/* What build_job made, freed; rc passed on. */
+static int job_done(int rc, struct cv_job *j, struct gen_fill *fills, struct plan *p)
+{
+	cv_job_free(j);
+	free(fills);
+	plan_free(p);
+	return rc;
+}
+
 int hf_synth_write(const struct hf_synth *s, const char *dir, unsigned threads, struct hf_synth_result *r)
 {
 	struct plan p;
@@ -817,10 +826,7 @@ int hf_synth_write(const struct hf_synth *s, const char *dir, unsigned threads, 
 		r->file_bytes += j.files[k].L.file_size;
 	rc = 0;
 out:
-	cv_job_free(&j);
-	free(fills);
-	plan_free(&p);
-	return rc;
+	return job_done(rc, &j, fills, &p);
 }
 
 /* A shard of the right size whose data is a hole: its header, then ftruncate. */
@@ -886,8 +892,5 @@ int hf_synth_write_sparse(const struct hf_synth *s, const char *dir, struct hf_s
 	}
 	rc = 0;
 out:
-	cv_job_free(&j);
-	free(fills);
-	plan_free(&p);
-	return rc;
+	return job_done(rc, &j, fills, &p);
 }

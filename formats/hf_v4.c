@@ -50,14 +50,7 @@ static int add(struct build *b, const char *suffix, int expert, enum dt dt, unsi
 	       enum kind k)
 {
 	struct hf_layout *L = b->L;
-	if (L->n == b->cap) {
-		b->cap = b->cap ? 2 * b->cap : 256;
-		L->t = xreallocarray(L->t, b->cap, sizeof *L->t);
-		b->name_off = xreallocarray(b->name_off, b->cap, sizeof *b->name_off);
-		b->scale_off = xreallocarray(b->scale_off, b->cap, sizeof *b->scale_off);
-	}
-	struct hf_tensor *t = &L->t[L->n];
-	memset(t, 0, sizeof *t);
+	struct hf_tensor *t = hf_layout_next(L, &b->cap, &b->name_off, &b->scale_off);
 	t->role = b->mtp ? HF_OWN_MTP : HF_OWN;
 	t->layer = b->layer;
 	t->expert = expert;
@@ -264,18 +257,9 @@ int hf_v4_expected(struct hf_layout **out, const struct ds_config *c, const char
 	for (int l = 0; l < L->nlayers + L->nmtp; l++)
 		if (add_block(&b, l))
 			goto fail;
-	if (hf_layout_finish(L, &b.names, b.name_off, b.scale_off, path))
-		goto fail;
-	free(b.name_off);
-	free(b.scale_off);
-	*out = L;
-	return 0;
+	return hf_layout_finish(out, L, &b.names, b.name_off, b.scale_off, path);
 fail:
-	buf_free(&b.names);
-	free(b.name_off);
-	free(b.scale_off);
-	hf_free(L);
-	return -1;
+	return hf_layout_abandon(L, &b.names, b.name_off, b.scale_off);
 }
 
 int hf_v4_parse(const struct ds_config *c, const char *name, struct hf_name *out)
