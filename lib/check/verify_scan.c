@@ -175,7 +175,7 @@ void verify_scan(const struct vtarget *t, struct pool *pool, struct report *r)
 	d->t = ts;
 	stats_views(d->t, d->n, false, pool, d->st);
 	uint64_t values = 0;
-	size_t bad = 0, zero = 0, unread = 0, deq = 0;
+	size_t bad = 0, zero = 0, unread = 0, deq = 0, deq4 = 0;
 	for (size_t i = 0; i < v->n; i++) {
 		const struct tstats *s = &d->st[i];
 		const char *f = file_of(&ts[i]->p[0]);
@@ -184,7 +184,8 @@ void verify_scan(const struct vtarget *t, struct pool *pool, struct report *r)
 			continue;
 		}
 		values += s->count;
-		deq += s->dequantized;
+		deq += s->dequantized && !ts[i]->p[0].codes4;
+		deq4 += s->dequantized && ts[i]->p[0].codes4;
 		if (s->nan || s->inf) {
 			bad++;
 			uint64_t ns = s->nan && s->dequantized ? nan_scales(ts[i]) : 0;
@@ -218,7 +219,10 @@ void verify_scan(const struct vtarget *t, struct pool *pool, struct report *r)
 		}
 	}
 	struct buf b = {0};
-	buf_printf(&b, "%zu tensors, %" PRIu64 " values read (%zu FP8 dequantized): ", v->n, values, deq);
+	buf_printf(&b, "%zu tensors, %" PRIu64 " values read (%zu FP8", v->n, values, deq);
+	if (deq4)
+		buf_printf(&b, " and %zu FP4", deq4);
+	buf_adds(&b, " dequantized): ");
 	if (bad)
 		buf_printf(&b, "%zu with NaN or infinity", bad);
 	else

@@ -53,7 +53,7 @@ expect_line "... knows every tensor" \
 run "$verify" --scan tiny
 expect_rc "--scan: exit 0" 0
 expect_line "... dequantizes FP8 and FP4" \
-	"scan        passed   203 tensors, 512888 values read (104 FP8 dequantized): no NaN or infinity"
+	"scan        passed   203 tensors, 512888 values read (44 FP8 and 60 FP4 dequantized): no NaN or infinity"
 "$synth" -q --set nan_scale=true "$spec" nan
 run "$verify" --scan nan
 expect_rc "--scan, a NaN scale byte: exit 1" 1
@@ -61,7 +61,7 @@ expect_line "... the group of 32 it scales is NaN, by name, and the NaN scale co
 	"  nan/$shard: tensor \"layers.0.ffn.experts.0.w1.weight\": 32 NaN and 0 infinite of 4096 values (dequantized; 1 NaN block scale)"
 "$synth" -q --set 'nan_scale=["mtp.0.ffn.experts.3.w2.weight", "layers.2.ffn.experts.1.w3.weight"]' "$spec" nan2
 run "$verify" --scan nan2
-expect_line "... named weights" "scan        FAILED   203 tensors, 512888 values read (104 FP8 dequantized): 2 with NaN or infinity"
+expect_line "... named weights" "scan        FAILED   203 tensors, 512888 values read (44 FP8 and 60 FP4 dequantized): 2 with NaN or infinity"
 expect_line "... each with its NaN scale byte" \
 	"  nan2/$shard: tensor \"mtp.0.ffn.experts.3.w2.weight\": 32 NaN and 0 infinite of 4096 values (dequantized; 1 NaN block scale)"
 run "$synth" --set 'nan_scale="layers.0.attn.wq_a.weight"' "$spec" nan3
