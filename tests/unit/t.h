@@ -47,6 +47,19 @@ static inline int t_golden(const char *what)
 }
 
 /* Path of a data file: $CKPT_ROOT/<rel> or $CKPT_GOLDEN/<rel>. */
+/* The unit tests run only through tests/run-all (make test), which gives each an empty
+ * directory of its own and CKPT_ROOT: they write into their working directory, and some
+ * link fixtures in (hard links) and then damage them on purpose, which run elsewhere would
+ * damage the fixtures themselves. */
+__attribute__((constructor)) static void t_guard(void)
+{
+	if (!getenv("CKPT_ROOT")) {
+		fprintf(stderr, "run the unit tests through tests/run-all (make test): they write into the current "
+				"directory\n");
+		exit(2);
+	}
+}
+
 static inline const char *t_path(const char *env, const char *rel)
 {
 	static char buf[4][4096];
