@@ -48,7 +48,7 @@ static const struct qscheme *const *schemes_of(const struct view *v)
 /* Whether dtype holds what scheme s quantizes: FP8 codes, or 4-bit codes two a byte. */
 static bool holds(const struct qscheme *s, enum dt dtype)
 {
-	return s->codes4 ? quant_int_weight_dtype(dtype) || dtype == DT_F4 : quant_weight_dtype(dtype);
+	return s->codes4 ? quant_packed4_dtype(dtype) : quant_weight_dtype(dtype);
 }
 
 /* The scale of weight t when t is block-quantized and has one, else NULL; *pr: how. */
@@ -138,7 +138,7 @@ static int view_of(struct view **out, struct ckpt *c, const char *path, int flag
 		}
 		if (s && pr.codes4) {
 			/* 4-bit codes: the canonical tensor counts codes (I8 [R, C] holds [R, 2C]) */
-			uint64_t shape[2] = {t->t->shape[0], t->t->shape[1] * (t->t->dtype == DT_F4 ? 1 : 2)};
+			uint64_t shape[2] = {t->t->shape[0], quant_packed4_codes(t->t->dtype, t->t->shape[1])};
 			struct vtensor *vt = view_add(v, t->name, 2, shape);
 			*vtensor_add_piece(vt) = (struct vpiece){.f = t->shard->st, .t = t->t, .sf = s->shard->st, .s = s->t,
 								 .bm = pr.bm, .bn = pr.bn, .nr = shape[0],

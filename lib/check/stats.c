@@ -190,7 +190,7 @@ static bool by_elements(const struct run *r, size_t i)
 	const struct vtensor *t = r->v[i];
 	if (t->p[0].s && !r->raw)
 		return false;
-	return (dt_bits(t->stored) % 8 == 0 && !t->p[0].codes4) || vtensor_bytes(t);
+	return vtensor_byte_elems(t) || vtensor_bytes(t);
 }
 
 static void grow(void **p, size_t *cap, size_t need)

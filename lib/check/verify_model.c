@@ -42,7 +42,7 @@ static bool check_entry(struct model_check *m, const char *file, const char *nam
 	 * BF16 or F8_E8M0 scales; DeepSeek's loaders cast them to float32) */
 	bool scale_ok = (e->scale && quant_scale_dtype(dtype)) || (!e->scale && e->t->any_float && (dtype == DT_BF16 || dtype == DT_F16 || dtype == DT_F32)) ||
 			/* 4-bit codes: I8 as DeepSeek writes them, U8, or safetensors' F4 */
-			(!e->scale && e->t->packed4 && (dtype == DT_U8 || dtype == DT_F4));
+			(!e->scale && e->t->packed4 && quant_packed4_dtype(dtype));
 	if (m->hf_dtypes && dtype != e->dtype && !scale_ok) {
 		report_problem(m->k, file, name, "dtype %s, config.json implies %s", dt_name(dtype), dt_name(e->dtype));
 		m->dtype++;

@@ -20,6 +20,8 @@ struct scan_details {
 	struct tstats *st;
 	const char *pow2_why;            /* the family's reason, or NULL: no pow2 counts */
 	struct pow2_count *p2;           /* of each tensor's block scale (where pow2_why) */
+	uint64_t scales, nscaled;        /* block scales read, of so many tensors */
+	uint64_t notp2, tnotp2;          /* those not powers of two, the tensors with some */
 };
 
 static bool all_zero(const struct tstats *s)
@@ -49,18 +51,12 @@ static void scan_json(const void *data, struct jw *w)
 	jw_arr_end(w);
 	if (!d->pow2_why)
 		return;
-	uint64_t scales = 0, bad = 0, tensors = 0;
-	for (size_t i = 0; i < d->n; i++) {
-		scales += d->p2[i].values;
-		bad += d->p2[i].not_pow2;
-		tensors += d->p2[i].not_pow2 > 0;
-	}
 	jw_key(w, "pow2_scales");
 	jw_obj(w);
 	jw_kv_str(w, "expected_by", d->pow2_why);
-	jw_kv_u64(w, "scales", scales);
-	jw_kv_u64(w, "not_pow2", bad);
-	jw_kv_u64(w, "tensors_not_pow2", tensors);
+	jw_kv_u64(w, "scales", d->scales);
+	jw_kv_u64(w, "not_pow2", d->notp2);
+	jw_kv_u64(w, "tensors_not_pow2", d->tnotp2);
 	jw_obj_end(w);
 }
 
@@ -201,7 +197,6 @@ void verify_scan(const struct vtarget *t, struct pool *pool, struct report *r)
 		}
 	}
 	size_t ndiff = 0, nrep = check_replicas(v, pool, k, &ndiff);
-	uint64_t scales = 0, nscaled = 0, notp2 = 0, tnotp2 = 0;
 	if ((d->pow2_why = family_pow2_scales(v->cfg))) {
 		d->p2 = xcalloc(v->n ? v->n : 1, sizeof *d->p2);
 		for (size_t i = 0; i < v->n; i++) {
@@ -212,10 +207,10 @@ void verify_scan(const struct vtarget *t, struct pool *pool, struct report *r)
 				err_clear(); /* (its weight, read with it, is a problem of its own) */
 				continue;
 			}
-			nscaled++;
-			scales += d->p2[i].values;
-			notp2 += d->p2[i].not_pow2;
-			tnotp2 += d->p2[i].not_pow2 > 0;
+			d->nscaled++;
+			d->scales += d->p2[i].values;
+			d->notp2 += d->p2[i].not_pow2;
+			d->tnotp2 += d->p2[i].not_pow2 > 0;
 		}
 	}
 	struct buf b = {0};
@@ -235,12 +230,13 @@ void verify_scan(const struct vtarget *t, struct pool *pool, struct report *r)
 		buf_printf(&b, "; %zu replicated copies compared%s", nrep, ndiff ? "" : ", all identical");
 	if (ndiff)
 		buf_printf(&b, ", %zu %s", ndiff, ndiff == 1 ? "differs" : "differ");
-	if (d->pow2_why && !notp2)
-		buf_printf(&b, "; %" PRIu64 " block scales of %" PRIu64 " tensors, all powers of two (%s)", scales, nscaled,
-			   d->pow2_why);
+	if (d->pow2_why && !d->notp2)
+		buf_printf(&b, "; %" PRIu64 " block scales of %" PRIu64 " tensors, all powers of two (%s)", d->scales,
+			   d->nscaled, d->pow2_why);
 	else if (d->pow2_why)
 		buf_printf(&b, "; %" PRIu64 " of %" PRIu64 " block scales not powers of two, in %" PRIu64 " of %" PRIu64
-			   " tensors (%s; information, not a failure)", notp2, scales, tnotp2, nscaled, d->pow2_why);
+			   " tensors (%s; information, not a failure)", d->notp2, d->scales, d->tnotp2, d->nscaled,
+			   d->pow2_why);
 	report_summary(k, "%s", buf_str(&b));
 	buf_free(&b);
 	report_details(k, &(struct rdetails){d, scan_text, scan_json, scan_free});

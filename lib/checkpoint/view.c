@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "dequant.h"
 #include "err.h"
 #include "simd.h"
 #include "names.h"
@@ -34,8 +35,8 @@ static void fold(unsigned ndim, const uint64_t *shape, uint64_t *rows, uint64_t 
 static void piece_fold(const struct vpiece *p, uint64_t *rows, uint64_t *cols)
 {
 	fold(p->t->ndim, p->t->shape, rows, cols);
-	if (p->codes4 && p->t->dtype != DT_F4)
-		*cols *= 2;
+	if (p->codes4)
+		*cols = quant_packed4_codes(p->t->dtype, *cols);
 }
 
 static unsigned piece_bits(const struct vpiece *p) { return p->codes4 ? 4 : dt_bits(p->t->dtype); }
@@ -119,7 +120,7 @@ static int check_tensor(struct vtensor *t)
 		const struct vpiece *p = &t->p[i];
 		if (p->codes4 != t->p[0].codes4)
 			return err_set("tensor %s: some pieces are packed 4-bit codes and some are not", q);
-		if (p->codes4 && p->t->dtype != DT_I8 && p->t->dtype != DT_U8 && p->t->dtype != DT_F4)
+		if (p->codes4 && !quant_packed4_dtype(p->t->dtype))
 			return err_set("tensor %s: %s cannot hold 4-bit codes", q, dt_name(p->t->dtype));
 		uint64_t R, C, need_r = p->transposed ? p->nc : p->nr, need_c = p->transposed ? p->nr : p->nc;
 		piece_fold(p, &R, &C);
@@ -686,7 +687,7 @@ int view_read_elems(const struct vtensor *t, uint64_t e0, uint64_t n, uint8_t *o
 	if (e0 > total || n > total - e0)
 		return err_set("tensor %s: elements %" PRIu64 "..%" PRIu64 " are outside its %" PRIu64,
 			       err_quote(t->name, q), e0, e0 + n, total);
-	if (dt_bits(t->stored) % 8 || (t->npieces && t->p[0].codes4))
+	if (!vtensor_byte_elems(t))
 		return err_set("tensor %s: elements smaller than a byte", err_quote(t->name, q));
 	if (!n)
 		return 0;
@@ -707,6 +708,11 @@ int view_read_elems(const struct vtensor *t, uint64_t e0, uint64_t n, uint8_t *o
 		}
 	}
 	return 0;
+}
+
+bool vtensor_byte_elems(const struct vtensor *t)
+{
+	return dt_bits(t->stored) % 8 == 0 && !(t->npieces && t->p[0].codes4);
 }
 
 const uint8_t *vtensor_bytes(const struct vtensor *t)

@@ -189,6 +189,9 @@ static inline int view_read_bytes(const struct vtensor *t, uint64_t r0, uint64_t
 {
 	return view_read_elems(t, r0 * t->cols, nr * t->cols, out);
 }
+/* Whether view_read_elems can give t's elements: whole bytes each (not packed 4-bit codes,
+ * not F4 or F6). */
+bool vtensor_byte_elems(const struct vtensor *t);
 /* The same for one piece alone (e.g. a replica): its rows [i0, i0 + n), nc elements each. */
 int vpiece_read_bytes(const struct vpiece *p, uint64_t i0, uint64_t n, uint8_t *out);
 

@@ -16,6 +16,11 @@ bool quant_int_weight_dtype(enum dt t)
 	return t == DT_I8 || t == DT_U8;
 }
 
+bool quant_packed4_dtype(enum dt t)
+{
+	return quant_int_weight_dtype(t) || t == DT_F4;
+}
+
 bool quant_scale_dtype(enum dt t)
 {
 	return t == DT_F32 || t == DT_BF16 || t == DT_F16 || t == DT_F8_E8M0;
@@ -71,12 +76,12 @@ int quant_init_packed4(struct quant *q, const char *name, const struct st_tensor
 	char nq[ERR_QUOTE], sh[ST_SHAPE_LEN];
 	memset(q, 0, sizeof *q);
 	err_quote(name, nq);
-	if (!quant_int_weight_dtype(w->dtype) && w->dtype != DT_F4)
+	if (!quant_packed4_dtype(w->dtype))
 		return err_set("%s: %s cannot hold 4-bit codes two a byte (I8, U8 or F4 can)", nq, dt_name(w->dtype));
 	if (w->ndim != 2)
 		return err_set("%s: a block-quantized weight must be 2-D, not %s", nq,
 			       st_shape_str(w->ndim, w->shape, sh, sizeof sh));
-	uint64_t cols = w->dtype == DT_F4 ? w->shape[1] : 2 * w->shape[1];
+	uint64_t cols = quant_packed4_codes(w->dtype, w->shape[1]);
 	if (cols % 2)
 		return err_set("%s: F4 rows of %" PRIu64 " codes do not fill whole bytes", nq, cols);
 	q->wdt = w->dtype;
@@ -112,10 +117,13 @@ static inline uint16_t product_bf16(float f)
 /* A block row at a time: for each column block, the 256 possible products of a code and
  * that block's scale are tabulated once (exactly the per-element arithmetic), and each
  * element is then one table read. */
+/* The codes a table holds: 16 for 4-bit codes, else 256 (a table still takes 256). */
+static unsigned ncodes_of(const struct quant *q) { return q->codes4 ? 16 : 256; }
+
 static void tables_f32(const struct quant *q, uint64_t br, float *t)
 {
 	float lut[256];
-	unsigned ncodes = q->codes4 ? 16 : 256;
+	unsigned ncodes = ncodes_of(q);
 	for (unsigned c = 0; c < ncodes; c++)
 		if (q->codes4)
 			lut[c] = q->codes4[c];
@@ -167,10 +175,9 @@ void quant_rows_bf16(const struct quant *q, uint64_t r0, uint64_t r1, uint16_t *
 			/* the float tables, then narrowed in place (the uint16 entries trail behind) */
 			float *f = scratch;
 			tables_f32(q, cur, f);
-			size_t ncodes = q->codes4 ? 16 : 256;
-			for (size_t i = 0; i < q->scols * 256; i++)
-				if (i % 256 < ncodes)
-					t[i] = product_bf16(f[i]);
+			for (size_t bc = 0; bc < q->scols; bc++)
+				for (size_t c = 0; c < ncodes_of(q); c++)
+					t[bc * 256 + c] = product_bf16(f[bc * 256 + c]);
 		}
 		TABLE_ROW(q, q->w + r * q->stride, t, out + (r - r0) * q->cols);
 	}

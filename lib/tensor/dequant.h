@@ -35,6 +35,11 @@ int quant_init_packed4(struct quant *q, const char *name, const struct st_tensor
 		       const struct st_tensor *s, const uint8_t *sdata, uint64_t bm, uint64_t bn,
 		       const float *codes4);
 
+/* Whether a dtype can hold 4-bit codes two a byte: I8 and U8 (the codes' bytes) or F4
+ * (whose shape counts codes); and the codes in n stored elements of such a dtype. */
+bool quant_packed4_dtype(enum dt t);
+static inline uint64_t quant_packed4_codes(enum dt t, uint64_t n) { return t == DT_F4 ? n : 2 * n; }
+
 /* Whether a dtype can be a quantized weight / a scale. */
 bool quant_weight_dtype(enum dt t);
 /* 1-byte integers (I8, U8): not FP8, but DeepSeek's kernel dequantizes them the same way
