@@ -4,10 +4,6 @@
 # reports such a config as one problem that says how to fix it, not one per weight and
 # scale.
 . "$CKPT_ROOT/tests/cli/lib.sh"
-fp8=$CKPT_BIN/ckpt-fp8-to-bf16
-sharded=$CKPT_BIN/ckpt-hf-to-sharded
-t2i=$CKPT_BIN/ckpt-train-to-infer
-verify=$CKPT_BIN/ckpt-verify
 
 # the fixture's config.json without quantization_config, every other byte kept (it ends
 # without a newline, as json.dump writes it)

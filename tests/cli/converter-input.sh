@@ -5,10 +5,6 @@
 # layout: refused in one line that says what the input is (exit 2, nothing written).  An
 # input with nothing to convert, or without config.json: converted, and said so.
 . "$CKPT_ROOT/tests/cli/lib.sh"
-fp8=$CKPT_BIN/ckpt-fp8-to-bf16
-sharded=$CKPT_BIN/ckpt-hf-to-sharded
-t2i=$CKPT_BIN/ckpt-train-to-infer
-verify=$CKPT_BIN/ckpt-verify
 S1=model-00001-of-00003.safetensors
 S2=model-00002-of-00003.safetensors
 S3=model-00003-of-00003.safetensors

@@ -4,9 +4,6 @@
 # files first with -v); a re-run with nothing to do says so and writes nothing; an
 # interrupt says how to resume.
 . "$CKPT_ROOT/tests/cli/lib.sh"
-fp8=$CKPT_BIN/ckpt-fp8-to-bf16
-sharded=$CKPT_BIN/ckpt-hf-to-sharded
-t2i=$CKPT_BIN/ckpt-train-to-infer
 
 # the last run's stdout with its time replaced by T
 said() { sed -E 's/ in [0-9]+\.[0-9]+ s/ in T s/' out; }

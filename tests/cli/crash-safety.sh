@@ -12,9 +12,6 @@
 # (default 64); under the sanitizers (CKPT_SANITIZED=1, set by `make san`) 16.  The seed:
 # CKPT_CRASH_SEED.
 . "$CKPT_ROOT/tests/cli/lib.sh"
-synth=${CKPT_BUILD:-$CKPT_ROOT/build}/dev/ckpt-synth
-fp8=$CKPT_BIN/ckpt-fp8-to-bf16
-sharded=$CKPT_BIN/ckpt-hf-to-sharded
 for t in "$synth" "$fp8" "$sharded"; do
 	if [ ! -x "$t" ]; then
 		skip "crash safety" "$t is not built"

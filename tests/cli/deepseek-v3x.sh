@@ -14,11 +14,7 @@
 # Where fixtures/ref/NAME has no SHA256SUMS yet (the GPU machine was not reached), the
 # comparisons with upstream are skipped and said to be.
 . "$CKPT_ROOT/tests/cli/lib.sh"
-synth=${CKPT_BUILD:-$CKPT_ROOT/build}/dev/ckpt-synth
 ref=$CKPT_ROOT/fixtures/ref
-fp8=$CKPT_BIN/ckpt-fp8-to-bf16
-sharded=$CKPT_BIN/ckpt-hf-to-sharded
-verify=$CKPT_BIN/ckpt-verify
 sum_of() { awk -v f="$2" '$2 == f {print $1}' "$ref/$1/SHA256SUMS"; }
 sha() { sha256sum "$1" | awk '{print $1}'; }
 have_ref() { [ -f "$ref/$1/SHA256SUMS" ]; }

@@ -11,8 +11,6 @@
 # cover a tar stream to /dev/full, its small file system and its file size limit; they are
 # not repeated here.
 . "$CKPT_ROOT/tests/cli/lib.sh"
-fp8=$CKPT_BIN/ckpt-fp8-to-bf16
-sharded=$CKPT_BIN/ckpt-hf-to-sharded
 IN=$tiny
 
 "$fp8" -q "$IN" ref-fp8 || not_ok "disk full: an uninterrupted ckpt-fp8-to-bf16 run"

@@ -24,8 +24,6 @@
 # and one that exits with another status documents it: "examples: exit N: REASON".
 . "$CKPT_ROOT/tests/cli/lib.sh"
 root=$CKPT_ROOT
-fp8=$CKPT_BIN/ckpt-fp8-to-bf16
-sharded=$CKPT_BIN/ckpt-hf-to-sharded
 
 # ---- extraction: blocks/N.sh, and in blocks.tsv "N <TAB> FILE:LINE <TAB> MARK <TAB> REASON" ----
 mkdir blocks

@@ -3,7 +3,6 @@
 # indexer has no names there, so ckpt-hf-to-sharded --layout mindspore-train refuses V3.2
 # rather than write it without its indexer (it did, exit 0).
 . "$CKPT_ROOT/tests/cli/lib.sh"
-synth=${CKPT_BUILD:-$CKPT_ROOT/build}/dev/ckpt-synth
 "$synth" -q "$CKPT_ROOT/fixtures/specs/tiny-v32.json" v32 >/dev/null 2>synth.err || cat synth.err
 run "$CKPT_BIN/ckpt-hf-to-sharded" --layout mindspore-train v32 ms
 expect_rc "V3.2 to the MindSpore training layout: refused, exit 2" 2

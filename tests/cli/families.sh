@@ -7,10 +7,6 @@
 # V3.1 are the DeepSeek-V3 family; moe_layer_freq means the same to the model check and
 # the forward pass.
 . "$CKPT_ROOT/tests/cli/lib.sh"
-verify=$CKPT_BIN/ckpt-verify
-fp8=$CKPT_BIN/ckpt-fp8-to-bf16
-sharded=$CKPT_BIN/ckpt-hf-to-sharded
-synth=${CKPT_BUILD:-$CKPT_ROOT/build}/dev/ckpt-synth
 
 # cfg DIR PYTHON: a copy of tiny-v3 with config.json edited by PYTHON (on dict c)
 cfg() {

@@ -5,7 +5,6 @@
 # released files.  DeepSeek-V3: 91,991 tensors; V3.2: 92,425 (V3's and 7 indexer tensors on
 # each of the 62 layers, MTP included).
 . "$CKPT_ROOT/tests/cli/lib.sh"
-synth=${CKPT_BUILD:-$CKPT_ROOT/build}/dev/ckpt-synth
 specs=$CKPT_ROOT/fixtures/specs
 
 # a file system that cannot keep holes would be filled: try 2 GB first

@@ -253,7 +253,6 @@ if command -v man >/dev/null && command -v groff >/dev/null; then
 fi
 
 # ---- ckpt-inspect understands the model-parallel directory ----
-inspect=$CKPT_BIN/ckpt-inspect
 run "$inspect" mp2
 expect_rc "inspect mp2: exit 0" 0
 expect_line "inspect mp2: the layout" "layout          dsmp"
@@ -285,7 +284,6 @@ run "$inspect" --json "$tiny"
 expect_eq "inspect --json of an HF checkpoint: its layout" "$(q checkpoints.0.layout)" "hf"
 
 # ---- --config FILE for a checkpoint without one: its block size pairs the FP8 scales ----
-synth=${CKPT_BUILD:-$CKPT_ROOT/build}/dev/ckpt-synth
 "$synth" -q "$CKPT_ROOT/fixtures/specs/block64.json" b64 >/dev/null
 mkdir b64nocfg && for f in b64/*; do [ "${f##*/}" = config.json ] || ln "$f" b64nocfg/; done
 run "$tool" -q --model-parallel 1 b64 b64-beside

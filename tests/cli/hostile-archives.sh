@@ -8,7 +8,6 @@
 # refusal (exit 2, one line naming the archive and the entry) for what leads outside the
 # extraction directory, what tar fails on and what no extractor agrees on.
 . "$CKPT_ROOT/tests/cli/lib.sh"
-verify=$CKPT_BIN/ckpt-verify
 if ! command -v python3 >/dev/null || ! tar --version 2>/dev/null | grep -q 'GNU tar'; then
 	skip "hostile archives" "needs python3 and GNU tar"
 	exit 0
@@ -47,7 +46,6 @@ for line in open(sys.argv[1]):
 EOF
 
 # a whole checkpoint that verifies, of 40 kB (ckpt-synth; tiny-v3 is 8 MB)
-synth=$CKPT_BUILD/dev/ckpt-synth
 "$synth" -q --set hidden_size=32 --set intermediate_size=32 --set moe_intermediate_size=16 --set vocab_size=64 \
 	--set q_lora_rank=16 --set kv_lora_rank=16 --set qk_nope_head_dim=8 --set qk_rope_head_dim=8 \
 	--set v_head_dim=8 --set num_attention_heads=2 --set num_key_value_heads=2 --set n_routed_experts=4 \

@@ -10,11 +10,6 @@
 # tensor, a whole layer or an FP8 weight's scale: the tensors ckpt-verify's model check
 # expects (formats/model_check.h).
 . "$CKPT_ROOT/tests/cli/lib.sh"
-fp8=$CKPT_BIN/ckpt-fp8-to-bf16
-sharded=$CKPT_BIN/ckpt-hf-to-sharded
-t2i=$CKPT_BIN/ckpt-train-to-infer
-verify=$CKPT_BIN/ckpt-verify
-inspect=$CKPT_BIN/ckpt-inspect
 edit=${CKPT_BUILD:-$CKPT_ROOT/build}/dev/st-edit
 S1=model-00001-of-00003.safetensors S2=model-00002-of-00003.safetensors S3=model-00003-of-00003.safetensors
 

@@ -5,11 +5,6 @@
 # full shapes compared); headers and JSON files built to cost quadratic time or memory
 # out of proportion to their size.
 . "$CKPT_ROOT/tests/cli/lib.sh"
-fp8=$CKPT_BIN/ckpt-fp8-to-bf16
-sharded=$CKPT_BIN/ckpt-hf-to-sharded
-t2i=$CKPT_BIN/ckpt-train-to-infer
-inspect=$CKPT_BIN/ckpt-inspect
-verify=$CKPT_BIN/ckpt-verify
 edit=${CKPT_BUILD:-$CKPT_ROOT/build}/dev/st-edit
 
 # FILE JSON NDATA: a safetensors file of that header and NDATA zero bytes of data

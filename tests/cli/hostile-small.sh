@@ -2,7 +2,6 @@
 # The smaller hostile cases of issue 12: hidden files a manifest names (.gitattributes, as
 # every hub `siblings` list has), in a directory and in an archive.
 . "$CKPT_ROOT/tests/cli/lib.sh"
-verify=$CKPT_BIN/ckpt-verify
 expect_problem() { expect_line "$1" "  $2"; }
 manifest_line() { grep '^manifest ' out; }
 
@@ -125,9 +124,6 @@ expect_problem "archive, a hidden entry beside the top directory: not taken for 
 # it completes appear and truncate an input that a later step reads (mapped: SIGBUS).
 # Every thread that reads the file faults; one line is printed, and it says which outputs
 # are complete.
-fp8=$CKPT_BIN/ckpt-fp8-to-bf16
-sharded=$CKPT_BIN/ckpt-hf-to-sharded
-t2i=$CKPT_BIN/ckpt-train-to-infer
 truncated_midway() { # RENAME_NO SEEN FILE SIZE CMD...: run CMD, truncate FILE once SEEN exists
 	local n=$1 seen=$2 file=$3 size=$4
 	shift 4

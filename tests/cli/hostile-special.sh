@@ -14,12 +14,6 @@
 # A symbolic link among the directories inside the output directory is refused, --force
 # or not.
 . "$CKPT_ROOT/tests/cli/lib.sh"
-inspect=$CKPT_BIN/ckpt-inspect
-verify=$CKPT_BIN/ckpt-verify
-fp8=$CKPT_BIN/ckpt-fp8-to-bf16
-sharded=$CKPT_BIN/ckpt-hf-to-sharded
-t2i=$CKPT_BIN/ckpt-train-to-infer
-ckpt=$CKPT_BIN/ckpt
 
 # NAME RC MESSAGE CMD...: CMD exits RC within 10 s with MESSAGE as its one line on stderr
 refused() {

@@ -7,9 +7,6 @@
 # claiming a terabyte, refused by the converters as by ckpt-inspect; tar entries leading out of
 # the archive's directory, refused by ckpt-verify.
 . "$CKPT_ROOT/tests/cli/lib.sh"
-fp8=$CKPT_BIN/ckpt-fp8-to-bf16
-sharded=$CKPT_BIN/ckpt-hf-to-sharded
-inspect=$CKPT_BIN/ckpt-inspect
 bad=$CKPT_ROOT/fixtures/bad
 FOLLOW="leads outside the checkpoint directory (CKPT_FOLLOW_SYMLINKS=1 follows it)"
 
@@ -92,7 +89,6 @@ rm -rf in o
 
 # --- tar archives (ckpt-verify reads them without extracting): entries an extracting tar
 # would write outside its target are refused by name ---
-verify=$CKPT_BIN/ckpt-verify
 if [ -x "$verify" ]; then
 	mkdir -p tarsrc && cp -r "$tiny" tarsrc/ckpt && rm tarsrc/ckpt/config.json && ln -s /etc/passwd tarsrc/ckpt/config.json
 	tar cf link.tar -C tarsrc ckpt

@@ -11,12 +11,6 @@
 # names no file.  DeepSeek-R1 ships V3's config.json (same model_type, architecture and
 # keys): it is DeepSeek-V3 to every tool.
 . "$CKPT_ROOT/tests/cli/lib.sh"
-verify=$CKPT_BIN/ckpt-verify
-inspect=$CKPT_BIN/ckpt-inspect
-fp8=$CKPT_BIN/ckpt-fp8-to-bf16
-sharded=$CKPT_BIN/ckpt-hf-to-sharded
-t2i=$CKPT_BIN/ckpt-train-to-infer
-synth=${CKPT_BUILD:-$CKPT_ROOT/build}/dev/ckpt-synth
 
 # files DIR: every file under DIR (hidden ones too), sorted, on one line
 files() { (cd "$1" && find . -type f | sed 's#^\./##' | LC_ALL=C sort | tr '\n' ' '); }

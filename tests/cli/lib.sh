@@ -27,12 +27,21 @@
 #   strip_meta FILE         FILE with __metadata__ {"format":"pt"} taken out of its header
 #                           (padded again), on stdout: what fp8_cast_bf16.py writes
 # $tool is $CKPT_BIN/ckpt-<name of the test script>, $tiny the bundled tiny checkpoint,
-# $jsonq the JSON query tool (fixtures/gen/jsonq.c).
+# $jsonq the JSON query tool (fixtures/gen/jsonq.c), $synth the checkpoint generator
+# (fixtures/gen/ckpt-synth.c), and each tool by a short name, for tests of several:
+# $ckpt, $inspect, $verify, $fp8, $sharded, $t2i.
 
 set -u
 tool=$CKPT_BIN/ckpt-$(basename "$0" .sh)
 tiny=$CKPT_ROOT/fixtures/tiny-v3
 jsonq=${CKPT_BUILD:-$CKPT_ROOT/build}/dev/jsonq
+synth=${CKPT_BUILD:-$CKPT_ROOT/build}/dev/ckpt-synth
+ckpt=$CKPT_BIN/ckpt
+inspect=$CKPT_BIN/ckpt-inspect
+verify=$CKPT_BIN/ckpt-verify
+fp8=$CKPT_BIN/ckpt-fp8-to-bf16
+sharded=$CKPT_BIN/ckpt-hf-to-sharded
+t2i=$CKPT_BIN/ckpt-train-to-infer
 rc=0
 
 ok() { echo "ok - $1"; }

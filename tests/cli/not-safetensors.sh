@@ -3,10 +3,6 @@
 # Git LFS pointer a clone without git-lfs leaves) is said to be one, by every tool that
 # reads it, in one line: not only that a header length is over a limit.
 . "$CKPT_ROOT/tests/cli/lib.sh"
-inspect=$CKPT_BIN/ckpt-inspect
-verify=$CKPT_BIN/ckpt-verify
-fp8=$CKPT_BIN/ckpt-fp8-to-bf16
-sharded=$CKPT_BIN/ckpt-hf-to-sharded
 S2=model-00002-of-00003.safetensors
 
 # NAME and the first bytes of what such a file holds

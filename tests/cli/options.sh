@@ -52,9 +52,6 @@ expect_err "train-to-infer --processes: an alias of --jobs" \
 	"ckpt-train-to-infer: -j wants a number of threads from 1 to 4096, not '0' (see ckpt-train-to-infer --help)"
 
 # --- every tool at work with the shared options ---
-fp8=$CKPT_BIN/ckpt-fp8-to-bf16
-sharded=$CKPT_BIN/ckpt-hf-to-sharded
-t2i=$CKPT_BIN/ckpt-train-to-infer
 "$sharded" -q --layout mindspore-train "$tiny" ms || not_ok "setup: a MindSpore training checkpoint"
 converters=(
 	"fp8-to-bf16|$fp8|$tiny"
@@ -89,7 +86,6 @@ for c in "fp8-to-bf16|$fp8|$tiny" "train-to-infer|$t2i|ms"; do
 		"ckpt-$tname: --json reports on standard output, which OUTPUT_DIR - takes for the tar stream (see ckpt-$tname --help)"
 done
 
-inspect=$CKPT_BIN/ckpt-inspect
 run "$inspect" -q -j 2 --stats "$tiny"
 check "inspect -q: nothing printed, exit 0" eval '[ $rc -eq 0 ] && [ ! -s out ] && [ ! -s err ]'
 run "$inspect" -q "$CKPT_ROOT/fixtures/bad/frame-7-bytes.safetensors"
@@ -97,7 +93,6 @@ check "inspect -q: an unreadable input still exits 2 with its message" eval \
 	'[ $rc -eq 2 ] && [ ! -s out ] && grep -q "frame-7-bytes.safetensors: file is 7 bytes" err'
 run "$inspect" -q --json "$tiny"
 check "inspect -q --json: the document" eval '[ $rc -eq 0 ] && [ "$("$jsonq" checkpoints.# <out)" = 1 ]'
-verify=$CKPT_BIN/ckpt-verify
 run "$verify" -q --json -j 2 "$tiny"
 check "verify -q --json: the document (they go together)" eval '[ $rc -eq 0 ] && [ "$("$jsonq" report.passed <out)" = true ]'
 run "$verify" -q "$tiny"

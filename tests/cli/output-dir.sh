@@ -9,10 +9,6 @@
 # mount namespace, as small ones are tmpfs mounts (unshare -rm).  Where neither can be
 # had, those checks are skipped.
 . "$CKPT_ROOT/tests/cli/lib.sh"
-fp8=$CKPT_BIN/ckpt-fp8-to-bf16
-sharded=$CKPT_BIN/ckpt-hf-to-sharded
-t2i=$CKPT_BIN/ckpt-train-to-infer
-verify=$CKPT_BIN/ckpt-verify
 "$sharded" -q --layout mindspore-train "$tiny" ms || not_ok "setup: a MindSpore training checkpoint"
 
 # --- read-only directories (permissions) ---

@@ -11,8 +11,6 @@ if ! command -v parallel >/dev/null; then
 	skip "GNU parallel recipes" "GNU parallel is not installed (scripts/deps --with-parallel)"
 	exit 0
 fi
-fp8=$CKPT_BIN/ckpt-fp8-to-bf16
-sharded=$CKPT_BIN/ckpt-hf-to-sharded
 "$fp8" -q "$tiny" ref-fp8
 "$sharded" -q --model-parallel 2 "$tiny" ref-mp2
 # the record names the tool's own options, never how the work was split: equal trees

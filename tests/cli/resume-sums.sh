@@ -6,9 +6,6 @@
 # directory ends byte-identical to a clean run's, for each converter and each way of
 # splitting the work (--shard, --rank, --file, --finalize).
 . "$CKPT_ROOT/tests/cli/lib.sh"
-fp8=$CKPT_BIN/ckpt-fp8-to-bf16
-sharded=$CKPT_BIN/ckpt-hf-to-sharded
-t2i=$CKPT_BIN/ckpt-train-to-infer
 S1=model-00001-of-00003.safetensors S2=model-00002-of-00003.safetensors S3=model-00003-of-00003.safetensors
 # two bytes changed at offset $2 of file $1 (the size and, past the header, the header kept)
 tamper() { printf '\x5a\xa5' | dd of="$1" bs=1 seek="$2" conv=notrunc status=none; }

@@ -6,9 +6,6 @@
 # the count on each block-scale row.  Scales stored F32, BF16 or F8_E8M0 (whose only
 # non-power is the NaN code 0xFF).  A V3 checkpoint (no scale_fmt) reports nothing of it.
 . "$CKPT_ROOT/tests/cli/lib.sh"
-verify=$CKPT_BIN/ckpt-verify
-inspect=$CKPT_BIN/ckpt-inspect
-synth=${CKPT_BUILD:-$CKPT_ROOT/build}/dev/ckpt-synth
 stedit=${CKPT_BUILD:-$CKPT_ROOT/build}/dev/st-edit
 specs=$CKPT_ROOT/fixtures/specs
 o1=model.layers.1.self_attn.o_proj.weight_scale_inv

@@ -6,9 +6,6 @@
 # whose data is a hole: 69,187 and 145,116 tensors, written here from the spec's formulas
 # (../shared/spec/deepseek-v4.md a.3) by an independent Python listing.
 . "$CKPT_ROOT/tests/cli/lib.sh"
-verify=$CKPT_BIN/ckpt-verify
-inspect=$CKPT_BIN/ckpt-inspect
-synth=${CKPT_BUILD:-$CKPT_ROOT/build}/dev/ckpt-synth
 spec=$CKPT_ROOT/fixtures/specs/tiny-v4.json
 shard=model-00001-of-00001.safetensors
 
