@@ -45,7 +45,7 @@ PY
 # ---- the inputs are the upstream tools' ----
 for n in v31 v32 kimi; do
 	if ! have_ref $n; then
-		skip "$n: upstream reference data" "no $ref/$n/SHA256SUMS (made on the GPU machine: scripts/ref/device-run3.sh)"
+		skip "$n: upstream reference data" "no $ref/$n/SHA256SUMS (made on the GPU machine: scripts/ref/device-run4.sh)"
 		continue
 	fi
 	bad=$(cd in/$n && for f in *; do [ "$(sha "$f")" = "$(sum_of $n "input/$f")" ] || echo "$f"; done)
