@@ -7,9 +7,9 @@ W=/tmp/sp
 rm -rf $W && mkdir -p $W/in
 {
 chmod +x .dev/bin/*
-.dev/bin/ckpt-synth -q fixtures/specs/ref-v32.json $W/in/v32-fp8
+.dev/bin/ckpt-synth -q fixtures/specs/fwd-v32.json $W/in/v32-fp8
 .dev/bin/ckpt-fp8-to-bf16 -q $W/in/v32-fp8 $W/in/v32
-.dev/bin/ckpt-synth -q fixtures/specs/tiny-v4.json $W/in/v4
+.dev/bin/ckpt-synth -q fixtures/specs/fwd-v4.json $W/in/v4
 (cd $W/in && sha256sum v32/* v4/*) >$W/inputs.sha256
 python3 scripts/ref/sparseref.py $W/out $W/in
 cp $W/inputs.sha256 $W/out/

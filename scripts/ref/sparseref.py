@@ -5,7 +5,7 @@ compression (V4), for the sparse-attention forward pass (issue 19).
 
 Runs on the GPU machine (torch, safetensors, transformers with deepseek_v32 and deepseek_v4).
 Inputs, made on the machine that runs the tests (same bytes everywhere): INPUTS/v32 (the BF16
-of fixtures/specs/ref-v32.json by ckpt-fp8-to-bf16) and INPUTS/v4 (fixtures/specs/tiny-v4.json
+of fixtures/specs/fwd-v32.json by ckpt-fp8-to-bf16) and INPUTS/v4 (fixtures/specs/fwd-v4.json
 by ckpt-synth, FP8/FP4: dequantized here by DeepSeek's formula, code 8 = +0, which only the
 sign of a zero separates from transformers').
 

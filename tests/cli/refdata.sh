@@ -3,7 +3,7 @@
 # (the sums were taken on the GPU machine that made the data; see fixtures/ref/README.md).
 set -u
 ref=${CKPT_ROOT:?}/fixtures/ref
-for d in "$ref"/partial "$ref"/noqlora-softmax "$ref"/sigmoid-1group "$ref"/fp8cases "$ref"/v31 "$ref"/v32 "$ref"/kimi; do
+for d in "$ref"/partial "$ref"/noqlora-softmax "$ref"/sigmoid-1group "$ref"/fp8cases "$ref"/v31 "$ref"/v32 "$ref"/kimi "$ref"/v32-sparse "$ref"/v4-forward; do
 	name=refdata-$(basename "$d")
 	if bad=$(cd "$d" && sha256sum --quiet -c --ignore-missing SHA256SUMS 2>&1) && [ -z "$bad" ]; then
 		echo "ok - $name: hashes match SHA256SUMS"
