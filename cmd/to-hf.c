@@ -278,9 +278,9 @@ int main(int argc, char **argv)
 		return fail();
 	}
 	if (p.like_order_differs && !quiet)
-		err_warn("%s: %zu of its files lay their tensors out otherwise than the safetensors writer: the "
-			 "output's files of those names hold the same tensors, not the same bytes", to.like,
-			 p.like_order_differs);
+		err_warn("%s: %zu of its files lay their tensors out otherwise than the safetensors writer (dtype, "
+			 "then name): the output's files of those names hold the same tensors in the writer's order, "
+			 "not the same bytes", to.like, p.like_order_differs);
 	co.outdir = out;
 	co.threads = cc.jobs;
 	co.force = cc.force;

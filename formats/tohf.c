@@ -20,6 +20,7 @@
 #include "names.h"
 #include "out.h"
 #include "pathguard.h"
+#include "qscheme.h"
 
 /* ---- the like checkpoint ---- */
 
@@ -42,6 +43,7 @@ struct tohf_like {
 	size_t nfiles;
 	struct like_file *files;         /* sorted by name */
 	char *single;                    /* "model.safetensors" when there is no index */
+	size_t unordered;                /* files not in the writer's order */
 };
 
 static int by_ent_name(const void *a, const void *b)
@@ -74,6 +76,24 @@ static bool exists(const char *path)
 {
 	struct stat sb;
 	return stat(path, &sb) == 0;
+}
+
+/* Whether f's tensors are laid out as the safetensors writer lays them out (dtype, then
+ * name), which is how the output's files are. */
+static bool writer_order(const struct st_file *f)
+{
+	struct st_entry *e = xcalloc(f->n + 1, sizeof *e);
+	for (size_t i = 0; i < f->n; i++)
+		e[i] = (struct st_entry){f->t[i].name, f->t[i].dtype, f->t[i].ndim, f->t[i].shape};
+	struct st_layout L;
+	bool laid = st_layout(&L, e, f->n, NULL, 0) == 0, same = laid;
+	for (size_t k = 0; same && k < f->n; k++)
+		same = L.order[k] == k;
+	if (laid)
+		st_layout_free(&L);
+	err_clear();
+	free(e);
+	return same;
 }
 
 /* The index (or, in a directory without one, the one model.safetensors) and the header of
@@ -139,6 +159,8 @@ static int like_load(struct tohf_like **out, const char *path)
 		}
 	}
 	qsort(l->e, l->n, sizeof *l->e, by_ent_name);
+	for (size_t i = 0; i < l->nfiles; i++)
+		l->unordered += l->files[i].st && !writer_order(l->files[i].st);
 	rc = 0;
 out:
 	pathguard_free(&g);
@@ -413,19 +435,25 @@ static int expected_names(struct ctx *x, struct hf_layout **L)
 	return 0;
 }
 
-/* Whether name is a scale the inventory lists for a weight the view stores unscaled (a
- * BF16 checkpoint of a quantized config): not expected. */
-static bool scale_not_stored(struct ctx *x, const struct hf_layout *L, size_t i)
+/* Whether expected name i is the block scale of a weight the view stores unscaled (a BF16
+ * checkpoint of a quantized config, or --like an FP8 checkpoint): not expected. */
+static bool scale_not_stored(struct ctx *x, size_t i)
 {
-	if (!L || !L->e[i].scale || i == 0)
-		return false;
-	const struct item *w = item_find(x, L->e[i - 1].name);
-	return w && w->t && !w->t->scale;
+	const char *name = x->ord[i];
+	size_t n = strlen(name) + 1;
+	char *weight = xmalloc(n);
+	bool r = false;
+	if (qscheme_of_scale(name, weight, n)) {
+		const struct item *w = item_find(x, weight);
+		r = w && w->t && !w->t->scale;
+	}
+	free(weight);
+	return r;
 }
 
 /* What to write: every expected name the view has (or the like fills), then the view's
  * tensors nothing expected (refused with like); what is missing; the MTP layers left out. */
-static int choose(struct ctx *x, const struct hf_layout *L, struct item **outp, size_t *nout)
+static int choose(struct ctx *x, struct item **outp, size_t *nout)
 {
 	char q[ERR_QUOTE];
 	struct tohf *p = x->p;
@@ -436,7 +464,7 @@ static int choose(struct ctx *x, const struct hf_layout *L, struct item **outp, 
 	uint64_t layer;
 	/* the MTP layers go whole: when any of their tensors is missing (and not filled) */
 	for (size_t i = 0; i < x->nord && !o->drop_mtp; i++) {
-		if (item_find(x, x->ord[i]) || scale_not_stored(x, L, i) || !is_mtp(x, x->ord[i], &layer))
+		if (item_find(x, x->ord[i]) || scale_not_stored(x, i) || !is_mtp(x, x->ord[i], &layer))
 			continue;
 		if (o->fill_from_like)
 			continue;
@@ -445,7 +473,7 @@ static int choose(struct ctx *x, const struct hf_layout *L, struct item **outp, 
 	for (size_t i = 0; i < x->nord; i++) {
 		const char *name = x->ord[i];
 		struct item *it = item_find(x, name);
-		if (scale_not_stored(x, L, i))
+		if (scale_not_stored(x, i))
 			continue;
 		if ((o->drop_mtp || mtp_gone) && is_mtp(x, name, &layer)) {
 			mtp_add(p, layer);
@@ -705,26 +733,13 @@ int tohf_plan(struct tohf *p, const struct view *v, const struct tohf_opts *o)
 		x.it[x.n++] = (struct item){s[i]->name, s[i], NULL, NULL, 0, false};
 	free(s);
 	qsort(x.it, x.n, sizeof *x.it, by_item_name);
-	if (expected_names(&x, &L) || choose(&x, L, &out, &nout))
+	if (expected_names(&x, &L) || choose(&x, &out, &nout))
 		goto done;
 	if (p->like ? place_like(&x, out, nout) : place_sharded(&x, out, nout))
 		goto done;
 	if (cv_plan(&p->job))
 		goto done;
-	/* the like files laid out otherwise than the writer lays them out */
-	for (size_t i = 0; p->like && i < p->job.nfiles; i++) {
-		const struct cv_file *f = &p->job.files[i];
-		const struct st_file *st = NULL;
-		for (size_t k = 0; k < p->like->nfiles && !st; k++)
-			if (strcmp(p->like->files[k].name, f->name) == 0)
-				st = p->like->files[k].st;
-		if (!st || st->n != f->n)
-			continue; /* (another set of tensors: not a matter of order) */
-		bool same = true;
-		for (size_t k = 0; same && k < f->n; k++)
-			same = strcmp(st->t[k].name, f->t[f->L.order[k]].name) == 0;
-		p->like_order_differs += !same;
-	}
+	p->like_order_differs = p->like ? p->like->unordered : 0;
 	plan_index(p);
 	if (plan_config(&x) || (v->dir && cv_add_side_tree(&p->job, v->dir, keep_side, NULL)))
 		goto done;
