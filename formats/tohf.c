@@ -303,6 +303,8 @@ static void elems_inputs(const void *arg, uint64_t off, uint64_t n, int what,
 {
 	const struct vtensor *t = arg;
 	uint64_t es = dt_bits(t->stored) / 8, rowb = t->cols * es, total = t->rows * rowb;
+	if (!rowb)
+		return;
 	uint64_t r0 = off / rowb, r1 = (off + n + rowb - 1) / rowb;
 	if (what == CV_IN_DONE && off + n < total)
 		r1 = (off + n) / rowb; /* the rows this chunk completes */
