@@ -24,6 +24,7 @@ static const struct {
 	{"fp8-to-bf16", "FP8 block-quantized checkpoint to BF16, as DeepSeek's fp8_cast_bf16.py"},
 	{"hf-to-sharded", "HF checkpoint to DeepSeek's model-parallel files, as inference/convert.py"},
 	{"train-to-infer", "MindSpore Transformers' training layout to its inference layout"},
+	{"to-hf", "any layout ckpt reads (model-parallel, MindSpore) back to an HF checkpoint"},
 };
 #define NTOOLS (sizeof tools / sizeof *tools)
 
