@@ -4,7 +4,8 @@
 # over its limit (lib/tensor/config.h) or below its minimum, rope_theta, rms_norm_eps and the rope
 # scaling numbers out of range, the routing keys that do not fit together, no experts where
 # there are MoE layers: exit 2, one line naming the file, the key and the value, nothing
-# written; 10^12 layers or rotary dimensions fail in well under a second.  Then the
+# written; 10^12 layers or rotary dimensions fail at once (a wall-clock limit of 10 s: loaded test
+# machines take over a second, the bug guarded against takes hours).  Then the
 # converters (ckpt-fp8-to-bf16, ckpt-hf-to-sharded in both layouts, ckpt-train-to-infer)
 # refuse a checkpoint that has fewer or more layers than config.json says, or lacks a
 # tensor, a whole layer or an FP8 weight's scale: the tensors ckpt-verify's model check
@@ -158,20 +159,20 @@ t0=$(ms_now)
 run "$verify" --forward huge-rope
 t1=$(ms_now)
 expect_line "qk_rope_head_dim 10^12: named" "  huge-rope/config.json: qk_rope_head_dim 1000000000000 is over the limit 65536"
-check "qk_rope_head_dim 10^12: ckpt-verify --forward is done in under a second ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 1000
+check "qk_rope_head_dim 10^12: ckpt-verify --forward is done in under ten seconds, not the hours 10^12 steps take ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 10000
 cfg huge-layers 'c["num_hidden_layers"] = 10**12'
 t0=$(ms_now)
 refused "num_hidden_layers 10^12: --layout mindspore-train refuses it" \
 	"ckpt-hf-to-sharded: huge-layers/config.json: num_hidden_layers 1000000000000 is over the limit 4096" \
 	"$sharded" --layout mindspore-train huge-layers res
 t1=$(ms_now)
-check "num_hidden_layers 10^12: in under a second ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 1000
+check "num_hidden_layers 10^12: in under ten seconds, not the hours 10^12 steps take ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 10000
 t0=$(ms_now)
 refused "num_hidden_layers 10^12 through --config" \
 	"ckpt-hf-to-sharded: huge-layers/config.json: num_hidden_layers 1000000000000 is over the limit 4096" \
 	"$sharded" --layout mindspore-train --config huge-layers/config.json "$tiny" res
 t1=$(ms_now)
-check "... in under a second ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 1000
+check "... in under ten seconds, not the hours 10^12 steps take ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 10000
 cfg huge-experts 'c["n_routed_experts"] = 10**12; c["num_hidden_layers"] = 10**12'
 for how in fp8 mp2; do
 	t0=$(ms_now)
@@ -185,7 +186,7 @@ for how in fp8 mp2; do
 			"$sharded" --model-parallel 2 huge-experts res
 	fi
 	t1=$(ms_now)
-	check "... in under a second ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 1000
+	check "... in under ten seconds, not the hours 10^12 steps take ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 10000
 done
 
 # ---- config.json and the checkpoint disagree on the layers ----
@@ -216,7 +217,7 @@ t1=$(ms_now)
 expect_rc "40000 experts: ckpt-verify: a failed model check (exit 1)" 1
 expect_line "... one problem, not the 719856 tensors it implies" "  e40000/config.json: n_routed_experts is 40000 but the checkpoint has experts 0..7"
 expect_eq "... and nothing else" "$(wc -l <out)" 5
-check "... in under a second ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 1000
+check "... in under ten seconds, not the hours 10^12 steps take ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 10000
 cfg e4 'c["n_routed_experts"] = 4'
 every_converter "4 experts in config.json, 8 in the checkpoint" e4 "e4/config.json: n_routed_experts is 4 but the checkpoint has experts 0..7"
 
