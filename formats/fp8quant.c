@@ -171,17 +171,29 @@ static int plan_weight(struct ctx *x, const struct vfile *s, struct cv_file *f, 
 	return 0;
 }
 
+/* A checkpoint with a 1-byte float tensor is quantized already: refused before anything
+ * else is said of it. */
+static int not_quantized(const struct view *v)
+{
+	char q[ERR_QUOTE];
+	for (size_t i = 0; i < v->nfiles; i++)
+		for (size_t k = 0; k < v->files[i].st->n; k++) {
+			const struct st_tensor *t = &v->files[i].st->t[k];
+			if (dt_is_fp8(t->dtype))
+				return err_set("%s: %s is %s: the checkpoint is quantized already (ckpt-fp8-to-bf16 "
+					       "makes BF16 of it)", v->files[i].path, err_quote(t->name, q),
+					       dt_name(t->dtype));
+		}
+	return 0;
+}
+
 static int plan_shard(struct ctx *x, const struct vfile *s, int group)
 {
 	struct fp8quant *p = x->p;
-	char q[ERR_QUOTE];
 	struct cv_file *f = cv_add_file(&p->job, s->name, group);
 	cv_set_meta(f, "format", "pt");
 	for (size_t k = 0; k < s->st->n; k++) {
 		const struct st_tensor *t = &s->st->t[k];
-		if (dt_is_fp8(t->dtype))
-			return err_set("%s: %s is %s: the checkpoint is quantized already (ckpt-fp8-to-bf16 makes "
-				       "BF16 of it)", s->path, err_quote(t->name, q), dt_name(t->dtype));
 		char *sname;
 		enum dt sdt;
 		int sel = selected(x, s->path, t, &sname, &sdt);
@@ -322,7 +334,7 @@ int fp8quant_plan(struct fp8quant *p, const struct view *v, const struct fp8quan
 		if (p->family && model_check(v, v->cfg, v->config_path))
 			goto fail;
 	}
-	if (o->select == FP8Q_SELECT_MODEL && model_inventory(&x))
+	if (not_quantized(v) || (o->select == FP8Q_SELECT_MODEL && model_inventory(&x)))
 		goto fail;
 	for (size_t i = 0; i < v->nstray; i++) {
 		p->notes = xgrow(p->notes, p->nnotes, sizeof *p->notes);
