@@ -22,6 +22,7 @@ static const struct {
 	{"inspect", "show what a checkpoint holds: layout, shards, tensors, dtypes, statistics"},
 	{"verify", "prove a checkpoint intact and right; compare two checkpoints"},
 	{"fp8-to-bf16", "FP8 block-quantized checkpoint to BF16, as DeepSeek's fp8_cast_bf16.py"},
+	{"bf16-to-fp8", "BF16 checkpoint to block FP8, as slime's convert_hf_to_fp8.py"},
 	{"hf-to-sharded", "HF checkpoint to DeepSeek's model-parallel files, as inference/convert.py"},
 	{"train-to-infer", "MindSpore Transformers' training layout to its inference layout"},
 	{"to-hf", "any layout ckpt reads (model-parallel, MindSpore) back to an HF checkpoint"},

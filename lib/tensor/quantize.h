@@ -28,9 +28,37 @@ float quantize_scale(float amax, enum dt wdt, enum dt sdt, bool pow2, void *stor
 /* One code. */
 uint8_t quantize_code(enum dt wdt, float v);
 
-/* One block row: nrows (<= the block height) rows of cols values, row-major; column blocks
- * of bn.  Writes ceil(cols / bn) stored scales to scales and, unless codes is NULL, the
- * nrows * cols codes. */
+/* The floor a block's largest magnitude is raised to for a weight stored as `in`: 1e-12,
+ * as DeepSeek's tools and slime's convert_hf_to_fp8.py clamp it, rounded to BF16 for a BF16
+ * weight as torch's clamp of a BF16 tensor rounds it (2^-40 * 1.1015625, a little above
+ * 1e-12); float32's 1e-12 for the others (torch would round it to 0 for F16, and an
+ * all-zero block would become NaN codes). */
+float quantize_floor(enum dt in);
+
+/* How blocks are quantized. */
+struct qblock {
+	enum dt wdt, sdt;        /* codes (quantize_weight_dtype), scales (quantize_scale_dtype) */
+	bool pow2;               /* scales rounded up to a power of two */
+	bool recip;              /* amax * (1 / max), not amax / max (slime's, made on a GPU) */
+	float floor;             /* quantize_floor */
+	uint64_t bn;             /* block width */
+};
+
+/* One block row of a stored 2-D tensor: nrows (<= the block height) rows of cols values of
+ * dtype `in` (F32, BF16 or F16) at src, row-major, in column blocks of q->bn.  Per block:
+ * amax, its largest magnitude (read exactly as float32), raised to q->floor; its scale,
+ * quantize_scale(amax) (with q->recip, amax times float32's 1 / max), stored at
+ * scales[block]; unless codes is NULL, each value's code,
+ * quantize_code(value / scale clamped to +-quantize_max) (float32 division, as torch
+ * divides a BF16 tensor by a float32 scale; the clamp is slime's, and changes nothing for
+ * finite values).  tmp: nrows * bn floats (unused for F32).  0, or 1 at the first value
+ * that is not finite, with *bad its offset (row * cols + col): neither its block nor those
+ * after it are written. */
+int quantize_rows(const void *src, enum dt in, uint64_t nrows, uint64_t cols, const struct qblock *q,
+		  uint8_t *codes, void *scales, float *tmp, uint64_t *bad);
+
+/* The same for float32 values that are all finite, with float32's floor of 1e-12 (the
+ * generator's). */
 void quantize_block_row(const float *v, uint64_t nrows, uint64_t cols, uint64_t bn, enum dt wdt,
 			enum dt sdt, bool pow2, uint8_t *codes, void *scales);
 

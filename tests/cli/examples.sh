@@ -93,7 +93,7 @@ extract_md "$root/README.md"
 for m in "$root"/man/*.1; do extract_man "$m"; done
 
 # the extraction found what the documents hold: some block in each, most of them run
-for f in README.md man/ckpt.1 man/ckpt-fp8-to-bf16.1 man/ckpt-hf-to-sharded.1 man/ckpt-inspect.1 \
+for f in README.md man/ckpt.1 man/ckpt-bf16-to-fp8.1 man/ckpt-fp8-to-bf16.1 man/ckpt-hf-to-sharded.1 man/ckpt-inspect.1 \
 	man/ckpt-train-to-infer.1 man/ckpt-verify.1; do
 	n=$(awk -F'\t' -v f="$f" '$2 ~ "^" f ":" && $3 != "skip"' blocks.tsv | wc -l)
 	check "$f: its examples are found, some to run ($n)" [ "$n" -ge 1 ]

@@ -7,7 +7,7 @@
 # saying what was written.
 . "$CKPT_ROOT/tests/cli/lib.sh"
 version=$(sed -n 's/^VERSION *:= *//p' "$CKPT_ROOT/Makefile")
-writers=" ckpt-fp8-to-bf16 ckpt-hf-to-sharded ckpt-train-to-infer ckpt-to-hf "
+writers=" ckpt-fp8-to-bf16 ckpt-bf16-to-fp8 ckpt-hf-to-sharded ckpt-train-to-infer ckpt-to-hf "
 n=0
 for p in "$CKPT_BIN"/ckpt "$CKPT_BIN"/ckpt-*; do
 	[ -x "$p" ] || continue
