@@ -85,6 +85,26 @@ int vtarget_open_arc(struct vtarget *t, struct arc *a, const char *layout)
 	return 0;
 }
 
+/* The hub repository of snapshot directory dir, spelt as the user spelt it where the path
+ * shows it (messages name its blobs), else resolved; NULL when dir is not a snapshot. */
+static char *hub_repo_shown(const struct vtarget *t, const char *dir)
+{
+	char *res = path_resolve(dir), *repo = res ? hub_repo_of_snapshot(res) : NULL;
+	free(res);
+	if (!repo)
+		return NULL;
+	if (t->commit[0]) {
+		free(repo);
+		return xstrdup(t->path);
+	}
+	char *as_given = hub_repo_of_snapshot(dir);
+	if (as_given) {
+		free(repo);
+		return as_given;
+	}
+	return repo;
+}
+
 int vtarget_open(struct vtarget *t, const char *path, const char *layout, bool hash, const char *revision)
 {
 	struct stat sb;
@@ -119,9 +139,7 @@ int vtarget_open(struct vtarget *t, const char *path, const char *layout, bool h
 			goto fail;
 		}
 		t->dir = xstrdup(path);
-		char *res = path_resolve(path);
-		t->hub_repo = res ? hub_repo_of_snapshot(res) : NULL;
-		free(res);
+		t->hub_repo = hub_repo_shown(t, path);
 	} else if (S_ISREG(sb.st_mode)) {
 		char *tmp = xstrdup(path);
 		t->dir = xstrdup(dirname(tmp));
