@@ -32,9 +32,11 @@ static const char usage_text[] =
 	"\n"
 	"By default: the structure (every shard against the safetensors rules; the index\n"
 	"against the shards) and the model (the exact tensors, shapes and dtypes config.json\n"
-	"implies); with --write-manifest, only the hashing.\n"
+	"implies); with --write-manifest, only the hashing.  A snapshot of the Hugging Face hub\n"
+	"cache (models--ORG--NAME/snapshots/REV, or models--ORG--NAME itself) is first checked\n"
+	"against its blobs' names, offline (hub).\n"
 	"\n"
-	"  --checks LIST          which of those run: structure, model (comma-separated), all\n"
+	"  --checks LIST          which of those run: structure, model, hub (comma-separated), all\n"
 	"                         or none (model, --scan, --against and --forward bring\n"
 	"                         structure with them: they read what it checks)\n"
 	"  --manifest FILE        check every file's SHA-256 against FILE (sha256sum format,\n"
@@ -50,6 +52,8 @@ static const char usage_text[] =
 	"  --atol X, --rtol X     with --against: tolerances, |a-b| <= atol + rtol*max(|a|,|b|)\n"
 	"                         (default 1e-6 and 1e-2)\n"
 	"  --layout NAME          read PATH in this layout instead of the detected one\n"
+	"  --revision REV         PATH is a hub cache repository (models--ORG--NAME): check its\n"
+	"                         snapshot of REV, a branch, tag or commit hash (default: main)\n"
 	"\n"
 	"  --forward              run the model (float32): print the 5 likeliest\n"
 	"                         next tokens at every position; with --against OTHER, run\n"
@@ -77,9 +81,9 @@ static const char usage_text[] =
 	"Exit status: 0 every check passed, 1 a check failed, 2 usage or input error.\n";
 
 struct opts {
-	const char *manifest, *manifest_root, *write_manifest, *against, *layout;
+	const char *manifest, *manifest_root, *write_manifest, *against, *layout, *revision;
 	bool scan, json, quiet, atol_set, rtol_set;
-	bool structure, model, checks_set;
+	bool structure, model, hub, checks_set;
 	struct cmp_opts cmp;
 	unsigned jobs;
 	bool forward, forward_opt, max_abs_set;
@@ -101,7 +105,7 @@ static int parse_tol(const char *s, double *out)
 static int parse_checks(const char *s, struct opts *o)
 {
 	o->checks_set = true;
-	o->structure = o->model = strcmp(s, "all") == 0;
+	o->structure = o->model = o->hub = strcmp(s, "all") == 0;
 	if (strcmp(s, "all") == 0 || strcmp(s, "none") == 0)
 		return 0;
 	for (const char *p = s;;) {
@@ -110,6 +114,8 @@ static int parse_checks(const char *s, struct opts *o)
 			o->structure = true;
 		else if (n == 5 && strncmp(p, "model", n) == 0)
 			o->model = true;
+		else if (n == 3 && strncmp(p, "hub", n) == 0)
+			o->hub = true;
 		else
 			return -1;
 		if (!p[n])
@@ -129,6 +135,8 @@ static int emit(struct buf *b)
 /* Every check asked for, in order; -1 on an input error (exit 2). */
 static int run_checks(const struct opts *o, struct vtarget *t, struct pool *pool, struct report *r)
 {
+	if (o->hub && t->hub_repo)
+		verify_hub(t, pool, r);
 	if (o->structure)
 		verify_structure(t, r);
 	if (o->model)
@@ -143,7 +151,7 @@ static int run_checks(const struct opts *o, struct vtarget *t, struct pool *pool
 		return verify_forward(t, &o->fw, pool, r);
 	if (o->against) {
 		struct vtarget other;
-		if (vtarget_open(&other, o->against, NULL, false))
+		if (vtarget_open(&other, o->against, NULL, false, NULL))
 			return -1;
 		if (other.archive) {
 			vtarget_close(&other);
@@ -163,7 +171,7 @@ int main(int argc, char **argv)
 		OPT_MANIFEST = 256, OPT_MANIFEST_ROOT, OPT_WRITE_MANIFEST, OPT_SCAN, OPT_AGAINST, OPT_EXACT,
 		OPT_ATOL, OPT_RTOL, OPT_LAYOUT, OPT_FORWARD, OPT_TOKENS, OPT_TOKENS_FILE,
 		OPT_POSITIONS, OPT_MTP, OPT_LOGITS_OUT, OPT_LAYERS, OPT_REFERENCE, OPT_MAX_ABS, OPT_MIN_COS, OPT_MIN_TOP1,
-		OPT_CONFIG, OPT_CHECKS
+		OPT_CONFIG, OPT_CHECKS, OPT_REVISION
 	};
 	static const struct option longopts[] = {
 		{"manifest", required_argument, NULL, OPT_MANIFEST},
@@ -188,6 +196,7 @@ int main(int argc, char **argv)
 		{"min-top1", required_argument, NULL, OPT_MIN_TOP1},
 		{"config", required_argument, NULL, OPT_CONFIG},
 		{"checks", required_argument, NULL, OPT_CHECKS},
+		{"revision", required_argument, NULL, OPT_REVISION},
 		{"verbose", no_argument, NULL, 'v'},
 		CLI_LONGOPTS,
 		{NULL, 0, NULL, 0},
@@ -211,7 +220,7 @@ int main(int argc, char **argv)
 		case OPT_SCAN: o.scan = true; break;
 		case OPT_CHECKS:
 			if (parse_checks(optarg, &o))
-				return cli_usage("--checks wants structure, model (comma-separated), all or none, not '%s'",
+				return cli_usage("--checks wants structure, model, hub (comma-separated), all or none, not '%s'",
 						 optarg);
 			break;
 		case OPT_AGAINST: o.against = optarg; break;
@@ -227,6 +236,7 @@ int main(int argc, char **argv)
 			o.rtol_set = true;
 			break;
 		case OPT_LAYOUT: o.layout = optarg; break;
+		case OPT_REVISION: o.revision = optarg; break;
 		case OPT_FORWARD: o.forward = true; break;
 		case OPT_TOKENS: o.fw.tokens = optarg; o.forward_opt = true; break;
 		case OPT_TOKENS_FILE: o.fw.tokens_file = optarg; o.forward_opt = true; break;
@@ -300,17 +310,17 @@ int main(int argc, char **argv)
 	if (o.cmp.exact && (o.atol_set || o.rtol_set))
 		return cli_usage("%s", "--exact and --atol/--rtol do not go together");
 	if (!o.checks_set)
-		o.structure = o.model = !o.write_manifest;
+		o.structure = o.model = o.hub = !o.write_manifest;
 	/* what reads the tensors relies on the structure check: a checkpoint it cannot read
 	 * must fail, not pass with the reading check skipped */
 	if (o.model || o.scan || o.against || o.forward)
 		o.structure = true;
-	if (!o.structure && !o.manifest && !o.write_manifest)
+	if (!o.structure && !o.hub && !o.manifest && !o.write_manifest)
 		return cli_usage("%s", "--checks none leaves nothing to do (add --manifest or --write-manifest)");
 
 	const char *path = argv[optind];
 	struct vtarget t;
-	if (vtarget_open(&t, path, o.layout, o.manifest || o.write_manifest)) {
+	if (vtarget_open(&t, path, o.layout, o.manifest || o.write_manifest, o.revision)) {
 		err_print();
 		return EXIT_USAGE;
 	}

@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -40,16 +42,30 @@ void sha256_buf(const void *p, size_t n, uint8_t out[SHA256_LEN])
 	sha256_final(&h, out);
 }
 
-int sha256_file(const char *path, uint8_t out[SHA256_LEN])
+size_t hash_len(enum hash_algo a) { return a == HASH_GIT_SHA1 ? SHA1_LEN : SHA256_LEN; }
+
+const char *hash_name(enum hash_algo a) { return a == HASH_GIT_SHA1 ? "git blob SHA-1" : "SHA-256"; }
+
+int hash_file(const char *path, enum hash_algo a, uint8_t *out)
 {
 	enum { BLOCK = 4 << 20 };
-	int fd = file_open(path, 0, NULL);
+	struct stat sb;
+	int fd = file_open(path, 0, &sb);
 	if (fd < 0)
 		return -1;
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	char *b = xmalloc(BLOCK);
-	struct sha256 h;
-	sha256_init(&h);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	if (!ctx || !EVP_DigestInit_ex(ctx, a == HASH_GIT_SHA1 ? EVP_sha1() : EVP_sha256(), NULL)) {
+		err_say("OpenSSL could not start a %s digest", hash_name(a));
+		abort();
+	}
+	uint64_t size = (uint64_t)sb.st_size, seen = 0;
+	if (a == HASH_GIT_SHA1) {
+		char head[32];
+		int n = snprintf(head, sizeof head, "blob %llu", (unsigned long long)size);
+		EVP_DigestUpdate(ctx, head, (size_t)n + 1); /* with its NUL */
+	}
 	int rc = 0;
 	for (;;) {
 		ssize_t r = read(fd, b, BLOCK);
@@ -61,12 +77,24 @@ int sha256_file(const char *path, uint8_t out[SHA256_LEN])
 		}
 		if (r == 0)
 			break;
-		sha256_update(&h, b, (size_t)r);
+		EVP_DigestUpdate(ctx, b, (size_t)r);
+		seen += (uint64_t)r;
 	}
-	sha256_final(&h, out);
+	/* the size went into the header before the bytes were read */
+	if (rc == 0 && a == HASH_GIT_SHA1 && seen != size)
+		rc = err_set("%s: changed size while it was read (%llu bytes, then %llu)", path,
+			     (unsigned long long)size, (unsigned long long)seen);
+	unsigned len = (unsigned)hash_len(a);
+	EVP_DigestFinal_ex(ctx, out, &len);
+	EVP_MD_CTX_free(ctx);
 	free(b);
 	close(fd);
 	return rc;
+}
+
+int sha256_file(const char *path, uint8_t out[SHA256_LEN])
+{
+	return hash_file(path, HASH_SHA256, out);
 }
 
 void hex_encode(const uint8_t *p, size_t n, char *out)

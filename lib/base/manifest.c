@@ -369,12 +369,18 @@ static int add_file(struct lister *L, const char *p, char **rel, const struct st
 		return -1;
 	if (L->n % 64 == 0)
 		L->f = xreallocarray(L->f, L->n + 64, sizeof *L->f);
-	L->f[L->n++] = (struct mfile){*rel, (uint64_t)sb.st_size};
+	L->f[L->n++] = (struct mfile){.name = *rel, .size = (uint64_t)sb.st_size};
 	*rel = NULL;
 	return 0;
 }
 
-static int walk(struct lister *L, const char *dir, const char *rel, int depth)
+struct walker {
+	bool hidden;
+	int (*visit)(void *ctx, const char *path, const char *rel, const struct stat *ls);
+	void *ctx;
+};
+
+static int walk(const struct walker *W, const char *dir, const char *rel, int depth)
 {
 	if (depth > 64)
 		return err_set("%s: directories nested more than 64 deep", dir);
@@ -384,7 +390,7 @@ static int walk(struct lister *L, const char *dir, const char *rel, int depth)
 	struct dirent *e;
 	int rc = 0;
 	while (rc == 0 && (e = readdir(d))) {
-		if (e->d_name[0] == '.')
+		if (e->d_name[0] == '.' && (!W->hidden || strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0))
 			continue;
 		char *p = path_join(dir, e->d_name);
 		char *r = *rel ? xasprintf("%s/%s", rel, e->d_name) : xstrdup(e->d_name);
@@ -392,14 +398,28 @@ static int walk(struct lister *L, const char *dir, const char *rel, int depth)
 		if (lstat(p, &ls) < 0)
 			rc = err_errno(p);
 		else if (S_ISDIR(ls.st_mode))
-			/* real directories only: a link to a directory could make a loop */
-			rc = walk(L, p, r, depth + 1);
+			rc = walk(W, p, r, depth + 1);
 		else
-			rc = add_file(L, p, &r, &ls);
+			rc = W->visit(W->ctx, p, r, &ls);
 		free(r);
 		free(p);
 	}
 	closedir(d);
+	return rc;
+}
+
+int manifest_walk(const char *dir, bool hidden,
+		  int (*visit)(void *ctx, const char *path, const char *rel, const struct stat *ls), void *ctx)
+{
+	struct walker W = {hidden, visit, ctx};
+	return walk(&W, dir, "", 0);
+}
+
+static int list_visit(void *ctx, const char *path, const char *rel, const struct stat *ls)
+{
+	char *r = xstrdup(rel);
+	int rc = add_file(ctx, path, &r, ls);
+	free(r);
 	return rc;
 }
 
@@ -447,7 +467,7 @@ int manifest_list(const char *dir, const char *skip, const char *const *also, si
 	}
 	if (pathguard_init(&L.conf, dir))
 		return -1;
-	rc = walk(&L, dir, "", 0);
+	rc = manifest_walk(dir, false, list_visit, &L);
 	for (size_t i = 0; rc == 0 && i < nalso; i++)
 		if (manifest_hidden(also[i]))
 			rc = add_named(&L, dir, also[i]);
@@ -487,7 +507,7 @@ static void hash_one(void *ctx, size_t i, unsigned worker)
 	size_t k = h->order[i];
 	(void)worker;
 	char *p = path_join(h->root, h->f[k].name);
-	if (sha256_file(p, h->sha[k]))
+	if (hash_file(p, h->f[k].algo, h->sha[k]))
 		h->err[k] = xstrdup(err_last());
 	free(p);
 }

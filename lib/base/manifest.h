@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "buf.h"
 #include "hash.h"
@@ -55,15 +56,24 @@ void manifest_line(struct buf *out, const char *name, const uint8_t sha[SHA256_L
 struct mfile {
 	char *name;
 	uint64_t size;
+	enum hash_algo algo;     /* what manifest_hash computes (SHA-256 unless set) */
 };
 int manifest_list(const char *dir, const char *skip, const char *const *also, size_t nalso, struct mfile **out,
 		  size_t *n);
+/* Every entry below dir, depth first, directories entered only when real (a link to one
+ * could make a loop): visit(ctx, path, rel, &lstat) for each entry that is not a directory
+ * (rel: its name relative to dir).  hidden: names starting with "." visited too (else
+ * skipped at every level).  Stops at the first non-zero visit, returned; -1 with a message
+ * when a directory cannot be read or nests more than 64 deep. */
+int manifest_walk(const char *dir, bool hidden,
+		  int (*visit)(void *ctx, const char *path, const char *rel, const struct stat *ls), void *ctx);
 /* Whether some component of the name starts with "." */
 bool manifest_hidden(const char *name);
 void mfiles_free(struct mfile *f, size_t n);
 
-/* Hash files root/names[i] in parallel, largest first: sha[i], or err[i] set to the
- * message (caller frees) when it could not be read. */
+/* Hash files root/names[i] in parallel, largest first, each as its algo says: sha[i] (the
+ * first hash_len bytes), or err[i] set to the message (caller frees) when it could not be
+ * read. */
 void manifest_hash(const char *root, const struct mfile *f, size_t n, struct pool *p,
 		   uint8_t (*sha)[SHA256_LEN], char **err);
 

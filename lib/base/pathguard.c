@@ -1,6 +1,5 @@
 #include "pathguard.h"
 
-#include <libgen.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +7,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "hubcache.h"
 #include "out.h"
 
 int pathguard_init(struct pathguard *c, const char *dir)
@@ -16,16 +16,10 @@ int pathguard_init(struct pathguard *c, const char *dir)
 	if (!(c->root = path_resolve(dir)))
 		return -1;
 	/* .../models--ORG--NAME/snapshots/REV: the files link to .../models--ORG--NAME/blobs/X */
-	char *parent = xstrdup(c->root), *repo = NULL;
-	char *snap = dirname(parent);
-	if (strcmp(basename(snap), "snapshots") == 0) {
-		repo = xstrdup(snap);
-		char *r = dirname(repo);
-		if (strncmp(basename(r), "models--", 8) == 0)
-			c->blobs = path_join(r, "blobs");
-	}
+	char *repo = hub_repo_of_snapshot(c->root);
+	if (repo)
+		c->blobs = path_join(repo, "blobs");
 	free(repo);
-	free(parent);
 	return 0;
 }
 

@@ -48,6 +48,7 @@ void report_free(struct report *r)
 	}
 	free(r->checks);
 	free(r->layout);
+	free(r->note);
 	free(r->path);
 	memset(r, 0, sizeof *r);
 }
@@ -59,6 +60,15 @@ struct rcheck *report_check(struct report *r, const char *name)
 	r->checks = xreallocarray(r->checks, r->n + 1, sizeof *r->checks);
 	r->checks[r->n++] = c;
 	return c;
+}
+
+void report_note(struct report *r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	free(r->note);
+	r->note = vfmt(fmt, ap);
+	va_end(ap);
 }
 
 void report_summary(struct rcheck *c, const char *fmt, ...)
@@ -282,6 +292,10 @@ void report_text(const struct report *r, struct buf *out, bool quiet)
 			buf_printf(out, "%s%s", sep, r->checks[i]->name);
 			sep = ", ";
 		}
+	if (r->note) {
+		buf_adds(out, "; ");
+		add_printable(out, r->note);
+	}
 	if (nw)
 		buf_printf(out, " (%zu %s)", nw, plural(nw, "warning", "warnings"));
 	buf_addc(out, '\n');

@@ -59,6 +59,7 @@ struct rcheck {
 struct report {
 	char *path;              /* what was verified */
 	char *layout;            /* its layout's name, or NULL */
+	char *note;              /* what the result line adds (what was proven), or NULL */
 	size_t n;
 	struct rcheck **checks;  /* in the order they were started */
 };
@@ -66,6 +67,8 @@ struct report {
 void report_init(struct report *r, const char *path);
 void report_free(struct report *r);
 void report_set_layout(struct report *r, const char *layout);
+/* A few words the result line ends with ("result: passed; NOTE"), e.g. what a check proved. */
+void report_note(struct report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Start a check (names are short words: "structure", "model", "manifest" ...). */
 struct rcheck *report_check(struct report *r, const char *name);

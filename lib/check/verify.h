@@ -28,16 +28,24 @@ struct vtarget {
 				    and tensors under canonical names (opened VIEW_LENIENT), or
 				    NULL when it could not be read at all */
 	char *error;             /* why v could not be opened (a structure problem) */
+	char *hub_repo;          /* PATH is a snapshot of the Hugging Face hub cache (or its
+				    repository, dir then the snapshot of the revision asked
+				    for): the repository directory, models--ORG--NAME */
+	char commit[41];         /* with hub_repo: the snapshot's commit, when PATH was the
+				    repository */
 	bool files_only;         /* an archive of a layout other than HF: its files are read
 				    one by one (each against the safetensors rules, hashed), but
 				    no view is built: the checks across files are not made */
 };
 
 /* Open path in the named layout (NULL: detect it).  hash: an archive's files are hashed
- * as they stream past (for manifests).  -1 with a message when path is not a checkpoint
- * at all: missing, neither a file nor a directory, a directory without an index or any
- * .safetensors file, an archive that cannot be read, an unknown layout. */
-int vtarget_open(struct vtarget *t, const char *path, const char *layout, bool hash);
+ * as they stream past (for manifests).  A repository directory of the hub cache
+ * (lib/base/hubcache.h) is read as its snapshot of revision (NULL: main); revision is
+ * refused for anything else.  -1 with a message when path is not a checkpoint at all:
+ * missing, neither a file nor a directory, a directory without an index or any
+ * .safetensors file, an archive that cannot be read, an unknown layout, a revision the
+ * cache does not hold. */
+int vtarget_open(struct vtarget *t, const char *path, const char *layout, bool hash, const char *revision);
 /* The same for an archive already read (arc_read, arc_read_mem), which t takes over (a is
  * emptied, also on failure). */
 int vtarget_open_arc(struct vtarget *t, struct arc *a, const char *layout);
@@ -51,6 +59,14 @@ void verify_structure(const struct vtarget *t, struct report *r);
 /* "model": the exact tensors a DeepSeek-V3 checkpoint of config.json holds (formats/hf.h),
  * with shapes and dtypes, and every FP8 weight with a scale of the right shape. */
 void verify_model(const struct vtarget *t, struct report *r);
+
+/* "hub": a snapshot of the hub cache (t->hub_repo) against its blobs' names, offline: every
+ * file's bytes hashed (SHA-256 or git blob SHA-1, as the name says; the threads of p);
+ * links that dangle, are absolute or lead outside the repository's blobs/, blobs whose
+ * names are no hash, unfinished downloads in blobs/, files the index names that the
+ * snapshot lacks.  Copies instead of links (the hub's no-symlink mode) have no name to be
+ * checked by: the check is then "not checked" for them. */
+void verify_hub(const struct vtarget *t, struct pool *p, struct report *r);
 
 /* "manifest": the SHA-256 of every file of the target against a manifest (lib/base/manifest.h).
  * root: the directory the manifest's names are relative to (NULL: the checkpoint's own

@@ -138,7 +138,7 @@ int verify_forward(const struct vtarget *t, const struct vforward_opts *o, struc
 		goto out;
 	}
 	if (o->against) {
-		if (vtarget_open(&other, o->against, NULL, false)) {
+		if (vtarget_open(&other, o->against, NULL, false, NULL)) {
 			rc = -1;
 			goto out;
 		}

@@ -62,7 +62,7 @@ static int fileset_of(struct fileset *s, const struct vtarget *t, const char *sk
 		if (s->n > 1)
 			qsort(s->af, s->n, sizeof *s->af, cmp_arc_file);
 		for (size_t i = 0; i < s->n; i++)
-			s->f[i] = (struct mfile){xstrdup(s->af[i]->name), s->af[i]->size};
+			s->f[i] = (struct mfile){.name = xstrdup(s->af[i]->name), .size = s->af[i]->size};
 	} else if (t->single) {
 		char *p = path_join(t->dir, t->single);
 		struct stat sb;
@@ -75,7 +75,7 @@ static int fileset_of(struct fileset *s, const struct vtarget *t, const char *sk
 		uint64_t size = (uint64_t)sb.st_size;
 		s->n = 1;
 		s->f = xcalloc(1, sizeof *s->f);
-		s->f[0] = (struct mfile){xstrdup(t->single), size};
+		s->f[0] = (struct mfile){.name = xstrdup(t->single), .size = size};
 	} else if (manifest_list(t->dir, skip, also, nalso, &s->f, &s->n)) {
 		return -1;
 	}

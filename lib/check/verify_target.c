@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "err.h"
+#include "hubcache.h"
 #include "layout.h"
 #include "out.h"
 #include "readfile.h"
@@ -84,14 +85,44 @@ int vtarget_open_arc(struct vtarget *t, struct arc *a, const char *layout)
 	return 0;
 }
 
-int vtarget_open(struct vtarget *t, const char *path, const char *layout, bool hash)
+/* The hub repository of snapshot directory dir, spelt as the user spelt it where the path
+ * shows it (messages name its blobs), else resolved; NULL when dir is not a snapshot. */
+static char *hub_repo_shown(const struct vtarget *t, const char *dir)
+{
+	char *res = path_resolve(dir), *repo = res ? hub_repo_of_snapshot(res) : NULL;
+	free(res);
+	if (!repo)
+		return NULL;
+	if (t->commit[0]) {
+		free(repo);
+		return xstrdup(t->path);
+	}
+	char *as_given = hub_repo_of_snapshot(dir);
+	if (as_given) {
+		free(repo);
+		return as_given;
+	}
+	return repo;
+}
+
+int vtarget_open(struct vtarget *t, const char *path, const char *layout, bool hash, const char *revision)
 {
 	struct stat sb;
 	const struct layout_ops *L = NULL;
+	char *snap = NULL;
 	memset(t, 0, sizeof *t);
 	t->path = xstrdup(path);
 	if (named_layout(layout, &L))
 		goto fail;
+	if (hub_is_repo(path)) {
+		if (!(snap = hub_snapshot(path, revision, t->commit)))
+			goto fail;
+		path = snap;
+	} else if (revision) {
+		err_set("%s: --revision applies to a repository of the Hugging Face hub cache (%sORG--NAME)", path,
+			HUB_REPO_PREFIX);
+		goto fail;
+	}
 	if (stat(path, &sb) < 0) {
 		err_errno(path);
 		goto fail;
@@ -108,6 +139,7 @@ int vtarget_open(struct vtarget *t, const char *path, const char *layout, bool h
 			goto fail;
 		}
 		t->dir = xstrdup(path);
+		t->hub_repo = hub_repo_shown(t, path);
 	} else if (S_ISREG(sb.st_mode)) {
 		char *tmp = xstrdup(path);
 		t->dir = xstrdup(dirname(tmp));
@@ -126,8 +158,10 @@ int vtarget_open(struct vtarget *t, const char *path, const char *layout, bool h
 	t->layout = L->name;
 	if (L->open(&t->v, path, VIEW_LENIENT))
 		t->error = xstrdup(err_last());
+	free(snap);
 	return 0;
 fail:
+	free(snap);
 	vtarget_close(t);
 	return -1;
 }
@@ -138,6 +172,7 @@ void vtarget_close(struct vtarget *t)
 	if (t->archive)
 		arc_free(&t->arc);
 	free(t->error);
+	free(t->hub_repo);
 	free(t->single);
 	free(t->dir);
 	free(t->path);

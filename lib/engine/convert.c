@@ -1008,7 +1008,7 @@ static void check_kept(struct run *r, struct cv_job *j, const struct manifest *s
 	size_t *at = xcalloc(j->nfiles + 1, sizeof *at), n = 0;
 	for (size_t i = 0; i < j->nfiles; i++)
 		if (complete[i]) {
-			f[n] = (struct mfile){j->files[i].name, j->files[i].L.file_size};
+			f[n] = (struct mfile){.name = j->files[i].name, .size = j->files[i].L.file_size};
 			at[n++] = i;
 		}
 	uint8_t (*sha)[SHA256_LEN] = xcalloc(n + 1, sizeof *sha);

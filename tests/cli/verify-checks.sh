@@ -70,6 +70,6 @@ expect_err "--checks none alone: nothing to do" \
 	"ckpt-verify: --checks none leaves nothing to do (add --manifest or --write-manifest) (see ckpt-verify --help)"
 for bad in bogus "structure,," "model,bogus" "" "all,model" "Structure"; do
 	run "$V" --checks "$bad" "$tiny"
-	check "--checks '$bad': exit 2, one line" eval '[ $rc -eq 2 ] && [ "$(cat err)" = "ckpt-verify: --checks wants structure, model (comma-separated), all or none, not '"'$bad'"' (see ckpt-verify --help)" ]'
+	check "--checks '$bad': exit 2, one line" eval '[ $rc -eq 2 ] && [ "$(cat err)" = "ckpt-verify: --checks wants structure, model, hub (comma-separated), all or none, not '"'$bad'"' (see ckpt-verify --help)" ]'
 done
 exit 0
