@@ -380,6 +380,13 @@ struct walker {
 	void *ctx;
 };
 
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Names in byte order, whatever order the file system keeps them in: what is reported while
+ * walking (a dangling link, a FIFO) comes out the same on every machine. */
 static int walk(const struct walker *W, const char *dir, const char *rel, int depth)
 {
 	if (depth > 64)
@@ -387,24 +394,37 @@ static int walk(const struct walker *W, const char *dir, const char *rel, int de
 	DIR *d = opendir(dir);
 	if (!d)
 		return err_errno(dir);
+	char **names = NULL;
+	size_t n = 0;
 	struct dirent *e;
-	int rc = 0;
-	while (rc == 0 && (e = readdir(d))) {
+	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.' && (!W->hidden || strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0))
 			continue;
-		char *p = path_join(dir, e->d_name);
-		char *r = *rel ? xasprintf("%s/%s", rel, e->d_name) : xstrdup(e->d_name);
-		struct stat ls;
-		if (lstat(p, &ls) < 0)
-			rc = err_errno(p);
-		else if (S_ISDIR(ls.st_mode))
-			rc = walk(W, p, r, depth + 1);
-		else
-			rc = W->visit(W->ctx, p, r, &ls);
-		free(r);
-		free(p);
+		if (n % 64 == 0)
+			names = xreallocarray(names, n + 64, sizeof *names);
+		names[n++] = xstrdup(e->d_name);
 	}
 	closedir(d);
+	if (n > 1)
+		qsort(names, n, sizeof *names, cmp_name);
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (rc == 0) {
+			char *p = path_join(dir, names[i]);
+			char *r = *rel ? xasprintf("%s/%s", rel, names[i]) : xstrdup(names[i]);
+			struct stat ls;
+			if (lstat(p, &ls) < 0)
+				rc = err_errno(p);
+			else if (S_ISDIR(ls.st_mode))
+				rc = walk(W, p, r, depth + 1);
+			else
+				rc = W->visit(W->ctx, p, r, &ls);
+			free(r);
+			free(p);
+		}
+		free(names[i]);
+	}
+	free(names);
 	return rc;
 }
 
