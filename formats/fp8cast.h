@@ -39,6 +39,9 @@
 struct fp8cast_opts {
 	bool drop_mtp;           /* leave out layers >= num_hidden_layers; config says 0 of them */
 	bool strict;             /* every note is an error */
+	/* The values 4-bit codes decode to (formats/qscheme.h's E2M1 tables); NULL: the table
+	 * of the scheme that pairs the weight with its scale. */
+	const float *codes4;
 };
 
 struct fp8cast_note {
@@ -52,6 +55,7 @@ struct fp8cast {
 	struct fp8cast_note *notes;
 	uint64_t total_size;     /* the index's metadata.total_size: all output tensor bytes */
 	size_t nconverted, ncopied, ndropped;
+	size_t nfp4;             /* of nconverted, the weights of packed 4-bit codes */
 	bool quant_declared;     /* config.json has a quantization_config */
 	size_t nfills;
 	void **fills;            /* per converted weight: what its fill function reads */
