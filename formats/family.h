@@ -121,6 +121,10 @@ int family_parse(const struct ds_config *c, const char *name, struct hf_name *ou
 /* Whether layer L of c has routed experts: the family's layer_is_moe, else hf_layer_is_moe. */
 bool family_layer_is_moe(const struct ds_config *c, int64_t layer);
 
+/* The quantization schemes f's checkpoints pair weights and scales by (NULL-ended): its own,
+ * else (f NULL too) DeepSeek-V3's fp8-scale-inv alone. */
+const struct qscheme *const *family_schemes(const struct family *f);
+
 /* What a config's model is called in messages: the variant, else the title. */
 const char *family_model_name(const struct family *f, const struct ds_config *c);
 
