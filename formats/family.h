@@ -95,6 +95,16 @@ struct family {
 	/* How it is cut for model parallelism (formats/dsmp.h); NULL: ckpt knows no such layout
 	 * of it, and ckpt-hf-to-sharded refuses it. */
 	const struct mp_cut *mp_cut;
+	/* A model ckpt recognises without knowing its tensors says why, one line ("the tensors of
+	 * DeepSeek-V4.1 ... are not known to ckpt with confidence"); NULL: expected() lists them.
+	 * Its schemes still pair its weights and scales (ckpt-inspect shows them,
+	 * ckpt-fp8-to-bf16 dequantizes them), the model check is reported not checked with this
+	 * line, and model_check (formats/model_check.h) refuses it with it: what needs the
+	 * inventory says so rather than check against a guess.  Its expected() fails the same. */
+	const char *no_inventory;
+	/* Why the tensor `name` of this model cannot be converted (dequantized, or copied as it
+	 * is), one line; NULL: it can.  NULL function: every tensor can. */
+	const char *(*unconvertible)(const char *name);
 };
 
 /* The family config.json names by model_type (or, without one, architectures[0]); NULL
