@@ -5,13 +5,14 @@
 #include "ds_config.h"
 #include "qscheme.h"
 
-extern const struct family family_deepseek_v3, family_deepseek_v32, family_deepseek_v4;
+extern const struct family family_deepseek_v3, family_deepseek_v32, family_deepseek_v4, family_deepseek_v41;
 
 /* Every family ckpt knows; the first whose model_types (or architectures) name the config. */
 static const struct family *const families[] = {
 	&family_deepseek_v3,
 	&family_deepseek_v32,
 	&family_deepseek_v4,
+	&family_deepseek_v41,
 };
 #define NFAMILIES (sizeof families / sizeof families[0])
 

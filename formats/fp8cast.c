@@ -142,6 +142,10 @@ static int plan_shard(struct ctx *x, const struct vfile *s, int group, bool *use
 		const struct st_tensor *t = &s->st->t[k];
 		if (is_scale(x, t->name))
 			continue;
+		const struct family *fam = x->p->family;
+		const char *why = fam && fam->unconvertible ? fam->unconvertible(t->name) : NULL;
+		if (why)
+			return err_set("%s: %s: %s", s->path, err_quote(t->name, q), why);
 		if (left_out(x, t->name)) {
 			p->ndropped++;
 			continue;
@@ -325,10 +329,21 @@ int fp8cast_plan(struct fp8cast *p, const struct view *v, const struct fp8cast_o
 		/* a tensor, a scale or a layer missing: refused, not converted into less */
 		p->family = v->cfg->family;
 		p->model = p->family ? family_model_name(p->family, v->cfg) : NULL;
-		if (p->family && model_check(v, v->cfg, v->config_path))
+		if (p->family && p->family->no_inventory) {
+			/* its weights and scales pair as its family says; nothing to check them against */
+			snprintf(p->model_text, sizeof p->model_text, "%s, whose tensors ckpt does not know: not checked "
+				 "against a model", p->model);
+			p->model = p->model_text;
+		} else if (p->family && model_check(v, v->cfg, v->config_path)) {
 			goto fail;
+		}
 	}
 	if (o->drop_mtp) {
+		if (p->family && p->family->no_inventory) {
+			err_set("%s: --drop-mtp: %s: which tensors are its MTP layers is not known", v->dir,
+				p->family->no_inventory);
+			goto fail;
+		}
 		if (x.nlayers < 0) {
 			err_set("%s: --drop-mtp needs num_hidden_layers from config.json%s", v->dir,
 				v->config_path ? "" : ", and there is no config.json");

@@ -77,6 +77,7 @@ struct fp8cast {
 	 * is not checked against a model); model: its name for messages. */
 	const struct family *family;
 	const char *model;
+	char model_text[160];    /* (what model points to for a family without an inventory) */
 };
 
 /* Plan the conversion of the HF checkpoint v (with an index or without, opened in the HF

@@ -130,3 +130,54 @@ expect_line "... which ckpt-verify's model check takes" \
 run "$fp8" bf16 again
 expect_rc "a BF16 V4: copied, exit 0" 0
 check "... with a warning naming what it holds" grep -qF "holds no FP8 weight (its tensors are BF16, F32, I64)" err
+
+# ---- DeepSeek-V4.1 (model_type deepseek_v41, spec section e): what the spec is sure of ----
+python3 "$py" v41 v41
+run "$fp8" v41 v41bf
+expect_rc "V4.1: FP8 in 32x32 blocks (partial ones too) and FP4 experts: exit 0" 0
+if grep -qE '^wrote 5 files \([0-9.]+ KiB\) to v41bf in [0-9.]+ s; 3 FP8 and 3 FP4 weights dequantized \(DeepSeek-V4\.1, whose tensors ckpt does not know: not checked against a model\)$' out
+then ok "... named, and said not checked against a model"
+else not_ok "... named, and said not checked against a model" "$(cat out err)"; fi
+run python3 "$py" check v41 v41bf deepseek
+expect_line "... every value exact in config.json's 32x32 blocks, F32, I64, BF16 and vision tensors unchanged" \
+	"3 FP8 and 3 FP4 weights exact, 0 NaN as 0x7FFF; 5 tensors copied (BF16, F32, I64); 6 scales dropped; code 8: 392 as 0x0000"
+run "$fp8" --fp4-table transformers v41 v41bft
+run python3 "$py" check v41 v41bft transformers
+expect_line "... --fp4-table transformers: code 8 as -0" \
+	"3 FP8 and 3 FP4 weights exact, 0 NaN as 0x7FFF; 5 tensors copied (BF16, F32, I64); 6 scales dropped; code 8: 392 as 0x8000"
+expect_eq "... config.json: quantization_config (and the expert_dtype in it) gone, text_config kept" \
+	"$(python3 -c 'import json,sys
+a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2]))
+del a["quantization_config"]
+print(a == b)' v41/config.json v41bf/config.json)" "True"
+run "$verify" v41bf
+expect_line "ckpt-verify: V4.1's model not checked, said why" \
+	"model       not checked  DeepSeek-V4.1's tensors (Engram tables, DSpark MTP layers, a vision tower, keys under text_config) are not known to ckpt with confidence"
+expect_line "... the rest passes" "result: passed, except what was not checked: model"
+run "$verify" --against v41 v41bf
+expect_line "... --against the input: every tensor bit-identical" \
+	"against     passed   11 tensors compared with v41 (layout hf, tolerance): 11 bit-identical, 0 within tolerance"
+run "$inspect" v41
+expect_line "ckpt-inspect names it" "model         DeepSeek-V4.1 (family deepseek-v41)"
+
+# what the spec is unsure of: refused by name, nothing written
+for e in fits u8; do
+	python3 "$py" v41 v41$e $e
+	run "$fp8" v41$e v41$e.out
+	expect_rc "V4.1 with an Engram table ($e): refused" 2
+	expect_err "... by name" \
+		"ckpt-fp8-to-bf16: v41$e/model-00002-of-00002.safetensors: \"layers.1.engram.embed.weight\": DeepSeek-V4.1's Engram tables (FP8 rows with per-row E8M0 scales) are not known to ckpt with confidence: not converted"
+	check "... nothing written" test ! -e v41$e.out
+done
+python3 "$py" v41 v41rows rows
+run "$fp8" v41rows v41rows.out
+expect_err "an Engram table with a scale a row: its scale does not fit V4.1's 32x32 blocks, refused" \
+	"ckpt-fp8-to-bf16: v41rows/model-00002-of-00002.safetensors: \"layers.1.engram.embed.weight\": scale has shape [64, 8], expected [2, 8] for blocks of 32x32"
+check "... nothing written" test ! -e v41rows.out
+run "$fp8" --drop-mtp v41 v41d
+expect_rc "V4.1 --drop-mtp: refused" 2
+expect_err "... its MTP layers are not known" \
+	"ckpt-fp8-to-bf16: v41: --drop-mtp: DeepSeek-V4.1's tensors (Engram tables, DSpark MTP layers, a vision tower, keys under text_config) are not known to ckpt with confidence: which tensors are its MTP layers is not known"
+run "$sharded" --model-parallel 1 v41 v41mp
+expect_err "ckpt-hf-to-sharded: V4.1 refused by name" \
+	"ckpt-hf-to-sharded: v41/config.json: DeepSeek-V4.1: ckpt knows no model-parallel layout of it"
