@@ -4,7 +4,8 @@
 # BF16, each value checked by tests/cli/v4-bf16.py's own arithmetic, with either FP4 table
 # (--fp4-table: code 8 as +0 or -0); every F32, I64 and BF16 tensor byte for byte; scales,
 # quantization_config and expert_dtype gone; ckpt-verify on the output and --against the
-# input; a NaN scale byte; --drop-mtp; the reference hashes of fixtures/ref/v4 when there.
+# input; a NaN scale byte; --drop-mtp; the reference hashes of fixtures/ref/v4 (DeepSeek's
+# formula and transformers' dequantizer, run on a GPU machine); DeepSeek-V4.1.
 . "$CKPT_ROOT/tests/cli/lib.sh"
 py=$CKPT_ROOT/tests/cli/v4-bf16.py
 spec=$CKPT_ROOT/fixtures/specs/tiny-v4.json
@@ -101,6 +102,20 @@ expect_line "... every value exact" \
 expect_eq "... each shard under its name" "$(cd refbf && ls *.safetensors | tr '\n' ' ')" "$(cd ref && ls *.safetensors | tr '\n' ' ')"
 run "$verify" --against ref refbf
 expect_rc "... --against: exit 0" 0
+
+# ---- the reference: DeepSeek's formula and transformers' Fp8Dequantize (5.17.0) on the GPU
+# machine, over these same input bytes (fixtures/ref/v4/dequant.json, scripts/ref/v4ref.py) ----
+refj=$CKPT_ROOT/fixtures/ref/v4/dequant.json
+expect_eq "the reference's input: these bytes (its report.json's sha256)" "$(cd ref && sha256sum model-0000*.safetensors)" "a3ed9d22c9a5f00d055e375957307d07e92d56807a515552054647c813245595  model-00001-of-00003.safetensors
+783847a9b7a7fe46c79794ec2c38ccd2e750afff962c9092e8046c7c44d736db  model-00002-of-00003.safetensors
+6b23ba486034d7a1e6c049d8b7339eebf370759c393e4049b5f08b092289dfa1  model-00003-of-00003.safetensors"
+run python3 "$py" ref refbf "$refj" deepseek
+expect_line "every FP8 and FP4 weight: the sha256 of DeepSeek's formula (code 8 +0)" "164 tensors equal deepseek's, 0 without one"
+run "$fp8" -q --fp4-table transformers ref refbft
+run python3 "$py" ref refbft "$refj" transformers
+expect_line "--fp4-table transformers: the sha256 of transformers' own dequantizer" "164 tensors equal transformers's, 0 without one"
+run python3 "$py" ref refbft "$refj" deepseek
+expect_rc "... which is not DeepSeek's" 1
 
 # ---- a NaN scale byte: its group of 32 is NaN, written as NaN (0x7FFF) as for V3 ----
 "$synth" -q --set nan_scale=true "$spec" nan
