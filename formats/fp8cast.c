@@ -21,7 +21,6 @@
 #error "safetensors data is little-endian; this code writes host-order bf16"
 #endif
 
-
 bool fp8cast_is_mtp(const char *name, int64_t nlayers)
 {
 	static const char pre[] = "model.layers.";
@@ -193,7 +192,7 @@ static int plan_shard(struct ctx *x, const struct vfile *s, int group, bool *use
 		uint64_t shape[2] = {qt->rows, qt->cols};
 		ot = cv_add_tensor(f, t->name, DT_BF16, t->ndim, codes4 ? shape : t->shape);
 		uint64_t row = qt->cols * 2;
-		ot->fill = (struct cv_fill){fill_bf16, qt, row * (row * bm <= CV_CHUNK ? bm : 1),
+		ot->fill = (struct cv_fill){fill_bf16, qt, row * (row * qt->bm <= CV_CHUNK ? qt->bm : 1),
 					    quant_scratch_bytes(qt)};
 		ot->in = st_bytes(s->st, t);
 		ot->in_len = st_nbytes(t);
