@@ -17,6 +17,7 @@
 #include "layout.h"
 #include "out.h"
 #include "progress.h"
+#include "qscheme.h"
 
 static const char usage_text[] =
 	"Usage: ckpt-fp8-to-bf16 [OPTION]... INPUT_DIR OUTPUT_DIR\n"
@@ -26,9 +27,13 @@ static const char usage_text[] =
 	"Convert an FP8 block-quantized checkpoint (DeepSeek-V3/R1) to BF16, bit for bit as\n"
 	"DeepSeek's fp8_cast_bf16.py does, into a complete directory: shards, index, config.json\n"
 	"without quantization_config, and every other file of INPUT_DIR.  OUTPUT_DIR \"-\" writes\n"
-	"the directory as a tar stream on standard output.\n"
+	"the directory as a tar stream on standard output.  FP4 weights (4-bit E2M1 codes two a\n"
+	"byte with 1x32 scales, DeepSeek-V4's routed experts) are dequantized to BF16 too.\n"
 	"\n"
 	"      --drop-mtp     leave out the MTP layers and set num_nextn_predict_layers to 0\n"
+	"      --fp4-table T  what FP4 code 8 decodes to: deepseek (the default: +0, as\n"
+	"                     DeepSeek's FP4_TABLE and sglang) or transformers (-0, as\n"
+	"                     transformers, MaxText and vLLM decode it); no other code differs\n"
 	"      --strict       fail where the conversion would warn (a weight without a scale,\n"
 	"                     a scale without a weight, a shard the index does not name,\n"
 	"                     nothing to dequantize)\n"
@@ -72,25 +77,27 @@ static void json_extra(struct jw *w, const void *arg)
 {
 	const struct fp8cast *p = arg;
 	jw_kv_u64(w, "dequantized", p->nconverted);
+	jw_kv_u64(w, "dequantized_fp4", p->nfp4);
 	jw_kv_u64(w, "copied", p->ncopied);
 	jw_kv_u64(w, "left_out", p->ndropped);
 }
 
 int main(int argc, char **argv)
 {
-	enum { O_DROP_MTP = 256, O_STRICT, O_SHARD, O_FINALIZE, O_LIST };
+	enum { O_DROP_MTP = 256, O_STRICT, O_SHARD, O_FINALIZE, O_LIST, O_FP4_TABLE };
 	static const struct option longopts[] = {
 		{"threads", required_argument, NULL, 'j'}, {"drop-mtp", no_argument, NULL, O_DROP_MTP},
 		{"strict", no_argument, NULL, O_STRICT},   {"shard", required_argument, NULL, O_SHARD},
 		{"finalize", no_argument, NULL, O_FINALIZE}, {"list-shards", no_argument, NULL, O_LIST},
-		{"verbose", no_argument, NULL, 'v'},       CLI_LONGOPTS,
+		{"verbose", no_argument, NULL, 'v'},       {"fp4-table", required_argument, NULL, O_FP4_TABLE},
+		CLI_LONGOPTS,
 		CLI_LONGOPTS_WRITE,                        {NULL, 0, NULL, 0},
 	};
 	struct fp8cast_opts fo = {0};
 	struct cv_opts co = {0};
 	struct cli_common cc = {0};
 	bool list = false, verbose = false;
-	const char *shard = NULL;
+	const char *shard = NULL, *fp4_table = "deepseek";
 	int ch;
 	cli_init(argv[0]);
 	out_handle_signals();
@@ -108,6 +115,11 @@ int main(int argc, char **argv)
 		case O_SHARD: shard = optarg; break;
 		case O_FINALIZE: co.finalize = true; break;
 		case O_LIST: list = true; break;
+		case O_FP4_TABLE:
+			if (!(fo.codes4 = qscheme_e2m1_named(optarg)))
+				return cli_usage("--fp4-table takes %s, not '%s'", QSCHEME_E2M1_NAMES, optarg);
+			fp4_table = optarg;
+			break;
 		case 'v': verbose = true; break;
 		default: return cli_bad_option(argv, ch);
 		}
@@ -181,7 +193,12 @@ int main(int argc, char **argv)
 	co.tar_fd = STDOUT_FILENO;
 	co.tar_what = "standard output";
 	co.input = tar ? NULL : in;
-	co.options = fo.drop_mtp ? "--drop-mtp" : "";
+	/* (what changes the output's bytes: a run with other options is not resumed) */
+	char options[64];
+	snprintf(options, sizeof options, "%s%s%s", fo.drop_mtp ? "--drop-mtp" : "",
+		 fo.drop_mtp && strcmp(fp4_table, "deepseek") ? " " : "",
+		 strcmp(fp4_table, "deepseek") ? "--fp4-table transformers" : "");
+	co.options = options;
 	struct progress *pg = progress_new(pm);
 	co.progress = progress_update;
 	co.progress_arg = pg;
@@ -192,11 +209,14 @@ int main(int argc, char **argv)
 	if (rc) {
 		err_print();
 	} else {
-		char note[160] = "";
+		char note[256] = "", fp4[64] = "";
 		/* (which model config.json names, or that ckpt knows none: the dequantization
 		 * is the same, the model check before it is not) */
+		size_t nfp8 = p.nconverted - p.nfp4;
+		if (p.nfp4)
+			snprintf(fp4, sizeof fp4, " and %zu FP4", p.nfp4);
 		if (p.nconverted)
-			snprintf(note, sizeof note, "%zu FP8 weight%s dequantized (%s)", p.nconverted,
+			snprintf(note, sizeof note, "%zu FP8%s weight%s dequantized (%s)", nfp8, fp4,
 				 p.nconverted == 1 ? "" : "s",
 				 p.model ? p.model : v->cfg ? "a model ckpt does not know: not checked against one"
 							    : "no config.json: no model checked");

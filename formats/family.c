@@ -3,14 +3,16 @@
 #include <string.h>
 
 #include "ds_config.h"
+#include "qscheme.h"
 
-extern const struct family family_deepseek_v3, family_deepseek_v32, family_deepseek_v4;
+extern const struct family family_deepseek_v3, family_deepseek_v32, family_deepseek_v4, family_deepseek_v41;
 
 /* Every family ckpt knows; the first whose model_types (or architectures) name the config. */
 static const struct family *const families[] = {
 	&family_deepseek_v3,
 	&family_deepseek_v32,
 	&family_deepseek_v4,
+	&family_deepseek_v41,
 };
 #define NFAMILIES (sizeof families / sizeof families[0])
 
@@ -62,6 +64,15 @@ const char *family_model_name(const struct family *f, const struct ds_config *c)
 {
 	const char *v = f->variant ? f->variant(c) : NULL;
 	return v ? v : f->title;
+}
+
+const struct qscheme *const *family_schemes(const struct family *f)
+{
+	static const struct qscheme *hf_only[2];
+	if (f && f->schemes)
+		return f->schemes;
+	hf_only[0] = QSCHEME_HF;
+	return hf_only;
 }
 
 const char *family_pow2_scales(const struct ds_config *c)

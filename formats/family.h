@@ -95,6 +95,16 @@ struct family {
 	/* How it is cut for model parallelism (formats/dsmp.h); NULL: ckpt knows no such layout
 	 * of it, and ckpt-hf-to-sharded refuses it. */
 	const struct mp_cut *mp_cut;
+	/* A model ckpt recognises without knowing its tensors says why, one line ("the tensors of
+	 * DeepSeek-V4.1 ... are not known to ckpt with confidence"); NULL: expected() lists them.
+	 * Its schemes still pair its weights and scales (ckpt-inspect shows them,
+	 * ckpt-fp8-to-bf16 dequantizes them), the model check is reported not checked with this
+	 * line, and model_check (formats/model_check.h) refuses it with it: what needs the
+	 * inventory says so rather than check against a guess.  Its expected() fails the same. */
+	const char *no_inventory;
+	/* Why the tensor `name` of this model cannot be converted (dequantized, or copied as it
+	 * is), one line; NULL: it can.  NULL function: every tensor can. */
+	const char *(*unconvertible)(const char *name);
 };
 
 /* The family config.json names by model_type (or, without one, architectures[0]); NULL
@@ -120,6 +130,10 @@ const char *family_pow2_scales(const struct ds_config *c);
 int family_parse(const struct ds_config *c, const char *name, struct hf_name *out);
 /* Whether layer L of c has routed experts: the family's layer_is_moe, else hf_layer_is_moe. */
 bool family_layer_is_moe(const struct ds_config *c, int64_t layer);
+
+/* The quantization schemes f's checkpoints pair weights and scales by (NULL-ended): its own,
+ * else (f NULL too) DeepSeek-V3's fp8-scale-inv alone. */
+const struct qscheme *const *family_schemes(const struct family *f);
 
 /* What a config's model is called in messages: the variant, else the title. */
 const char *family_model_name(const struct family *f, const struct ds_config *c);

@@ -21,9 +21,6 @@
 #error "safetensors data is little-endian; this code writes host-order bf16"
 #endif
 
-/* (fp8_cast_bf16.py knows DeepSeek-V3's HF scheme alone) */
-#define SCALE_SUFFIX (QSCHEME_HF->scale_suffix)
-
 bool fp8cast_is_mtp(const char *name, int64_t nlayers)
 {
 	static const char pre[] = "model.layers.";
@@ -45,7 +42,28 @@ struct ctx {
 	const struct fp8cast_opts *o;
 	bool drop;                   /* MTP layers are left out */
 	int64_t nlayers;
+	/* the schemes that pair the checkpoint's weights and scales (its family's; DeepSeek-V3's
+	 * fp8-scale-inv, as fp8_cast_bf16.py knows, for a model ckpt does not know) */
+	const struct qscheme *const *schemes;
 };
+
+/* The scheme under which name is a scale, and its weight's name (allocated); NULL when it
+ * is none of x's schemes' scale names. */
+static const struct qscheme *scale_scheme(const struct ctx *x, const char *name, char **weight)
+{
+	size_t n = strlen(name);
+	for (const struct qscheme *const *s = x->schemes; *s; s++) {
+		size_t k = strlen((*s)->scale_suffix);
+		if (n > k && ends_with(name, (*s)->scale_suffix)) {
+			if (weight)
+				*weight = xasprintf("%.*s%s", (int)(n - k), name, (*s)->weight_suffix);
+			return *s;
+		}
+	}
+	return NULL;
+}
+
+static bool is_scale(const struct ctx *x, const char *name) { return scale_scheme(x, name, NULL) != NULL; }
 
 /* A note, or with strict the error. */
 static int note(struct ctx *x, const char *shard, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -73,25 +91,39 @@ static int fill_bf16(const void *arg, uint64_t off, uint64_t n, uint8_t *dst, vo
 	return 0;
 }
 
+/* With --drop-mtp, whether name is of an MTP layer: by its family's names where it has its
+ * own (DeepSeek-V4's "mtp.K."), else DeepSeek-V3's "model.layers.N." */
 static bool left_out(const struct ctx *x, const char *name)
 {
-	return x->drop && fp8cast_is_mtp(name, x->nlayers);
+	if (!x->drop)
+		return false;
+	const struct ds_config *c = x->v->cfg;
+	struct hf_name hn;
+	if (c && c->family && c->family->parse)
+		return family_parse(c, name, &hn) == 0 && hn.layer >= x->nlayers;
+	return fp8cast_is_mtp(name, x->nlayers);
 }
 
-/* The stored block scale of weight name and its file: the one its canonical tensor carries,
- * else a tensor "<name>_scale_inv" of its own (a weight the view does not dequantize: a
- * 1-byte integer, or a dtype that has no scales).  *own: the latter's canonical tensor. */
-static const struct st_tensor *scale_of(const struct ctx *x, const char *name, const struct st_file **sf,
-					const struct vtensor **own)
+/* The stored block scale of weight name and its file: the one its canonical tensor carries
+ * (*pc: that piece, whose block and codes table the view paired them by), else a tensor of
+ * the view's scale name of its own (a weight the view does not dequantize: a 1-byte
+ * integer, or a dtype that has no scales).  *own: the latter's canonical tensor. */
+static const struct st_tensor *scale_of(const struct ctx *x, const struct st_tensor *t, const struct st_file **sf,
+					const struct vtensor **own, const struct vpiece **pc)
 {
+	const char *name = t->name;
 	const struct vtensor *w = view_find(x->v, name);
 	*own = NULL;
+	*pc = NULL;
 	if (w && w->p[0].s) {
+		*pc = &w->p[0];
 		*sf = w->p[0].sf;
 		return w->p[0].s;
 	}
-	char *sname = xasprintf("%s%s", name, SCALE_SUFFIX);
-	*own = view_find(x->v, sname);
+	if (dt_bits(t->dtype) != 8)
+		return NULL;
+	char *sname = x->v->scale_name(name);
+	*own = sname ? view_find(x->v, sname) : NULL;
 	free(sname);
 	if (!*own)
 		return NULL;
@@ -107,8 +139,12 @@ static int plan_shard(struct ctx *x, const struct vfile *s, int group, bool *use
 	cv_set_meta(f, "format", "pt");
 	for (size_t k = 0; k < s->st->n; k++) {
 		const struct st_tensor *t = &s->st->t[k];
-		if (ends_with(t->name, SCALE_SUFFIX))
+		if (is_scale(x, t->name))
 			continue;
+		const struct family *fam = x->p->family;
+		const char *why = fam && fam->unconvertible ? fam->unconvertible(t->name) : NULL;
+		if (why)
+			return err_set("%s: %s: %s", s->path, err_quote(t->name, q), why);
 		if (left_out(x, t->name)) {
 			p->ndropped++;
 			continue;
@@ -117,10 +153,14 @@ static int plan_shard(struct ctx *x, const struct vfile *s, int group, bool *use
 		const struct st_tensor *sc = NULL;
 		const struct st_file *sf = NULL;
 		const struct vtensor *own = NULL;
-		if (dt_bits(t->dtype) == 8) {
-			sc = scale_of(x, t->name, &sf, &own);
-			if (!sc && note(x, s->name, "%s: %s has no scale %s%s; copied unchanged", s->path,
-					err_quote(t->name, q), t->name, SCALE_SUFFIX))
+		const struct vpiece *pc = NULL;
+		sc = scale_of(x, t, &sf, &own, &pc);
+		if (!sc && dt_bits(t->dtype) == 8) {
+			char *sname = x->v->scale_name(t->name);
+			int rc = note(x, s->name, "%s: %s has no scale %s; copied unchanged", s->path,
+				      err_quote(t->name, q), sname ? sname : "(none named)");
+			free(sname);
+			if (rc)
 				return -1;
 		}
 		if (!sc) {
@@ -131,23 +171,33 @@ static int plan_shard(struct ctx *x, const struct vfile *s, int group, bool *use
 			p->ncopied++;
 			continue;
 		}
-		if (!quant_weight_dtype(t->dtype) && !quant_int_weight_dtype(t->dtype))
+		if (!pc && !quant_weight_dtype(t->dtype) && !quant_int_weight_dtype(t->dtype))
 			return err_set("%s: %s is %s and has a scale, but only FP8 and 1-byte integer weights can be dequantized",
 				       s->path, err_quote(t->name, q), dt_name(t->dtype));
 		struct quant *qt = xcalloc(1, sizeof *qt);
 		p->fills = xgrow(p->fills, p->nfills, sizeof *p->fills);
 		p->fills[p->nfills++] = qt;
-		if (quant_init(qt, t->name, t, st_bytes(s->st, t), sc, st_bytes(sf, sc), bm, bn))
+		/* the block and the codes' table the view paired weight and scale by (the
+		 * scheme's own block, or config.json's); 4-bit codes through the table asked for */
+		const float *codes4 = pc && pc->codes4 ? (x->o->codes4 ? x->o->codes4 : pc->codes4) : NULL;
+		int rc = codes4 ? quant_init_packed4(qt, t->name, t, st_bytes(s->st, t), sc, st_bytes(sf, sc), pc->bm,
+						     pc->bn, codes4)
+				: quant_init(qt, t->name, t, st_bytes(s->st, t), sc, st_bytes(sf, sc),
+					     pc ? pc->bm : bm, pc ? pc->bn : bn);
+		if (rc)
 			return err_prefix("%s: ", s->path);
 		if (own)
 			used[own - x->v->t] = true;
-		ot = cv_add_tensor(f, t->name, DT_BF16, t->ndim, t->shape);
+		/* (4-bit codes: the logical shape, two codes a stored I8 or U8) */
+		uint64_t shape[2] = {qt->rows, qt->cols};
+		ot = cv_add_tensor(f, t->name, DT_BF16, t->ndim, codes4 ? shape : t->shape);
 		uint64_t row = qt->cols * 2;
-		ot->fill = (struct cv_fill){fill_bf16, qt, row * (row * bm <= CV_CHUNK ? bm : 1),
+		ot->fill = (struct cv_fill){fill_bf16, qt, row * (row * qt->bm <= CV_CHUNK ? qt->bm : 1),
 					    quant_scratch_bytes(qt)};
 		ot->in = st_bytes(s->st, t);
 		ot->in_len = st_nbytes(t);
 		p->nconverted++;
+		p->nfp4 += codes4 != NULL;
 	}
 	return 0;
 }
@@ -158,9 +208,9 @@ static int plan_orphans(struct ctx *x, const bool *used)
 	char q[ERR_QUOTE];
 	for (size_t i = 0; i < x->v->n; i++) {
 		const struct vtensor *t = &x->v->t[i];
-		if (used[i] || !ends_with(t->name, SCALE_SUFFIX) || left_out(x, t->name))
+		char *wname = NULL;
+		if (used[i] || left_out(x, t->name) || !scale_scheme(x, t->name, &wname))
 			continue;
-		char *wname = xstrndup(t->name, strlen(t->name) - strlen(SCALE_SUFFIX));
 		const struct vtensor *w = view_find(x->v, wname);
 		const struct vfile *file = view_file_of(x->v, t->p[0].f);
 		int rc = note(x, file->name, "%s: scale %s belongs to no FP8 weight (%s %s); left out", file->path,
@@ -184,7 +234,7 @@ static int plan_index(struct ctx *x)
 	struct idx_entry *e = xcalloc(ix->n + 1, sizeof *e);
 	size_t n = 0;
 	for (size_t i = 0; i < ix->n; i++)
-		if (!ends_with(ix->e[i].name, SCALE_SUFFIX) && !left_out(x, ix->e[i].name))
+		if (!is_scale(x, ix->e[i].name) && !left_out(x, ix->e[i].name))
 			e[n++] = ix->e[i];
 	struct buf b = {0};
 	idx_render(&b, e, n, &p->total_size);
@@ -198,16 +248,31 @@ static int plan_config(struct ctx *x)
 {
 	if (!x->v->config_path)
 		return 0;
-	struct buf out = {0};
-	struct json_edit e[3] = {
+	struct buf out = {0}, ratios = {0};
+	/* expert_dtype: how DeepSeek-V4's experts are stored, which some tools add beside
+	 * quantization_config; with --drop-mtp, DeepSeek-V4's compress_ratios (one a layer, the
+	 * MTP layers' included) loses the MTP layers' entries */
+	struct json_edit e[5] = {
 		{"quantization_config", NULL},
+		{"expert_dtype", NULL},
 		{"torch_dtype", "\"bfloat16\""},
-		{"num_nextn_predict_layers", "0"},
 	};
-	int rc = json_edit_file(&out, x->v->config_path, e, x->drop ? 3 : 2);
+	size_t n = 3;
+	const struct ds_config *c = x->v->cfg;
+	if (x->drop) {
+		e[n++] = (struct json_edit){"num_nextn_predict_layers", "0"};
+		if (c && c->ncompress > (size_t)x->nlayers) {
+			for (int64_t i = 0; i < x->nlayers; i++)
+				buf_printf(&ratios, "%s%u", i ? ", " : "[", (unsigned)c->compress_ratios[i]);
+			buf_adds(&ratios, x->nlayers ? "]" : "[]");
+			e[n++] = (struct json_edit){"compress_ratios", buf_str(&ratios)};
+		}
+	}
+	int rc = json_edit_file(&out, x->v->config_path, e, n);
 	if (!rc)
 		cv_add_side_bytes(&x->p->job, "config.json", out.p, out.len);
 	buf_free(&out);
+	buf_free(&ratios);
 	return rc;
 }
 
@@ -225,16 +290,17 @@ int fp8cast_nothing(const struct fp8cast *p, const struct view *v)
 	if (p->nconverted)
 		return 0;
 	bool has[DT_COUNT] = {0}, one_byte = false;
+	const struct qscheme *const *sch = family_schemes(v->cfg ? v->cfg->family : NULL);
 	size_t n;
 	const struct vtensor **ts = view_stored(v, &n);
 	for (size_t i = 0; i < n; i++) {
 		has[ts[i]->stored] = true;
-		one_byte |= dt_bits(ts[i]->stored) == 8 && !ends_with(ts[i]->name, SCALE_SUFFIX);
+		one_byte |= dt_bits(ts[i]->stored) == 8 && !ends_with(ts[i]->name, sch[0]->scale_suffix);
 	}
 	free(ts);
 	if (one_byte)
 		return err_set("%s: none of its 1-byte weights has a scale (NAME%s): nothing dequantized, "
-			       "every tensor copied unchanged", v->dir, SCALE_SUFFIX), 1;
+			       "every tensor copied unchanged", v->dir, sch[0]->scale_suffix), 1;
 	char types[128] = "";
 	size_t o = 0;
 	for (int d = 0; d < DT_COUNT && o < sizeof types; d++)
@@ -249,7 +315,7 @@ int fp8cast_nothing(const struct fp8cast *p, const struct view *v)
 
 int fp8cast_plan(struct fp8cast *p, const struct view *v, const struct fp8cast_opts *o)
 {
-	struct ctx x = {p, v, o, false, -1};
+	struct ctx x = {p, v, o, false, -1, family_schemes(v->cfg ? v->cfg->family : NULL)};
 	uint64_t bm = 128, bn = 128;
 	bool *used = NULL;
 	memset(p, 0, sizeof *p);
@@ -262,10 +328,21 @@ int fp8cast_plan(struct fp8cast *p, const struct view *v, const struct fp8cast_o
 		/* a tensor, a scale or a layer missing: refused, not converted into less */
 		p->family = v->cfg->family;
 		p->model = p->family ? family_model_name(p->family, v->cfg) : NULL;
-		if (p->family && model_check(v, v->cfg, v->config_path))
+		if (p->family && p->family->no_inventory) {
+			/* its weights and scales pair as its family says; nothing to check them against */
+			snprintf(p->model_text, sizeof p->model_text, "%s, whose tensors ckpt does not know: not checked "
+				 "against a model", p->model);
+			p->model = p->model_text;
+		} else if (p->family && model_check(v, v->cfg, v->config_path)) {
 			goto fail;
+		}
 	}
 	if (o->drop_mtp) {
+		if (p->family && p->family->no_inventory) {
+			err_set("%s: --drop-mtp: %s: which tensors are its MTP layers is not known", v->dir,
+				p->family->no_inventory);
+			goto fail;
+		}
 		if (x.nlayers < 0) {
 			err_set("%s: --drop-mtp needs num_hidden_layers from config.json%s", v->dir,
 				v->config_path ? "" : ", and there is no config.json");

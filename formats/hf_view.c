@@ -34,17 +34,6 @@ struct pairing {
 	const float *codes4;
 };
 
-/* The schemes the checkpoint's family pairs scales by (NULL-ended): fp8-scale-inv alone
- * for the DeepSeek-V3 generation and a checkpoint of no known family. */
-static const struct qscheme *const *schemes_of(const struct view *v)
-{
-	static const struct qscheme *hf_only[2];
-	if (v->cfg && v->cfg->family && v->cfg->family->schemes)
-		return v->cfg->family->schemes;
-	hf_only[0] = QSCHEME_HF;
-	return hf_only;
-}
-
 /* Whether dtype holds what scheme s quantizes: FP8 codes, or 4-bit codes two a byte. */
 static bool holds(const struct qscheme *s, enum dt dtype)
 {
@@ -122,7 +111,7 @@ static int view_of(struct view **out, struct ckpt *c, const char *path, int flag
 										: qscheme_hf_scale_name;
 	uint64_t bm = v->cfg ? (uint64_t)v->cfg->quant.block[0] : 128;
 	uint64_t bn = v->cfg ? (uint64_t)v->cfg->quant.block[1] : 128;
-	const struct qscheme *const *sch = schemes_of(v);
+	const struct qscheme *const *sch = family_schemes(v->cfg ? v->cfg->family : NULL);
 	for (size_t i = 0; i < c->n; i++) {
 		const struct ckpt_tensor *t = &c->t[i];
 		if (consumed(c, t, sch, bm, bn))

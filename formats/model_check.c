@@ -137,6 +137,8 @@ int model_check_counts(const struct view *v, const struct ds_config *cfg, const 
 
 int model_check_family(const struct ds_config *c, const char *config_path)
 {
+	if (c->family && c->family->no_inventory)
+		return err_set("%s: %s", config_path, c->family->no_inventory);
 	if (c->family)
 		return 0;
 	struct buf b = {0};
@@ -147,6 +149,9 @@ int model_check_family(const struct ds_config *c, const char *config_path)
 
 int model_check(const struct view *v, const struct ds_config *cfg, const char *config_path)
 {
+	/* (a family known without its tensors first: its config may keep its keys elsewhere) */
+	if (cfg->family && cfg->family->no_inventory)
+		return model_check_family(cfg, config_path);
 	if (cfg->num_hidden_layers < 0)
 		return 0; /* it describes no model */
 	if (model_check_family(cfg, config_path))

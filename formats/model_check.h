@@ -30,9 +30,10 @@
  * in messages about its values). */
 int model_check(const struct view *v, const struct ds_config *c, const char *config_path);
 /* 0 when config c names a model family ckpt knows (formats/family.h), else -1 and
- * "CONFIG: model_type "X" is not a model ckpt knows (known: ...)".  model_check refuses
- * an unknown model this way (a converter that cuts or renames by the family's rules has
- * none to follow); a generic converter (fp8-to-bf16) skips the check instead. */
+ * "CONFIG: model_type "X" is not a model ckpt knows (known: ...)", or for a family known
+ * without its tensors "CONFIG: " and its no_inventory line.  model_check refuses both this
+ * way (a converter that cuts or renames by the family's rules has none to follow); a
+ * generic converter (fp8-to-bf16) skips the check instead. */
 int model_check_family(const struct ds_config *c, const char *config_path);
 /* Only the layers and the experts (what the number of expected tensors follows). */
 int model_check_counts(const struct view *v, const struct ds_config *c, const char *config_path);

@@ -15,6 +15,15 @@ const float qscheme_e2m1_deepseek[16] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0
 const float qscheme_e2m1_ieee[16] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f,
 				     -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
 
+const float *qscheme_e2m1_named(const char *name)
+{
+	if (strcmp(name, "deepseek") == 0)
+		return qscheme_e2m1_deepseek;
+	if (strcmp(name, "transformers") == 0)
+		return qscheme_e2m1_ieee;
+	return NULL;
+}
+
 static const struct qscheme fp4_scale = {"fp4-scale", ".weight", ".scale", qscheme_e2m1_deepseek, {1, 32}};
 
 const struct qscheme *const qschemes[] = {&fp8_scale_inv, &fp8_scale, &fp4_scale};

@@ -47,6 +47,12 @@ struct qscheme {
 extern const float qscheme_e2m1_deepseek[16];
 extern const float qscheme_e2m1_ieee[16];
 
+/* The two by the names a user gives them (ckpt-fp8-to-bf16 --fp4-table): "deepseek" (DeepSeek's
+ * table) and "transformers" (the IEEE-like one, as transformers, MaxText and vLLM decode);
+ * NULL for another name.  QSCHEME_E2M1_NAMES lists them for messages. */
+const float *qscheme_e2m1_named(const char *name);
+#define QSCHEME_E2M1_NAMES "deepseek or transformers"
+
 /* The schemes, in the order a weight's scale is looked for. */
 extern const struct qscheme *const qschemes[];
 extern const size_t nqschemes;

@@ -161,11 +161,12 @@ void verify_model(const struct vtarget *t, struct report *r)
 			report_skip(k, "no config.json: nothing says which tensors the model has");
 		return;
 	}
-	if (!v->cfg->family) {
-		/* never "passed" for a model ckpt does not know: the checks that need no
-		 * family (structure, manifest, scan, --against) still run */
+	if (!v->cfg->family || v->cfg->family->no_inventory) {
+		/* never "passed" for a model ckpt does not know, or knows without its tensors:
+		 * the checks that need no family (structure, manifest, scan, --against) still run */
 		struct buf why = {0};
-		report_not_checked(k, "%s", family_unknown_why(v->cfg->model_type, v->cfg->architecture, &why));
+		report_not_checked(k, "%s", v->cfg->family ? v->cfg->family->no_inventory
+							: family_unknown_why(v->cfg->model_type, v->cfg->architecture, &why));
 		buf_free(&why);
 		return;
 	}

@@ -17,7 +17,7 @@ c=json.load(open(sys.argv[1]))
 exec(sys.argv[2])
 json.dump(c, open(sys.argv[3], "w"), indent=2)' "$tiny/config.json" "$2" "$1/config.json"
 }
-known="deepseek_v3, kimi_k2, deepseek_v32, deepseek_v4"
+known="deepseek_v3, kimi_k2, deepseek_v32, deepseek_v4, deepseek_v41"
 
 # ---- an unknown model ----
 cfg qwen 'c["model_type"] = "qwen3_moe"; c["architectures"] = ["Qwen3MoeForCausalLM"]'
