@@ -71,7 +71,7 @@ static const struct mp_rule *rule_for_key(const struct mp_cut *cut, const char *
 
 /* convert.py's renaming by one cut: 0, 1 (no message) when the cut has no entry for the
  * name's key, -1 with a message when a routed expert's number is not a number. */
-static int place_by(struct dsmp_place *p, const struct mp_cut *cut, const char *hf_name)
+static int place_by(struct dsmp_place *p, const struct mp_cut *cut, const char *hf_name, bool strict)
 {
 	char q[ERR_QUOTE];
 	memset(p, 0, sizeof *p);
@@ -89,7 +89,7 @@ static int place_by(struct dsmp_place *p, const struct mp_cut *cut, const char *
 	bool has_key = part_from_end(s, k, &kb, &kn);
 	if (has_key)
 		r = rule_for_key(cut, kb, kn);
-	if (!r && !(has_key && cut->others_whole)) {
+	if (!r && !(has_key && cut->others_whole && !strict)) {
 		free(s);
 		return 1;
 	}
@@ -139,8 +139,10 @@ int dsmp_place(struct dsmp_place *p, const struct family *f, const char *hf_name
 	}
 	for (size_t i = 0; rc > 0 && (f ? i == 0 : family_nth(i) != NULL); i++) {
 		const struct family *g = f ? f : family_nth(i);
+		/* without the family, a name must be one some cut lists: a cut that copies
+		 * whatever it does not list (V4's) would take any name */
 		if (g->mp_cut)
-			rc = place_by(p, g->mp_cut, hf_name);
+			rc = place_by(p, g->mp_cut, hf_name, f == NULL);
 	}
 	if (rc <= 0)
 		return rc;
@@ -211,7 +213,7 @@ static char *hf_name_by(const struct family *f, const char *mp_name, bool *known
 		/* a cut that renames nothing it does not list (DeepSeek-V4's: every entry
 		 * that matters to its names is the same name): the name may be its own */
 		struct dsmp_place pl;
-		bool ok = place_by(&pl, f->mp_cut, mp_name) == 0 && strcmp(pl.name, mp_name) == 0;
+		bool ok = place_by(&pl, f->mp_cut, mp_name, false) == 0 && strcmp(pl.name, mp_name) == 0;
 		if (pl.name)
 			dsmp_place_free(&pl);
 		struct hf_name hn;
@@ -230,7 +232,7 @@ static char *hf_name_by(const struct family *f, const char *mp_name, bool *known
 			continue;
 		char *hf = unrename(r, mp_name, i % 2);
 		struct dsmp_place pl;
-		bool ok = place_by(&pl, f->mp_cut, hf) == 0 && strcmp(pl.name, mp_name) == 0;
+		bool ok = place_by(&pl, f->mp_cut, hf, false) == 0 && strcmp(pl.name, mp_name) == 0;
 		if (pl.name)
 			dsmp_place_free(&pl);
 		struct hf_name hn;

@@ -177,7 +177,7 @@ static bool is_fp4(const struct vtensor *t)
 /* An FP8 weight the cut writes dequantized to BF16. */
 static bool is_bf16_dequant(const struct mp_cut *cut, const char *mp_name, const struct vtensor *t)
 {
-	return cut->bf16_suffix && ends_with(mp_name, cut->bf16_suffix) && t->npieces == 1 && t->p[0].s &&
+	return cut && cut->bf16_suffix && ends_with(mp_name, cut->bf16_suffix) && t->npieces == 1 && t->p[0].s &&
 	       !t->p[0].codes4 && quant_weight_dtype(t->stored);
 }
 
@@ -317,12 +317,14 @@ static int by_ptr(const void *a, const void *b)
 /* Whether the expert dtype is one the cut offers (NULL: its default). */
 static int expert_dtype_of(const struct dsmp_opts *o, const char **out)
 {
-	const struct mp_cut *cut = o->family->mp_cut;
+	const struct mp_cut *cut = o->family ? o->family->mp_cut : NULL;
 	*out = NULL;
-	if (!cut->expert_dtypes) {
-		if (o->expert_dtype)
+	if (!cut || !cut->expert_dtypes) {
+		if (o->expert_dtype && cut)
 			return err_set("%s: --expert-dtype: %s writes the routed experts as they are stored (it has "
 				       "no choice of expert dtype)", o->family->title, cut->what);
+		if (o->expert_dtype)
+			return err_set("--expert-dtype: no model family says the experts may be written otherwise");
 		return 0;
 	}
 	if (!o->expert_dtype) {
@@ -474,7 +476,7 @@ int dsmp_plan(struct dsmp_plan *p, const struct view *v, const struct dsmp_opts 
 	const char *expert_dtype;
 	if (expert_dtype_of(o, &expert_dtype))
 		return -1;
-	const struct mp_cut *cut = o->family->mp_cut;
+	const struct mp_cut *cut = o->family ? o->family->mp_cut : NULL;
 	bool fp8 = expert_dtype && strcmp(expert_dtype, "fp8") == 0;
 	size_t n;
 	const struct vtensor **ts = view_stored(v, &n);
@@ -523,7 +525,7 @@ int dsmp_plan(struct dsmp_plan *p, const struct view *v, const struct dsmp_opts 
 			p->rec.tensors_left_out++;
 			continue;
 		}
-		if (cut->left_out && cut->left_out(t->name)) {
+		if (cut && cut->left_out && cut->left_out(t->name)) {
 			p->rec.tensors_left_out++;
 			continue;
 		}

@@ -56,6 +56,9 @@ struct mp_cut {
 	 * first the default: "fp4" (the codes as safetensors' F4) and "fp8" (re-encoded to
 	 * e4m3 with 128 x 128 E8M0 scales, formats/fp4fp8.h); NULL: the cut has no choice. */
 	const char *const *expert_dtypes;
+	/* It keeps the MTP blocks (V4); else the MTP layers, from num_hidden_layers on, are
+	 * left out (V3). */
+	bool keeps_mtp;
 };
 
 struct family {

@@ -83,7 +83,7 @@ static const char *const v4_expert_dtypes[] = {"fp4", "fp8", NULL};
 static const struct mp_cut v4_cut = {
 	.what = "DeepSeek-V4's inference/convert.py", .rules = v4_rules, .n = sizeof v4_rules / sizeof *v4_rules,
 	.key_last_if = v4_key_last, .others_whole = true, .left_out = v4_left_out, .bf16_suffix = "wo_a.weight",
-	.expert_dtypes = v4_expert_dtypes,
+	.expert_dtypes = v4_expert_dtypes, .keeps_mtp = true,
 };
 
 static bool v4_layer_is_moe(const struct ds_config *c, int64_t layer)
