@@ -148,8 +148,10 @@ static int parse_args(struct opts *o, int argc, char **argv)
 	}
 	if (argc - optind != 2)
 		return cli_usage("%s", "expected INPUT_DIR and OUTPUT_DIR");
-	if (o->mindspore && (o->mp || o->have_experts || o->rank >= 0 || o->expert_dtype))
-		return cli_usage("%s", "--model-parallel, --n-experts, --expert-dtype and --rank are for --layout dsmp");
+	if (o->mindspore && (o->mp || o->have_experts || o->rank >= 0))
+		return cli_usage("%s", "--model-parallel, --n-experts and --rank are for --layout dsmp");
+	if (o->mindspore && o->expert_dtype)
+		return cli_usage("%s", "--expert-dtype is for --layout dsmp");
 	if (!o->mindspore && o->have_dtype)
 		return cli_usage("%s", "--dtype is for --layout mindspore-train");
 	if (o->mindspore) {
