@@ -41,6 +41,9 @@ static const char usage_text[] =
 	"      --model-parallel M  number of ranks (required)\n"
 	"      --n-experts N       routed experts (default: config.json's n_routed_experts,\n"
 	"                          which it must equal); must divide by M\n"
+	"      --expert-dtype D    how the routed experts are written where the model's\n"
+	"                          convert.py offers a choice (DeepSeek-V4: fp4, the default,\n"
+	"                          or fp8, re-encoded with 128x128 scales)\n"
 	"      --rank I            write rank I only (rank 0 also writes the side files),\n"
 	"                          e.g. one job per rank under GNU parallel; default: every\n"
 	"                          rank in one pass\n"
@@ -69,6 +72,7 @@ struct opts {
 	bool have_experts;
 	int rank;
 	const char *config;
+	const char *expert_dtype;
 	struct cli_common cc;
 	bool verbose;
 	double t0;
@@ -77,12 +81,13 @@ struct opts {
 
 static int parse_args(struct opts *o, int argc, char **argv)
 {
-	enum { O_MP = 256, O_EXPERTS, O_RANK, O_CONFIG, O_LAYOUT, O_DTYPE };
+	enum { O_MP = 256, O_EXPERTS, O_RANK, O_CONFIG, O_LAYOUT, O_DTYPE, O_EXPERT_DTYPE };
 	static const struct option lo[] = {
 		{"layout", required_argument, NULL, O_LAYOUT},
 		{"dtype", required_argument, NULL, O_DTYPE},
 		{"model-parallel", required_argument, NULL, O_MP},
 		{"n-experts", required_argument, NULL, O_EXPERTS},
+		{"expert-dtype", required_argument, NULL, O_EXPERT_DTYPE},
 		{"rank", required_argument, NULL, O_RANK},
 		{"config", required_argument, NULL, O_CONFIG},
 		{"verbose", no_argument, NULL, 'v'},
@@ -120,6 +125,9 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		case O_CONFIG:
 			o->config = optarg;
 			break;
+		case O_EXPERT_DTYPE:
+			o->expert_dtype = optarg;
+			break;
 		case O_LAYOUT:
 			if (strcmp(optarg, "mindspore-train") != 0 && strcmp(optarg, "dsmp") != 0)
 				return cli_usage("--layout: \"%s\" is not dsmp or mindspore-train", optarg);
@@ -142,6 +150,8 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		return cli_usage("%s", "expected INPUT_DIR and OUTPUT_DIR");
 	if (o->mindspore && (o->mp || o->have_experts || o->rank >= 0))
 		return cli_usage("%s", "--model-parallel, --n-experts and --rank are for --layout dsmp");
+	if (o->mindspore && o->expert_dtype)
+		return cli_usage("%s", "--expert-dtype is for --layout dsmp");
 	if (!o->mindspore && o->have_dtype)
 		return cli_usage("%s", "--dtype is for --layout mindspore-train");
 	if (o->mindspore) {
@@ -176,10 +186,11 @@ static void json_extra(struct jw *w, const void *arg)
 		jw_u64(w, p->rec.layers_left_out[i]);
 	jw_arr_end(w);
 	jw_kv_u64(w, "tensors_left_out", p->rec.tensors_left_out);
+	dsmp_plan_json(p, w);
 }
 
 /* The report (lib/engine/cv_report.h), with the MTP layers convert.py leaves out. */
-static void report(const struct opts *o, const struct cv_job *j, const struct cv_opts *co, const struct dsmp_plan *p)
+static void report(const struct opts *o, const struct cv_job *j, const struct cv_opts *co, struct dsmp_plan *p)
 {
 	struct buf note = {0};
 	if (p && p->rec.nlayers_left_out) {
@@ -188,6 +199,8 @@ static void report(const struct opts *o, const struct cv_job *j, const struct cv
 			buf_printf(&note, "%s%" PRIu64, i ? ", " : " ", p->rec.layers_left_out[i]);
 		buf_printf(&note, " left out (%" PRIu64 " tensors), as convert.py does", p->rec.tensors_left_out);
 	}
+	if (p)
+		dsmp_plan_note(p, j, &note);
 	struct cv_say say = {o->cc.quiet, o->cc.json, o->verbose, note.p, json_extra, p};
 	cv_say(j, co, clock_now() - o->t0, &say);
 	buf_free(&note);
@@ -211,7 +224,8 @@ static int run(const struct opts *o)
 	}
 	if (ds_config_load(&cfg, cfg_path))
 		goto out;
-	struct dsmp_opts dopts = {.mp = o->mp, .rank = o->rank, .config_path = cfg_path};
+	struct dsmp_opts dopts = {.mp = o->mp, .rank = o->rank, .config_path = cfg_path,
+				  .expert_dtype = o->expert_dtype};
 	if (dsmp_opts_config(&dopts, &cfg, cfg_path, o->have_experts ? o->n_experts : 0) ||
 	    model_check(v, &cfg, cfg_path))
 		goto out;
@@ -226,7 +240,8 @@ static int run(const struct opts *o)
 		err_warn("%s declares FP8 weights (quantization_config) but those of %s are BF16: config.json "
 			 "written without quantization_config", cfg_path, o->in);
 	/* the options that change the output: a run with others is a different conversion */
-	options = xasprintf("--model-parallel %u --n-experts %" PRIu64, o->mp, dopts.n_experts);
+	options = xasprintf("--model-parallel %u --n-experts %" PRIu64 "%s%s", o->mp, dopts.n_experts,
+			    plan.rec.expert_dtype ? " --expert-dtype " : "", plan.rec.expert_dtype ? plan.rec.expert_dtype : "");
 	struct progress *pg = progress_new(o->cc.quiet ? PROGRESS_OFF : o->cc.progress ? PROGRESS_ON : PROGRESS_AUTO);
 	struct cv_opts copts = {.outdir = o->out, .threads = o->cc.jobs, .force = o->cc.force,
 				.no_side = o->rank > 0, .input = o->in, .options = options,

@@ -72,6 +72,12 @@ struct ds_config {
 	int64_t head_dim, o_groups, o_lora_rank, hc_mult, num_hash_layers;
 	size_t ncompress;
 	uint16_t compress_ratios[CFG_MAX_COMPRESS];
+	/* Not config.json's: the tensors as the family's model-parallel cut stores them
+	 * (model_check_as_stored): DeepSeek-V4's convert.py writes wo_a in BF16 and the
+	 * experts' FP4 codes as F4 or (experts_fp8) re-encoded to FP8 with 128 x 128 scales. */
+	struct {
+		bool on, experts_fp8;
+	} mp;
 };
 
 /* Read the keys that are present; wrong types are errors naming the file and key, and so

@@ -71,7 +71,7 @@ static const struct mp_rule *rule_for_key(const struct mp_cut *cut, const char *
 
 /* convert.py's renaming by one cut: 0, 1 (no message) when the cut has no entry for the
  * name's key, -1 with a message when a routed expert's number is not a number. */
-static int place_by(struct dsmp_place *p, const struct mp_cut *cut, const char *hf_name)
+static int place_by(struct dsmp_place *p, const struct mp_cut *cut, const char *hf_name, bool strict)
 {
 	char q[ERR_QUOTE];
 	memset(p, 0, sizeof *p);
@@ -82,13 +82,18 @@ static int place_by(struct dsmp_place *p, const struct mp_cut *cut, const char *
 	const char *kb;
 	size_t kn;
 	const struct mp_rule *r = NULL;
-	if (part_from_end(s, 2, &kb, &kn))
+	unsigned k = 2;
+	for (const char *const *l = cut->key_last_if; l && *l && k == 2; l++)
+		if (strstr(s, *l))
+			k = 1;
+	bool has_key = part_from_end(s, k, &kb, &kn);
+	if (has_key)
 		r = rule_for_key(cut, kb, kn);
-	if (!r) {
+	if (!r && !(has_key && cut->others_whole && !strict)) {
 		free(s);
 		return 1;
 	}
-	if (kn) {
+	if (r && kn) {
 		char *key = xstrndup(kb, kn);
 		replace_in_place(&s, key, r->new_key);
 		free(key);
@@ -110,7 +115,7 @@ static int place_by(struct dsmp_place *p, const struct mp_cut *cut, const char *
 		p->expert = true;
 		p->expert_id = id;
 	} else {
-		p->dim = r->dim;
+		p->dim = r ? r->dim : -1;
 	}
 	p->name = s;
 	return 0;
@@ -134,8 +139,10 @@ int dsmp_place(struct dsmp_place *p, const struct family *f, const char *hf_name
 	}
 	for (size_t i = 0; rc > 0 && (f ? i == 0 : family_nth(i) != NULL); i++) {
 		const struct family *g = f ? f : family_nth(i);
+		/* without the family, a name must be one some cut lists: a cut that copies
+		 * whatever it does not list (V4's) would take any name */
 		if (g->mp_cut)
-			rc = place_by(p, g->mp_cut, hf_name);
+			rc = place_by(p, g->mp_cut, hf_name, f == NULL);
 	}
 	if (rc <= 0)
 		return rc;
@@ -202,6 +209,20 @@ static char *hf_name_by(const struct family *f, const char *mp_name, bool *known
 	const char *kb;
 	size_t kn;
 	*known = false;
+	if (f->mp_cut->others_whole) {
+		/* a cut that renames nothing it does not list (DeepSeek-V4's: every entry
+		 * that matters to its names is the same name): the name may be its own */
+		struct dsmp_place pl;
+		bool ok = place_by(&pl, f->mp_cut, mp_name, false) == 0 && strcmp(pl.name, mp_name) == 0;
+		if (pl.name)
+			dsmp_place_free(&pl);
+		struct hf_name hn;
+		if (ok && f->parse && f->parse(NULL, mp_name, &hn) == 0) {
+			*known = true;
+			err_clear();
+			return xstrdup(mp_name);
+		}
+	}
 	if (!part_from_end(mp_name, 2, &kb, &kn))
 		return NULL;
 	char *best = NULL;
@@ -211,7 +232,7 @@ static char *hf_name_by(const struct family *f, const char *mp_name, bool *known
 			continue;
 		char *hf = unrename(r, mp_name, i % 2);
 		struct dsmp_place pl;
-		bool ok = place_by(&pl, f->mp_cut, hf) == 0 && strcmp(pl.name, mp_name) == 0;
+		bool ok = place_by(&pl, f->mp_cut, hf, false) == 0 && strcmp(pl.name, mp_name) == 0;
 		if (pl.name)
 			dsmp_place_free(&pl);
 		struct hf_name hn;
@@ -339,6 +360,8 @@ void dsmp_record_render(struct buf *out, const struct dsmp_record *r)
 		jw_u64(&w, r->layers_left_out[i]);
 	jw_arr_end(&w);
 	jw_kv_u64(&w, "tensors_left_out", r->tensors_left_out);
+	if (r->expert_dtype)
+		jw_kv_str(&w, "expert_dtype", r->expert_dtype);
 	jw_key(&w, "source");
 	jw_obj(&w);
 	jw_kv_str(&w, "path", r->source ? r->source : "");
@@ -410,6 +433,13 @@ int dsmp_record_load(struct dsmp_record *r, const char *path)
 		err_set("%s: \"tensors_left_out\" is not a non-negative integer", path);
 		goto out;
 	}
+	j = json_get(root, "expert_dtype");
+	if (j && (j->type != JSON_STRING || (strcmp(json_str(j), "fp4") != 0 && strcmp(json_str(j), "fp8") != 0))) {
+		err_set("%s: \"expert_dtype\" is not \"fp4\" or \"fp8\"", path);
+		goto out;
+	}
+	if (j)
+		r->expert_dtype = xstrdup(json_str(j));
 	j = json_get(root, "tool");
 	r->tool = xstrdup(j && j->type == JSON_STRING ? json_str(j) : "");
 	const struct json *src = json_get(root, "source");
@@ -428,5 +458,6 @@ void dsmp_record_free(struct dsmp_record *r)
 	free(r->layers_left_out);
 	free(r->source);
 	free(r->tool);
+	free(r->expert_dtype);
 	memset(r, 0, sizeof *r);
 }

@@ -26,6 +26,7 @@
 #include "buf.h"
 #include "family.h"
 #include "convert.h"
+#include "convert_src.h"
 #include "jsonw.h"
 #include "table.h"
 #include "view.h"
@@ -80,6 +81,9 @@ struct dsmp_record {
 	char *source;                    /* the HF checkpoint, as an absolute path */
 	uint64_t source_tensors, source_bytes;
 	char *tool;                      /* "ckpt-hf-to-sharded VERSION" */
+	/* how routed FP4 experts were written, where the cut has a choice ("fp4", "fp8");
+	 * NULL: it has none (the key is not written) */
+	char *expert_dtype;
 };
 
 /* JSON, indented like Python's json.dumps(indent=2), newline-terminated. */
@@ -121,6 +125,9 @@ struct dsmp_opts {
 	int rank;                        /* -1: every rank, in one pass over the input */
 	const char *config_path;         /* copied beside the ranks; may be NULL */
 	bool quant_declared;             /* it has a quantization_config (dsmp_opts_config) */
+	/* how the routed experts' FP4 codes are written, one of the cut's expert_dtypes
+	 * (formats/family.h); NULL: its default */
+	const char *expert_dtype;
 	const char *tool;                /* for the record */
 	const char *source;              /* for the record (default: the checkpoint's dir) */
 };
@@ -135,7 +142,21 @@ struct dsmp_plan {
 	char **names;                    /* owned model-parallel names */
 	size_t ngathers;
 	void **gathers;                  /* owned fill arguments */
+	size_t nrows;
+	struct cv_rows **rows;           /* owned: weights dequantized (the cut's bf16_suffix) */
+	/* what the cut's transforms did: weights written dequantized to BF16 (rank slices),
+	 * experts' FP4 codes written as F4 or re-encoded to FP8; and, once cv_run is done,
+	 * the values the re-encode could not keep (fp4fp8.h; files kept from an earlier run
+	 * are not read again, so not counted: `lost_partial` says so) */
+	uint64_t dequantized, as_f4, reencoded;
+	uint64_t lost;
+	bool lost_partial;
 };
+
+/* What the plan's transforms add to the one-line report (appended to note, "" when
+ * nothing) and to the --json object; call after cv_run. */
+void dsmp_plan_note(struct dsmp_plan *p, const struct cv_job *ran, struct buf *note);
+void dsmp_plan_json(const struct dsmp_plan *p, struct jw *w);
 
 /* What config.json (at cfg_path) decides of o: the family, whose cut it is (one ckpt does
  * not know, or one with no cut, is refused), the MTP layers (from num_hidden_layers on),

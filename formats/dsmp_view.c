@@ -122,14 +122,58 @@ static bool same_shape(const struct st_tensor *a, const struct st_tensor *b)
 	return a->dtype == b->dtype && a->ndim == b->ndim && memcmp(a->shape, b->shape, a->ndim * sizeof *a->shape) == 0;
 }
 
+/* The scheme of the family's that stores 4-bit codes (DeepSeek-V4's FP4 experts), NULL
+ * when it has none: a weight of codes pairs with its scale by that scheme's block. */
+static const struct qscheme *codes4_scheme(const struct ctx *x)
+{
+	for (const struct qscheme *const *s = x->family ? x->family->schemes : NULL; s && *s; s++)
+		if ((*s)->codes4)
+			return *s;
+	return NULL;
+}
+
+/* How weight w pairs with a scale: the block, and the codes' table for packed 4-bit codes
+ * (whose canonical columns are codes). */
+static void pairing(const struct ctx *x, const struct st_tensor *w, uint64_t *bm, uint64_t *bn, const float **codes4)
+{
+	const struct qscheme *q4 = codes4_scheme(x);
+	*bm = x->bm;
+	*bn = x->bn;
+	*codes4 = NULL;
+	if (q4 && quant_packed4_dtype(w->dtype)) {
+		*bm = q4->block[0];
+		*bn = q4->block[1];
+		*codes4 = q4->codes4;
+	}
+}
+
 static void set_piece(struct ctx *x, struct vpiece *p, unsigned r, const struct st_tensor *w,
 		      const struct st_tensor *s)
 {
-	uint64_t rows = 1, cols = w->ndim ? w->shape[w->ndim - 1] : 1;
+	uint64_t rows = 1, cols = w->ndim ? w->shape[w->ndim - 1] : 1, bm, bn;
+	const float *codes4;
+	pairing(x, w, &bm, &bn, &codes4);
+	if (!s)
+		codes4 = NULL;
+	if (codes4)
+		cols = quant_packed4_codes(w->dtype, cols);
 	for (unsigned i = 0; i + 1 < w->ndim; i++)
 		rows *= w->shape[i];
-	*p = (struct vpiece){.f = x->rk->ranks[r], .t = w, .sf = s ? x->rk->ranks[r] : NULL, .s = s, .bm = x->bm,
-			     .bn = x->bn, .nr = rows, .nc = cols};
+	*p = (struct vpiece){.f = x->rk->ranks[r], .t = w, .sf = s ? x->rk->ranks[r] : NULL, .s = s, .bm = bm,
+			     .bn = bn, .nr = rows, .nc = cols, .codes4 = codes4};
+}
+
+/* The canonical shape of w: the stored one, a packed weight's last dimension in codes. */
+static const uint64_t *canon_shape(const struct ctx *x, const struct st_tensor *w, const struct st_tensor *s,
+				   uint64_t *shape)
+{
+	uint64_t bm, bn;
+	const float *codes4;
+	pairing(x, w, &bm, &bn, &codes4);
+	memcpy(shape, w->shape, w->ndim * sizeof *shape);
+	if (codes4 && s && w->ndim)
+		shape[w->ndim - 1] = quant_packed4_codes(w->dtype, shape[w->ndim - 1]);
+	return shape;
 }
 
 /* One canonical tensor from its entries: w[r] and s[r] per rank (NULL where absent). */
@@ -142,9 +186,16 @@ static int build(struct ctx *x, const char *hf, const struct st_tensor **w, cons
 	if (dsmp_place(&pl, x->family, hf))
 		return problem_last(x, true);
 	dsmp_place_free(&pl);
+	uint64_t cshape[ST_MAX_DIMS];
 	for (unsigned r = 0; r < mp; r++) {
 		struct quant qt;
-		if (w[r] && s[r] && quant_init(&qt, hf, w[r], NULL, s[r], NULL, x->bm, x->bn))
+		uint64_t bm, bn;
+		const float *codes4;
+		if (!w[r] || !s[r])
+			continue;
+		pairing(x, w[r], &bm, &bn, &codes4);
+		if (codes4 ? quant_init_packed4(&qt, hf, w[r], NULL, s[r], NULL, bm, bn, codes4)
+			   : quant_init(&qt, hf, w[r], NULL, s[r], NULL, bm, bn))
 			return problem(x, "rank %u: %s", r, err_last());
 	}
 	if (pl.expert) {
@@ -159,7 +210,7 @@ static int build(struct ctx *x, const char *hf, const struct st_tensor **w, cons
 		if (!w[owner])
 			return problem(x, "tensor %s: rank %u, which owns expert %" PRIu64 ", does not hold it", q, owner,
 				       pl.expert_id);
-		struct vtensor *t = view_add(x->v, hf, w[owner]->ndim, w[owner]->shape);
+		struct vtensor *t = view_add(x->v, hf, w[owner]->ndim, canon_shape(x, w[owner], s[owner], cshape));
 		set_piece(x, vtensor_add_piece(t), owner, w[owner], s[owner]);
 		return 0;
 	}
@@ -170,7 +221,7 @@ static int build(struct ctx *x, const char *hf, const struct st_tensor **w, cons
 			return problem(x, "tensor %s: rank %u holds it with another dtype or shape than rank 0", q, r);
 	}
 	if (pl.dim < 0) {
-		struct vtensor *t = view_add(x->v, hf, w[0]->ndim, w[0]->shape);
+		struct vtensor *t = view_add(x->v, hf, w[0]->ndim, canon_shape(x, w[0], s[0], cshape));
 		set_piece(x, vtensor_add_piece(t), 0, w[0], s[0]);
 		for (unsigned r = 1; r < mp; r++)
 			set_piece(x, vtensor_add_replica(t), r, w[r], s[r]);
@@ -190,12 +241,27 @@ static int build(struct ctx *x, const char *hf, const struct st_tensor **w, cons
 	for (unsigned r = 0; r < mp; r++) {
 		struct vpiece *p = vtensor_add_piece(t);
 		set_piece(x, p, r, w[r], s[r]);
-		if (d == 0)
+		if (d == 0 && nd > 1)
 			p->dr = r * p->nr;
-		else
+		else /* (a vector is one row: its dim 0 is the columns) */
 			p->dc = r * p->nc;
 	}
 	return 0;
+}
+
+/* Whether name is a scale by the schemes of the family (fp8-scale-inv without one), its
+ * weight's name into weight[size]. */
+static bool is_scale_name(const struct ctx *x, const char *name, char *weight, size_t size)
+{
+	const struct qscheme *q = qscheme_of_scale(name, weight, size);
+	if (!q)
+		return false;
+	if (!x->family || !x->family->schemes)
+		return q == QSCHEME_HF;
+	for (const struct qscheme *const *s = x->family->schemes; *s; s++)
+		if (strcmp((*s)->scale_suffix, q->scale_suffix) == 0)
+			return true;
+	return false;
 }
 
 /* n_experts: from the record of the sharding, else config.json, else the largest expert
@@ -290,6 +356,8 @@ static int dsmp_open(struct view **out, const char *path, int flags)
 	}
 	if (v->cfg) {
 		x.family = v->cfg->family;
+		if (x.family && x.family->scale_name)
+			v->scale_name = x.family->scale_name;
 		x.bm = (uint64_t)v->cfg->quant.block[0];
 		x.bn = (uint64_t)v->cfg->quant.block[1];
 	}
@@ -304,8 +372,10 @@ static int dsmp_open(struct view **out, const char *path, int flags)
 				continue;
 			}
 			/* (convert.py's names are the HF names' with weight_scale_inv -> scale) */
-			char *weight = xmalloc(strlen(hf) + 1);
-			bool scale = qscheme_of_scale(hf, weight, strlen(hf) + 1) == QSCHEME_HF;
+			/* (".scale" -> ".weight" is one longer) */
+			size_t wsize = strlen(hf) + 8;
+			char *weight = xmalloc(wsize);
+			bool scale = is_scale_name(&x, hf, weight, wsize);
 			if (scale) {
 				free(hf);
 				hf = weight;
@@ -332,13 +402,14 @@ static int dsmp_open(struct view **out, const char *path, int flags)
 		bool fp8 = false, scales = false;
 		for (; j < n && strcmp(e[j].hf, e[i].hf) == 0; j++) {
 			(e[j].scale ? s : w)[e[j].rank] = e[j].t;
-			fp8 |= !e[j].scale && quant_weight_dtype(e[j].t->dtype);
+			fp8 |= !e[j].scale && (quant_weight_dtype(e[j].t->dtype) ||
+					       (codes4_scheme(&x) && quant_packed4_dtype(e[j].t->dtype)));
 			scales |= e[j].scale;
 		}
 		int rc = 0;
 		if (scales && !fp8) {
-			/* a scale with no FP8 weight is a tensor of its own, as in the HF view */
-			char *sname = qscheme_hf_scale_name(e[i].hf);
+			/* a scale with no FP8 (or FP4) weight is a tensor of its own, as in the HF view */
+			char *sname = v->scale_name(e[i].hf);
 			rc = build(&x, sname, s, w + 2 * (size_t)mp);
 			free(sname);
 			memset(s, 0, mp * sizeof *s);

@@ -40,6 +40,25 @@ struct mp_cut {
 	const char *what;                 /* for messages: "DeepSeek-V3's inference/convert.py" */
 	const struct mp_rule *rules;
 	size_t n;
+	/* A name holding one of these (NULL-ended) is looked up by its last part, not its
+	 * second-to-last (DeepSeek-V4's hc_*, attn_sink, ape: parameters without ".weight");
+	 * NULL: none. */
+	const char *const *key_last_if;
+	/* A key the table lacks is copied whole to every rank (DeepSeek-V4's convert.py),
+	 * not refused (V3's asserts on it). */
+	bool others_whole;
+	/* Tensors convert.py skips (V4: an MTP block's own embedding or head); NULL: none. */
+	bool (*left_out)(const char *hf_name);
+	/* FP8 weights whose name ends so are written dequantized to BF16, each rank its own
+	 * slice, the scale dropped (V4's "wo_a.weight", in 128 x 128 blocks); NULL: none. */
+	const char *bf16_suffix;
+	/* What the routed experts' packed FP4 codes may be written as (--expert-dtype), the
+	 * first the default: "fp4" (the codes as safetensors' F4) and "fp8" (re-encoded to
+	 * e4m3 with 128 x 128 E8M0 scales, formats/fp4fp8.h); NULL: the cut has no choice. */
+	const char *const *expert_dtypes;
+	/* It keeps the MTP blocks (V4); else the MTP layers, from num_hidden_layers on, are
+	 * left out (V3). */
+	bool keeps_mtp;
 };
 
 struct family {

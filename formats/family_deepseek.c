@@ -38,8 +38,8 @@
 	{"scale", "scale", -1}
 
 static const struct mp_rule v3_rules[] = {DEEPSEEK_V3_CUT};
-static const struct mp_cut v3_cut = {"DeepSeek-V3's inference/convert.py", v3_rules,
-				     sizeof v3_rules / sizeof *v3_rules};
+static const struct mp_cut v3_cut = {.what = "DeepSeek-V3's inference/convert.py", .rules = v3_rules,
+				     .n = sizeof v3_rules / sizeof *v3_rules};
 
 /* DeepSeek-V3.2-Exp's inference/convert.py: V3's and four entries, the indexer's tensors
  * copied whole to every rank (model.py's Indexer is plain Linear and LayerNorm).  Its "wq_b"
@@ -51,8 +51,8 @@ static const struct mp_rule v32_rules[] = {
 	{"k_norm", "k_norm", -1},
 	{"weights_proj", "weights_proj", -1},
 };
-static const struct mp_cut v32_cut = {"DeepSeek-V3.2-Exp's inference/convert.py", v32_rules,
-				      sizeof v32_rules / sizeof *v32_rules};
+static const struct mp_cut v32_cut = {.what = "DeepSeek-V3.2-Exp's inference/convert.py", .rules = v32_rules,
+				      .n = sizeof v32_rules / sizeof *v32_rules};
 
 /* What a loader reads beside the weights: the tokenizer (tokenizer.json and
  * tokenizer_config.json; Kimi-K2's tiktoken.model: the names convert.py copies), a chat

@@ -138,7 +138,7 @@ static int add_block(struct build *b, int l)
 	     add_hc(b, "attn") || add_hc(b, "ffn") || V1(b, "attn.attn_sink", DT_F32, d->H) ||
 	     V2(b, "attn.wq_a.weight", 0, d->qr, d->D, FP8) || V1(b, "attn.q_norm.weight", DT_BF16, d->qr) ||
 	     V2(b, "attn.wq_b.weight", 0, d->qdim, d->qr, FP8) || V2(b, "attn.wkv.weight", 0, d->hd, d->D, FP8) ||
-	     V1(b, "attn.kv_norm.weight", DT_BF16, d->hd) || V2(b, "attn.wo_a.weight", 0, d->gr, d->qdim / d->G, FP8) ||
+	     V1(b, "attn.kv_norm.weight", DT_BF16, d->hd) || V2(b, "attn.wo_a.weight", DT_BF16, d->gr, d->qdim / d->G, c->mp.on ? PLAIN : FP8) ||
 	     V2(b, "attn.wo_b.weight", 0, d->D, d->gr, FP8);
 	if (!rc && r > 0)
 		rc = add_compressor(b, "attn.", r, d->hd);
@@ -155,9 +155,10 @@ static int add_block(struct build *b, int l)
 		rc = rc || V2(b, "ffn.shared_experts.w1.weight", 0, d->shared, d->D, FP8) ||
 		     V2(b, "ffn.shared_experts.w2.weight", 0, d->D, d->shared, FP8) ||
 		     V2(b, "ffn.shared_experts.w3.weight", 0, d->shared, d->D, FP8);
+	enum kind ek = c->mp.experts_fp8 ? FP8 : FP4;
 	for (int e = 0; e < (int)d->E && !rc; e++)
-		rc = add(b, "w1.weight", e, 0, 2, d->I, d->D, FP4) || add(b, "w2.weight", e, 0, 2, d->D, d->I, FP4) ||
-		     add(b, "w3.weight", e, 0, 2, d->I, d->D, FP4);
+		rc = add(b, "w1.weight", e, 0, 2, d->I, d->D, ek) || add(b, "w2.weight", e, 0, 2, d->D, d->I, ek) ||
+		     add(b, "w3.weight", e, 0, 2, d->I, d->D, ek);
 	return rc;
 }
 
@@ -273,7 +274,7 @@ int hf_v4_parse(const struct ds_config *c, const char *name, struct hf_name *out
 		if (hf_parse_num(&p, &n.layer) || *p++ != '.')
 			return -1;
 	} else if (strncmp(p, "mtp.", 4) == 0) {
-		int k, nl = c->num_hidden_layers > 0 ? (int)c->num_hidden_layers : 0;
+		int k, nl = c && c->num_hidden_layers > 0 ? (int)c->num_hidden_layers : 0;
 		p += 4;
 		if (hf_parse_num(&p, &k) || *p++ != '.' || k > INT32_MAX - nl)
 			return -1;

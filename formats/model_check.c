@@ -11,6 +11,7 @@
 #include "hf.h"
 #include "layout.h"
 #include "dequant.h"
+#include "dsmp.h"
 
 /* The layers the checkpoint's tensors name: each of 0..total-1 that has one, the highest
  * of all (-1: none) and the first holding an MTP layer's own tensor (enorm, eh_proj ...;
@@ -118,12 +119,35 @@ static int check_tensors(const struct view *v, const struct ds_config *c, const 
 	return rc;
 }
 
-/* The config as the layout stores it. */
+/* Whether the routed experts of a model-parallel view were re-encoded to FP8: its record
+ * says so, else the first expert weight found is FP8. */
+static bool experts_fp8(const struct view *v, const struct ds_config *c)
+{
+	const struct dsmp_info *in = dsmp_info(v);
+	if (in && in->has_record && in->rec.expert_dtype)
+		return strcmp(in->rec.expert_dtype, "fp8") == 0;
+	for (size_t i = 0; i < v->n; i++) {
+		struct hf_name n;
+		if (family_parse(c, v->t[i].name, &n) == 0 && n.expert >= 0 && !n.scale)
+			return quant_weight_dtype(v->t[i].stored);
+	}
+	return false;
+}
+
+void model_check_as_stored(const struct view *v, struct ds_config *c)
+{
+	if (v->layout != LAYOUT_DSMP || !c->family || !c->family->mp_cut)
+		return;
+	if (!c->family->mp_cut->keeps_mtp)
+		c->num_nextn_predict_layers = 0; /* (V3's convert.py leaves the MTP layers out) */
+	c->mp.on = true;
+	c->mp.experts_fp8 = experts_fp8(v, c);
+}
+
 static struct ds_config as_stored(const struct view *v, const struct ds_config *cfg)
 {
 	struct ds_config c = *cfg;
-	if (v->layout == LAYOUT_DSMP)
-		c.num_nextn_predict_layers = 0; /* convert.py leaves the MTP layers out */
+	model_check_as_stored(v, &c);
 	return c;
 }
 

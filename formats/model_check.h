@@ -35,6 +35,10 @@ int model_check(const struct view *v, const struct ds_config *c, const char *con
  * way (a converter that cuts or renames by the family's rules has none to follow); a
  * generic converter (fp8-to-bf16) skips the check instead. */
 int model_check_family(const struct ds_config *c, const char *config_path);
+/* c as the layout of v stores it (the layout's own forms of the tensors config.json
+ * implies): for a model-parallel view, the MTP layers left out (DeepSeek-V3's convert.py)
+ * or kept, and the forms its family's cut writes (formats/ds_config.h mp). */
+void model_check_as_stored(const struct view *v, struct ds_config *c);
 /* Only the layers and the experts (what the number of expected tensors follows). */
 int model_check_counts(const struct view *v, const struct ds_config *c, const char *config_path);
 /* The same for the checkpoint in dir, opened in the named layout.  It is opened leniently:

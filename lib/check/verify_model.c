@@ -171,9 +171,8 @@ void verify_model(const struct vtarget *t, struct report *r)
 		return;
 	}
 	struct ds_config cfg = *v->cfg;
-	/* the model-parallel layout leaves the MTP layers out, as convert.py does */
-	if (v->layout == LAYOUT_DSMP)
-		cfg.num_nextn_predict_layers = 0;
+	/* as the layout stores it (the model-parallel layout of V3 leaves the MTP layers out) */
+	model_check_as_stored(v, &cfg);
 	/* a config implying far more tensors than the checkpoint holds (n_routed_experts 40000
 	 * in a checkpoint of 8): when its layers or experts are not the checkpoint's, that one
 	 * problem rather than every tensor it implies, which may be millions (a sound structure
