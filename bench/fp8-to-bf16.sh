@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Benchmark: ckpt-fp8-to-bf16 against the disk floor, in one run.
+# Benchmark: ckpt-fp8-to-bf16 (or ckpt-bf16-to-fp8) against the disk floor, in one run.
 #
 #   bench/fp8-to-bf16.sh [GB]        (default 4: the input's size, in GB)
+#   CKPT_TOOL=ckpt-bf16-to-fp8 bench/fp8-to-bf16.sh [GB]   (bench/bf16-to-fp8.sh)
 #
-# Makes a synthetic checkpoint with the 671B model's expert shapes (gate/up [2048, 7168],
-# down [7168, 2048], F8_E4M3 with F32 scales; ckpt-synth's bench-experts spec) in one shard
-# of about GB gigabytes, and one of a quarter of that.  Then, three rounds (BENCH_ROUNDS), interleaved so
-# that drifts of a shared disk hit both sides alike:
+# Makes a synthetic checkpoint of routed experts (ckpt-synth's bench-experts spec: the 671B
+# model's shapes, gate/up [2048, 7168], down [7168, 2048], F8_E4M3 with F32 scales; or
+# CKPT_SPEC, e.g. bench-v4-experts: V4-Flash's FP4 experts) in one shard of about GB
+# gigabytes, and one of a quarter of that; for ckpt-bf16-to-fp8, both are first converted to
+# BF16 by ckpt-fp8-to-bf16 (untimed), and GB is the BF16 input's size.  Then, three rounds
+# (BENCH_ROUNDS), interleaved so that drifts of a shared disk hit both sides alike:
 #   floor:      cat INPUT > /dev/null, then dd writing as many bytes as the output has
 #               (bs=8M, conv=fsync) - reading the input and writing the output with plain tools;
-#   conversion: ckpt-fp8-to-bf16 INPUT OUTPUT (all cores; it fsyncs its files too),
+#   conversion: the tool, INPUT OUTPUT (all cores; it fsyncs its files too),
 #               wall time and peak RSS (/usr/bin/time).
 # Page caches are dropped before each timed step when /proc/sys/vm/drop_caches can be
 # written (else all reads are warm, and the report says so).  Prints the medians, the
@@ -18,7 +21,8 @@
 # rate (into a tar stream to /dev/null, input cached).  Everything is deleted at the end.
 #
 # Environment: CKPT_BIN (bin/), CKPT_SYNTH (build/dev/ckpt-synth), CKPT_SPEC
-# (fixtures/specs/bench-experts.json), BENCH_DIR (where the data goes; default $TMPDIR or /tmp),
+# (fixtures/specs/bench-experts.json), CKPT_TOOL (ckpt-fp8-to-bf16),
+# BENCH_DIR (where the data goes; default $TMPDIR or /tmp),
 # CKPT_BASE_BIN (another build's bin/, e.g. of the commit before a change: its conversion is
 # timed in the same rounds, right after this build's, and the ratio of the medians printed),
 # BENCH_ROUNDS (3).
@@ -28,9 +32,10 @@ gb=${1:-4}
 bin=${CKPT_BIN:-$root/bin}
 synth=${CKPT_SYNTH:-$root/build/dev/ckpt-synth}
 spec=${CKPT_SPEC:-$root/fixtures/specs/bench-experts.json}
-tool=$bin/ckpt-fp8-to-bf16
-base=${CKPT_BASE_BIN:+$CKPT_BASE_BIN/ckpt-fp8-to-bf16}
-for f in "$tool" "$synth" "$spec" /usr/bin/time ${base:+"$base"}; do
+name=${CKPT_TOOL:-ckpt-fp8-to-bf16}
+tool=$bin/$name
+base=${CKPT_BASE_BIN:+$CKPT_BASE_BIN/$name}
+for f in "$tool" "$bin/ckpt-fp8-to-bf16" "$synth" "$spec" /usr/bin/time ${base:+"$base"}; do
 	[ -e "$f" ] || { echo "bench: $f is missing (make; ckpt-synth comes with fixtures/gen)" >&2; exit 2; }
 done
 work=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/ckpt-bench-fp8.XXXXXX")
@@ -45,10 +50,21 @@ median() { printf '%s\n' "$@" | sort -g | sed -n "$(( ($# + 1) / 2 ))p"; }
 calc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
 bytes() { local s=0 f; for f; do s=$((s + $(stat -c %s "$f"))); done; echo $s; }
 
-# 44.05 MB per expert (three projections and their scales) at these shapes
-experts=$(calc "$gb * 1e9 / 44052480" 0)
+# the input of N experts in directory $2: the spec's checkpoint, or its BF16 conversion
+gen() {
+	"$synth" -q --set n_routed_experts="$1" --set n_group=1 --set topk_group=1 --set shard_size=1099511627776 "$spec" "$2"
+	if [ "$name" = ckpt-bf16-to-fp8 ]; then
+		"$bin/ckpt-fp8-to-bf16" --quiet "$2" "$2.bf16"
+		rm -rf "$2"
+		mv "$2.bf16" "$2"
+	fi
+}
+# the bytes per expert (three projections and their scales: 44.05 MB at the 671B shapes)
+gen 1 one
+per_expert=$(bytes one/*.safetensors)
+rm -rf one
+experts=$(calc "$gb * 1e9 / $per_expert" 0)
 small=$(( experts / 4 > 0 ? experts / 4 : 1 ))
-gen() { "$synth" -q --set n_routed_experts="$1" --set n_group=1 --set topk_group=1 --set shard_size=1099511627776 "$spec" "$2"; }
 gen "$experts" big
 gen "$small" small
 in_bytes=$(bytes big/*.safetensors)
@@ -100,12 +116,14 @@ threads=$(nproc)
 f=$(median "${floor[@]}")
 c=$(median "${conv[@]}")
 r=$(median "${rss[@]}")
-echo "ckpt-fp8-to-bf16 benchmark: $(calc "$in_bytes / 1e9") GB FP8 in (1 shard, $experts experts x 3 projections at the 671B shapes), $(calc "$out_bytes / 1e9") GB BF16 out, $threads threads, caches dropped: $cold"
+what=${spec##*/}
+[ "$name" = ckpt-bf16-to-fp8 ] && what="$what, converted to BF16"
+echo "$name benchmark: $(calc "$in_bytes / 1e9") GB in (1 shard, $experts experts x 3 projections of $what), $(calc "$out_bytes / 1e9") GB out, $threads threads, caches dropped: $cold"
 echo "  floor (cat input + dd output, median of ${#floor[@]}): $f s   [${floor[*]}]"
 echo "  conversion (median of ${#conv[@]}):                   $c s   [${conv[*]}]"
 echo "  ratio conversion / floor:                   $(calc "$c / $f")   (goal <= 1.15)"
 echo "  conversion throughput:                      $(calc "$in_bytes / $c / 1e6" 0) MB/s in, $(calc "$out_bytes / $c / 1e6" 0) MB/s out"
-echo "  CPU only (tar to /dev/null, input cached):  $cpu s = $(calc "$out_bytes / $cpu / 1e6" 0) MB/s out"
+echo "  CPU only (tar to /dev/null, input cached):  $cpu s = $(calc "$in_bytes / $cpu / 1e6" 0) MB/s in, $(calc "$out_bytes / $cpu / 1e6" 0) MB/s out"
 echo "  peak RSS, $(calc "$in_bytes / 1e9") GB shard:                 $((r / 1024)) MiB (median)"
 echo "  peak RSS, $(calc "$small_bytes / 1e9") GB shard:                 $((ms / 1024)) MiB ($ts s)"
 echo "  RSS goal: 64 MiB + 16 MiB x $threads threads = $((64 + 16 * threads)) MiB"

@@ -7,6 +7,10 @@
 # (GNU time's %M) are medians of RUNS runs, conversion and copy alternating, with the input
 # in the page cache for both.  Data stays under 8 GB and is deleted at the end.
 # Usage: bench/hf-to-sharded.sh [MP (default 8)] [RUNS (default 3)] [DIR (default $TMPDIR)]
+# Environment: CKPT_BIN (bin/), CKPT_BUILD (build/, for dev/ckpt-synth), CKPT_SPEC
+# (fixtures/specs/bench-experts.json; bench-v4-experts.json: one DeepSeek-V4-Flash layer,
+# FP4 experts), BENCH_EXPERTS (the routed experts of the two sizes: "16 64"; "64 256" gives
+# V4-Flash sizes alike), CKPT_OPTS (more options for the tool, e.g. --expert-dtype fp8).
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 mp=${1:-8}
@@ -14,6 +18,8 @@ runs=${2:-3}
 dir=${3:-${TMPDIR:-/tmp}}
 synth=${CKPT_BUILD:-$root/build}/dev/ckpt-synth
 tool=${CKPT_BIN:-$root/bin}/ckpt-hf-to-sharded
+spec=${CKPT_SPEC:-$root/fixtures/specs/bench-experts.json}
+read -r -a opts <<<"${CKPT_OPTS:-}"
 gtime=/usr/bin/time
 for x in "$synth" "$tool" "$gtime"; do
 	[ -x "$x" ] || { echo "bench: $x is missing (make; apt-get install time)" >&2; exit 2; }
@@ -29,23 +35,23 @@ measure() {
 }
 copy() { for f in "$1"/*.safetensors; do dd if="$f" of="$2/${f##*/}" bs=64M conv=fsync status=none; done; }
 
-printf 'model parallel %s, %s runs, medians; input in the page cache\n' "$mp" "$runs"
+printf 'model parallel %s%s, %s runs, medians; input in the page cache; %s\n' "$mp" "${CKPT_OPTS:+ $CKPT_OPTS}" "$runs" "${spec##*/}"
 printf 'load average before: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-7s %12s %12s %9s %9s %7s %10s %10s %9s %9s\n' size in_bytes out_bytes conv_s copy_s ratio conv_rss copy_rss conv_cpu copy_cpu
 rss=()
-for experts in 16 64; do
+for experts in ${BENCH_EXPERTS:-16 64}; do
 	ck=$work/ck
 	"$synth" -q --set experts_only=false --set vocab_size=16384 --set num_hidden_layers=1 \
 		--set first_k_dense_replace=0 --set n_routed_experts="$experts" --set n_group=1 \
 		--set topk_group=1 --set num_experts_per_tok=4 --set shard_size=1073741824 \
-		"$root/fixtures/specs/bench-experts.json" "$ck"
+		"$spec" "$ck"
 	in_bytes=$(du -cb "$ck"/*.safetensors | tail -n 1 | cut -f1)
 	cat "$ck"/*.safetensors >/dev/null
 	ct=() cr=() cc=() dt=() dr=() dc=() out_bytes=0
 	for ((i = 0; i < runs; i++)); do
 		rm -rf "$work/out"
 		sync
-		read -r s k u < <(measure "$tool" -q --model-parallel "$mp" "$ck" "$work/out")
+		read -r s k u < <(measure "$tool" -q --model-parallel "$mp" "${opts[@]}" "$ck" "$work/out")
 		[ -f "$work/out/model0-mp$mp.safetensors" ] || { echo "bench: the conversion failed" >&2; exit 2; }
 		ct+=("$s") cr+=("$k") cc+=("$u")
 		out_bytes=$(du -cb "$work"/out/*.safetensors | tail -n 1 | cut -f1)

@@ -259,15 +259,23 @@ int hf_synth_load(struct hf_synth **out, const char *text, size_t len, const cha
 	if (s->experts_only) {
 		/* routed experts alone are no whole model: a config.json that said how many layers
 		 * and heads it has would imply tensors it lacks (and the converters refuse that), so
-		 * it keeps only the quantization, which reading the tensors needs */
-		const struct json *q = json_get(json_root(cd), "quantization_config");
+		 * it keeps only the quantization, which reading the tensors needs, and the model's
+		 * name where the spec gives one, which says what the names mean (DeepSeek-V4's
+		 * experts are not V3's) */
+		static const char *const keep[] = {"model_type", "architectures", "quantization_config"};
 		struct buf b = {0};
+		const char *sep = "\n";
 		buf_adds(&b, "{");
-		if (q) {
-			buf_adds(&b, "\n  \"quantization_config\": ");
-			buf_add(&b, s->config.p + q->begin, q->end - q->begin);
-			buf_adds(&b, "\n");
+		for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
+			const struct json *v = json_get(json_root(cd), keep[i]);
+			if (!v || (i < 2 && !json_get(spec, keep[i])))
+				continue;
+			buf_printf(&b, "%s  \"%s\": ", sep, keep[i]);
+			buf_add(&b, s->config.p + v->begin, v->end - v->begin);
+			sep = ",\n";
 		}
+		if (*sep == ',')
+			buf_adds(&b, "\n");
 		buf_adds(&b, "}");
 		buf_free(&s->config);
 		s->config = b;
@@ -490,7 +498,7 @@ static int make_plan(const struct hf_synth *s, struct plan *p, struct buf *notes
 	int rc = -1;
 	memset(p, 0, sizeof *p);
 	for (size_t i = 0; i < L->n; i++)
-		kept[i] = !s->experts_only || hf_role_per_expert(L->t[i].role);
+		kept[i] = !s->experts_only || L->t[i].expert >= 0;
 	for (size_t i = 0; i < s->ndrop; i++) {
 		const struct hf_tensor *t;
 		if (named_tensor(s, "drop_scale", s->drop[i], &t))
