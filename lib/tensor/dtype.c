@@ -118,21 +118,27 @@ float dt_f16_to_f32(uint16_t h)
 }
 
 /* |f| (finite, not NaN) rounded to nearest even on the grid of a small float; returns the
- * code without sign, possibly one past the largest finite code when it rounds up. */
+ * code without sign, possibly one past the largest finite code when it rounds up (or more:
+ * callers clamp).  On float32's bits, not frexpf/ldexpf/nearbyintf (which cost ckpt-bf16-to-fp8
+ * two thirds of its time): the same grid, the same ties (tests/unit/test_dtype.c holds the
+ * float formula as its reference). */
 static unsigned round_mini(float a, int mbits, int bias)
 {
+	uint32_t u = dt_f32_bits(a), ef = u >> 23;
 	int emin = 1 - bias;
-	if (a < ldexpf(1.0f, emin)) /* subnormal range: a fixed-point grid */
-		return (unsigned)nearbyintf(ldexpf(a, mbits - emin));
-	int k;
-	frexpf(a, &k);
-	int e = k - 1;
-	unsigned q = (unsigned)nearbyintf(ldexpf(a, mbits - e));
-	if (q == 2u << mbits) {
-		q = 1u << mbits;
-		e++;
+	if ((int)ef - 127 < emin) {
+		/* subnormal range: a fixed-point grid of step 2^(emin - mbits); a = m * 2^(e - 23) */
+		uint32_t m = ef ? (u & 0x7fffffu) | 0x800000u : u & 0x7fffffu;
+		int e = ef ? (int)ef - 127 : -126, sh = 23 - e - mbits + emin;
+		if (sh > 25) /* m < 2^24: below half the step */
+			return 0;
+		uint32_t q = m >> sh, rem = m & ((1u << sh) - 1), half = 1u << (sh - 1);
+		return q + (rem > half || (rem == half && (q & 1)));
 	}
-	return ((unsigned)(e + bias) << mbits) | (q - (1u << mbits));
+	/* normal: drop 23 - mbits mantissa bits, ties to even; a carry steps the exponent */
+	int sh = 23 - mbits;
+	uint32_t r = (u + (1u << (sh - 1)) - 1 + ((u >> sh) & 1)) >> sh;
+	return r - ((uint32_t)(127 - bias) << mbits);
 }
 
 uint16_t dt_f32_to_f16(float f)
