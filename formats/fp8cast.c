@@ -82,6 +82,32 @@ static int note(struct ctx *x, const char *shard, const char *fmt, ...)
 	return 0;
 }
 
+/* A converted weight's fill (its quant first: fill_bf16 reads it) and the input it reads:
+ * the codes and the scales, both front to back in proportion to the output.  The scales
+ * are dropped from memory as the codes are: FP4's, one byte a group of 32, are a sixteenth
+ * of the codes, and kept they grew the process by that much over a whole checkpoint. */
+struct wfill {
+	struct quant q;
+	const uint8_t *w, *s;
+	uint64_t wlen, slen, out;
+};
+
+static uint64_t in_prop(uint64_t x, uint64_t len, uint64_t out)
+{
+	return (uint64_t)((unsigned __int128)x * len / (out ? out : 1));
+}
+
+static void weight_inputs(const void *arg, uint64_t off, uint64_t n, int what,
+			  void (*each)(void *, const uint8_t *, uint64_t), void *ctx)
+{
+	const struct wfill *f = arg;
+	(void)what;
+	uint64_t a = in_prop(off, f->wlen, f->out), b = in_prop(off + n, f->wlen, f->out);
+	each(ctx, f->w + a, b - a);
+	a = in_prop(off, f->slen, f->out), b = in_prop(off + n, f->slen, f->out);
+	each(ctx, f->s + a, b - a);
+}
+
 /* Bytes [off, off + n) of the BF16 tensor: whole rows, dequantized. */
 static int fill_bf16(const void *arg, uint64_t off, uint64_t n, uint8_t *dst, void *scratch)
 {
@@ -174,9 +200,10 @@ static int plan_shard(struct ctx *x, const struct vfile *s, int group, bool *use
 		if (!pc && !quant_weight_dtype(t->dtype) && !quant_int_weight_dtype(t->dtype))
 			return err_set("%s: %s is %s and has a scale, but only FP8 and 1-byte integer weights can be dequantized",
 				       s->path, err_quote(t->name, q), dt_name(t->dtype));
-		struct quant *qt = xcalloc(1, sizeof *qt);
+		struct wfill *wf = xcalloc(1, sizeof *wf);
+		struct quant *qt = &wf->q;
 		p->fills = xgrow(p->fills, p->nfills, sizeof *p->fills);
-		p->fills[p->nfills++] = qt;
+		p->fills[p->nfills++] = wf;
 		/* the block and the codes' table the view paired weight and scale by (the
 		 * scheme's own block, or config.json's); 4-bit codes through the table asked for */
 		const float *codes4 = pc && pc->codes4 ? (x->o->codes4 ? x->o->codes4 : pc->codes4) : NULL;
@@ -194,8 +221,13 @@ static int plan_shard(struct ctx *x, const struct vfile *s, int group, bool *use
 		uint64_t row = qt->cols * 2;
 		ot->fill = (struct cv_fill){fill_bf16, qt, row * (row * qt->bm <= CV_CHUNK ? qt->bm : 1),
 					    quant_scratch_bytes(qt)};
-		ot->in = st_bytes(s->st, t);
-		ot->in_len = st_nbytes(t);
+		wf->w = st_bytes(s->st, t);
+		wf->wlen = st_nbytes(t);
+		wf->s = st_bytes(sf, sc);
+		wf->slen = st_nbytes(sc);
+		wf->out = qt->rows * qt->cols * 2;
+		ot->inputs = weight_inputs;
+		ot->inputs_arg = wf;
 		p->nconverted++;
 		p->nfp4 += codes4 != NULL;
 	}

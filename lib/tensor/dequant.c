@@ -143,7 +143,13 @@ static void tables_f32(const struct quant *q, uint64_t br, float *t)
 		for (uint64_t bc = 0; bc < (q)->scols; bc++) {                                    \
 			const __typeof__(*(t)) *tb = (t) + bc * 256;                              \
 			uint64_t j1 = (bc + 1) * (q)->bn < (q)->cols ? (bc + 1) * (q)->bn : (q)->cols; \
-			if ((q)->codes4)                                                          \
+			if ((q)->codes4 && !(((q)->bn | j1) & 1))                                 \
+				for (uint64_t j = bc * (q)->bn; j < j1; j += 2) {                 \
+					uint8_t b_ = (w)[j >> 1];                                 \
+					(o)[j] = tb[b_ & 15u];                                    \
+					(o)[j + 1] = tb[b_ >> 4];                                 \
+				}                                                                 \
+			else if ((q)->codes4)                                                     \
 				for (uint64_t j = bc * (q)->bn; j < j1; j++)                      \
 					(o)[j] = tb[((w)[j >> 1] >> ((j & 1) << 2)) & 15u];       \
 			else                                                                      \
