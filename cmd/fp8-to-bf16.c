@@ -42,14 +42,7 @@ static const char usage_text[] =
 	"      --list-shards  print the input's shard names, one a line\n"
 	"  -j, --jobs N       threads (default: all cores; --threads N too); the output does\n"
 	"                     not depend on N\n"
-	"  -f, --force        rewrite shards that are complete; write into a non-empty\n"
-	"                     OUTPUT_DIR that holds no earlier run of this conversion\n"
-	"  -q, --quiet        no progress bar, no warnings, no report\n"
-	"  -v, --verbose      list every file written or kept before the report\n"
-	"      --json         report as one JSON object (what was written, kept, how long)\n"
-	"      --progress     show progress even when standard error is not a terminal\n"
-	"  -h, --help         print this help\n"
-	"  -V, --version      print the version\n"
+	CLI_HELP_CONVERTER_OPTIONS
 	"\n"
 	CLI_HELP_CONVERTER_END;
 

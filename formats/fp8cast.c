@@ -308,8 +308,7 @@ static int plan_config(struct ctx *x)
 	return rc;
 }
 
-/* Every other file of the directory: not the shards, the index or the config. */
-static bool keep_side(const char *rel, void *arg)
+bool fp8cast_side_file(const char *rel, void *arg)
 {
 	(void)arg;
 	if (strchr(rel, '/'))
@@ -391,7 +390,7 @@ int fp8cast_plan(struct fp8cast *p, const struct view *v, const struct fp8cast_o
 			goto fail;
 	p->quant_declared = v->cfg && v->cfg->quant.present;
 	if (plan_orphans(&x, used) || cv_plan(&p->job) || plan_index(&x) || plan_config(&x) ||
-	    cv_add_side_tree(&p->job, v->dir, keep_side, NULL))
+	    cv_add_side_tree(&p->job, v->dir, fp8cast_side_file, NULL))
 		goto fail;
 	free(used);
 	return 0;

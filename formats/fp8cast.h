@@ -93,4 +93,8 @@ int fp8cast_nothing(const struct fp8cast *p, const struct view *v);
  * its own says by its parse) */
 bool fp8cast_is_mtp(const char *name, int64_t nlayers);
 
+/* The files of an HF directory copied beside converted weights (cv_add_side_tree's keep):
+ * every one but the top-level shards, the index and config.json, which the plans write. */
+bool fp8cast_side_file(const char *rel, void *arg);
+
 #endif

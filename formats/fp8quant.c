@@ -7,6 +7,7 @@
 
 #include "buf.h"
 #include "ds_config.h"
+#include "fp8cast.h"
 #include "err.h"
 #include "index.h"
 #include "json_edit.h"
@@ -295,14 +296,6 @@ static int plan_config(struct ctx *x)
 	return rc;
 }
 
-static bool keep_side(const char *rel, void *arg)
-{
-	(void)arg;
-	if (strchr(rel, '/'))
-		return true;
-	return !ends_with(rel, ".safetensors") && strcmp(rel, INDEX_NAME) && strcmp(rel, "config.json");
-}
-
 /* FP8Q_SELECT_MODEL: the inventory of the model's FP8 checkpoints (its config with a
  * quantization_config of these blocks). */
 static int model_inventory(struct ctx *x)
@@ -346,7 +339,7 @@ int fp8quant_plan(struct fp8quant *p, const struct view *v, const struct fp8quan
 	if (cv_plan(&p->job))
 		goto fail;
 	plan_index(&x);
-	if (plan_config(&x) || cv_add_side_tree(&p->job, v->dir, keep_side, NULL))
+	if (plan_config(&x) || cv_add_side_tree(&p->job, v->dir, fp8cast_side_file, NULL))
 		goto fail;
 	hf_free(x.L);
 	buf_free(&x.modules);

@@ -61,6 +61,17 @@ enum { CLI_OPT_JSON = 0x1000, CLI_OPT_PROGRESS };
 #define CLI_LONGOPTS_WRITE {"force", no_argument, NULL, 'f'}, {"progress", no_argument, NULL, CLI_OPT_PROGRESS}
 
 /* The end of the help of a converter that can write to standard output (OUTPUT_DIR -). */
+/* The option lines every converter's help has (options common to them, at column 21). */
+#define CLI_HELP_CONVERTER_OPTIONS \
+	"  -f, --force        rewrite shards that are complete; write into a non-empty\n" \
+	"                     OUTPUT_DIR that holds no earlier run of this conversion\n" \
+	"  -q, --quiet        no progress bar, no warnings, no report\n" \
+	"  -v, --verbose      list every file written or kept before the report\n" \
+	"      --json         report as one JSON object (what was written, kept, how long)\n" \
+	"      --progress     show progress even when standard error is not a terminal\n" \
+	"  -h, --help         print this help\n" \
+	"  -V, --version      print the version\n"
+
 #define CLI_HELP_CONVERTER_END                                                                  \
 	"On success one line says what was written, where, and how long it took (on standard\n" \
 	"error when OUTPUT_DIR is -); a run with nothing left to do says so.  Interrupted, the\n" \
