@@ -119,13 +119,9 @@ int main(int argc, char **argv)
 	if (argc - optind != 2)
 		return cli_usage("%s", "INPUT_DIR and OUTPUT_DIR are needed");
 	const char *in = argv[optind], *out = argv[optind + 1];
-	bool tar = strcmp(out, "-") == 0;
-	if (cc.json && tar)
-		return cli_usage("%s", "--json reports on standard output, which OUTPUT_DIR - takes for the tar stream");
-	if (tar && isatty(STDOUT_FILENO)) {
-		err_say("standard output is a terminal: not writing a tar stream there (redirect it)");
+	int tar = cli_tar_output(out, cc.json);
+	if (tar < 0)
 		return EXIT_USAGE;
-	}
 	if (input_whole(in, "hf"))
 		return fail();
 	struct view *v;
@@ -145,12 +141,8 @@ int main(int argc, char **argv)
 	snprintf(options, sizeof options, "--select %s --block-size %llux%llu%s",
 		 fo.select == FP8Q_SELECT_MODEL ? "model" : "names", (unsigned long long)fo.block[0],
 		 (unsigned long long)fo.block[1], fo.pow2 ? " --scale-fmt ue8m0" : "");
-	co.outdir = out;
+	cv_opts_output(&co, out, tar, in);
 	co.quiet = quiet;
-	co.tar = tar;
-	co.tar_fd = STDOUT_FILENO;
-	co.tar_what = "standard output";
-	co.input = tar ? NULL : in;
 	co.options = options;
 	struct progress *pg = progress_new(pm);
 	co.progress = progress_update;

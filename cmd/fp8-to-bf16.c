@@ -127,16 +127,14 @@ int main(int argc, char **argv)
 	const char *in = argv[optind], *out = list ? NULL : argv[optind + 1];
 	if (shard && co.finalize)
 		return cli_usage("%s", "--shard and --finalize are separate steps: convert every shard, then finalize");
-	bool tar = out && strcmp(out, "-") == 0;
-	if (tar && (shard || co.finalize))
+	bool dash = out && strcmp(out, "-") == 0;
+	if (dash && (shard || co.finalize))
 		return cli_usage("%s", "--shard and --finalize write into a directory, not a tar stream");
-	if (cc.json && (tar || list))
-		return cli_usage("%s", tar ? "--json reports on standard output, which OUTPUT_DIR - takes for the tar stream"
-					   : "--json reports a conversion, not --list-shards");
-	if (tar && isatty(STDOUT_FILENO)) {
-		err_say("standard output is a terminal: not writing a tar stream there (redirect it)");
+	if (cc.json && list)
+		return cli_usage("%s", "--json reports a conversion, not --list-shards");
+	int tar = cli_tar_output(out, cc.json);
+	if (tar < 0)
 		return EXIT_USAGE;
-	}
 	if (input_whole(in, "hf"))
 		return fail();
 
@@ -180,12 +178,8 @@ int main(int argc, char **argv)
 		if (co.only ? s && strcmp(s, co.only) == 0 : co.finalize ? !s : true)
 			err_warn("%s", p.notes[i].text);
 	}
-	co.outdir = out;
+	cv_opts_output(&co, out, tar, in);
 	co.quiet = quiet;
-	co.tar = tar;
-	co.tar_fd = STDOUT_FILENO;
-	co.tar_what = "standard output";
-	co.input = tar ? NULL : in;
 	/* (what changes the output's bytes: a run with other options is not resumed) */
 	char options[64];
 	snprintf(options, sizeof options, "%s%s%s", fo.drop_mtp ? "--drop-mtp" : "",

@@ -33,7 +33,8 @@ static const char usage_text[] =
 	"and copy the tokenizer files and config.json beside them with a record of the sharding\n"
 	"(" DSMP_RECORD ").  MTP layers (from config.json's num_hidden_layers on) are left out.\n"
 	"Or write MindSpore Transformers' training layout, as its convert_weight.py does: FP8\n"
-	"dequantized and rounded to bf16, one file per layer, param_name_map.json.\n"
+	"dequantized and rounded to bf16, one file per layer, param_name_map.json.  OUTPUT_DIR\n"
+	"\"-\" writes the files as a tar stream on standard output.\n"
 	"\n"
 	"      --layout L          dsmp (default) or mindspore-train\n"
 	"      --dtype T           mindspore-train: bf16 (default), fp16 or fp32 (norms,\n"
@@ -77,7 +78,15 @@ struct opts {
 	bool verbose;
 	double t0;
 	const char *in, *out;
+	bool tar; /* OUTPUT_DIR -: a tar stream on standard output */
 };
+
+static int tar_output(struct opts *o)
+{
+	int tar = cli_tar_output(o->out, o->cc.json);
+	o->tar = tar > 0;
+	return tar < 0 ? EXIT_USAGE : 0;
+}
 
 static int parse_args(struct opts *o, int argc, char **argv)
 {
@@ -157,7 +166,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
 	if (o->mindspore) {
 		o->in = argv[optind];
 		o->out = argv[optind + 1];
-		return 0;
+		return tar_output(o);
 	}
 	if (!o->mp)
 		return cli_usage("%s", "--model-parallel M is required");
@@ -165,7 +174,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		return cli_usage("%s", "--rank must be below --model-parallel");
 	o->in = argv[optind];
 	o->out = argv[optind + 1];
-	return 0;
+	return tar_output(o);
 }
 
 /* What the report adds to the engine's: the layout written, and for the model-parallel
@@ -243,10 +252,10 @@ static int run(const struct opts *o)
 	options = xasprintf("--model-parallel %u --n-experts %" PRIu64 "%s%s", o->mp, dopts.n_experts,
 			    plan.rec.expert_dtype ? " --expert-dtype " : "", plan.rec.expert_dtype ? plan.rec.expert_dtype : "");
 	struct progress *pg = progress_new(o->cc.quiet ? PROGRESS_OFF : o->cc.progress ? PROGRESS_ON : PROGRESS_AUTO);
-	struct cv_opts copts = {.outdir = o->out, .threads = o->cc.jobs, .force = o->cc.force,
-				.no_side = o->rank > 0, .input = o->in, .options = options,
-				.progress = progress_update, .progress_arg = pg};
-	out_interrupt_note(CV_RESUME_NOTE);
+	struct cv_opts copts = {.threads = o->cc.jobs, .force = o->cc.force, .no_side = o->rank > 0,
+				.options = options, .progress = progress_update, .progress_arg = pg};
+	cv_opts_output(&copts, o->out, o->tar, o->in);
+	out_interrupt_note(o->tar ? CV_TAR_NOTE : CV_RESUME_NOTE);
 	int failed = cv_run(&plan.job, &copts);
 	progress_end(pg);
 	out_interrupt_note(NULL);
@@ -284,9 +293,10 @@ static int run_mindspore(const struct opts *o)
 			      : o->dtype == DT_F16 ? "--layout mindspore-train --dtype fp16"
 						   : "--layout mindspore-train --dtype fp32";
 	struct progress *pg = progress_new(o->cc.quiet ? PROGRESS_OFF : o->cc.progress ? PROGRESS_ON : PROGRESS_AUTO);
-	struct cv_opts copts = {.outdir = o->out, .threads = o->cc.jobs, .force = o->cc.force, .input = o->in,
-				.options = options, .progress = progress_update, .progress_arg = pg};
-	out_interrupt_note(CV_RESUME_NOTE);
+	struct cv_opts copts = {.threads = o->cc.jobs, .force = o->cc.force, .options = options,
+				.progress = progress_update, .progress_arg = pg};
+	cv_opts_output(&copts, o->out, o->tar, o->in);
+	out_interrupt_note(o->tar ? CV_TAR_NOTE : CV_RESUME_NOTE);
 	int bad = ms_train_plan(&mo, &job, v, o->dtype) || cv_run(&job, &copts);
 	progress_end(pg);
 	out_interrupt_note(NULL);

@@ -238,13 +238,9 @@ int main(int argc, char **argv)
 		return cli_usage("%s", "--fill-from-like takes tensors from the checkpoint --like names: give --like");
 	if (sized && to.like)
 		return cli_usage("%s", "--like takes the shard split of its checkpoint: --shard-size has no say");
-	bool tar = strcmp(out, "-") == 0;
-	if (cc.json && tar)
-		return cli_usage("%s", "--json reports on standard output, which OUTPUT_DIR - takes for the tar stream");
-	if (tar && isatty(STDOUT_FILENO)) {
-		err_say("standard output is a terminal: not writing a tar stream there (redirect it)");
+	int tar = cli_tar_output(out, cc.json);
+	if (tar < 0)
 		return EXIT_USAGE;
-	}
 	if (input_whole(in, layout))
 		return fail();
 	char *cfg = config_for(config, in, to.like);
@@ -281,14 +277,10 @@ int main(int argc, char **argv)
 		err_warn("%s: %zu of its files lay their tensors out otherwise than the safetensors writer (dtype, "
 			 "then name): the output's files of those names hold the same tensors in the writer's order, "
 			 "not the same bytes", to.like, p.like_order_differs);
-	co.outdir = out;
+	cv_opts_output(&co, out, tar, in);
 	co.threads = cc.jobs;
 	co.force = cc.force;
 	co.quiet = quiet;
-	co.tar = tar;
-	co.tar_fd = STDOUT_FILENO;
-	co.tar_what = "standard output";
-	co.input = tar ? NULL : in;
 	char opts[64];
 	snprintf(opts, sizeof opts, "%s%s%s%" PRIu64, to.fill_from_like ? "--fill-from-like " : "",
 		 to.drop_mtp ? "--drop-mtp " : "", to.like ? "--like " : "--shard-size ",

@@ -152,16 +152,14 @@ int main(int argc, char **argv)
 	if (co.only && co.finalize)
 		return cli_usage("%s", "--file and --finalize are separate steps: write every file, then finalize");
 	const char *in = argv[optind], *outdir = list ? NULL : argv[optind + 1];
-	bool tar = outdir && strcmp(outdir, "-") == 0;
-	if (tar && (co.only || co.finalize))
+	bool dash = outdir && strcmp(outdir, "-") == 0;
+	if (dash && (co.only || co.finalize))
 		return cli_usage("%s", "--file and --finalize write into a directory, not a tar stream");
-	if (cc.json && (tar || list))
-		return cli_usage("%s", tar ? "--json reports on standard output, which OUTPUT_DIR - takes for the tar stream"
-					   : "--json reports a conversion, not --list-files");
-	if (tar && isatty(STDOUT_FILENO)) {
-		err_say("standard output is a terminal: not writing a tar stream there (redirect it)");
+	if (cc.json && list)
+		return cli_usage("%s", "--json reports a conversion, not --list-files");
+	int tar = cli_tar_output(outdir, cc.json);
+	if (tar < 0)
 		return EXIT_USAGE;
-	}
 
 	if (input_whole(in, "mindspore-train")) {
 		err_print();
@@ -234,12 +232,8 @@ int main(int argc, char **argv)
 			 "--first-k-dense-replace %" PRId64 " --num-heads %" PRId64 " --qk-nope-head-dim %" PRId64
 			 " --qk-rope-head-dim %" PRId64 "%s",
 			 o.first_k_dense.v, o.heads.v, o.nope.v, o.rope.v, o.transpose_experts ? " --transpose-experts" : "");
-		co.outdir = outdir;
+		cv_opts_output(&co, outdir, tar, in);
 		co.quiet = quiet;
-		co.tar = tar;
-		co.tar_fd = STDOUT_FILENO;
-		co.tar_what = "standard output";
-		co.input = tar ? NULL : in;
 		co.options = options;
 		struct progress *pg = progress_new(pm);
 		co.progress = progress_update;

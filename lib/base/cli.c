@@ -115,3 +115,18 @@ int cli_common(int ch, const char *arg, struct cli_common *c, const char *help)
 	default: return 0;
 	}
 }
+
+int cli_tar_output(const char *out, bool json)
+{
+	if (!out || strcmp(out, "-") != 0)
+		return 0;
+	if (json) {
+		cli_usage("%s", "--json reports on standard output, which OUTPUT_DIR - takes for the tar stream");
+		return -1;
+	}
+	if (isatty(STDOUT_FILENO)) {
+		err_say("standard output is a terminal: not writing a tar stream there (redirect it)");
+		return -1;
+	}
+	return 1;
+}

@@ -19,6 +19,11 @@ void cli_init(const char *argv0);
  * at exit; -1.  EPIPE ends the process as SIGPIPE does. */
 int cli_stdout_error(void);
 
+/* OUTPUT_DIR "-", every converter's tar stream on standard output: 1 when out is "-", 0 for a
+ * directory, -1 after a usage error, printed (--json wants standard output too; a terminal
+ * is no place for a tar stream): the tool exits 2. */
+int cli_tar_output(const char *out, bool json);
+
 /* "PROG: MESSAGE (see PROG --help)" on standard error; returns EXIT_USAGE. */
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

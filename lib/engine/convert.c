@@ -1145,3 +1145,12 @@ out:
 	free(want);
 	return rc;
 }
+
+void cv_opts_output(struct cv_opts *o, const char *out, bool tar, const char *input)
+{
+	o->outdir = out;
+	o->tar = tar;
+	o->tar_fd = STDOUT_FILENO;
+	o->tar_what = "standard output";
+	o->input = tar ? NULL : input;
+}

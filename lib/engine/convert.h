@@ -129,6 +129,10 @@ struct cv_opts {
 	const char *options;
 };
 
+/* Where a converter's output goes: out, a directory claimed for input, or with tar (OUTPUT_DIR
+ * -, see cli_tar_output) one tar stream on standard output. */
+void cv_opts_output(struct cv_opts *o, const char *out, bool tar, const char *input);
+
 struct cv_file *cv_add_file(struct cv_job *j, const char *name, int group);
 /* A tensor of the file; shape copied. */
 struct cv_tensor *cv_add_tensor(struct cv_file *f, const char *name, enum dt dtype, unsigned ndim,
