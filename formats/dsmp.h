@@ -93,6 +93,14 @@ void dsmp_record_free(struct dsmp_record *r);
 
 /* ---- a model-parallel directory (the view, layout "dsmp", is in layout.h) ---- */
 
+/* Whether dir holds every rank file of one model parallelism, model0..model{M-1}-mp{M}:
+ * 0 with *mp = M (0: it holds none); -1 with a message when it holds two parallelisms
+ * ("D: holds rank files of model parallelism 2 and 4 (model0-mp2.safetensors,
+ * model1-mp4.safetensors): not one checkpoint"); -2 (*mp set) with one when ranks are
+ * missing ("D: rank 1 of 2 is missing (model1-mp2.safetensors)", "D: ranks 1, 2 of 4
+ * are missing (...)"), which a reader of partial directories may go on past. */
+int dsmp_ranks(const char *dir, unsigned *mp);
+
 /* What the view of a model-parallel directory was built from. */
 struct dsmp_info {
 	unsigned mp;

@@ -35,34 +35,93 @@ const struct dsmp_info *dsmp_info(const struct view *v)
 	return v->layout == LAYOUT_DSMP ? v->owner : NULL;
 }
 
-/* The model parallelism of a directory's rank files; 0 when there are none, -1 with a
- * message when they disagree. */
-static int find_mp(const char *dir, unsigned *mp)
+struct rank_name {
+	unsigned rank, mp;
+};
+
+static int by_rank_name(const void *a, const void *b)
+{
+	const struct rank_name *x = a, *y = b;
+	if (x->mp != y->mp)
+		return x->mp < y->mp ? -1 : 1;
+	return (x->rank > y->rank) - (x->rank < y->rank);
+}
+
+/* "rank 1 of 2 is missing (model1-mp2.safetensors)", "ranks 1, 2 of 4 are missing (...)":
+ * the ranks below mp not in have[] (sorted), the first three named. */
+static int missing_ranks(const char *dir, unsigned mp, const struct rank_name *have, size_t nhave)
+{
+	struct buf ranks = {0}, files = {0};
+	unsigned nmissing = 0;
+	size_t j = 0;
+	for (unsigned r = 0; r < mp; r++) {
+		if (j < nhave && have[j].rank == r) {
+			j++;
+			continue;
+		}
+		if (nmissing++ < 3) {
+			char *f = dsmp_file_name(r, mp);
+			buf_printf(&ranks, "%s%u", nmissing > 1 ? ", " : "", r);
+			buf_printf(&files, "%s%s", nmissing > 1 ? ", " : "", f);
+			free(f);
+		}
+	}
+	if (nmissing > 3) {
+		buf_printf(&ranks, " and %u more", nmissing - 3);
+		buf_printf(&files, ", ...");
+	}
+	int rc = err_set("%s: rank%s %s of %u %s missing (%s)", dir, nmissing > 1 ? "s" : "", buf_str(&ranks), mp,
+			 nmissing > 1 ? "are" : "is", buf_str(&files));
+	buf_free(&ranks);
+	buf_free(&files);
+	return rc;
+}
+
+int dsmp_ranks(const char *dir, unsigned *mp)
 {
 	DIR *d = opendir(dir);
 	*mp = 0;
 	if (!d)
 		return 0;
+	struct rank_name *s = NULL;
+	size_t n = 0;
 	struct dirent *e;
-	int rc = 0;
 	while ((e = readdir(d))) {
-		unsigned r, m;
-		if (!dsmp_parse_file_name(e->d_name, &r, &m))
+		struct rank_name x;
+		if (!dsmp_parse_file_name(e->d_name, &x.rank, &x.mp))
 			continue;
-		if (*mp && m != *mp) {
-			rc = err_set("%s: holds rank files of model parallelism %u and %u", dir, *mp, m);
-			break;
-		}
-		*mp = m;
+		s = xgrow(s, n, sizeof *s);
+		s[n++] = x;
 	}
 	closedir(d);
+	if (n > 1)
+		qsort(s, n, sizeof *s, by_rank_name);
+	int rc = 0;
+	if (n && s[0].mp != s[n - 1].mp) {
+		/* (named by their first rank files, smallest parallelism first: the same line
+		 * whatever order the directory lists them in) */
+		size_t k = 0;
+		while (s[k].mp == s[0].mp)
+			k++;
+		char *a = dsmp_file_name(s[0].rank, s[0].mp), *b = dsmp_file_name(s[k].rank, s[k].mp);
+		rc = err_set("%s: holds rank files of model parallelism %u and %u (%s, %s): not one checkpoint", dir,
+			     s[0].mp, s[k].mp, a, b);
+		free(a);
+		free(b);
+	} else if (n) {
+		*mp = s[0].mp;
+		/* names are canonical (no leading zeros) and a directory's unique: n ranks of mp */
+		if (n < *mp)
+			rc = missing_ranks(dir, *mp, s, n) - 1;
+	}
+	free(s);
 	return rc;
 }
 
 static bool dsmp_detect(const char *path)
 {
 	unsigned mp;
-	return find_mp(path, &mp) != 0 || mp != 0;
+	return dsmp_ranks(path, &mp) != 0 || mp != 0;
 }
 
 /* A stored tensor under its canonical name. */
@@ -312,7 +371,8 @@ static int dsmp_open(struct view **out, const char *path, int flags)
 {
 	unsigned mp;
 	*out = NULL;
-	if (find_mp(path, &mp))
+	int whole = dsmp_ranks(path, &mp);
+	if (whole == -1)
 		return -1;
 	if (mp == 0)
 		return err_set("%s: no model{i}-mp{M}.safetensors files", path);
@@ -332,9 +392,14 @@ static int dsmp_open(struct view **out, const char *path, int flags)
 	if (pathguard_init(&conf, path))
 		goto fail;
 	v->dir = xstrdup(path);
+	/* ranks missing: said once, in one line naming them (lenient: the others read) */
+	if (whole && problem_last(&x, false))
+		goto fail;
 	for (unsigned r = 0; r < mp; r++) {
 		char *name = dsmp_file_name(r, mp), *p = path_join(path, name);
-		int rc = pathguard_check(&conf, p) ? -1 : st_open(&rk->ranks[r], p);
+		struct stat sb;
+		int rc = whole && lstat(p, &sb) < 0 ? 0
+			 : pathguard_check(&conf, p) ? -1 : st_open(&rk->ranks[r], p);
 		view_add_file(v, name, p, rk->ranks[r]);
 		free(name);
 		free(p);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "dsmp.h"
 #include "err.h"
 #include "index.h"
 #include "layout.h"
@@ -182,5 +183,15 @@ int input_whole(const char *path, const char *layout)
 	if (layout && strcmp(is, layout) != 0 && strcmp(is, "hf") != 0)
 		return err_set("%s: %s (layout %s); %s reads %s", path, input_layout_what(is), is, err_prog(),
 			       input_layout_what(layout));
+	if (strcmp(is, "dsmp") == 0) {
+		unsigned mp;
+		int rc = dsmp_ranks(path, &mp);
+		if (rc == -2) {
+			char m[ERR_MAX];
+			snprintf(m, sizeof m, "%s", err_last());
+			return err_set("%s: a model-parallel checkpoint is converted whole", m);
+		}
+		return rc;
+	}
 	return strcmp(is, "hf") == 0 ? numbered_complete(path) : 0;
 }

@@ -15,7 +15,9 @@
  *   "F: not a directory"            (anything else: a FIFO, a device)
  *   "D: a DeepSeek model-parallel checkpoint (layout dsmp); TOOL reads an HF checkpoint"
  *   "D: 1 of the 3 shards model-NNNNN-of-00003.safetensors number (model-00002-of-00003
- *    .safetensors is missing), and no index: not a whole checkpoint" */
+ *    .safetensors is missing), and no index: not a whole checkpoint"
+ *   "D: rank 1 of 2 is missing (model1-mp2.safetensors): a model-parallel checkpoint is
+ *    converted whole"               (and dsmp_ranks's other lines) */
 int input_whole(const char *path, const char *layout);
 
 /* What a layout holds, for messages: "an HF checkpoint", "a DeepSeek model-parallel

@@ -113,7 +113,7 @@ expect_err "replicas differ (the router): exit 2" \
 	'ckpt-to-hf: bad2: tensor "model.layers.1.mlp.gate.weight" is replicated, but the copy of rank 1 differs from rank 0'"'"'s (model0-mp2.safetensors, model1-mp2.safetensors), first at byte 14'
 rm bad2/model1-mp2.safetensors
 run "$tool" bad2 o
-expect_err "a missing rank: exit 2, named" "ckpt-to-hf: bad2/model1-mp2.safetensors: No such file or directory"
+expect_err "a missing rank: exit 2, named" "ckpt-to-hf: bad2: rank 1 of 2 is missing (model1-mp2.safetensors): a model-parallel checkpoint is converted whole"
 
 # --- MindSpore inputs ---
 "$sharded" -q --layout mindspore-train "$tiny" ms || not_ok "setup: MindSpore training layout"
