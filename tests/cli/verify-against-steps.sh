@@ -103,3 +103,19 @@ cp -r f32 bad3
 run "$verify" --against bf bad3
 expect_rc "a block scale far too small: exit 1" 1
 check "... the block's first value named" grep -qE "^  bad3/$S1: tensor \"$W\": [0-9]+ of 131072 values not what rounding to the nearest code gives \(first at 0, row 0 column 0: " out
+
+# ---- FP4 (DeepSeek-V4's experts, 1x32 E8M0 groups) and FP8 of V4 ----
+"$synth" -q "$CKPT_ROOT/fixtures/specs/tiny-v4.json" v4 || not_ok "setup: tiny-v4.json"
+"$fp8" -q v4 v4b || not_ok "setup: V4 dequantized"
+run "$verify" --json --against v4 v4b
+expect_rc "V4: fp8-to-bf16's output against its FP4 and FP8 source: exit 0" 0
+expect_eq "... 60 FP4 and 44 FP8 weights judged by steps, each 0 half-steps" \
+	"$(rows out | awk '$4 == "steps" && $5 == 0 { n[$3]++ } END { print n["I8"], n["F8_E4M3"] }')" "60 44"
+S4=model-00001-of-00001.safetensors
+W4=layers.0.ffn.experts.0.w1.weight
+cp -r v4b v4x
+"$edit" v4b/$S4 v4x/$S4 --set "$W4=70=1e30" || not_ok "setup: st-edit"
+run "$verify" --against v4 v4x
+expect_rc "V4: one FP4 expert's value far off: exit 1" 1
+check "... the tensor and the element named" grep -qE \
+	"^  v4x/$S4: tensor \"$W4\": 1 of 4096 values not what rounding to the nearest code gives \(first at 70, row 1 column 6: 1\.00026e\+30 against [-0-9.e+]+, ([0-9.e+]+|inf) half-steps; max ([0-9.e+]+|inf) half-steps\)$" out
