@@ -402,8 +402,12 @@ static void read_run(const struct vpiece *p, uint64_t C, uint64_t r, uint64_t c,
 	bool rnd = (flags & VIEW_ROUND_BF16) != 0;
 	const struct st_tensor *scale = flags & VIEW_CODES ? NULL : p->s;
 	if (flags & VIEW_SCALES) {
-		for (uint64_t j = 0; j < n; j++)
-			out[j] = p->s ? scale_at(p, r, c + j) : 1.0f;
+		for (uint64_t j = 0; j < n;) {
+			uint64_t end = p->s ? ((c + j) / p->bn + 1) * p->bn - c : n;
+			float s = p->s ? scale_at(p, r, c + j) : 1.0f;
+			for (end = end < n ? end : n; j < end; j++)
+				out[j] = s;
+		}
 		return;
 	}
 	if (p->codes4) {
