@@ -13,6 +13,18 @@
  *               only one of them is NaN.
  * Errors: max |x - y| and max |x - y| / max(|x|, |y|) over the pairs that are not both NaN.
  *
+ * Quantized against float: when one tensor is block-quantized (FP8 or 4-bit codes, every
+ * piece with its block scale) and the other is a float tensor as stored (F32, F16, BF16),
+ * each value is judged, outside exact mode, by the quantization step that made it instead
+ * of atol and rtol.  Its error is |a - c * s| (a the float value, c the code's value, s
+ * its block scale), less half the float dtype's spacing at a (a may be the rounding of
+ * the value that was quantized), in units of half the gap between c and the neighbouring
+ * code on a's side of it, times s: at most 1 is what round-to-nearest quantization gives,
+ * up to ties (and 2^-16 for the float32 division that made the code).  Beyond the largest
+ * code, the gap below it is the unit (a saturated code judged against the maximum); at
+ * zero, the gap to the smallest code.  NaN and infinite codes pass only against the same.
+ *
+ *
  * Work is spread over a pool in chunks of rows, memory bounded by two chunks per thread;
  * results do not depend on the number of threads. */
 #ifndef CKPT_COMPARE_H
@@ -48,7 +60,18 @@ struct cmp_result {
 	uint64_t first;                  /* index (row-major) of the first mismatch */
 	bool identical;
 	double max_abs, max_rel;
+	bool steps;                      /* judged by quantization steps (above) */
+	double max_steps;                /* the largest error in half-steps */
+	float first_a, first_b;          /* the values of the first mismatch, as read (the
+					    quantized one dequantized in float32) */
+	double first_steps;              /* its error in half-steps, when steps */
 };
+
+/* Whether a and b are compared by quantization steps, and which one is quantized. */
+bool cmp_by_steps(const struct vtensor *a, const struct vtensor *b, bool *a_quantized);
+
+/* Above this many half-steps a value is beyond its quantization step. */
+#define CMP_STEPS_LIMIT (1.0 + 0x1p-16)
 
 /* The dtype two tensors' values are compared in. */
 enum dt cmp_dtype(enum dt a, enum dt b);

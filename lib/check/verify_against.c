@@ -56,6 +56,14 @@ static void against_json(const void *data, struct jw *w)
 		jw_kv_u64(w, "mismatches", r->res.mismatches);
 		jw_kv_double(w, "max_abs_error", r->res.max_abs);
 		jw_kv_double(w, "max_rel_error", r->res.max_rel);
+		/* a quantized weight against a float one (compare.h): its largest error in
+		 * half quantization steps, null for other pairs */
+		jw_kv_str(w, "judged_by", d->o.exact ? "exact" : r->res.steps ? "steps" : "tolerance");
+		jw_key(w, "max_error_half_steps");
+		if (r->res.steps)
+			jw_double(w, r->res.max_steps);
+		else
+			jw_null(w);
 		jw_obj_end(w);
 	}
 	jw_arr_end(w);
@@ -67,8 +75,12 @@ static void against_text(const void *data, struct buf *out)
 	if (!d->o.verbose || !d->n)
 		return;
 	struct table t;
-	char a[32], b[32];
-	table_init(&t, "lllllrrrr");
+	char a[32], b[32], c[32];
+	bool steps = false;
+	for (size_t i = 0; i < d->n; i++)
+		steps = steps || d->rows[i].res.steps;
+	/* the column of half-steps only where some tensor is judged by them */
+	table_init(&t, steps ? "lllllrrrrr" : "lllllrrrr");
 	table_add(&t, "NAME");
 	table_add(&t, "DTYPE");
 	table_add(&t, "OTHER");
@@ -78,6 +90,8 @@ static void against_text(const void *data, struct buf *out)
 	table_add(&t, "MISMATCHES");
 	table_add(&t, "MAX_ABS");
 	table_add(&t, "MAX_REL");
+	if (steps)
+		table_add(&t, "MAX_STEPS");
 	for (size_t i = 0; i < d->n; i++) {
 		const struct row *r = &d->rows[i];
 		table_add(&t, r->name);
@@ -89,6 +103,8 @@ static void against_text(const void *data, struct buf *out)
 		table_addf(&t, "%" PRIu64, r->res.mismatches);
 		table_add(&t, stat_text(r->res.max_abs, a));
 		table_add(&t, stat_text(r->res.max_rel, b));
+		if (steps)
+			table_add(&t, r->res.steps ? stat_text(r->res.max_steps, c) : "-");
 	}
 	table_render(&t, out, "  ");
 	table_free(&t);
@@ -216,7 +232,18 @@ void verify_against(const struct vtarget *ta, const struct vtarget *tb, const st
 					       " values differ (first at %" PRIu64 ", max abs error %s)",
 					       dt_name(res[i].as), res[i].mismatches, res[i].values, res[i].first,
 					       stat_text(res[i].max_abs, e1));
-			else
+			else if (res[i].steps) {
+				char v1[32], v2[32], e3[32];
+				uint64_t cols = x->cols ? x->cols : 1;
+				report_problem(k, file_of(x), x->name,
+					       "%" PRIu64 " of %" PRIu64 " values not what rounding to the nearest code "
+					       "gives (first at %" PRIu64 ", row %" PRIu64 " column %" PRIu64
+					       ": %s against %s, %s half-steps; max %s half-steps)",
+					       res[i].mismatches, res[i].values, res[i].first, res[i].first / cols,
+					       res[i].first % cols, stat_text(res[i].first_a, v1),
+					       stat_text(res[i].first_b, v2), stat_text(res[i].first_steps, e1),
+					       stat_text(res[i].max_steps, e3));
+			} else
 				report_problem(k, file_of(x), x->name,
 					       "%" PRIu64 " of %" PRIu64 " values beyond tolerance (first at %" PRIu64
 					       ", max abs error %s, max rel error %s)",

@@ -400,10 +400,20 @@ static void read_run(const struct vpiece *p, uint64_t C, uint64_t r, uint64_t c,
 {
 	const uint8_t *base = st_bytes(p->f, p->t);
 	bool rnd = (flags & VIEW_ROUND_BF16) != 0;
+	const struct st_tensor *scale = flags & VIEW_CODES ? NULL : p->s;
+	if (flags & VIEW_SCALES) {
+		for (uint64_t j = 0; j < n;) {
+			uint64_t end = p->s ? ((c + j) / p->bn + 1) * p->bn - c : n;
+			float s = p->s ? scale_at(p, r, c + j) : 1.0f;
+			for (end = end < n ? end : n; j < end; j++)
+				out[j] = s;
+		}
+		return;
+	}
 	if (p->codes4) {
 		for (uint64_t j = 0, e = r * C + c; j < n; j++, e++)
 			out[j] = p->codes4[(base[e >> 1] >> ((e & 1) << 2)) & 15u];
-	} else if (p->s && p->t->dtype == DT_F8_E4M3) {
+	} else if (scale && p->t->dtype == DT_F8_E4M3) {
 		for (uint64_t j = 0; j < n;) {
 			uint64_t end = ((c + j) / p->bn + 1) * p->bn - c;
 			if (end > n)
@@ -418,7 +428,7 @@ static void read_run(const struct vpiece *p, uint64_t C, uint64_t r, uint64_t c,
 	} else {
 		dt_to_f32(p->t->dtype, base, r * C + c, (size_t)n, out);
 	}
-	if (!p->s)
+	if (!scale)
 		return;
 	/* one float32 multiply per value, block by block: the arithmetic of lib/tensor/dequant.h */
 	for (uint64_t j = 0; j < n;) {

@@ -156,6 +156,12 @@ enum {
 	 * tensor's dtype says so): bf16(float32(w) * float32(scale)).  Without it they stay
 	 * the float32 products.  Values that are not dequantized are never rounded. */
 	VIEW_ROUND_BF16 = 1,
+	/* The codes of scaled pieces as the values they stand for, not multiplied by their
+	 * scale (FP8 codes and 4-bit table values exactly); unscaled pieces as without it. */
+	VIEW_CODES = 2,
+	/* In place of each value, the block scale it is multiplied by (1 where unscaled): with
+	 * VIEW_CODES, what judges a dequantized value by the quantization step that made it. */
+	VIEW_SCALES = 4,
 };
 
 /* The same as view_read_f32, with row i of the result at out + i * ld (ld >= cols) and
