@@ -269,6 +269,29 @@ char *dsmp_hf_name(const struct family *f, const char *mp_name)
 	return best;
 }
 
+const struct family *dsmp_family_by_names(const char *const *names, size_t n)
+{
+	const struct family *best = NULL;
+	size_t first = 0, most = 0;
+	bool seen = false;
+	for (size_t i = 0; family_nth(i); i++) {
+		const struct family *f = family_nth(i);
+		if (!f->mp_cut)
+			continue;
+		size_t k = 0;
+		for (size_t j = 0; j < n; j++) {
+			bool known;
+			free(hf_name_by(f, names[j], &known));
+			k += known;
+		}
+		if (!seen)
+			first = k, seen = true;
+		else if (k > first && k > most)
+			best = f, most = k;
+	}
+	return best;
+}
+
 bool dsmp_is_mtp(const char *hf_name, int64_t num_layers, uint64_t *layer)
 {
 	static const char prefix[] = "model.layers.";

@@ -53,6 +53,12 @@ void dsmp_place_free(struct dsmp_place *p);
  * "...scale" tensor ends in "weight_scale_inv". */
 char *dsmp_hf_name(const struct family *f, const char *mp_name);
 
+/* The family whose cut knows more of names (n of them) than the first cut does, for a
+ * directory without a config.json: DeepSeek-V4's own names mean nothing to V3's table, and
+ * each name alone could be read as either.  NULL where no family knows more than the
+ * first: the names then go to dsmp_hf_name and dsmp_place one by one, as before. */
+const struct family *dsmp_family_by_names(const char *const *names, size_t n);
+
 /* Whether hf_name is in layer "model.layers.L." with L >= num_layers (an MTP layer); *layer
  * gets L.  num_layers < 0: no layer is. */
 bool dsmp_is_mtp(const char *hf_name, int64_t num_layers, uint64_t *layer);

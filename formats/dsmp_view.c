@@ -426,6 +426,17 @@ static int dsmp_open(struct view **out, const char *path, int flags)
 		x.bm = (uint64_t)v->cfg->quant.block[0];
 		x.bn = (uint64_t)v->cfg->quant.block[1];
 	}
+	for (unsigned r = 0; !x.family && r < mp; r++)
+		if (rk->ranks[r]) {
+			/* (one rank holds every kind of name: the experts differ, not their names) */
+			const struct st_file *f = rk->ranks[r];
+			const char **names = xcalloc(f->n ? f->n : 1, sizeof *names);
+			for (size_t k = 0; k < f->n; k++)
+				names[k] = f->t[k].name;
+			x.family = dsmp_family_by_names(names, f->n);
+			free(names);
+			break;
+		}
 	for (unsigned r = 0; r < mp; r++)
 		for (size_t k = 0; rk->ranks[r] && k < rk->ranks[r]->n; k++) {
 			const struct st_tensor *t = &rk->ranks[r]->t[k];
