@@ -215,7 +215,7 @@ int indexer_pick(struct lin *lin, struct pool *pool, const struct rope *rope, co
 {
 	size_t N = B * T, nh = sh->heads, d = sh->head_dim, H = sh->hidden, dr = rope->dim;
 	if (dr > d)
-		return err_set("the indexer's head_dim (%zu) is narrower than qk_rope_head_dim (%u), which it rotates",
+		return err_set("index_head_dim %zu is smaller than qk_rope_head_dim %u, the dimensions its indexer rotates",
 			       d, rope->dim);
 	float *q = xmalloc(N * nh * d * sizeof *q), *k = xmalloc(N * d * sizeof *k), *wt = xmalloc(N * nh * sizeof *wt);
 	float *g = xmalloc(d * sizeof *g), *bias = xmalloc(d * sizeof *bias);
