@@ -228,8 +228,8 @@ static void attn_task(void *ctx, size_t i, unsigned worker)
 		size_t n = 0;
 		if (a->pick) {
 			const int32_t *pk = a->pick + (b * T + s) * a->kpick;
-			while (n < a->kpick && pk[n] >= 0)
-				at[n] = (size_t)pk[n], n++;
+			for (; n < a->kpick && pk[n] >= 0; n++)
+				at[n] = (size_t)pk[n];
 		} else {
 			for (; n <= s; n++)
 				at[n] = n;
