@@ -77,7 +77,8 @@ struct family {
 	bool (*layer_is_moe)(const struct ds_config *c, int64_t layer);
 	/* The longest sequence the dense forward pass computes exactly as the model does
 	 * (-1: any): DeepSeek-V3.2's sparse attention selects every position up to
-	 * index_topk, so its pass is V3's dense one until then. */
+	 * index_topk, so its pass is V3's dense one until then; past it, each query keeps
+	 * that many positions, which the layer's indexer (the HF_IDX_* roles) picks. */
 	int64_t (*max_dense_positions)(const struct ds_config *c);
 	bool norms_any_float;             /* its norms are stored in any float dtype */
 	/* Why config c means its block scales to be powers of two, for reports

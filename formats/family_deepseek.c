@@ -7,7 +7,8 @@
  *    indexer on every layer (seven tensors, hf.h's HF_IDX_*, where config.json has
  *    index_n_heads and index_head_dim), norms in whichever float dtype the release chose
  *    (F32 in V3.2's files); its sparse attention selects every position up to index_topk,
- *    so the dense pass is exact until then (../shared/spec/deepseek-v32.md, section 5). */
+ *    so the dense pass is exact until then (../shared/spec/deepseek-v32.md, section 5), and
+ *    the indexer picks index_topk positions per query after it (lib/infer/indexer.h). */
 #include <string.h>
 
 #include "ds_config.h"

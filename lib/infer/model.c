@@ -62,6 +62,15 @@ static int layer_get(struct infer_model *m, size_t l, struct infer_layer **out)
 	} else if (need(m, &L->wq, false, HF_Q_PROJ, i, -1)) {
 		return -1;
 	}
+	if (c->index_n_heads > 0) {
+		struct indexer_weights *x = &L->indexer;
+		if (need(m, &x->wq_b, false, HF_IDX_WQ_B, i, -1) || need(m, &x->wk, false, HF_IDX_WK, i, -1) ||
+		    need(m, &x->k_norm, false, HF_IDX_K_NORM, i, -1) ||
+		    need(m, &x->k_bias, false, HF_IDX_K_NORM_BIAS, i, -1) ||
+		    need(m, &x->weights_proj, false, HF_IDX_WEIGHTS_PROJ, i, -1))
+			return -1;
+		L->has_indexer = true;
+	}
 	if (!L->moe) {
 		static const enum hf_role mlp[3] = {HF_MLP_GATE, HF_MLP_UP, HF_MLP_DOWN};
 		for (int k = 0; k < 3; k++)
@@ -197,32 +206,47 @@ struct attn_ctx {
 	size_t B, T, nh, dq, dv;
 	const float *Q, *K, *V;      /* [N][nh][dq], [N][nh][dq], V rows ldv apart, head h at h*vstride */
 	size_t ldv, vstride;
+	const int32_t *pick;         /* NULL (every earlier position), or kpick a query (indexer.h) */
+	size_t kpick;
 	float *out;                  /* [N][nh * dv] */
 };
 
-/* One sequence and one head: causal softmax attention over its T positions. */
+/* One sequence and one head: causal softmax attention over its T positions, or over
+ * those the indexer kept (the others' weights are exactly 0 in the reference's masked
+ * softmax, so leaving them out changes no sum). */
 static void attn_task(void *ctx, size_t i, unsigned worker)
 {
 	(void)worker;
 	struct attn_ctx *a = ctx;
 	size_t b = i / a->nh, h = i % a->nh, T = a->T, dq = a->dq, dv = a->dv;
-	double *p = xmalloc(T * sizeof *p), *acc = xmalloc(dv * sizeof *acc);
+	size_t most = a->pick ? a->kpick : T;
+	double *p = xmalloc(most * sizeof *p), *acc = xmalloc(dv * sizeof *acc);
+	size_t *at = xmalloc(most * sizeof *at);
 	double scale = a->m->rope.softmax_scale;
 	for (size_t s = 0; s < T; s++) {
 		const float *q = a->Q + ((b * T + s) * a->nh + h) * dq;
-		double mx = -INFINITY, sum = 0;
-		for (size_t t = 0; t <= s; t++) {
-			p[t] = (double)kern_dot(q, a->K + ((b * T + t) * a->nh + h) * dq, dq) * scale;
-			mx = p[t] > mx ? p[t] : mx;
+		size_t n = 0;
+		if (a->pick) {
+			const int32_t *pk = a->pick + (b * T + s) * a->kpick;
+			for (; n < a->kpick && pk[n] >= 0; n++)
+				at[n] = (size_t)pk[n];
+		} else {
+			for (; n <= s; n++)
+				at[n] = n;
 		}
-		for (size_t t = 0; t <= s; t++)
-			sum += p[t] = exp(p[t] - mx);
+		double mx = -INFINITY, sum = 0;
+		for (size_t u = 0; u < n; u++) {
+			p[u] = (double)kern_dot(q, a->K + ((b * T + at[u]) * a->nh + h) * dq, dq) * scale;
+			mx = p[u] > mx ? p[u] : mx;
+		}
+		for (size_t u = 0; u < n; u++)
+			sum += p[u] = exp(p[u] - mx);
 		for (size_t j = 0; j < dv; j++)
 			acc[j] = 0;
-		for (size_t t = 0; t <= s; t++) {
+		for (size_t u = 0; u < n; u++) {
 			/* the reference rounds the probabilities to float32 */
-			double w = (float)(p[t] / sum);
-			const float *v = a->V + (b * T + t) * a->ldv + h * a->vstride;
+			double w = (float)(p[u] / sum);
+			const float *v = a->V + (b * T + at[u]) * a->ldv + h * a->vstride;
 			for (size_t j = 0; j < dv; j++)
 				acc[j] += w * v[j];
 		}
@@ -232,15 +256,35 @@ static void attn_task(void *ctx, size_t i, unsigned worker)
 	}
 	free(p);
 	free(acc);
+	free(at);
+}
+
+/* The positions layer L's indexer keeps for each query (indexer.h): k a query. */
+static int pick_positions(struct infer_model *m, struct infer_layer *L, const float *x, const float *qr, size_t B,
+			  size_t T, size_t k, int32_t *pick)
+{
+	const struct ds_config *c = &m->cfg;
+	size_t l = (size_t)(L - m->layer);
+	struct indexer_shape sh = {(size_t)c->index_n_heads, (size_t)c->index_head_dim, k, (size_t)c->hidden_size,
+				   (size_t)c->q_lora_rank};
+	int bad = 0;
+	if (indexer_pick(&m->lin, m->pool, &m->rope, &L->indexer, &sh, x, qr, B, T, pick, &bad))
+		return err_prefix("%s: layer %zu: ", m->v->path, l);
+	if (bad && !m->nonfinite[0])
+		snprintf(m->nonfinite, sizeof m->nonfinite, "layer %zu (indexer scores)", l);
+	if (m->picked)
+		m->picked(m->picked_ctx, l, pick, B, T, k);
+	return 0;
 }
 
 /* MLA: x [N][H] (normed) -> out [N][H]. */
 static int attention(struct infer_model *m, struct infer_layer *L, const float *x, size_t B, size_t T, float *out)
 {
-	/* (the attention computed here is dense: exact for a family whose sparse attention
-	 * selects every position up to a bound, and only up to it) */
+	/* (dense up to the family's bound, where its sparse attention keeps every position;
+	 * past it, the layer's indexer says which) */
 	int64_t most = m->family->max_dense_positions ? m->family->max_dense_positions(&m->cfg) : -1;
-	if (most >= 0 && (int64_t)T > most)
+	bool sparse = most >= 0 && (int64_t)T > most;
+	if (sparse && !L->has_indexer)
 		return err_set("%s: %zu positions: %s's attention is sparse past %" PRId64
 			       " positions, which this forward pass does not compute", m->v->path, T,
 			       m->family->title, most);
@@ -252,6 +296,7 @@ static int attention(struct infer_model *m, struct infer_layer *L, const float *
 	float *qa = ql ? xmalloc(N * ql * sizeof *qa) : NULL, *cn = xmalloc(N * C * sizeof *cn);
 	float *kvb = xmalloc(N * nh * (dn + dv) * sizeof *kvb), *k = xmalloc(N * nh * dq * sizeof *k);
 	float *ao = xmalloc(N * nh * dv * sizeof *ao);
+	int32_t *pick = sparse ? xmalloc(N * (size_t)most * sizeof *pick) : NULL;
 	int rc = -1;
 	struct lin_job j[2];
 	if (ql) {
@@ -274,6 +319,8 @@ static int attention(struct infer_model *m, struct infer_layer *L, const float *
 	if (lin_run(&m->lin, j, 1))
 		goto out;
 	rope_positions(&m->rope, T);
+	if (sparse && pick_positions(m, L, x, qa, B, T, (size_t)most, pick))
+		goto out;
 	for (size_t n = 0; n < N; n++) {
 		size_t pos = n % T;
 		float *kpe = kv + n * (C + dr) + C;
@@ -285,7 +332,7 @@ static int attention(struct infer_model *m, struct infer_layer *L, const float *
 			memcpy(kh + dn, kpe, dr * sizeof *kh);
 		}
 	}
-	struct attn_ctx a = {m, B, T, nh, dq, dv, q, k, kvb + dn, nh * (dn + dv), dn + dv, ao};
+	struct attn_ctx a = {m, B, T, nh, dq, dv, q, k, kvb + dn, nh * (dn + dv), dn + dv, pick, (size_t)most, ao};
 	pool_for(m->pool, B * nh, attn_task, &a);
 	j[0] = job(L->wo, ao, nh * dv, N, out, H);
 	rc = lin_run(&m->lin, j, 1);
@@ -297,6 +344,7 @@ out:
 	free(kvb);
 	free(k);
 	free(ao);
+	free(pick);
 	return rc;
 }
 

@@ -14,6 +14,7 @@
 
 #include "ds_config.h"
 #include "family.h"
+#include "indexer.h"
 #include "linear.h"
 #include "pool.h"
 #include "rope.h"
@@ -26,6 +27,8 @@ struct infer_layer {
 	const struct vtensor *wq, *wq_a, *q_norm, *wq_b, *wkv_a, *kv_norm, *wkv_b, *wo;
 	const struct vtensor *mlp[3];        /* dense: gate, up, down */
 	const struct vtensor *router, *bias;
+	bool has_indexer;                    /* DeepSeek-V3.2's (config.json's index_n_heads) */
+	struct indexer_weights indexer;
 	const struct vtensor **expert;       /* n_routed_experts x {gate, up, down} */
 	const struct vtensor *shared[3];
 	/* MTP only (embed and head fall back to the model's) */
@@ -60,6 +63,11 @@ struct infer_model {
 	 * ("layer 2 (attention output)", "the final norm" ...; "" while none did).  A pass
 	 * goes on over them: what they mean is the caller's business. */
 	char nonfinite[INFER_WHERE];
+	/* Called (when set) with the positions a layer's indexer kept for each of B*T queries:
+	 * k a query, ascending, -1 after the first min(s + 1, k) (lib/infer/indexer.h).  Only
+	 * where the indexer runs: past max_dense_positions, every position is kept. */
+	void (*picked)(void *ctx, size_t layer, const int32_t *pick, size_t B, size_t T, size_t k);
+	void *picked_ctx;
 };
 
 /* Prepare a forward pass over v with hyper-parameters cfg (checked here).  Tensors are

@@ -97,20 +97,30 @@ void rope_positions(struct rope *r, size_t npos)
 	r->npos = npos;
 }
 
-void rope_apply(const struct rope *r, float *x, size_t pos)
+static void rotate(const struct rope *r, float *x, size_t pos, bool interleave)
 {
 	unsigned half = r->dim / 2;
 	const float *cs = r->cos + pos * half, *sn = r->sin + pos * half;
 	float tmp[512];
 	float *t = r->dim <= 512 ? tmp : xmalloc(r->dim * sizeof *t);
 	for (unsigned i = 0; i < half; i++) {
-		float a = r->interleave ? x[2 * i] : x[i], b = r->interleave ? x[2 * i + 1] : x[i + half];
+		float a = interleave ? x[2 * i] : x[i], b = interleave ? x[2 * i + 1] : x[i + half];
 		t[i] = a * cs[i] - b * sn[i];
 		t[i + half] = b * cs[i] + a * sn[i];
 	}
 	memcpy(x, t, r->dim * sizeof *x);
 	if (t != tmp)
 		free(t);
+}
+
+void rope_apply(const struct rope *r, float *x, size_t pos)
+{
+	rotate(r, x, pos, r->interleave);
+}
+
+void rope_apply_halves(const struct rope *r, float *x, size_t pos)
+{
+	rotate(r, x, pos, false);
 }
 
 void rope_free(struct rope *r)

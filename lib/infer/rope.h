@@ -29,6 +29,9 @@ void rope_positions(struct rope *r, size_t npos);
  * order transformers leaves it (real parts then imaginary parts when interleaved); query
  * and key are treated alike, so their dot products are those of DeepSeek's layout. */
 void rope_apply(const struct rope *r, float *x, size_t pos);
+/* The same in halves (pairs (i, i + dim/2)) whatever r->interleave says: DeepSeek-V3.2's
+ * indexer rotates its q and k so while MLA interleaves. */
+void rope_apply_halves(const struct rope *r, float *x, size_t pos);
 void rope_free(struct rope *r);
 
 #endif

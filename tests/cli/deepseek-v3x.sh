@@ -10,7 +10,8 @@
 #    FP8 and BF16 input; the model-parallel directory read back by inspect and verify;
 #  - ckpt-verify --forward on V3.2: transformers' DeepseekV3ForCausalLM (float64) on the same
 #    weights without the indexer, within the tolerance of the V3 references; the same logits
-#    as V3 on those weights; past index_topk, refused.
+#    as V3 on those weights; past index_topk, its indexer runs (tests/cli/forward-v32-sparse.sh),
+#    here refused: this input's index_head_dim (32) is narrower than the 64 dimensions it rotates.
 # Where fixtures/ref/NAME has no SHA256SUMS yet (the GPU machine was not reached), the
 # comparisons with upstream are skipped and said to be.
 . "$CKPT_ROOT/tests/cli/lib.sh"
@@ -230,9 +231,9 @@ if have_ref v32; then
 	done
 fi
 run "$verify" --forward --tokens 1,2,3,4,5,6,7,8,9 in/v32
-expect_rc "V3.2 past index_topk: refused (exit 1, the forward check failed)" 1
+expect_rc "V3.2 past index_topk: the indexer cannot run with index_head_dim 32 < qk_rope_head_dim 64 (exit 1, the forward check failed)" 1
 expect_eq "... in one line that says why" "$(grep -A1 '^forward' out | tail -n 1)" \
-	"  in/v32: 9 positions: DeepSeek-V3.2's attention is sparse past 8 positions, which this forward pass does not compute"
+	"  in/v32: layer 0: index_head_dim 32 is smaller than qk_rope_head_dim 64, the dimensions its indexer rotates"
 run "$verify" --checks structure --forward --tokens 1,2,3,4,5,6,7,8,9 dense
 expect_rc "... the same tokens on the V3 copy: computed" 0
 exit $rc

@@ -92,7 +92,7 @@ expect_has "... forward passed" "forward     passed   1 x 4 tokens"
 run "$verify" --forward --layers 0-2 freq
 expect_rc "moe_layer_freq 2: --layers runs" 0
 
-# ---- DeepSeek-V3.2: V3 plus the indexer, dense up to index_topk (8 here) ----
+# ---- DeepSeek-V3.2: V3 plus the indexer, dense up to index_topk (8 here), sparse after it ----
 "$synth" -q "$CKPT_ROOT/fixtures/specs/tiny-v32.json" v32 >/dev/null 2>synth.err || cat synth.err
 run "$verify" --scan v32
 expect_rc "V3.2: verify --scan passes" 0
@@ -101,8 +101,8 @@ expect_line "V3.2: the model check knows the indexer" \
 run "$verify" --forward --positions 8 v32
 expect_rc "V3.2: --forward over index_topk positions runs (the sparse attention selects all)" 0
 run "$verify" --forward --positions 9 v32
-expect_rc "V3.2: past index_topk: exit 1" 1
-expect_line "... said why" "  v32: 9 positions: DeepSeek-V3.2's attention is sparse past 8 positions, which this forward pass does not compute"
+expect_rc "V3.2: past index_topk the indexer runs, but tiny-v32's index_head_dim (32) cannot hold the 64 rotated dimensions: exit 1" 1
+expect_line "... said why" "  v32: layer 0: index_head_dim 32 is smaller than qk_rope_head_dim 64, the dimensions its indexer rotates"
 run "$fp8" -q v32 v32-bf16
 expect_rc "V3.2: fp8-to-bf16 (indexer wq_b and wk dequantized)" 0
 run "$verify" v32-bf16

@@ -1,0 +1,260 @@
+#include "indexer.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+
+/* The selection is torch.topk's on the CPU, which the reference ran: a candidate ranks
+ * before another when its score is greater, NaN before every number; for the rest (which
+ * of equal scores are kept: ReLU's zeros tie often) the result is what its algorithm
+ * leaves, so that algorithm is followed step by step (C++'s nth_element for the k-th
+ * place as libstdc++ implements it, or its partial_sort when k * 64 <= n).  Any other
+ * rule keeps other positions among tied ones, and with them other attention outputs. */
+struct cand {
+	double v;
+	int32_t at;
+};
+
+static bool before(const struct cand *x, const struct cand *y)
+{
+	return (isnan(x->v) && !isnan(y->v)) || x->v > y->v;
+}
+
+static void swap(struct cand *a, struct cand *b)
+{
+	struct cand t = *a;
+	*a = *b;
+	*b = t;
+}
+
+/* a binary heap whose root comes last in `before` order */
+static void heap_sift(struct cand *q, size_t hole, size_t len, struct cand v)
+{
+	size_t top = hole, child = hole;
+	while (len > 2 && child < (len - 1) / 2) {
+		child = 2 * (child + 1);
+		if (before(&q[child], &q[child - 1]))
+			child--;
+		q[hole] = q[child];
+		hole = child;
+	}
+	if ((len & 1) == 0 && child == (len - 2) / 2) {
+		child = 2 * (child + 1);
+		q[hole] = q[child - 1];
+		hole = child - 1;
+	}
+	size_t parent = hole ? (hole - 1) / 2 : 0;
+	while (hole > top && before(&q[parent], &v)) {
+		q[hole] = q[parent];
+		hole = parent;
+		parent = hole ? (hole - 1) / 2 : 0;
+	}
+	q[hole] = v;
+}
+
+/* q[0..m) the m first of q[0..n) in `before` order, the root of a heap in q[0] */
+static void heap_select(struct cand *q, size_t m, size_t n)
+{
+	for (size_t parent = m >= 2 ? (m - 2) / 2 + 1 : 0; parent-- > 0;)
+		heap_sift(q, parent, m, q[parent]);
+	for (size_t i = m; i < n; i++)
+		if (before(&q[i], &q[0])) {
+			struct cand v = q[i];
+			q[i] = q[0];
+			heap_sift(q, 0, m, v);
+		}
+}
+
+static void insertion_sort(struct cand *q, size_t first, size_t last)
+{
+	for (size_t i = first + 1; i < last; i++) {
+		struct cand v = q[i];
+		size_t j = i;
+		if (before(&v, &q[first])) {
+			memmove(q + first + 1, q + first, (i - first) * sizeof *q);
+			q[first] = v;
+			continue;
+		}
+		while (before(&v, &q[j - 1])) {
+			q[j] = q[j - 1];
+			j--;
+		}
+		q[j] = v;
+	}
+}
+
+/* q[nth] the element that sorted order puts there, those before it before it */
+static void nth_element(struct cand *q, size_t nth, size_t n)
+{
+	size_t first = 0, last = n, depth = 0;
+	for (size_t m = n; m > 1; m >>= 1)
+		depth += 2;
+	while (last - first > 3) {
+		if (depth == 0) {
+			heap_select(q + first, nth - first + 1, last - first);
+			swap(&q[first], &q[nth]);
+			return;
+		}
+		depth--;
+		/* the median of the second, middle and last as pivot, moved to first */
+		size_t a = first + 1, b = first + (last - first) / 2, c = last - 1, med;
+		if (before(&q[a], &q[b]))
+			med = before(&q[b], &q[c]) ? b : before(&q[a], &q[c]) ? c : a;
+		else
+			med = before(&q[a], &q[c]) ? a : before(&q[b], &q[c]) ? c : b;
+		swap(&q[first], &q[med]);
+		size_t lo = first + 1, hi = last;
+		for (;;) {
+			while (before(&q[lo], &q[first]))
+				lo++;
+			hi--;
+			while (before(&q[first], &q[hi]))
+				hi--;
+			if (lo >= hi)
+				break;
+			swap(&q[lo], &q[hi]);
+			lo++;
+		}
+		if (lo <= nth)
+			first = lo;
+		else
+			last = lo;
+	}
+	insertion_sort(q, first, last);
+}
+
+static int cmp_pos(const void *a, const void *b)
+{
+	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+	return (x > y) - (x < y);
+}
+
+size_t indexer_topk(const double *score, size_t n, size_t k, int32_t *out)
+{
+	size_t m = n < k ? n : k;
+	if (m == 0)
+		return 0;
+	struct cand *q = xmalloc(n * sizeof *q);
+	for (size_t t = 0; t < n; t++)
+		q[t] = (struct cand){score[t], (int32_t)t};
+	if (m * 64 <= n)
+		heap_select(q, m, n);
+	else
+		nth_element(q, m - 1, n);
+	for (size_t j = 0; j < m; j++)
+		out[j] = q[j].at;
+	free(q);
+	/* ascending: the attention then sums the kept positions in the dense pass's order */
+	qsort(out, m, sizeof *out, cmp_pos);
+	return m;
+}
+
+struct score_ctx {
+	const struct indexer_shape *sh;
+	size_t T;
+	const float *q, *k, *w;     /* [N][heads][head_dim], [N][head_dim], [N][heads] */
+	int32_t *pick;
+	atomic_int nonfinite;       /* set by any worker that met one */
+};
+
+/* One query: its scores against every position up to its own, then its top_k. */
+static void score_row(void *ctx, size_t i, unsigned worker)
+{
+	(void)worker;
+	struct score_ctx *c = ctx;
+	const struct indexer_shape *sh = c->sh;
+	size_t s = i % c->T, b = i / c->T, nh = sh->heads, d = sh->head_dim, K = sh->top_k;
+	double *score = xmalloc(c->T * sizeof *score);
+	double scale = 1.0 / sqrt((double)d), wscale = 1.0 / sqrt((double)nh);
+	const float *q = c->q + i * nh * d, *w = c->w + i * nh;
+	int bad = 0;
+	for (size_t t = 0; t <= s; t++) {
+		const float *k = c->k + (b * c->T + t) * d;
+		double sum = 0;
+		for (size_t h = 0; h < nh; h++) {
+			double dot = 0;
+			for (size_t j = 0; j < d; j++)
+				dot += (double)q[h * d + j] * k[j];
+			dot *= scale;
+			sum += (double)w[h] * wscale * (dot > 0 ? dot : 0);
+		}
+		score[t] = sum;
+		bad |= !isfinite(sum);
+	}
+	/* the later positions as the reference's causal mask leaves them: they take part in
+	 * the selection (where ties fall depends on them) and are dropped after it */
+	for (size_t t = s + 1; t < c->T; t++)
+		score[t] = -INFINITY;
+	int32_t *out = c->pick + i * K;
+	size_t m = indexer_topk(score, c->T, K, out), kept = 0;
+	for (size_t j = 0; j < m; j++)
+		if ((size_t)out[j] <= s)
+			out[kept++] = out[j];
+	for (size_t j = kept; j < K; j++)
+		out[j] = -1;
+	if (bad)
+		atomic_store_explicit(&c->nonfinite, 1, memory_order_relaxed);
+	free(score);
+}
+
+static int read_vec(const struct lin *lin, const struct vtensor *t, float *out)
+{
+	int rc = view_read_rows(t, 0, 1, out, (size_t)t->cols, lin->flags);
+	if (lin->release)
+		vtensor_release(t);
+	return rc;
+}
+
+int indexer_pick(struct lin *lin, struct pool *pool, const struct rope *rope, const struct indexer_weights *w,
+		 const struct indexer_shape *sh, const float *x, const float *qr, size_t B, size_t T, int32_t *pick,
+		 int *nonfinite)
+{
+	size_t N = B * T, nh = sh->heads, d = sh->head_dim, H = sh->hidden, dr = rope->dim;
+	if (dr > d)
+		return err_set("index_head_dim %zu is smaller than qk_rope_head_dim %u, the dimensions its indexer rotates",
+			       d, rope->dim);
+	float *q = xmalloc(N * nh * d * sizeof *q), *k = xmalloc(N * d * sizeof *k), *wt = xmalloc(N * nh * sizeof *wt);
+	float *g = xmalloc(d * sizeof *g), *bias = xmalloc(d * sizeof *bias);
+	int rc = -1;
+	struct lin_job j[3] = {
+		{w->wq_b, qr, sh->q_lora, N, q, nh * d},
+		{w->wk, x, H, N, k, d},
+		{w->weights_proj, x, H, N, wt, nh},
+	};
+	if (lin_run(lin, j, 3) || read_vec(lin, w->k_norm, g) || read_vec(lin, w->k_bias, bias))
+		goto out;
+	for (size_t n = 0; n < N; n++) {
+		/* LayerNorm in double: mean, biased variance, eps 1e-6 (transformers' and
+		 * model.py's constant, not config.json's rms_norm_eps) */
+		float *kn = k + n * d;
+		double mean = 0, var = 0;
+		for (size_t i = 0; i < d; i++)
+			mean += kn[i];
+		mean /= (double)d;
+		for (size_t i = 0; i < d; i++)
+			var += ((double)kn[i] - mean) * ((double)kn[i] - mean);
+		double inv = 1.0 / sqrt(var / (double)d + 1e-6);
+		for (size_t i = 0; i < d; i++)
+			kn[i] = (float)(((double)kn[i] - mean) * inv * g[i] + bias[i]);
+		size_t pos = n % T;
+		rope_apply_halves(rope, kn, pos);
+		for (size_t h = 0; h < nh; h++)
+			rope_apply_halves(rope, q + (n * nh + h) * d, pos);
+	}
+	struct score_ctx c = {.sh = sh, .T = T, .q = q, .k = k, .w = wt, .pick = pick};
+	atomic_init(&c.nonfinite, 0);
+	pool_for(pool, N, score_row, &c);
+	*nonfinite = atomic_load(&c.nonfinite);
+	rc = 0;
+out:
+	free(q);
+	free(k);
+	free(wt);
+	free(g);
+	free(bias);
+	return rc;
+}
