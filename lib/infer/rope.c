@@ -113,6 +113,18 @@ void rope_apply(const struct rope *r, float *x, size_t pos)
 		free(t);
 }
 
+void rope_apply_tail(const struct rope *r, float *x, size_t n, size_t pos, int sign)
+{
+	unsigned half = r->dim / 2;
+	const float *cs = r->cos + pos * half, *sn = r->sin + pos * half;
+	float *y = x + (n - r->dim);
+	for (unsigned i = 0; i < half; i++) {
+		float a = y[2 * i], b = y[2 * i + 1], s = sign < 0 ? -sn[i] : sn[i];
+		y[2 * i] = a * cs[i] - b * s;
+		y[2 * i + 1] = b * cs[i] + a * s;
+	}
+}
+
 void rope_free(struct rope *r)
 {
 	free(r->inv_freq);
