@@ -20,6 +20,8 @@
 #include "route.h"
 #include "view.h"
 
+struct v4_state;
+
 struct infer_layer {
 	bool ready, moe, mtp;
 	const struct vtensor *attn_norm, *ffn_norm;
@@ -52,6 +54,8 @@ struct infer_model {
 	const struct vtensor *embed, *norm, *head;
 	size_t nlayers, nmtp;                /* main layers; MTP layers follow them */
 	struct infer_layer *layer;
+	/* A DeepSeek-V4 checkpoint's pass (lib/infer/v4_model.h); NULL for the MLA pass. */
+	struct v4_state *v4;
 	struct rope rope;
 	struct route_cfg route;
 	struct lin lin;
@@ -68,6 +72,12 @@ int infer_open(struct infer_model *m, const struct view *v, const struct ds_conf
 	       unsigned flags);
 void infer_close(struct infer_model *m);
 
+/* Values a token's hidden state has between layers: hidden_size, or hc_mult * hidden_size
+ * for a model with hyper-connections (DeepSeek-V4's streams). */
+size_t infer_state_dim(const struct infer_model *m);
+/* Whether the checkpoint holds MTP depth d (1..nmtp). */
+bool infer_has_mtp(const struct infer_model *m, size_t d);
+
 /* Called with the hidden states of all B*T tokens: k = 0 after the embedding, k = l + 1
  * after layer l, k = nlayers + 1 after the final norm (what the head sees). */
 struct infer_hook {
@@ -76,7 +86,8 @@ struct infer_hook {
 };
 
 /* B sequences of T tokens each (row-major), positions 0..T-1 in each.  logits: B*T*vocab
- * values; last_hidden (or NULL): the B*T*hidden states before the final norm, for MTP. */
+ * values; last_hidden (or NULL): the B*T states (infer_state_dim values each) before the
+ * final norm (and the hc head), for MTP. */
 int infer_forward(struct infer_model *m, const int64_t *tokens, size_t B, size_t T, float *logits,
 		  float *last_hidden, const struct infer_hook *hook);
 

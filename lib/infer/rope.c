@@ -113,15 +113,14 @@ void rope_apply(const struct rope *r, float *x, size_t pos)
 		free(t);
 }
 
-void rope_apply_tail(const struct rope *r, float *x, size_t n, size_t pos, int sign)
+void rope_apply_pairs(const struct rope *r, float *x, size_t pos, bool inverse)
 {
 	unsigned half = r->dim / 2;
 	const float *cs = r->cos + pos * half, *sn = r->sin + pos * half;
-	float *y = x + (n - r->dim);
 	for (unsigned i = 0; i < half; i++) {
-		float a = y[2 * i], b = y[2 * i + 1], s = sign < 0 ? -sn[i] : sn[i];
-		y[2 * i] = a * cs[i] - b * s;
-		y[2 * i + 1] = b * cs[i] + a * s;
+		double a = x[2 * i], b = x[2 * i + 1], c = cs[i], s = inverse ? -sn[i] : sn[i];
+		x[2 * i] = (float)(a * c - b * s);
+		x[2 * i + 1] = (float)(b * c + a * s);
 	}
 }
 

@@ -29,10 +29,10 @@ void rope_positions(struct rope *r, size_t npos);
  * order transformers leaves it (real parts then imaginary parts when interleaved); query
  * and key are treated alike, so their dot products are those of DeepSeek's layout. */
 void rope_apply(const struct rope *r, float *x, size_t pos);
-/* DeepSeek-V4's layout (transformers' deepseek_v4 apply_rotary_pos_emb): rotate the last
- * r->dim of the n values of x for position pos, each pair (2i, 2i+1) in place; sign -1
- * rotates back (cos, -sin: V4's attention output).  The leading n - r->dim stay. */
-void rope_apply_tail(const struct rope *r, float *x, size_t n, size_t pos, int sign);
+/* DeepSeek-V4's rotation, as transformers' V4 apply_rotary_pos_emb: the dim values at x are
+ * pairs (2i, 2i+1) rotated in place by the angle of position pos (< npos), left in their
+ * order; inverse: by minus that angle (the attention output's de-rotation). */
+void rope_apply_pairs(const struct rope *r, float *x, size_t pos, bool inverse);
 void rope_free(struct rope *r);
 
 #endif
