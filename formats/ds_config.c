@@ -187,7 +187,6 @@ int ds_config_read(struct ds_config *c, const struct json *root, const char *pat
 	c->routed_scaling_factor = 1.0;
 	c->rms_norm_eps = 1e-6;
 	c->rope_theta = 10000.0;
-	c->compress_rope_theta = 160000.0; /* transformers' DeepseekV4Config default */
 	c->scoring_func = SCORE_SOFTMAX;
 	c->rope_interleave = true;
 	c->quant.block[0] = c->quant.block[1] = 128;
@@ -210,13 +209,11 @@ int ds_config_read(struct ds_config *c, const struct json *root, const char *pat
 	if (get_num(root, path, "routed_scaling_factor", &c->routed_scaling_factor) ||
 	    get_num(root, path, "rms_norm_eps", &c->rms_norm_eps) ||
 	    get_num(root, path, "rope_theta", &c->rope_theta) ||
-	    get_num(root, path, "compress_rope_theta", &c->compress_rope_theta) ||
 	    num_in(path, "routed_scaling_factor", c->routed_scaling_factor, 0, false, HUGE_VAL,
 		   "a finite number of at least 0") ||
 	    num_in(path, "rms_norm_eps", c->rms_norm_eps, 0, false, 1, "a number from 0 to 1") ||
 	    /* a base of 1 or less has no decaying frequencies, and YaRN divides by its log */
 	    num_in(path, "rope_theta", c->rope_theta, 1, true, HUGE_VAL, "a finite number above 1") ||
-	    num_in(path, "compress_rope_theta", c->compress_rope_theta, 1, true, HUGE_VAL, "a finite number above 1") ||
 	    get_bool(root, path, "norm_topk_prob", &c->norm_topk_prob) ||
 	    get_bool(root, path, "tie_word_embeddings", &c->tie_word_embeddings) ||
 	    get_bool(root, path, "rope_interleave", &c->rope_interleave) ||

@@ -70,7 +70,6 @@ struct ds_config {
 	 * hc_mult (-1: not given), num_hash_layers (0), compress_ratios (ncompress of them,
 	 * 0: not given; one a layer, MTP layers included) */
 	int64_t head_dim, o_groups, o_lora_rank, hc_mult, num_hash_layers;
-	double compress_rope_theta;      /* the compressed layers' rope base (160000) */
 	size_t ncompress;
 	uint16_t compress_ratios[CFG_MAX_COMPRESS];
 	/* Not config.json's: the tensors as the family's model-parallel cut stores them

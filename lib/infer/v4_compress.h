@@ -9,77 +9,57 @@
  * compressed attention"):
  *
  *   entry w of a sequence pools tokens [w*r, (w+1)*r) (r = 4: and the previous window's
- *   first half-vector series), gates softmaxed per channel with the position bias `ape`,
- *   kv_norm (RMSNorm with weight), then RoPE of the "compress" rope at position w*r on the
- *   trailing qk_rope_head_dim values, pairs (2i, 2i+1) rotated in place (rope_apply_tail);
- *   there are floor(T / r) entries, the tokens past the last full window give none;
+ *   first series), the gates softmaxed per channel after adding the position bias `ape`;
+ *   then kv_norm (RMSNorm with weight) and the compress rope at position w*r on the trailing
+ *   qk_rope_head_dim values (rope_apply_pairs).  floor(T / r) entries: the tokens past the
+ *   last full window give none;
  *
- *   query t may see entry w only when w < (t + 1) / r (integer division): the window is
- *   complete at t.  On r = 4 layers it sees at most index_topk of those, the indexer's
- *   picks (score sum_h relu(q_h . k_w) / sqrt(index_head_dim) * weight_h / sqrt(index_n_heads),
- *   top-k as torch's CPU topk orders it, ties included; -1 where fewer are visible).
+ *   query t may see entry w only when w < (t + 1) / r (integer division: its window is
+ *   complete at t).  On r = 4 layers it sees at most index_topk of those, the indexer's
+ *   picks: score_w = sum_h relu(q_h . k_w) / sqrt(index_head_dim) * weight_h / sqrt(index_n_heads),
+ *   q and k rotated by the compress rope (q at t), the best first as torch's CPU topk orders
+ *   them, ties included (lib/infer/topk_torch.h); -1 where fewer are visible.
  *
- * FOR THE ATTENTION (lib/infer/v4_model.c): an entry is both key and value (K = V), one head
- * shared by every query head, like the window's kv; it is appended after the window keys,
- * with the same softmax (scale, sinks) and its value goes through the same inverse rope of
- * the output at the query's position.  v4c_visible lists the entries a query attends to. */
+ * For the attention (v4_model.c): an entry is both key and value (K = V), one head shared by
+ * every query head like the window's kv; it goes after the window keys under the same
+ * softmax (scale, sinks), and its value, rotated at w*r, goes through the same inverse rope
+ * of the output at the query's position. */
 #ifndef CKPT_INFER_V4_COMPRESS_H
 #define CKPT_INFER_V4_COMPRESS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ds_config.h"
-#include "linear.h"
-#include "rope.h"
-#include "view.h"
+#include "topk_torch.h"
+#include "v4_model.h"
 
-/* The weights of one compressed layer, found by the caller (by role, formats/hf_v4.h).
- * hd = head_dim; c = 2 where r is 4 (two series a token: the first hd values go to the
- * next window's entry, the last hd to the current one), 1 otherwise. */
-struct v4c_weights {
-	const struct vtensor *wkv, *wgate;   /* attn.compressor.wkv/wgate [c*hd, hidden] */
-	const struct vtensor *ape;           /* attn.compressor.ape [r, c*hd], F32 */
-	const struct vtensor *norm;          /* attn.compressor.norm [hd] */
-	/* the indexer, r = 4 only (NULL elsewhere); id = index_head_dim, nh = index_n_heads */
-	const struct vtensor *iwq_b;         /* attn.indexer.wq_b [nh*id, q_lora_rank] */
-	const struct vtensor *iweights;      /* attn.indexer.weights_proj [nh, hidden] */
-	const struct vtensor *iwkv, *iwgate; /* attn.indexer.compressor.wkv/wgate [2*id, hidden] */
-	const struct vtensor *iape;          /* attn.indexer.compressor.ape [4, 2*id] */
-	const struct vtensor *inorm;         /* attn.indexer.compressor.norm [id] */
-};
+/* Layer L (L->ratio > 0): from x, the attention's normalised input (B*T rows of hidden_size,
+ * ldx apart), and qr, its low-rank query state q_a_norm(q_a_proj(x)) (B*T rows of q_lora_rank,
+ * ldq apart; read where the ratio is 4), for B sequences of T tokens at positions 0..T-1,
+ * fill out: n = T / r entries a sequence, and per query k picks (r = 4: min(index_topk, n),
+ * the indexer's, best first; other r: k = n, entry j at place j while visible), -1 for none.
+ * m->v4->compress must be tabulated for T positions.  score (or NULL): *score gets the
+ * indexer's scores before the causal mask, [B*T][n] (free() it; NULL where r is not 4).
+ * On failure nothing is left allocated. */
+int v4_compress(struct infer_model *m, const struct v4_layer *L, const float *x, size_t ldx, const float *qr,
+		size_t ldq, size_t B, size_t T, struct v4_compressed *out, float **score);
 
-struct v4c_entries {
-	size_t B, T;
-	unsigned ratio, dim;                 /* r, head_dim */
-	size_t n;                            /* entries a sequence: floor(T / r) */
-	float *kv;                           /* [B][n][dim]: K = V, roped */
-	/* r = 4 only (else 0 / NULL) */
-	size_t k;                            /* picks a query: min(index_topk, n) */
-	int32_t *pick;                       /* [B*T][k]: the indexer's picks, best first, -1: none */
-	float *score;                        /* [B*T][n]: the scorer's scores, before the causal mask */
-};
+/* ---- the pieces, for the tests ---- */
 
-/* The compress rope (transformers' "compress" rope type): YaRN of config.json's rope_scaling
- * with compress_rope_theta as base and cos/sin not scaled (attention_factor 1), over
- * qk_rope_head_dim dims in interleaved pairs.  The same one rotates the queries and window
- * keys of the attention on compressed layers; sliding-only layers use rope_theta, no YaRN. */
-int v4c_rope_init(struct rope *r, const struct ds_config *c);
+/* The gated pooling of one sequence's n windows of r tokens: kv and gate are the tokens'
+ * projections (n*r rows of c*hd values: c = 2 with overlap, else 1), ape [r][c*hd].  Entry w,
+ * channel d: the softmax over its slots of gate + ape weighs kv; the slots are, with overlap,
+ * window w-1's first hd values (none for w = 0) then window w's last hd, else window w's hd.
+ * out: n rows of hd (before kv_norm and the rope). */
+void v4c_pool(const float *kv, const float *gate, const float *ape, size_t n, unsigned r, size_t hd, bool overlap,
+	      float *out);
 
-/* Layer with ratio r > 0 (compress_ratios[layer]) and weights w: from x, the attention's
- * normalised input (B*T rows of hidden_size, ldx apart), and qr, its low-rank query state
- * q_a_norm(q_a_proj(x)) (B*T rows of q_lora_rank, ldq apart; read on r = 4 layers only),
- * B sequences of T tokens each at positions 0..T-1.  crope: v4c_rope_init's, tabulated for
- * T positions at least (rope_positions).  The products run through lin.  On failure (a
- * weight that cannot be read or has the wrong shape) nothing is left allocated. */
-int v4c_run(struct v4c_entries *e, unsigned r, const struct v4c_weights *w, const struct ds_config *c,
-	    const struct rope *crope, struct lin *lin, const float *x, size_t ldx, const float *qr, size_t ldq,
-	    size_t B, size_t T);
+/* How many entries query t sees at ratio r, of n: min(n, (t + 1) / r). */
+size_t v4c_visible(size_t t, unsigned r, size_t n);
 
-/* The entries query t of sequence b attends to, ascending, into list (room for e->n);
- * returns their number.  Entry j of sequence b is e->kv + (b * e->n + j) * e->dim. */
-size_t v4c_visible(const struct v4c_entries *e, size_t b, size_t t, uint32_t *list);
-
-void v4c_free(struct v4c_entries *e);
+/* The indexer's k picks of a query that sees vis of the n scores: torch's topk of the scores
+ * with the invisible ones at -inf, picks that are not visible -1.  scratch: n elements. */
+void v4c_pick(const float *score, size_t n, size_t vis, size_t k, int32_t *pick, struct topk_elem *scratch);
 
 #endif
