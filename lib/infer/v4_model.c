@@ -8,6 +8,7 @@
 
 #include "err.h"
 #include "kern.h"
+#include "v4_compress.h"
 #include "v4_hc.h"
 
 /* ---- the weights ---- */
@@ -137,13 +138,6 @@ void v4_close(struct infer_model *m)
 	m->v4 = NULL;
 }
 
-void v4_compressed_free(struct v4_compressed *c)
-{
-	free(c->kv);
-	free(c->pick);
-	memset(c, 0, sizeof *c);
-}
-
 /* ---- attention ---- */
 
 static struct lin_job job(const struct vtensor *w, const float *x, size_t ldx, size_t n, float *y, size_t ldy)
@@ -242,10 +236,8 @@ static int attention(struct infer_model *m, struct v4_layer *L, size_t l, const 
 	}
 	infer_note_nonfinite(m, q, N * nh * hd, "layer %zu (queries)", l);
 	infer_note_nonfinite(m, kv, N * hd, "layer %zu (keys)", l);
-	if (L->ratio) {
-		/* (lib/infer/v4_compress.h, not yet part of this pass) */
-		err_set("%s: layer %zu: compress ratio %u: DeepSeek-V4's compressed attention is not implemented yet",
-			m->v->path, l, L->ratio);
+	if (L->ratio && v4_compress(m, L, x, D, qr, ql, B, T, &cmp, NULL)) {
+		err_prefix("%s: layer %zu: ", m->v->path, l);
 		goto out;
 	}
 	struct attn_ctx a = {s, T, nh, q, kv, sink, L->ratio ? &cmp : NULL, 1.0 / sqrt((double)hd), o};
