@@ -84,8 +84,8 @@ static int entries(struct infer_model *m, const struct vtensor *const cmp[4], un
 	struct lin_job *jobs = xcalloc(2 * B, sizeof *jobs);
 	for (size_t b = 0; b < B; b++) {
 		/* the tokens past the last full window make no entry: not projected */
-		jobs[2 * b] = (struct lin_job){cmp[1], x + b * T * ldx, ldx, used, kv + b * used * cw, cw};
-		jobs[2 * b + 1] = (struct lin_job){cmp[2], x + b * T * ldx, ldx, used, gate + b * used * cw, cw};
+		jobs[2 * b] = (struct lin_job){cmp[1], x + b * T * ldx, ldx, used, kv + b * used * cw, cw, 0, 0};
+		jobs[2 * b + 1] = (struct lin_job){cmp[2], x + b * T * ldx, ldx, used, gate + b * used * cw, cw, 0, 0};
 	}
 	int rc = lin_run(&m->lin, jobs, 2 * B) || read_vec(m, cmp[0], ape, 0) || read_vec(m, cmp[3], nw, VIEW_ROUND_BF16);
 	for (size_t b = 0; rc == 0 && b < B; b++) {
@@ -155,7 +155,7 @@ static int indexer(struct infer_model *m, const struct v4_layer *L, const float 
 	c.q = xmalloc(N * c.nh * c.id * sizeof *c.q);
 	float *hw = xmalloc(N * c.nh * sizeof *hw);
 	c.hw = hw;
-	struct lin_job jobs[2] = {{L->idx_wq_b, qr, ldq, N, c.q, c.nh * c.id}, {L->idx_weights, x, ldx, N, hw, c.nh}};
+	struct lin_job jobs[2] = {{L->idx_wq_b, qr, ldq, N, c.q, c.nh * c.id, 0, 0}, {L->idx_weights, x, ldx, N, hw, c.nh, 0, 0}};
 	if (rc == 0)
 		rc = lin_run(&m->lin, jobs, 2);
 	unsigned nw = pool_threads(m->pool);

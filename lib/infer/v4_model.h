@@ -89,10 +89,7 @@ int v4_mtp(struct infer_model *m, const int64_t *tokens, size_t B, size_t T, con
 
 /* Layer l's weights (found and shape-checked on first use). */
 int v4_layer_get(struct infer_model *m, size_t l, struct v4_layer **out);
-/* out[i] = rmsnorm(x[i]) * w for n rows of d values (ldx, ldo apart); w NULL: no weight. */
-int v4_norm_rows(struct infer_model *m, const struct vtensor *w, const float *x, size_t ldx, float *out, size_t ldo,
-		 size_t n, size_t d);
-/* A vector or matrix read exactly (F32 parameters: hc_*, sinks, ape, bias), n values. */
-int v4_read_exact(struct infer_model *m, const struct vtensor *t, float *out, size_t n);
+/* (norms, vectors, products: infer_norm_rows, infer_read_vec in model.h, lin_run in
+ * linear.h; F32 parameters are read exactly, never rounded to BF16) */
 
 #endif
