@@ -32,6 +32,54 @@ static const int64_t *i64(const struct st_file *f, const char *name, uint64_t n)
 	return t && t->dtype == DT_I64 && t->nelem == n ? (const int64_t *)st_bytes(f, t) : NULL;
 }
 
+/* The attention's input x [N][D] and low-rank query state qr [N][q_lora_rank] of layer L
+ * from the streams h. */
+static int layer_input(struct infer_model *m, struct v4_layer *L, const float *h, size_t N, float *x, float *qr)
+{
+	size_t D = (size_t)m->cfg.hidden_size, ql = (size_t)m->cfg.q_lora_rank;
+	struct v4_hc mix;
+	if (v4_hc_open(&mix, m, L->hc_attn, N))
+		return -1;
+	v4_hc_pre(&mix, h, x);
+	v4_hc_close(&mix);
+	struct lin_job j = {L->wq_a, x, D, N, qr, ql, 0, 0};
+	return infer_norm_rows(m, L->attn_norm, x, D, x, D, N, D) || lin_run(&m->lin, &j, 1) ||
+	       infer_norm_rows(m, L->q_norm, qr, ql, qr, ql, N, ql);
+}
+
+/* Sequences shorter than the ratio, or not a multiple of it: only complete windows make
+ * entries, a query sees none before its first window ends. */
+static void short_sequences(struct infer_model *m, const struct st_file *hf, size_t T0)
+{
+	size_t D = (size_t)m->cfg.hidden_size, hc = m->v4->hc, ql = (size_t)m->cfg.q_lora_rank;
+	const float *h = f32(hf, "hidden.1", 2 * T0 * hc * D);
+	static const struct {
+		size_t l, T, n, k;
+	} cases[] = {{1, 3, 0, 0}, {1, 4, 1, 1}, {1, 37, 9, 8}, {2, 127, 0, 0}, {2, 150, 1, 1}};
+	for (size_t i = 0; h && i < sizeof cases / sizeof *cases; i++) {
+		size_t T = cases[i].T;
+		struct v4_layer *L = NULL;
+		float *x = malloc(T * D * sizeof *x), *qr = malloc(T * ql * sizeof *qr);
+		struct v4_compressed c = {0};
+		int rc = v4_layer_get(m, cases[i].l, &L) || layer_input(m, L, h, T, x, qr) ||
+			 v4_compress(m, L, x, D, qr, ql, 1, T, &c, NULL);
+		size_t seen_early = 0, last = 0;
+		for (size_t t = 0; rc == 0 && t < T; t++)
+			for (size_t j = 0; j < c.k; j++) {
+				int32_t p = c.pick[t * c.k + j];
+				seen_early += p >= 0 && (size_t)p >= (t + 1) / L->ratio;
+				last += t == T - 1 && p >= 0;
+			}
+		CHECK(rc == 0 && c.n == cases[i].n && c.k == cases[i].k && seen_early == 0 &&
+			      last == (cases[i].n < c.k ? cases[i].n : c.k),
+		      "layer %zu (ratio %u), T = %zu: %zu entries, %zu picks a query, none before its window ends (%s)",
+		      cases[i].l, L ? L->ratio : 0, T, c.n, c.k, rc ? err_last() : "");
+		v4_compressed_free(&c);
+		free(qr);
+		free(x);
+	}
+}
+
 /* Layer l's compressor on transformers' input streams hidden.l: picks and scores. */
 static void indexer_layer(struct infer_model *m, const struct st_file *hf, const struct st_file *tk, size_t l,
 			  size_t B, size_t T)
@@ -50,17 +98,11 @@ static void indexer_layer(struct infer_model *m, const struct st_file *hf, const
 		return;
 	}
 	float *x = malloc(N * D * sizeof *x), *qr = malloc(N * ql * sizeof *qr), *score = NULL;
-	struct v4_hc mix;
 	struct v4_compressed c = {0};
-	int rc = v4_hc_open(&mix, m, L->hc_attn, N);
+	int rc = layer_input(m, L, h, N, x, qr);
 	if (rc == 0) {
-		v4_hc_pre(&mix, h, x);
-		v4_hc_close(&mix);
-		struct lin_job j = {L->wq_a, x, D, N, qr, ql, 0, 0};
 		rope_positions(&m->v4->compress, T);
-		rc = infer_norm_rows(m, L->attn_norm, x, D, x, D, N, D) || lin_run(&m->lin, &j, 1) ||
-		     infer_norm_rows(m, L->q_norm, qr, ql, qr, ql, N, ql) ||
-		     v4_compress(m, L, x, D, qr, ql, B, T, &c, &score);
+		rc = v4_compress(m, L, x, D, qr, ql, B, T, &c, &score);
 	}
 	CHECK(rc == 0 && L->ratio == 4 && c.n == T / 4 && c.k == 8, "layer %zu: the compressor runs (%zu entries, %zu picks)",
 	      l, c.n, c.k);
@@ -139,6 +181,7 @@ int main(void)
 		indexer_layer(&f.m, hf, tk, 3, B, T);
 		for (size_t l = 0; l < 3; l++)
 			whole_layer(&f.m, hf, ids, l, B, T);
+		short_sequences(&f.m, hf, T);
 		fwd_close(&f);
 	}
 	st_close(tk);
