@@ -114,7 +114,7 @@ int lin_run(struct lin *l, const struct lin_job *jobs, size_t n)
 		r.rb[j] = rows_per_task((size_t)rows, (size_t)w->cols, pool_threads(l->pool));
 		r.first[j + 1] = r.first[j] + (jobs[j].ntok ? ((size_t)rows + r.rb[j] - 1) / r.rb[j] : 0);
 		if (jobs[j].ntok)
-			l->bytes += vtensor_stored_bytes(w) / w->rows * rows;
+			l->bytes += w->rows ? vtensor_stored_bytes(w) / w->rows * rows : 0;
 		l->macs += rows * w->cols * jobs[j].ntok;
 	}
 	pool_for(l->pool, r.first[n], task, &r);

@@ -363,11 +363,10 @@ static int v4_head(struct infer_model *m, const struct vtensor *const *hc_head, 
 	return rc;
 }
 
-int v4_forward(struct infer_model *m, const int64_t *tokens, size_t B, size_t T, float *logits, float *last_hidden,
-	       const struct infer_hook *hook)
+/* The model's own embedding, norm, head and hc head. */
+static int globals(struct infer_model *m)
 {
 	struct v4_state *s = m->v4;
-	size_t N = B * T, D = (size_t)m->cfg.hidden_size, hc = s->hc;
 	if (!m->embed && want(m, &m->embed, false, V4_EMBED, -1, -1))
 		return -1;
 	if (!m->norm && want(m, &m->norm, false, V4_NORM, -1, -1))
@@ -379,6 +378,16 @@ int v4_forward(struct infer_model *m, const int64_t *tokens, size_t B, size_t T,
 	for (int k = 0; k < 3; k++)
 		if (!s->hc_head[k] && want(m, &s->hc_head[k], false, (enum v4_role)(V4_HC_HEAD_FN + k), -1, -1))
 			return -1;
+	return 0;
+}
+
+int v4_forward(struct infer_model *m, const int64_t *tokens, size_t B, size_t T, float *logits, float *last_hidden,
+	       const struct infer_hook *hook)
+{
+	struct v4_state *s = m->v4;
+	size_t N = B * T, D = (size_t)m->cfg.hidden_size, hc = s->hc;
+	if (globals(m))
+		return -1;
 	for (size_t l = 0; l < m->nlayers; l++) {
 		struct v4_layer *L;
 		if (v4_layer_get(m, l, &L))
@@ -426,6 +435,8 @@ int v4_mtp(struct infer_model *m, const int64_t *tokens, size_t B, size_t T, con
 	const float *prev = last_hidden;
 	float *own = NULL;
 	int rc = 0;
+	if (globals(m))
+		return -1;
 	for (size_t d = 1; d <= m->nmtp && d < T; d++) {
 		size_t l = m->nlayers + d - 1, Tn = T - d, N = B * Tn;
 		struct v4_layer *L;
