@@ -105,6 +105,7 @@ static const struct {
 	I(index_head_dim, -1, 1, CFG_MAX_HEADS), I(index_topk, -1, 1, CFG_MAX_POSITIONS),
 	I(head_dim, -1, 1, CFG_MAX_HEADS), I(o_groups, -1, 1, CFG_MAX_HEADS), I(o_lora_rank, -1, 1, CFG_MAX_DIM),
 	I(hc_mult, -1, 1, CFG_MAX_HEADS), I(num_hash_layers, 0, 0, CFG_MAX_LAYERS),
+	I(sliding_window, -1, 1, CFG_MAX_POSITIONS), I(hc_sinkhorn_iters, 20, 1, CFG_MAX_LAYERS),
 #undef I
 };
 
@@ -187,6 +188,10 @@ int ds_config_read(struct ds_config *c, const struct json *root, const char *pat
 	c->routed_scaling_factor = 1.0;
 	c->rms_norm_eps = 1e-6;
 	c->rope_theta = 10000.0;
+	/* DeepSeek-V4's, as transformers' DeepseekV4Config defaults them */
+	c->compress_rope_theta = 160000.0;
+	c->swiglu_limit = 10.0;
+	c->hc_eps = 1e-6;
 	c->scoring_func = SCORE_SOFTMAX;
 	c->rope_interleave = true;
 	c->quant.block[0] = c->quant.block[1] = 128;
@@ -214,6 +219,12 @@ int ds_config_read(struct ds_config *c, const struct json *root, const char *pat
 	    num_in(path, "rms_norm_eps", c->rms_norm_eps, 0, false, 1, "a number from 0 to 1") ||
 	    /* a base of 1 or less has no decaying frequencies, and YaRN divides by its log */
 	    num_in(path, "rope_theta", c->rope_theta, 1, true, HUGE_VAL, "a finite number above 1") ||
+	    get_num(root, path, "compress_rope_theta", &c->compress_rope_theta) ||
+	    num_in(path, "compress_rope_theta", c->compress_rope_theta, 1, true, HUGE_VAL, "a finite number above 1") ||
+	    get_num(root, path, "swiglu_limit", &c->swiglu_limit) ||
+	    num_in(path, "swiglu_limit", c->swiglu_limit, 0, false, HUGE_VAL, "a finite number of at least 0") ||
+	    get_num(root, path, "hc_eps", &c->hc_eps) ||
+	    num_in(path, "hc_eps", c->hc_eps, 0, false, 1, "a number from 0 to 1") ||
 	    get_bool(root, path, "norm_topk_prob", &c->norm_topk_prob) ||
 	    get_bool(root, path, "tie_word_embeddings", &c->tie_word_embeddings) ||
 	    get_bool(root, path, "rope_interleave", &c->rope_interleave) ||
@@ -229,7 +240,8 @@ int ds_config_read(struct ds_config *c, const struct json *root, const char *pat
 		c->scoring_func = SCORE_SIGMOID;
 	else if (strcmp(score, "softmax") == 0)
 		c->scoring_func = SCORE_SOFTMAX;
-	else if (strcmp(score, "sqrtsoftplus") == 0 && c->family && c->family->no_forward)
+	else if (strcmp(score, "sqrtsoftplus") == 0 && c->family &&
+		 (c->family->no_forward || c->family->forward == FAMILY_FORWARD_HC))
 		c->scoring_func = SCORE_SQRTSOFTPLUS;
 	else
 		return err_set("%s: \"scoring_func\" is \"%s\", not \"sigmoid\" or \"softmax\"", path, score);

@@ -13,8 +13,8 @@
 struct family;
 
 /* SCORE_SQRTSOFTPLUS: sqrt(softplus(x)), DeepSeek-V4's; accepted only for a family whose
- * forward pass ckpt does not run (struct family's no_forward), so it is never computed as
- * another. */
+ * forward pass is the hyper-connection one (struct family's forward) or is not run (its
+ * no_forward), so it is never computed as another. */
 enum score_func { SCORE_SIGMOID, SCORE_SOFTMAX, SCORE_SQRTSOFTPLUS };
 
 /* The largest values config.json may give, checked as it is read: far above what
@@ -70,6 +70,11 @@ struct ds_config {
 	 * hc_mult (-1: not given), num_hash_layers (0), compress_ratios (ncompress of them,
 	 * 0: not given; one a layer, MTP layers included) */
 	int64_t head_dim, o_groups, o_lora_rank, hc_mult, num_hash_layers;
+	/* and its forward pass's: sliding_window (-1: not given), hc_sinkhorn_iters (20),
+	 * compress_rope_theta (160000), swiglu_limit (10), hc_eps (1e-6): transformers'
+	 * defaults where config.json leaves them out */
+	int64_t sliding_window, hc_sinkhorn_iters;
+	double compress_rope_theta, swiglu_limit, hc_eps;
 	size_t ncompress;
 	uint16_t compress_ratios[CFG_MAX_COMPRESS];
 	/* Not config.json's: the tensors as the family's model-parallel cut stores them

@@ -61,6 +61,13 @@ struct mp_cut {
 	bool keeps_mtp;
 };
 
+/* The shape of a family's forward pass (lib/infer/model.h runs either). */
+enum family_forward {
+	FAMILY_FORWARD_MLA,   /* DeepSeek-V3's: MLA attention, residual adds (the default) */
+	FAMILY_FORWARD_HC,    /* DeepSeek-V4's: hyper-connection streams, shared-KV window
+				 attention with sinks, compressed attention, hash routing */
+};
+
 struct family {
 	const char *name;                 /* stable, for --json: "deepseek-v3" */
 	const char *title;                /* for people: "DeepSeek-V3" */
@@ -112,6 +119,7 @@ struct family {
 	/* Why ckpt's forward pass cannot run this model, one line ("the DeepSeek-V4 forward
 	 * pass is not implemented ..."); NULL: it can. */
 	const char *no_forward;
+	enum family_forward forward;
 	/* How it is cut for model parallelism (formats/dsmp.h); NULL: ckpt knows no such layout
 	 * of it, and ckpt-hf-to-sharded refuses it. */
 	const struct mp_cut *mp_cut;

@@ -3,9 +3,8 @@
  * weights with "X.scale" F8_E8M0 128 x 128 block scales, FP4 routed experts (I8, two codes a
  * byte) with one F8_E8M0 scale a 1 x 32 group, hyper-connections, compressed attention on
  * the layers compress_ratios says, hash routing on the first num_hash_layers, one MTP block.
- * Its inventory is formats/hf_v4.h.  ckpt reads and checks it (inspect, verify); its forward
- * pass (hyper-connections, compressed sparse attention, hash routing, sqrtsoftplus scores)
- * is not implemented, and said so. */
+ * Its inventory is formats/hf_v4.h (with the roles its forward pass asks for, hf_v4_name).
+ * ckpt reads and checks it (inspect, verify) and runs its forward pass (lib/infer/v4_model.h). */
 #include <string.h>
 
 #include "ds_config.h"
@@ -97,6 +96,6 @@ const struct family family_deepseek_v4 = {
 	.variant = v4_variant, .expected = hf_v4_expected, .layer_is_moe = v4_layer_is_moe,
 	.side_files = side_files, .parse = hf_v4_parse, .expected_bound = hf_v4_expected_bound,
 	.require = hf_v4_require, .schemes = qschemes_dot_scale, .scale_name = qscheme_dot_scale_name,
-	.no_forward = "the DeepSeek-V4 forward pass (hyper-connections, compressed attention, hash routing) is not implemented",
+	.forward = FAMILY_FORWARD_HC,
 	.mp_cut = &v4_cut,
 };

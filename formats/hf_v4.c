@@ -292,3 +292,40 @@ int hf_v4_parse(const struct ds_config *c, const char *name, struct hf_name *out
 	*out = n;
 	return 0;
 }
+
+/* Each role's name after its block's prefix (the spellings add_block writes). */
+static const char *const v4_role_names[V4_ROLE_COUNT] = {
+	[V4_EMBED] = "embed.weight", [V4_HEAD] = "head.weight", [V4_NORM] = "norm.weight",
+	[V4_HC_HEAD_FN] = "hc_head_fn", [V4_HC_HEAD_BASE] = "hc_head_base", [V4_HC_HEAD_SCALE] = "hc_head_scale",
+	[V4_ATTN_NORM] = "attn_norm.weight", [V4_FFN_NORM] = "ffn_norm.weight",
+	[V4_HC_ATTN_FN] = "hc_attn_fn", [V4_HC_ATTN_BASE] = "hc_attn_base", [V4_HC_ATTN_SCALE] = "hc_attn_scale",
+	[V4_HC_FFN_FN] = "hc_ffn_fn", [V4_HC_FFN_BASE] = "hc_ffn_base", [V4_HC_FFN_SCALE] = "hc_ffn_scale",
+	[V4_SINK] = "attn.attn_sink", [V4_WQ_A] = "attn.wq_a.weight", [V4_Q_NORM] = "attn.q_norm.weight",
+	[V4_WQ_B] = "attn.wq_b.weight", [V4_WKV] = "attn.wkv.weight", [V4_KV_NORM] = "attn.kv_norm.weight",
+	[V4_WO_A] = "attn.wo_a.weight", [V4_WO_B] = "attn.wo_b.weight",
+	[V4_CMP_APE] = "attn.compressor.ape", [V4_CMP_WKV] = "attn.compressor.wkv.weight",
+	[V4_CMP_WGATE] = "attn.compressor.wgate.weight", [V4_CMP_NORM] = "attn.compressor.norm.weight",
+	[V4_IDX_APE] = "attn.indexer.compressor.ape", [V4_IDX_WKV] = "attn.indexer.compressor.wkv.weight",
+	[V4_IDX_WGATE] = "attn.indexer.compressor.wgate.weight",
+	[V4_IDX_NORM] = "attn.indexer.compressor.norm.weight", [V4_IDX_WQ_B] = "attn.indexer.wq_b.weight",
+	[V4_IDX_WEIGHTS] = "attn.indexer.weights_proj.weight",
+	[V4_ROUTER] = "ffn.gate.weight", [V4_ROUTER_BIAS] = "ffn.gate.bias", [V4_TID2EID] = "ffn.gate.tid2eid",
+	[V4_EXPERT_W1] = "w1.weight", [V4_EXPERT_W3] = "w3.weight", [V4_EXPERT_W2] = "w2.weight",
+	[V4_SHARED_W1] = "ffn.shared_experts.w1.weight", [V4_SHARED_W3] = "ffn.shared_experts.w3.weight",
+	[V4_SHARED_W2] = "ffn.shared_experts.w2.weight",
+	[V4_E_PROJ] = "e_proj.weight", [V4_H_PROJ] = "h_proj.weight", [V4_ENORM] = "enorm.weight",
+	[V4_HNORM] = "hnorm.weight", [V4_MTP_NORM] = "norm.weight",
+};
+
+int hf_v4_name(char *out, size_t size, const struct ds_config *c, enum v4_role role, int layer, int expert)
+{
+	const char *s = (unsigned)role < V4_ROLE_COUNT ? v4_role_names[role] : "?";
+	int nl = c->num_hidden_layers > 0 ? (int)c->num_hidden_layers : 0;
+	if (layer < 0)
+		return snprintf(out, size, "%s", s);
+	const char *block = layer >= nl ? "mtp" : "layers";
+	int k = layer >= nl ? layer - nl : layer;
+	if (expert >= 0)
+		return snprintf(out, size, "%s.%d.ffn.experts.%d.%s", block, k, expert, s);
+	return snprintf(out, size, "%s.%d.%s", block, k, s);
+}

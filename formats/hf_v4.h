@@ -33,4 +33,28 @@ int hf_v4_require(const struct ds_config *c, const char *path);
  * name that is none of those (no message). */
 int hf_v4_parse(const struct ds_config *c, const char *name, struct hf_name *out);
 
+/* What a tensor of a DeepSeek-V4 checkpoint does in the forward pass (lib/infer/v4_model.h):
+ * the names a role has, by hf_v4_name. */
+enum v4_role {
+	V4_EMBED, V4_HEAD, V4_NORM,                        /* embed, head, norm .weight */
+	V4_HC_HEAD_FN, V4_HC_HEAD_BASE, V4_HC_HEAD_SCALE,  /* hc_head_* (model, or MTP block) */
+	V4_ATTN_NORM, V4_FFN_NORM,
+	V4_HC_ATTN_FN, V4_HC_ATTN_BASE, V4_HC_ATTN_SCALE,
+	V4_HC_FFN_FN, V4_HC_FFN_BASE, V4_HC_FFN_SCALE,
+	V4_SINK, V4_WQ_A, V4_Q_NORM, V4_WQ_B, V4_WKV, V4_KV_NORM, V4_WO_A, V4_WO_B,
+	V4_CMP_APE, V4_CMP_WKV, V4_CMP_WGATE, V4_CMP_NORM, /* attn.compressor.* */
+	V4_IDX_APE, V4_IDX_WKV, V4_IDX_WGATE, V4_IDX_NORM, /* attn.indexer.compressor.* */
+	V4_IDX_WQ_B, V4_IDX_WEIGHTS,                       /* attn.indexer.wq_b, weights_proj */
+	V4_ROUTER, V4_ROUTER_BIAS, V4_TID2EID,             /* ffn.gate.weight, .bias, .tid2eid */
+	V4_EXPERT_W1, V4_EXPERT_W3, V4_EXPERT_W2,          /* ffn.experts.E.w1/w3/w2 (gate, up, down) */
+	V4_SHARED_W1, V4_SHARED_W3, V4_SHARED_W2,
+	V4_E_PROJ, V4_H_PROJ, V4_ENORM, V4_HNORM, V4_MTP_NORM, /* MTP block only */
+	V4_ROLE_COUNT,
+};
+
+/* The name of the tensor playing role in layer (-1: the model's own, for the global roles;
+ * from c's num_hidden_layers on: an MTP block "mtp.K.") for expert (-1: none),
+ * snprintf-style: the length it needs. */
+int hf_v4_name(char *out, size_t size, const struct ds_config *c, enum v4_role role, int layer, int expert);
+
 #endif

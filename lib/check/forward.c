@@ -259,7 +259,7 @@ void fwd_close(struct fwd_model *f)
 
 int fwd_forward(struct fwd_model *f, const struct fwd_tokens *t, bool mtp, struct fwd_run *r)
 {
-	size_t B = t->B, T = t->T, V = (size_t)f->cfg.vocab_size, H = (size_t)f->cfg.hidden_size;
+	size_t B = t->B, T = t->T, V = (size_t)f->cfg.vocab_size;
 	memset(r, 0, sizeof *r);
 	r->tok = t;
 	r->V = V;
@@ -268,16 +268,14 @@ int fwd_forward(struct fwd_model *f, const struct fwd_tokens *t, bool mtp, struc
 	if (nmtp >= T)
 		nmtp = T - 1;
 	for (size_t d = 1; d <= nmtp; d++) {
-		char name[64];
-		snprintf(name, sizeof name, "model.layers.%zu.eh_proj.weight", f->m.nlayers + d - 1);
-		if (!view_find(f->v, name)) {
+		if (!infer_has_mtp(&f->m, d)) {
 			nmtp = d - 1;
 			r->no_mtp = d == 1;
 			break;
 		}
 	}
 	r->no_mtp = r->no_mtp || (mtp && f->m.nmtp == 0);
-	float *last = nmtp ? xmalloc(B * T * H * sizeof *last) : NULL;
+	float *last = nmtp ? xmalloc(B * T * infer_state_dim(&f->m) * sizeof *last) : NULL;
 	uint64_t bytes0 = f->m.lin.bytes, macs0 = f->m.lin.macs;
 	f->m.nonfinite[0] = 0;
 	double t0 = clock_now();

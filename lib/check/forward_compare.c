@@ -298,8 +298,9 @@ int fwd_layers(struct fwd_model *a, struct fwd_model *b, const size_t *layers, s
 	       const struct fwd_limits *lim, struct fwd_layers *r)
 {
 	memset(r, 0, sizeof *r);
-	size_t H = (size_t)a->cfg.hidden_size;
-	if (b && b->cfg.hidden_size != a->cfg.hidden_size)
+	/* (a state: hidden_size values, or hc_mult streams of them) */
+	size_t H = infer_state_dim(&a->m);
+	if (b && infer_state_dim(&b->m) != H)
 		return err_set("%s and %s: hidden sizes differ (%" PRId64 " and %" PRId64 ")", a->v->path, b->v->path,
 			       a->cfg.hidden_size, b->cfg.hidden_size);
 	r->lim = *lim;

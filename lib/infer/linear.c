@@ -1,5 +1,6 @@
 #include "linear.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,8 +65,10 @@ static void task(void *ctx, size_t i, unsigned worker)
 	while (r->first[j + 1] <= i)
 		j++;
 	const struct lin_job *jb = &r->jobs[j];
-	size_t K = (size_t)jb->w->cols, rows = (size_t)jb->w->rows;
-	size_t r0 = (i - r->first[j]) * r->rb[j], nr = rows - r0 < r->rb[j] ? rows - r0 : r->rb[j];
+	size_t K = (size_t)jb->w->cols, rows = jb->nr ? (size_t)jb->nr : (size_t)jb->w->rows;
+	size_t rel = (i - r->first[j]) * r->rb[j], nr = rows - rel < r->rb[j] ? rows - rel : r->rb[j];
+	size_t r0 = (size_t)jb->r0 + rel;
+	float *y = jb->y + rel;
 	struct lin *l = r->l;
 	if (l->cap[worker] < nr * K) {
 		free(l->buf[worker]);
@@ -79,11 +82,11 @@ static void task(void *ctx, size_t i, unsigned worker)
 			view_read_rows_bf16(jb->w, r0, nr, (uint16_t *)l->buf[worker], K);
 			w = (const uint16_t *)l->buf[worker];
 		}
-		kern_dot_block_bf16(w, K, nr, jb->x, jb->ldx, jb->ntok, K, jb->y + r0, jb->ldy);
+		kern_dot_block_bf16(w, K, nr, jb->x, jb->ldx, jb->ntok, K, y, jb->ldy);
 	} else {
 		float *w = l->buf[worker];
 		view_read_rows(jb->w, r0, nr, w, K, l->flags);
-		kern_dot_block(w, K, nr, jb->x, jb->ldx, jb->ntok, K, jb->y + r0, jb->ldy);
+		kern_dot_block(w, K, nr, jb->x, jb->ldx, jb->ntok, K, y, jb->ldy);
 	}
 }
 
@@ -100,13 +103,19 @@ int lin_run(struct lin *l, const struct lin_job *jobs, size_t n)
 				     dt_name(w->stored));
 			goto out;
 		}
+		uint64_t rows = jobs[j].nr ? jobs[j].nr : w->rows;
+		if (jobs[j].r0 > w->rows || rows > w->rows - jobs[j].r0) {
+			rc = err_set("tensor %s: rows %" PRIu64 "..%" PRIu64 " of %" PRIu64, err_quote(w->name, q),
+				     jobs[j].r0, jobs[j].r0 + rows, w->rows);
+			goto out;
+		}
 		/* BF16 values (stored, or FP8 rounded as DeepSeek's dequantization does) */
 		r.bf16[j] = (l->flags & VIEW_ROUND_BF16) && vtensor_bf16_readable(w);
-		r.rb[j] = rows_per_task((size_t)w->rows, (size_t)w->cols, pool_threads(l->pool));
-		r.first[j + 1] = r.first[j] + (jobs[j].ntok ? ((size_t)w->rows + r.rb[j] - 1) / r.rb[j] : 0);
+		r.rb[j] = rows_per_task((size_t)rows, (size_t)w->cols, pool_threads(l->pool));
+		r.first[j + 1] = r.first[j] + (jobs[j].ntok ? ((size_t)rows + r.rb[j] - 1) / r.rb[j] : 0);
 		if (jobs[j].ntok)
-			l->bytes += vtensor_stored_bytes(w);
-		l->macs += w->rows * w->cols * jobs[j].ntok;
+			l->bytes += w->rows ? vtensor_stored_bytes(w) / w->rows * rows : 0;
+		l->macs += rows * w->cols * jobs[j].ntok;
 	}
 	pool_for(l->pool, r.first[n], task, &r);
 	for (size_t j = 0; l->release && j < n; j++)

@@ -18,6 +18,9 @@ struct lin_job {
 	size_t ldx, ntok;
 	float *y;                    /* ntok rows of `out` values, ldy apart */
 	size_t ldy;
+	/* Only rows [r0, r0 + nr) of w, y's first column being row r0 (nr 0: every row):
+	 * one group of a block-diagonal weight (DeepSeek-V4's grouped wo_a). */
+	uint64_t r0, nr;
 };
 
 struct lin {

@@ -9,6 +9,7 @@
 
 #include "err.h"
 #include "kern.h"
+#include "v4_model.h"
 
 /* ---- the weights, as the model's family names and shapes them ---- */
 
@@ -17,9 +18,15 @@
 static int need(const struct infer_model *m, const struct vtensor **out, bool optional, enum hf_role role,
 		int64_t layer, int64_t expert)
 {
-	char name[256], q[ERR_QUOTE];
+	char name[256];
 	struct hf_name n = {role, (int)layer, (int)expert, false};
 	m->family->name_of(name, sizeof name, &n);
+	return infer_need(m, out, optional, name);
+}
+
+int infer_need(const struct infer_model *m, const struct vtensor **out, bool optional, const char *name)
+{
+	char q[ERR_QUOTE];
 	const struct hf_entry *e = hf_find(m->L, name);
 	const struct vtensor *t = e ? view_find(m->v, name) : NULL;
 	*out = t;
@@ -129,6 +136,15 @@ int infer_open(struct infer_model *m, const struct view *v, const struct ds_conf
 		return err_set("%s: %s", v->path, m->family->no_forward);
 	if (ds_config_require(c, v->path) || m->family->expected(&m->L, c, v->path))
 		return -1;
+	if (m->family->forward == FAMILY_FORWARD_HC) {
+		lin_init(&m->lin, pool, VIEW_ROUND_BF16);
+		m->lin.release = (flags & INFER_RELEASE) != 0;
+		if (v4_open(m)) {
+			infer_close(m);
+			return -1;
+		}
+		return 0;
+	}
 	if (rope_init(&m->rope, c)) {
 		hf_free(m->L);
 		return err_prefix("%s: ", v->path);
@@ -149,6 +165,8 @@ int infer_open(struct infer_model *m, const struct view *v, const struct ds_conf
 
 void infer_close(struct infer_model *m)
 {
+	if (m->v4)
+		v4_close(m);
 	for (size_t l = 0; m->layer && l < m->nlayers + m->nmtp; l++)
 		free(m->layer[l].expert);
 	free(m->layer);
@@ -160,13 +178,10 @@ void infer_close(struct infer_model *m)
 
 /* ---- pieces of a layer ---- */
 
-static void note_nonfinite(struct infer_model *m, const float *x, size_t n, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
 /* Note where NaN or infinity first shows among n values of x: only the first place is
  * kept, later ones mostly follow from it.  One pass over values the step just wrote:
  * cheap beside the products that made them. */
-static void note_nonfinite(struct infer_model *m, const float *x, size_t n, const char *fmt, ...)
+void infer_note_nonfinite(struct infer_model *m, const float *x, size_t n, const char *fmt, ...)
 {
 	if (m->nonfinite[0] || kern_first_nonfinite(x, n) == n)
 		return;
@@ -176,7 +191,7 @@ static void note_nonfinite(struct infer_model *m, const float *x, size_t n, cons
 	va_end(ap);
 }
 
-static int read_vec(const struct infer_model *m, const struct vtensor *t, float *out)
+int infer_read_vec(const struct infer_model *m, const struct vtensor *t, float *out)
 {
 	int rc = view_read_rows(t, 0, 1, out, (size_t)t->cols, VIEW_ROUND_BF16);
 	if (m->flags & INFER_RELEASE)
@@ -184,12 +199,16 @@ static int read_vec(const struct infer_model *m, const struct vtensor *t, float 
 	return rc;
 }
 
-/* out[n] = rmsnorm(x[n]) * w for n rows of d values (ldx, ldo apart). */
-static int norm_rows(const struct infer_model *m, const struct vtensor *w, const float *x, size_t ldx, float *out,
-		     size_t ldo, size_t n, size_t d)
+int infer_norm_rows(const struct infer_model *m, const struct vtensor *w, const float *x, size_t ldx, float *out,
+		    size_t ldo, size_t n, size_t d)
 {
 	float *wv = xmalloc(d * sizeof *wv);
-	int rc = read_vec(m, w, wv);
+	int rc = 0;
+	if (w)
+		rc = infer_read_vec(m, w, wv);
+	else
+		for (size_t i = 0; i < d; i++)
+			wv[i] = 1;
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		kern_rmsnorm(out + i * ldo, x + i * ldx, wv, d, m->cfg.rms_norm_eps);
 	free(wv);
@@ -198,7 +217,7 @@ static int norm_rows(const struct infer_model *m, const struct vtensor *w, const
 
 static struct lin_job job(const struct vtensor *w, const float *x, size_t ldx, size_t n, float *y, size_t ldy)
 {
-	return (struct lin_job){w, x, ldx, n, y, ldy};
+	return (struct lin_job){.w = w, .x = x, .ldx = ldx, .ntok = n, .y = y, .ldy = ldy};
 }
 
 struct attn_ctx {
@@ -302,7 +321,7 @@ static int attention(struct infer_model *m, struct infer_layer *L, const float *
 	if (ql) {
 		j[0] = job(L->wq_a, x, H, N, qa, ql);
 		j[1] = job(L->wkv_a, x, H, N, kv, C + dr);
-		if (lin_run(&m->lin, j, 2) || norm_rows(m, L->q_norm, qa, ql, qa, ql, N, ql))
+		if (lin_run(&m->lin, j, 2) || infer_norm_rows(m, L->q_norm, qa, ql, qa, ql, N, ql))
 			goto out;
 		j[0] = job(L->wq_b, qa, ql, N, q, nh * dq);
 		if (lin_run(&m->lin, j, 1))
@@ -313,7 +332,7 @@ static int attention(struct infer_model *m, struct infer_layer *L, const float *
 		if (lin_run(&m->lin, j, 2))
 			goto out;
 	}
-	if (norm_rows(m, L->kv_norm, kv, C + dr, cn, C, N, C))
+	if (infer_norm_rows(m, L->kv_norm, kv, C + dr, cn, C, N, C))
 		goto out;
 	j[0] = job(L->wkv_b, cn, C, N, kvb, nh * (dn + dv));
 	if (lin_run(&m->lin, j, 1))
@@ -348,9 +367,7 @@ out:
 	return rc;
 }
 
-/* down(silu(gate(x)) * up(x)) for several MLPs at once: w[3 * i + {0,1,2}], inputs x_i
- * (n_i rows of H), outputs y_i (n_i rows of H), inner sizes from the weights. */
-static int mlps(struct infer_model *m, const struct vtensor *const *w, const float *const *x, const size_t *n,
+int infer_mlps(struct infer_model *m, const struct vtensor *const *w, const float *const *x, const size_t *n,
 		float *const *y, size_t count)
 {
 	size_t H = (size_t)m->cfg.hidden_size, tot = 0;
@@ -367,6 +384,14 @@ static int mlps(struct infer_model *m, const struct vtensor *const *w, const flo
 	}
 	int rc = lin_run(&m->lin, j, 2 * count);
 	if (rc == 0) {
+		if (m->swiglu_limit > 0) {
+			/* DeepSeek-V4 clamps the gate from above and the up projection both ways */
+			float lim = (float)m->swiglu_limit;
+			for (size_t i = 0; i < tot; i++) {
+				g[i] = g[i] > lim ? lim : g[i];
+				u[i] = u[i] > lim ? lim : u[i] < -lim ? -lim : u[i];
+			}
+		}
 		kern_silu_mul(g, u, tot);
 		off = 0;
 		for (size_t i = 0; i < count; i++) {
@@ -382,8 +407,8 @@ static int mlps(struct infer_model *m, const struct vtensor *const *w, const flo
 	return rc;
 }
 
-/* Routed experts plus shared experts of layer l: x [N][H] (normed) -> out [N][H]. */
-static int moe(struct infer_model *m, struct infer_layer *L, size_t l, const float *x, size_t N, float *out)
+int infer_moe(struct infer_model *m, size_t l, const struct infer_experts *X, const unsigned *given, const float *x,
+	      size_t N, float *out)
 {
 	const struct route_cfg *rt = &m->route;
 	size_t H = (size_t)m->cfg.hidden_size, E = rt->n_experts, K = rt->top_k;
@@ -399,19 +424,24 @@ static int moe(struct infer_model *m, struct infer_layer *L, size_t l, const flo
 	float **ys = xmalloc(E * sizeof *ys);
 	size_t *ns = xmalloc(E * sizeof *ns);
 	int rc = -1;
-	struct lin_job j = job(L->router, x, H, N, logits, E);
+	struct lin_job j = job(X->router, x, H, N, logits, E);
 	if (lin_run(&m->lin, &j, 1))
 		goto out;
 	/* a NaN score ranks last: its expert would silently never be chosen */
-	note_nonfinite(m, logits, N * E, "layer %zu (router)", l);
-	if (L->bias) {
+	infer_note_nonfinite(m, logits, N * E, "layer %zu (router)", l);
+	if (X->bias) {
 		bias = xmalloc(E * sizeof *bias);
-		if (read_vec(m, L->bias, bias))
+		if (infer_read_vec(m, X->bias, bias))
 			goto out;
-		note_nonfinite(m, bias, E, "layer %zu (router bias)", l);
+		infer_note_nonfinite(m, bias, E, "layer %zu (router bias)", l);
 	}
 	for (size_t n = 0; n < N; n++) {
-		route_token(rt, logits + n * E, bias, idx + n * K, wt + n * K);
+		if (given) {
+			memcpy(idx + n * K, given + n * K, K * sizeof *idx);
+			route_given(rt, logits + n * E, idx + n * K, wt + n * K);
+		} else {
+			route_token(rt, logits + n * E, bias, idx + n * K, wt + n * K);
+		}
 		for (size_t k = 0; k < K; k++)
 			cnt[idx[n * K + k]]++;
 	}
@@ -431,7 +461,7 @@ static int moe(struct infer_model *m, struct infer_layer *L, size_t l, const flo
 	size_t batch = (m->flags & INFER_RELEASE) ? 1 : E, nb = 0;
 	for (size_t e = 0; e < E; e++) {
 		if (cnt[e]) {
-			memcpy(w + 3 * nb, L->expert + 3 * e, 3 * sizeof *w);
+			memcpy(w + 3 * nb, X->expert + 3 * e, 3 * sizeof *w);
 			xs[nb] = xin + start[e] * H;
 			ys[nb] = yout + start[e] * H;
 			ns[nb] = cnt[e];
@@ -439,13 +469,13 @@ static int moe(struct infer_model *m, struct infer_layer *L, size_t l, const flo
 			m->experts_run++;
 		}
 		if (nb && (nb == batch || e + 1 == E)) {
-			if (mlps(m, w, xs, ns, ys, nb))
+			if (infer_mlps(m, w, xs, ns, ys, nb))
 				goto out;
 			nb = 0;
 		}
 	}
 	for (size_t e = 0; e < E; e++)
-		note_nonfinite(m, yout + start[e] * H, cnt[e] * H, "layer %zu (routed expert %zu output)", l, e);
+		infer_note_nonfinite(m, yout + start[e] * H, cnt[e] * H, "layer %zu (routed expert %zu output)", l, e);
 	/* weighted sum in expert order, as transformers adds them (into float32) */
 	for (size_t e = 0; e < E; e++)
 		for (size_t at = start[e]; at < start[e + 1]; at++) {
@@ -454,12 +484,12 @@ static int moe(struct infer_model *m, struct infer_layer *L, size_t l, const flo
 			for (size_t i = 0; i < H; i++)
 				a[i] = (float)((double)a[i] + (double)tw[at] * y[i]);
 		}
-	if (L->shared[0]) {
+	if (X->shared[0]) {
 		const float *xv[1] = {x};
 		float *yv[1] = {out};
-		if (mlps(m, L->shared, xv, &N, yv, 1))
+		if (infer_mlps(m, X->shared, xv, &N, yv, 1))
 			goto out;
-		note_nonfinite(m, out, N * H, "layer %zu (shared experts output)", l);
+		infer_note_nonfinite(m, out, N * H, "layer %zu (shared experts output)", l);
 		for (size_t i = 0; i < N * H; i++)
 			out[i] = (float)((double)acc[i] + out[i]);
 	} else {
@@ -485,8 +515,29 @@ out:
 	return rc;
 }
 
+size_t infer_state_dim(const struct infer_model *m)
+{
+	return (size_t)m->cfg.hidden_size * (m->v4 ? m->v4->hc : 1);
+}
+
+bool infer_has_mtp(const struct infer_model *m, size_t d)
+{
+	if (d < 1 || d > m->nmtp)
+		return false;
+	char name[256];
+	if (m->v4) {
+		hf_v4_name(name, sizeof name, &m->cfg, V4_E_PROJ, (int)(m->nlayers + d - 1), -1);
+	} else {
+		struct hf_name n = {HF_MTP_EH_PROJ, (int)(m->nlayers + d - 1), -1, false};
+		m->family->name_of(name, sizeof name, &n);
+	}
+	return view_find(m->v, name) != NULL;
+}
+
 int infer_layer(struct infer_model *m, size_t l, float *h, size_t B, size_t T)
 {
+	if (m->v4)
+		return v4_layer(m, l, h, B, T);
 	struct infer_layer *L;
 	if (l >= m->nlayers + m->nmtp)
 		return err_set("%s: there is no layer %zu (%zu layers, %zu MTP)", m->v->path, l, m->nlayers, m->nmtp);
@@ -495,31 +546,32 @@ int infer_layer(struct infer_model *m, size_t l, float *h, size_t B, size_t T)
 	size_t N = B * T, H = (size_t)m->cfg.hidden_size;
 	float *x = xmalloc(N * H * sizeof *x), *y = xmalloc(N * H * sizeof *y);
 	int rc = -1;
-	if (norm_rows(m, L->attn_norm, h, H, x, H, N, H))
+	if (infer_norm_rows(m, L->attn_norm, h, H, x, H, N, H))
 		goto out;
-	note_nonfinite(m, x, N * H, "layer %zu (input norm)", l);
+	infer_note_nonfinite(m, x, N * H, "layer %zu (input norm)", l);
 	if (attention(m, L, x, B, T, y))
 		goto out;
-	note_nonfinite(m, y, N * H, "layer %zu (attention output)", l);
+	infer_note_nonfinite(m, y, N * H, "layer %zu (attention output)", l);
 	for (size_t i = 0; i < N * H; i++)
 		h[i] += y[i];
-	note_nonfinite(m, h, N * H, "layer %zu (attention residual)", l);
-	if (norm_rows(m, L->ffn_norm, h, H, x, H, N, H))
+	infer_note_nonfinite(m, h, N * H, "layer %zu (attention residual)", l);
+	if (infer_norm_rows(m, L->ffn_norm, h, H, x, H, N, H))
 		goto out;
-	note_nonfinite(m, x, N * H, "layer %zu (post-attention norm)", l);
+	infer_note_nonfinite(m, x, N * H, "layer %zu (post-attention norm)", l);
 	if (L->moe) {
-		if (moe(m, L, l, x, N, y))
+		struct infer_experts X = {L->router, L->bias, L->expert, L->shared};
+		if (infer_moe(m, l, &X, NULL, x, N, y))
 			goto out;
 	} else {
 		const float *xv[1] = {x};
 		float *yv[1] = {y};
-		if (mlps(m, L->mlp, xv, &N, yv, 1))
+		if (infer_mlps(m, L->mlp, xv, &N, yv, 1))
 			goto out;
 	}
-	note_nonfinite(m, y, N * H, "layer %zu (%s output)", l, L->moe ? "MoE" : "MLP");
+	infer_note_nonfinite(m, y, N * H, "layer %zu (%s output)", l, L->moe ? "MoE" : "MLP");
 	for (size_t i = 0; i < N * H; i++)
 		h[i] += y[i];
-	note_nonfinite(m, h, N * H, "layer %zu (output)", l);
+	infer_note_nonfinite(m, h, N * H, "layer %zu (output)", l);
 	rc = 0;
 out:
 	free(x);
@@ -527,8 +579,7 @@ out:
 	return rc;
 }
 
-/* what: the embedding's name in messages */
-static int embed_rows(struct infer_model *m, const struct vtensor *emb, const int64_t *tokens, size_t N, float *h,
+int infer_embed_rows(struct infer_model *m, const struct vtensor *emb, const int64_t *tokens, size_t N, float *h,
 		      size_t ldh, const char *what)
 {
 	for (size_t n = 0; n < N; n++) {
@@ -537,31 +588,30 @@ static int embed_rows(struct infer_model *m, const struct vtensor *emb, const in
 				       m->cfg.vocab_size);
 		if (view_read_rows(emb, (uint64_t)tokens[n], 1, h + n * ldh, ldh, VIEW_ROUND_BF16))
 			return -1;
-		note_nonfinite(m, h + n * ldh, (size_t)emb->cols, "%s of token %" PRId64, what, tokens[n]);
+		infer_note_nonfinite(m, h + n * ldh, (size_t)emb->cols, "%s of token %" PRId64, what, tokens[n]);
 	}
 	if (m->flags & INFER_RELEASE)
 		vtensor_release(emb);
 	return 0;
 }
 
-/* mtp: the MTP layer whose head it is, or SIZE_MAX for the model's own (messages). */
-static int head_rows(struct infer_model *m, const struct vtensor *norm, const struct vtensor *head, const float *h,
+int infer_head_rows(struct infer_model *m, const struct vtensor *norm, const struct vtensor *head, const float *h,
 		     size_t N, float *logits, float *normed_out, size_t mtp)
 {
 	size_t H = (size_t)m->cfg.hidden_size, V = (size_t)m->cfg.vocab_size;
 	float *x = normed_out ? normed_out : xmalloc(N * H * sizeof *x);
 	struct lin_job j = job(head, x, H, N, logits, V);
-	int rc = norm_rows(m, norm, h, H, x, H, N, H);
+	int rc = infer_norm_rows(m, norm, h, H, x, H, N, H);
 	if (rc == 0 && mtp == SIZE_MAX)
-		note_nonfinite(m, x, N * H, "the final norm");
+		infer_note_nonfinite(m, x, N * H, "the final norm");
 	else if (rc == 0)
-		note_nonfinite(m, x, N * H, "layer %zu (MTP head norm)", mtp);
+		infer_note_nonfinite(m, x, N * H, "layer %zu (MTP head norm)", mtp);
 	if (rc == 0 && logits) {
 		rc = lin_run(&m->lin, &j, 1);
 		if (rc == 0 && mtp == SIZE_MAX)
-			note_nonfinite(m, logits, N * V, "the logits");
+			infer_note_nonfinite(m, logits, N * V, "the logits");
 		else if (rc == 0)
-			note_nonfinite(m, logits, N * V, "layer %zu (MTP logits)", mtp);
+			infer_note_nonfinite(m, logits, N * V, "layer %zu (MTP logits)", mtp);
 	}
 	if (!normed_out)
 		free(x);
@@ -571,6 +621,8 @@ static int head_rows(struct infer_model *m, const struct vtensor *norm, const st
 int infer_forward(struct infer_model *m, const int64_t *tokens, size_t B, size_t T, float *logits,
 		  float *last_hidden, const struct infer_hook *hook)
 {
+	if (m->v4)
+		return v4_forward(m, tokens, B, T, logits, last_hidden, hook);
 	const struct ds_config *c = &m->cfg;
 	size_t N = B * T, H = (size_t)c->hidden_size;
 	if (!m->embed && need(m, &m->embed, false, HF_EMBED, -1, -1))
@@ -588,7 +640,7 @@ int infer_forward(struct infer_model *m, const int64_t *tokens, size_t B, size_t
 	}
 	float *h = xmalloc((N ? N : 1) * H * sizeof *h), *x = xmalloc((N ? N : 1) * H * sizeof *x);
 	int rc = -1;
-	if (embed_rows(m, m->embed, tokens, N, h, H, "the embedding"))
+	if (infer_embed_rows(m, m->embed, tokens, N, h, H, "the embedding"))
 		goto out;
 	if (hook && hook->hidden)
 		hook->hidden(hook->ctx, 0, h, N, H);
@@ -600,7 +652,7 @@ int infer_forward(struct infer_model *m, const int64_t *tokens, size_t B, size_t
 	}
 	if (last_hidden)
 		memcpy(last_hidden, h, N * H * sizeof *h);
-	if (head_rows(m, m->norm, m->head, h, N, logits, x, SIZE_MAX))
+	if (infer_head_rows(m, m->norm, m->head, h, N, logits, x, SIZE_MAX))
 		goto out;
 	if (hook && hook->hidden)
 		hook->hidden(hook->ctx, m->nlayers + 1, x, N, H);
@@ -614,6 +666,8 @@ out:
 int infer_mtp(struct infer_model *m, const int64_t *tokens, size_t B, size_t T, const float *last_hidden,
 	      float **logits)
 {
+	if (m->v4)
+		return v4_mtp(m, tokens, B, T, last_hidden, logits);
 	size_t H = (size_t)m->cfg.hidden_size, Tp = T;
 	const float *prev = last_hidden;
 	float *own = NULL;
@@ -634,20 +688,20 @@ int infer_mtp(struct infer_model *m, const int64_t *tokens, size_t B, size_t T, 
 		for (size_t b = 0; b < B; b++)
 			for (size_t i = 0; i < Tn; i++) {
 				size_t n = b * Tn + i;
-				if (embed_rows(m, L->embed ? L->embed : m->embed, tokens + b * T + i + d, 1, e, H, what) ||
-				    norm_rows(m, L->enorm, e, H, cat + n * 2 * H, 2 * H, 1, H) ||
-				    norm_rows(m, L->hnorm, prev + (b * Tp + i) * H, H, cat + n * 2 * H + H, 2 * H, 1, H))
+				if (infer_embed_rows(m, L->embed ? L->embed : m->embed, tokens + b * T + i + d, 1, e, H, what) ||
+				    infer_norm_rows(m, L->enorm, e, H, cat + n * 2 * H, 2 * H, 1, H) ||
+				    infer_norm_rows(m, L->hnorm, prev + (b * Tp + i) * H, H, cat + n * 2 * H + H, 2 * H, 1, H))
 					goto step_out;
 			}
-		note_nonfinite(m, cat, N * 2 * H, "layer %zu (MTP enorm and hnorm)", l);
+		infer_note_nonfinite(m, cat, N * 2 * H, "layer %zu (MTP enorm and hnorm)", l);
 		struct lin_job j = job(L->eh_proj, cat, 2 * H, N, hn, H);
 		if (lin_run(&m->lin, &j, 1))
 			goto step_out;
-		note_nonfinite(m, hn, N * H, "layer %zu (MTP eh_proj)", l);
+		infer_note_nonfinite(m, hn, N * H, "layer %zu (MTP eh_proj)", l);
 		if (infer_layer(m, l, hn, B, Tn))
 			goto step_out;
 		if (logits && logits[d - 1] &&
-		    head_rows(m, L->head_norm, L->head ? L->head : m->head, hn, N, logits[d - 1], NULL, l))
+		    infer_head_rows(m, L->head_norm, L->head ? L->head : m->head, hn, N, logits[d - 1], NULL, l))
 			goto step_out;
 		rc = 0;
 step_out:

@@ -21,6 +21,8 @@
 #include "route.h"
 #include "view.h"
 
+struct v4_state;
+
 struct infer_layer {
 	bool ready, moe, mtp;
 	const struct vtensor *attn_norm, *ffn_norm;
@@ -55,6 +57,9 @@ struct infer_model {
 	const struct vtensor *embed, *norm, *head;
 	size_t nlayers, nmtp;                /* main layers; MTP layers follow them */
 	struct infer_layer *layer;
+	/* A DeepSeek-V4 checkpoint's pass (lib/infer/v4_model.h); NULL for the MLA pass. */
+	struct v4_state *v4;
+	double swiglu_limit;                 /* > 0: MLPs clamp gate and up (DeepSeek-V4) */
 	struct rope rope;
 	struct route_cfg route;
 	struct lin lin;
@@ -76,6 +81,12 @@ int infer_open(struct infer_model *m, const struct view *v, const struct ds_conf
 	       unsigned flags);
 void infer_close(struct infer_model *m);
 
+/* Values a token's hidden state has between layers: hidden_size, or hc_mult * hidden_size
+ * for a model with hyper-connections (DeepSeek-V4's streams). */
+size_t infer_state_dim(const struct infer_model *m);
+/* Whether the checkpoint holds MTP depth d (1..nmtp). */
+bool infer_has_mtp(const struct infer_model *m, size_t d);
+
 /* Called with the hidden states of all B*T tokens: k = 0 after the embedding, k = l + 1
  * after layer l, k = nlayers + 1 after the final norm (what the head sees). */
 struct infer_hook {
@@ -84,7 +95,8 @@ struct infer_hook {
 };
 
 /* B sequences of T tokens each (row-major), positions 0..T-1 in each.  logits: B*T*vocab
- * values; last_hidden (or NULL): the B*T*hidden states before the final norm, for MTP. */
+ * values; last_hidden (or NULL): the B*T states (infer_state_dim values each) before the
+ * final norm (and the hc head), for MTP. */
 int infer_forward(struct infer_model *m, const int64_t *tokens, size_t B, size_t T, float *logits,
 		  float *last_hidden, const struct infer_hook *hook);
 
@@ -97,5 +109,43 @@ int infer_layer(struct infer_model *m, size_t l, float *h, size_t B, size_t T);
  * shared head).  logits[d - 1]: B*(T-d)*vocab values each (NULL to skip a depth). */
 int infer_mtp(struct infer_model *m, const int64_t *tokens, size_t B, size_t T, const float *last_hidden,
 	      float **logits);
+
+/* ---- pieces the passes share (lib/infer only) ---- */
+
+/* The tensor `name` into *out, of the shape the family's inventory gives it (optional:
+ * absence is no error, *out NULL). */
+int infer_need(const struct infer_model *m, const struct vtensor **out, bool optional, const char *name);
+/* Note where NaN or infinity first shows among n values of x (m->nonfinite). */
+void infer_note_nonfinite(struct infer_model *m, const float *x, size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* A vector's values (dequantized ones rounded to BF16; F32 ones exact). */
+int infer_read_vec(const struct infer_model *m, const struct vtensor *t, float *out);
+/* out[i] = rmsnorm(x[i]) * w for n rows of d values (ldx, ldo apart); w NULL: unweighted. */
+int infer_norm_rows(const struct infer_model *m, const struct vtensor *w, const float *x, size_t ldx, float *out,
+		    size_t ldo, size_t n, size_t d);
+/* down(silu(gate(x)) * up(x)) for several MLPs at once: w[3 * i + {0,1,2}], inputs x_i
+ * (n_i rows of H), outputs y_i (n_i rows of H), inner sizes from the weights; gate and up
+ * clamped first when m->swiglu_limit > 0. */
+int infer_mlps(struct infer_model *m, const struct vtensor *const *w, const float *const *x, const size_t *n,
+	       float *const *y, size_t count);
+/* A MoE's weights: router, bias (or NULL), n_routed_experts x {gate, up, down}, shared
+ * {gate, up, down} (NULL: none). */
+struct infer_experts {
+	const struct vtensor *router, *bias;
+	const struct vtensor *const *expert;
+	const struct vtensor *const *shared;
+};
+/* Routed experts plus shared experts of layer l: x [N][H] (normed) -> out [N][H].  given
+ * (N x top_k, or NULL): the experts each token goes to, weighed by the router's scores
+ * (route_given); NULL: m->route chooses them (route_token). */
+int infer_moe(struct infer_model *m, size_t l, const struct infer_experts *X, const unsigned *given, const float *x,
+	      size_t N, float *out);
+/* Embedding rows of N tokens into h (ldh apart); what: the embedding's name in messages. */
+int infer_embed_rows(struct infer_model *m, const struct vtensor *emb, const int64_t *tokens, size_t N, float *h,
+		     size_t ldh, const char *what);
+/* logits (or NULL) = head(rmsnorm(h) * norm) for N rows; normed_out (or NULL) gets the normed
+ * rows; mtp: the MTP layer whose head it is, or SIZE_MAX for the model's own (messages). */
+int infer_head_rows(struct infer_model *m, const struct vtensor *norm, const struct vtensor *head, const float *h,
+		    size_t N, float *logits, float *normed_out, size_t mtp);
 
 #endif

@@ -123,6 +123,17 @@ void rope_apply_halves(const struct rope *r, float *x, size_t pos)
 	rotate(r, x, pos, false);
 }
 
+void rope_apply_pairs(const struct rope *r, float *x, size_t pos, bool inverse)
+{
+	unsigned half = r->dim / 2;
+	const float *cs = r->cos + pos * half, *sn = r->sin + pos * half;
+	for (unsigned i = 0; i < half; i++) {
+		double a = x[2 * i], b = x[2 * i + 1], c = cs[i], s = inverse ? -sn[i] : sn[i];
+		x[2 * i] = (float)(a * c - b * s);
+		x[2 * i + 1] = (float)(b * c + a * s);
+	}
+}
+
 void rope_free(struct rope *r)
 {
 	free(r->inv_freq);

@@ -32,6 +32,10 @@ void rope_apply(const struct rope *r, float *x, size_t pos);
 /* The same in halves (pairs (i, i + dim/2)) whatever r->interleave says: DeepSeek-V3.2's
  * indexer rotates its q and k so while MLA interleaves. */
 void rope_apply_halves(const struct rope *r, float *x, size_t pos);
+/* DeepSeek-V4's rotation, as transformers' V4 apply_rotary_pos_emb: the dim values at x are
+ * pairs (2i, 2i+1) rotated in place by the angle of position pos (< npos), left in their
+ * order; inverse: by minus that angle (the attention output's de-rotation). */
+void rope_apply_pairs(const struct rope *r, float *x, size_t pos, bool inverse);
 void rope_free(struct rope *r);
 
 #endif

@@ -61,15 +61,21 @@ static int by_index(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-void route_token(const struct route_cfg *rc, const float *logits, const float *bias, unsigned *idx, float *w)
+double route_sqrtsoftplus(double x)
 {
-	unsigned E = rc->n_experts, G = rc->n_group, per = E / G;
-	float *s = xmalloc(E * sizeof *s), *b = xmalloc(E * sizeof *b), *gs = xmalloc(G * sizeof *gs);
-	bool *keep = xmalloc(E * sizeof *keep);
-	unsigned *gi = xmalloc(G * sizeof *gi);
+	/* torch's softplus is x itself past its threshold 20 */
+	return sqrt(x > 20 ? x : log1p(exp(x)));
+}
+
+static void scores(const struct route_cfg *rc, const float *logits, float *s)
+{
+	unsigned E = rc->n_experts;
 	if (rc->score == SCORE_SIGMOID) {
 		for (unsigned e = 0; e < E; e++)
 			s[e] = (float)(1.0 / (1.0 + exp(-(double)logits[e])));
+	} else if (rc->score == SCORE_SQRTSOFTPLUS) {
+		for (unsigned e = 0; e < E; e++)
+			s[e] = (float)route_sqrtsoftplus(logits[e]);
 	} else {
 		double mx = -INFINITY, sum = 0;
 		for (unsigned e = 0; e < E; e++)
@@ -79,6 +85,38 @@ void route_token(const struct route_cfg *rc, const float *logits, const float *b
 		for (unsigned e = 0; e < E; e++)
 			s[e] = (float)(exp((double)logits[e] - mx) / sum);
 	}
+}
+
+/* w[k] = s[idx[k]], normalised when rc says so, times the scaling factor. */
+static void weigh(const struct route_cfg *rc, const float *s, const unsigned *idx, float *w)
+{
+	float sum = 0;
+	for (unsigned k = 0; k < rc->top_k; k++) {
+		w[k] = s[idx[k]];
+		sum += w[k];
+	}
+	for (unsigned k = 0; k < rc->top_k; k++) {
+		if (rc->norm)
+			w[k] /= sum + 1e-20f;
+		w[k] *= rc->scale;
+	}
+}
+
+void route_given(const struct route_cfg *rc, const float *logits, const unsigned *idx, float *w)
+{
+	float *s = xmalloc(rc->n_experts * sizeof *s);
+	scores(rc, logits, s);
+	weigh(rc, s, idx, w);
+	free(s);
+}
+
+void route_token(const struct route_cfg *rc, const float *logits, const float *bias, unsigned *idx, float *w)
+{
+	unsigned E = rc->n_experts, G = rc->n_group, per = E / G;
+	float *s = xmalloc(E * sizeof *s), *b = xmalloc(E * sizeof *b), *gs = xmalloc(G * sizeof *gs);
+	bool *keep = xmalloc(E * sizeof *keep);
+	unsigned *gi = xmalloc(G * sizeof *gi);
+	scores(rc, logits, s);
 	for (unsigned e = 0; e < E; e++)
 		b[e] = bias ? s[e] + bias[e] : s[e];
 	for (unsigned e = 0; e < E; e++)
@@ -98,16 +136,7 @@ void route_token(const struct route_cfg *rc, const float *logits, const float *b
 	}
 	top_k(b, keep, E, rc->top_k, idx);
 	qsort(idx, rc->top_k, sizeof *idx, by_index);
-	float sum = 0;
-	for (unsigned k = 0; k < rc->top_k; k++) {
-		w[k] = s[idx[k]];
-		sum += w[k];
-	}
-	for (unsigned k = 0; k < rc->top_k; k++) {
-		if (rc->norm)
-			w[k] /= sum + 1e-20f;
-		w[k] *= rc->scale;
-	}
+	weigh(rc, s, idx, w);
 	free(s);
 	free(b);
 	free(gs);

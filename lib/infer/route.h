@@ -1,6 +1,7 @@
 /* Which routed experts a token goes to, and with what weights (DeepSeek-V3's MoE gate).
  *
- * scores s = sigmoid(router logits) (or softmax over the experts), in float32; biased
+ * scores s = sigmoid(router logits) (or softmax over the experts, or DeepSeek-V4's
+ * sqrt(softplus)), in float32; biased
  * scores b = s + e_score_correction_bias.  The experts form n_group equal groups; a group
  * scores the sum of its two largest b; the topk_group best groups stay and every other
  * expert is out of the running (DeepSeek's -inf); the top_k experts by b are chosen, and
@@ -27,5 +28,10 @@ int route_cfg_init(struct route_cfg *rc, const struct ds_config *c);
 /* One token: logits[n_experts] of the router, bias[n_experts] or NULL.  Writes top_k
  * expert indices in increasing order and their weights. */
 void route_token(const struct route_cfg *rc, const float *logits, const float *bias, unsigned *idx, float *w);
+/* The weights of top_k experts chosen otherwise (DeepSeek-V4's hash routing: tid2eid of the
+ * token), from the router's scores as route_token weighs its own. */
+void route_given(const struct route_cfg *rc, const float *logits, const unsigned *idx, float *w);
+/* sqrt(softplus(x)), DeepSeek-V4's score (SCORE_SQRTSOFTPLUS), in double. */
+double route_sqrtsoftplus(double x);
 
 #endif
