@@ -221,9 +221,9 @@ int indexer_pick(struct lin *lin, struct pool *pool, const struct rope *rope, co
 	float *g = xmalloc(d * sizeof *g), *bias = xmalloc(d * sizeof *bias);
 	int rc = -1;
 	struct lin_job j[3] = {
-		{w->wq_b, qr, sh->q_lora, N, q, nh * d},
-		{w->wk, x, H, N, k, d},
-		{w->weights_proj, x, H, N, wt, nh},
+		{.w = w->wq_b, .x = qr, .ldx = sh->q_lora, .ntok = N, .y = q, .ldy = nh * d},
+		{.w = w->wk, .x = x, .ldx = H, .ntok = N, .y = k, .ldy = d},
+		{.w = w->weights_proj, .x = x, .ldx = H, .ntok = N, .y = wt, .ldy = nh},
 	};
 	if (lin_run(lin, j, 3) || read_vec(lin, w->k_norm, g) || read_vec(lin, w->k_bias, bias))
 		goto out;
