@@ -7,125 +7,7 @@
 #include <string.h>
 
 #include "err.h"
-
-/* The selection is torch.topk's on the CPU, which the reference ran: a candidate ranks
- * before another when its score is greater, NaN before every number; for the rest (which
- * of equal scores are kept: ReLU's zeros tie often) the result is what its algorithm
- * leaves, so that algorithm is followed step by step (C++'s nth_element for the k-th
- * place as libstdc++ implements it, or its partial_sort when k * 64 <= n).  Any other
- * rule keeps other positions among tied ones, and with them other attention outputs. */
-struct cand {
-	double v;
-	int32_t at;
-};
-
-static bool before(const struct cand *x, const struct cand *y)
-{
-	return (isnan(x->v) && !isnan(y->v)) || x->v > y->v;
-}
-
-static void swap(struct cand *a, struct cand *b)
-{
-	struct cand t = *a;
-	*a = *b;
-	*b = t;
-}
-
-/* a binary heap whose root comes last in `before` order */
-static void heap_sift(struct cand *q, size_t hole, size_t len, struct cand v)
-{
-	size_t top = hole, child = hole;
-	while (len > 2 && child < (len - 1) / 2) {
-		child = 2 * (child + 1);
-		if (before(&q[child], &q[child - 1]))
-			child--;
-		q[hole] = q[child];
-		hole = child;
-	}
-	if ((len & 1) == 0 && child == (len - 2) / 2) {
-		child = 2 * (child + 1);
-		q[hole] = q[child - 1];
-		hole = child - 1;
-	}
-	size_t parent = hole ? (hole - 1) / 2 : 0;
-	while (hole > top && before(&q[parent], &v)) {
-		q[hole] = q[parent];
-		hole = parent;
-		parent = hole ? (hole - 1) / 2 : 0;
-	}
-	q[hole] = v;
-}
-
-/* q[0..m) the m first of q[0..n) in `before` order, the root of a heap in q[0] */
-static void heap_select(struct cand *q, size_t m, size_t n)
-{
-	for (size_t parent = m >= 2 ? (m - 2) / 2 + 1 : 0; parent-- > 0;)
-		heap_sift(q, parent, m, q[parent]);
-	for (size_t i = m; i < n; i++)
-		if (before(&q[i], &q[0])) {
-			struct cand v = q[i];
-			q[i] = q[0];
-			heap_sift(q, 0, m, v);
-		}
-}
-
-static void insertion_sort(struct cand *q, size_t first, size_t last)
-{
-	for (size_t i = first + 1; i < last; i++) {
-		struct cand v = q[i];
-		size_t j = i;
-		if (before(&v, &q[first])) {
-			memmove(q + first + 1, q + first, (i - first) * sizeof *q);
-			q[first] = v;
-			continue;
-		}
-		while (before(&v, &q[j - 1])) {
-			q[j] = q[j - 1];
-			j--;
-		}
-		q[j] = v;
-	}
-}
-
-/* q[nth] the element that sorted order puts there, those before it before it */
-static void nth_element(struct cand *q, size_t nth, size_t n)
-{
-	size_t first = 0, last = n, depth = 0;
-	for (size_t m = n; m > 1; m >>= 1)
-		depth += 2;
-	while (last - first > 3) {
-		if (depth == 0) {
-			heap_select(q + first, nth - first + 1, last - first);
-			swap(&q[first], &q[nth]);
-			return;
-		}
-		depth--;
-		/* the median of the second, middle and last as pivot, moved to first */
-		size_t a = first + 1, b = first + (last - first) / 2, c = last - 1, med;
-		if (before(&q[a], &q[b]))
-			med = before(&q[b], &q[c]) ? b : before(&q[a], &q[c]) ? c : a;
-		else
-			med = before(&q[a], &q[c]) ? a : before(&q[b], &q[c]) ? c : b;
-		swap(&q[first], &q[med]);
-		size_t lo = first + 1, hi = last;
-		for (;;) {
-			while (before(&q[lo], &q[first]))
-				lo++;
-			hi--;
-			while (before(&q[first], &q[hi]))
-				hi--;
-			if (lo >= hi)
-				break;
-			swap(&q[lo], &q[hi]);
-			lo++;
-		}
-		if (lo <= nth)
-			first = lo;
-		else
-			last = lo;
-	}
-	insertion_sort(q, first, last);
-}
+#include "topk_torch.h"
 
 static int cmp_pos(const void *a, const void *b)
 {
@@ -133,20 +15,17 @@ static int cmp_pos(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* The selection is torch.topk's on the CPU, which the reference ran (topk_torch.h): which
+ * of equal scores are kept (ReLU's zeros tie often) is what its algorithm leaves, and any
+ * other rule keeps other positions, with them other attention outputs. */
 size_t indexer_topk(const double *score, size_t n, size_t k, int32_t *out)
 {
-	size_t m = n < k ? n : k;
-	if (m == 0)
+	if (n == 0 || k == 0)
 		return 0;
-	struct cand *q = xmalloc(n * sizeof *q);
+	struct topk_elem *q = xmalloc(n * sizeof *q);
 	for (size_t t = 0; t < n; t++)
-		q[t] = (struct cand){score[t], (int32_t)t};
-	if (m * 64 <= n)
-		heap_select(q, m, n);
-	else
-		nth_element(q, m - 1, n);
-	for (size_t j = 0; j < m; j++)
-		out[j] = q[j].at;
+		q[t] = (struct topk_elem){score[t], (int64_t)t};
+	size_t m = topk_torch(q, n, k, out);
 	free(q);
 	/* ascending: the attention then sums the kept positions in the dense pass's order */
 	qsort(out, m, sizeof *out, cmp_pos);

@@ -36,13 +36,14 @@ struct indexer_shape {
 /* The positions each of B*T queries keeps: pick[(b * T + s) * top_k + j], ascending, the
  * first min(s + 1, top_k) of them valid and the rest -1.  x: [B*T][hidden], qr:
  * [B*T][q_lora].  *nonfinite: whether a NaN or infinite score was met (such a score ranks
- * below every number).  Memory: the indexer's q and k, and one row of scores per worker. */
+ * above every number, as in torch.topk).  Memory: the indexer's q and k, and one row of scores per worker. */
 int indexer_pick(struct lin *lin, struct pool *pool, const struct rope *rope, const struct indexer_weights *w,
 		 const struct indexer_shape *sh, const float *x, const float *qr, size_t B, size_t T, int32_t *pick,
 		 int *nonfinite);
 
-/* The k best of n scores into out (ascending positions; min(n, k) of them, returned):
- * higher scores first, of equal scores the earlier position, NaN below everything. */
+/* The k best of n scores into out (ascending positions; min(n, k) of them, returned), as
+ * torch.topk on the CPU selects them (topk_torch.h: NaN above every number, of equal
+ * scores those its algorithm leaves in front). */
 size_t indexer_topk(const double *score, size_t n, size_t k, int32_t *out);
 
 #endif
