@@ -215,7 +215,7 @@ if has scaling; then
 		"$measure" "$res/scale-$nl.verify" "$bin/ckpt-verify" "$ck" >/dev/null
 		"$measure" "$res/scale-$nl.inspect" "$bin/ckpt-inspect" "$ck" >/dev/null
 		"$measure" "$res/scale-$nl.inspect-json" "$bin/ckpt-inspect" --json "$ck" >/dev/null
-		per() { awk -v n="$nt" '{printf "%.1f", $3 * 1e6 / n}' "$res/scale-$nl.$1"; }
+		per() { awk -v n="$nt" 'NR == 1 {printf "%.1f", $3 * 1e6 / n}' "$res/scale-$nl.$1"; }
 		log "$(printf '%-7s %8s %8s %12s %12s %12s %12s' "$nl" "$nt" "$sh" "$(per synth)" "$(per verify)" "$(per inspect)" "$(per inspect-json)")"
 		rm -rf "$ck"
 	done
