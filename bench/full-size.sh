@@ -225,3 +225,5 @@ log ""
 log "wall_s, cpu_s (user + system), rss (peak, GNU time), fds (most held by one ckpt process, sampled every 0.1 s);"
 log "proj_s = max(wall, input bytes / disk read rate); tiny_*: the same run on the tiny checkpoint of the family"
 log "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+# the listings (ckpt-inspect of 92k tensors) are kept as their first lines only
+find "$res" -type f -name '*.out' -size +64k | while read -r f; do head -n 30 "$f" >"$f.head" && rm "$f"; done
