@@ -147,10 +147,10 @@ void *xreallocarray(void *p, size_t n, size_t size)
 
 void *xgrow(void *p, size_t n, size_t size)
 {
-	/* the room is 16, then the power of two n reached: full when n is one of them */
-	if (n && (n < 16 || (n & (n - 1))))
+	/* the room is the power of two n reached: full when n is 0 or one of them */
+	if (n & (n - 1))
 		return p;
-	return xreallocarray(p, n ? 2 * n : 16, size);
+	return xreallocarray(p, n ? 2 * n : 1, size);
 }
 
 char *xstrdup(const char *s) { return xstrndup(s, strlen(s)); }

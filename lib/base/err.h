@@ -50,8 +50,10 @@ void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 void *xreallocarray(void *p, size_t n, size_t size);
 /* Room for one more item in p, an array of n items of `size` bytes that grows only through
- * here: doubled when full (from 16), so that appending costs amortized constant time however
- * many items an input makes (growing by a constant copies the array once per step). */
+ * here: doubled when full (from 1), so that appending costs amortized constant time however
+ * many items an input makes (growing by a constant copies the array once per step), and an
+ * array of one item holds one: each tensor of a view has its array of pieces, and room for
+ * 16 a tensor was 2 KB each, 200 MB for the 671B model's 92k tensors. */
 void *xgrow(void *p, size_t n, size_t size);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);

@@ -159,6 +159,7 @@ void stats_finish(const struct stats_acc *a, struct tstats *out)
 struct chunk {
 	size_t src;
 	uint64_t a, b;           /* elements, or rows of a tensor read as rows */
+	bool last;               /* the tensor's last: its pages go once the batch is done */
 };
 
 struct scratch {
@@ -245,8 +246,12 @@ static void run_chunk(void *ctx, size_t i, unsigned worker)
 static void flush(struct run *r, size_t n, struct pool *p, struct stats_acc *acc)
 {
 	pool_for(p, n, run_chunk, r);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		stats_acc_merge(&acc[r->ch[i].src], &r->res[i]);
+		/* else every page read stays resident: a scan of 17 GB held 16 GB */
+		if (r->ch[i].last)
+			vtensor_release(r->v[r->ch[i].src]);
+	}
 }
 
 void stats_views(const struct vtensor *const *v, size_t n, bool raw, struct pool *p, struct tstats *out)
@@ -275,7 +280,8 @@ void stats_views(const struct vtensor *const *v, size_t n, bool raw, struct pool
 			step = rows_per_chunk(v[i]->cols);
 		}
 		for (uint64_t a = 0; a < total; a += step) {
-			r.ch[nc++] = (struct chunk){i, a, total - a < step ? total : a + step};
+			bool last = total - a <= step;
+			r.ch[nc++] = (struct chunk){i, a, last ? total : a + step, last};
 			if (nc == BATCH) {
 				flush(&r, nc, p, acc);
 				nc = 0;

@@ -648,13 +648,17 @@ void vtensor_release(const struct vtensor *t)
 		const struct vpiece *p = &t->p[k];
 		uint64_t R, C, bits = piece_bits(p);
 		piece_fold(p, &R, &C);
+		/* only pages of a file's mapping are read back when touched; bytes held in
+		 * memory (a view built over buffers) would be lost */
+		if (!p->f || !p->f->map)
+			continue;
 		const uint8_t *base = st_bytes(p->f, p->t);
 		if (!p->transposed && !p->perm && p->nr)
 			drop_range(base + (p->sr * C + p->sc) * bits / 8,
 				   base + (((p->sr + p->nr - 1) * C + p->sc + p->nc) * bits + 7) / 8);
 		else
 			drop_range(base, base + st_nbytes(p->t));
-		if (p->s)
+		if (p->s && p->sf && p->sf->map)
 			drop_range(st_bytes(p->sf, p->s), st_bytes(p->sf, p->s) + st_nbytes(p->s));
 	}
 }

@@ -183,7 +183,8 @@ const uint16_t *vtensor_bf16_direct(const struct vtensor *t, uint64_t r0);
 
 /* The stored bytes behind t (and their block scales) are not needed for now: their pages
  * leave the process's resident set and are read from the file again if touched.  Lets a
- * reader of a large checkpoint keep its memory bounded by what it holds at a time. */
+ * reader of a large checkpoint keep its memory bounded by what it holds at a time.  Bytes
+ * not in a file mapping (a view over buffers) are left alone. */
 void vtensor_release(const struct vtensor *t);
 
 /* Elements [e0, e0 + n) of a canonical tensor (row-major) as stored bytes, assembled from
