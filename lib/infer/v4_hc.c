@@ -108,6 +108,17 @@ void v4_hc_close(struct v4_hc *x)
 	memset(x, 0, sizeof *x);
 }
 
+/* One token's streams s (hc x D) weighed by w into out (D values), in double. */
+static void collapse(const double *w, const float *s, size_t hc, size_t D, float *out)
+{
+	for (size_t d = 0; d < D; d++) {
+		double acc = 0;
+		for (size_t i = 0; i < hc; i++)
+			acc += w[i] * s[i * D + d];
+		out[d] = (float)acc;
+	}
+}
+
 void v4_hc_pre(struct v4_hc *x, const float *h, float *in)
 {
 	size_t hc = x->hc, D = x->D, rows = (2 + hc) * hc;
@@ -118,12 +129,7 @@ void v4_hc_pre(struct v4_hc *x, const float *h, float *in)
 		mixes(x->m, x->fn, rows, s, hc * D, mix);
 		v4_hc_weights(hc, mix, x->base, x->scale, x->m->v4->hc_eps, x->m->v4->sinkhorn_iters, pre,
 			      x->post + n * hc, x->comb + n * hc * hc);
-		for (size_t d = 0; d < D; d++) {
-			double acc = 0;
-			for (size_t i = 0; i < hc; i++)
-				acc += pre[i] * s[i * D + d];
-			in[n * D + d] = (float)acc;
-		}
+		collapse(pre, s, hc, D, in + n * D);
 	}
 	free(mix);
 }
@@ -162,12 +168,7 @@ int v4_hc_head(struct infer_model *m, const struct vtensor *const *t, const floa
 		mixes(m, fn, hc, s, hc * D, mix);
 		for (size_t i = 0; i < hc; i++)
 			mix[i] = 1.0 / (1.0 + exp(-(mix[i] * scale[0] + base[i]))) + m->v4->hc_eps;
-		for (size_t d = 0; d < D; d++) {
-			double acc = 0;
-			for (size_t i = 0; i < hc; i++)
-				acc += mix[i] * s[i * D + d];
-			x[n * D + d] = (float)acc;
-		}
+		collapse(mix, s, hc, D, x + n * D);
 	}
 	free(mix);
 	free(fn);
